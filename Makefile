@@ -1,0 +1,35 @@
+# netwatch developer commands. `make run` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONFIG ?= config.example.yaml
+
+.PHONY: install run test lint bench schema clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: install
+	$(BIN)/netwatch run ping-sweep --config $(CONFIG)
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check netwatch tests bench
+	$(BIN)/netwatch db schema | diff -u schema.sql -
+
+bench: install
+	@command -v fping >/dev/null || apt-get install -y -qq fping >/dev/null || echo "fping not installed: the comparison is skipped"
+	$(BIN)/python bench/ping_sweep.py
+
+schema: install
+	$(BIN)/netwatch db schema > schema.sql
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache netwatch.db netwatch.db-wal netwatch.db-shm

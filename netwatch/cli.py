@@ -1,0 +1,248 @@
+"""The `netwatch` command: parses, builds dependencies, calls a job, maps errors to exit codes.
+
+Only this module imports click and only this module ends the process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from netwatch import logs
+from netwatch.config import Config, config_path, load_config
+from netwatch.db import migrate
+from netwatch.db.ddl import mysql_ddl
+from netwatch.db.engine import build_engine, describe_db_error
+from netwatch.db.hosts import list_hosts
+from netwatch.deps import build_deps, utc_now
+from netwatch.errors import ExitCode, NetwatchError, UsageError
+from netwatch.jobs.ping_sweep import run_ping_sweep
+from netwatch.shard import parse_shard
+from netwatch.stopflag import StopFlag, install_sigterm_handler
+
+log = logging.getLogger("netwatch.cli")
+
+CONFIG_HELP = "Config file (default: $NETWATCH_CONFIG, else ./netwatch.yaml)."
+config_option = click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
+
+
+def _load(config_file: str | None) -> Config:
+    return load_config(config_path(config_file), os.environ)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-format", type=click.Choice(logs.FORMATS), envvar="NETWATCH_LOG_FORMAT", default="text",
+              show_default=True, help="Log lines on stderr: human text or JSON (env NETWATCH_LOG_FORMAT).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True, help="Lowest level logged.")
+@click.version_option(package_name="netwatch")
+def cli(log_format: str, log_level: str) -> None:
+    """Monitoring jobs for alarm-monitoring operators: each run does one pass and exits.
+
+    \b
+    Example:
+      netwatch run ping-sweep --config /etc/netwatch/netwatch.yaml
+    """
+    logs.setup_logging(log_format, log_level)
+
+
+@cli.group()
+def run() -> None:
+    """Run one pass of a job.
+
+    \b
+    Example:
+      netwatch run ping-sweep --config netwatch.yaml
+    """
+
+
+@run.command("ping-sweep")
+@config_option
+@click.option("--shard", default="0/1", show_default=True, metavar="INDEX/COUNT",
+              help="Handle only this share of the hosts, e.g. 1/4 (one lease per shard).")
+def ping_sweep_command(config_file: str | None, shard: str) -> None:
+    """Ping every host once, apply thresholds, record results, send confirmed changes to Sigma.
+
+    \b
+    Example:
+      netwatch run ping-sweep --config netwatch.yaml --shard 0/2
+    """
+    chosen = parse_shard(shard)
+    config = _load(config_file)
+    stop = StopFlag()
+    install_sigterm_handler(stop)
+    deps = build_deps(config, os.environ, stop)
+    sys.exit(int(run_ping_sweep(config, deps, chosen)))
+
+
+@cli.group()
+def db() -> None:
+    """Create, upgrade or print the database schema.
+
+    \b
+    Example:
+      netwatch db init --config netwatch.yaml
+    """
+
+
+@db.command("init")
+@config_option
+def db_init(config_file: str | None) -> None:
+    """Create the schema on an empty database (does nothing if it is already there).
+
+    \b
+    Example:
+      NETWATCH_DATABASE_URL=mysql+pymysql://netwatch@db/netwatch netwatch db init
+    """
+    engine = build_engine(_load(config_file).database_url)
+    with engine.begin() as conn:
+        if migrate.current_version(conn) is not None:
+            migrate.require_current(conn)
+            click.echo(f"schema already initialised at version {migrate.LATEST}")
+            return
+        migrate.upgrade(conn, utc_now())
+    click.echo(f"schema created at version {migrate.LATEST}")
+
+
+@db.command("upgrade")
+@config_option
+def db_upgrade(config_file: str | None) -> None:
+    """Apply the versioned schema changes this netwatch has and the database lacks.
+
+    \b
+    Example:
+      netwatch db upgrade --config netwatch.yaml
+    """
+    engine = build_engine(_load(config_file).database_url)
+    with engine.begin() as conn:
+        if migrate.current_version(conn) is None:
+            raise UsageError("database has no netwatch schema: run `netwatch db init` first")
+        applied = migrate.upgrade(conn, utc_now())
+    click.echo(f"applied versions {applied}" if applied else f"schema is current (version {migrate.LATEST})")
+
+
+@db.command("schema")
+def db_schema() -> None:
+    """Print the MySQL DDL generated from the table definitions (the content of schema.sql).
+
+    \b
+    Example:
+      netwatch db schema > schema.sql
+    """
+    click.echo(mysql_ddl(), nl=False)
+
+
+@cli.command("init-config")
+@click.argument("path", default="netwatch.yaml", metavar="[PATH]")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init_config(path: str, force: bool) -> None:
+    """Write a commented example config to PATH (default ./netwatch.yaml; - for stdout).
+
+    \b
+    Example:
+      netwatch init-config /etc/netwatch/netwatch.yaml
+    """
+    text = files("netwatch").joinpath("config.example.yaml").read_text(encoding="utf-8")
+    if path == "-":
+        click.echo(text, nl=False)
+        return
+    target = Path(path)
+    if target.exists() and not force:
+        raise UsageError(f"{path} exists: pass --force to overwrite it")
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {path}")
+
+
+@cli.command("check-config")
+@config_option
+def check_config(config_file: str | None) -> None:
+    """Validate a config file; prints the first problem with its key path (exit 78).
+
+    \b
+    Example:
+      netwatch check-config --config netwatch.yaml
+    """
+    config = _load(config_file)
+    click.echo(f"{config.source}: ok ({len(config.hosts)} hosts)")
+
+
+@cli.command("status")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def status(config_file: str | None, as_json: bool) -> None:
+    """Print each host's current state as recorded by the last ping-sweep runs.
+
+    \b
+    Example:
+      netwatch status --config netwatch.yaml --json
+    """
+    engine = build_engine(_load(config_file).database_url)
+    with engine.begin() as conn:
+        migrate.require_current(conn)
+        rows = list_hosts(conn)
+    records = [
+        {
+            "name": row.name,
+            "address": row.address,
+            "status": str(row.state.status),
+            "since": _iso(row.state.last_transition_at),
+            "held": row.state.held,
+            "last_check": row.last_check_status,
+            "last_check_at": _iso(row.last_check_at),
+            "failures": row.state.consecutive_failures,
+            "successes": row.state.consecutive_successes,
+        }
+        for row in rows
+    ]
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+        return
+    columns = ["name", "address", "status", "since", "last_check", "last_check_at"]
+    table = [columns] + [[str(r[c] if r[c] is not None else "-") for c in columns] for r in records]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    for line in table:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one place maps every expected failure to a line and an exit code."""
+    sys.exit(_run(lambda: cli.main(args=argv, prog_name="netwatch", standalone_mode=False)))
+
+
+def _run(call: Callable[[], Any]) -> int:
+    try:
+        result = call()
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else _fail(exc.code, ExitCode.USAGE)
+    except click.exceptions.Abort:
+        return _fail("aborted", ExitCode.STOPPED)
+    except click.UsageError as exc:
+        return _fail(exc.format_message(), ExitCode.USAGE)
+    except click.ClickException as exc:
+        return _fail(exc.format_message(), ExitCode.USAGE)
+    except NetwatchError as exc:
+        return _fail(exc.message, exc.exit_code)
+    except SQLAlchemyError as exc:
+        error = describe_db_error(exc)
+        return _fail(error.message, error.exit_code)
+    return int(result or 0)
+
+
+def _fail(message: str, code: int) -> int:
+    log.error(message, extra={"fields": {"exit_code": int(code)}})
+    if not logging.getLogger("netwatch").handlers:
+        click.echo(f"netwatch: {message}", err=True)
+    return int(code)

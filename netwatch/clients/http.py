@@ -1,0 +1,260 @@
+"""Generic HTTP client for the external APIs: one session factory, timeouts, retries and error mapping.
+
+No API field names live here; the adapters (segware.py, sigma.py) own those.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from netwatch.errors import ConfigError, NetwatchError, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+_DETAIL_MAX_CHARS = 160
+# Errors that mean "the service or the path to it is having a bad moment": worth another try.
+_TRANSIENT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+def _user_agent() -> str:
+    try:
+        return f"netwatch/{version('netwatch')}"
+    except PackageNotFoundError:
+        return "netwatch/unknown"
+
+
+def make_session() -> requests.Session:
+    """Build the one HTTP session netwatch uses: our User-Agent and no urllib3-level retries."""
+    session = requests.Session()
+    session.headers["User-Agent"] = _user_agent()
+    # We retry ourselves (bounded by the job deadline); urllib3 must neither retry nor sleep on
+    # Retry-After, which it would otherwise do for as long as the server asks.
+    no_retries = Retry(total=0, read=False, redirect=False, respect_retry_after_header=False)
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, HTTPAdapter(max_retries=no_retries))
+    return session
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry transient failures (5xx, 429, timeouts, connection errors)."""
+
+    max_attempts: int = 4
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 8.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.backoff_base_s < 0 or self.backoff_max_s < 0:
+            raise ValueError("backoff times must not be negative")
+
+    def backoff_s(self, failures: int, jitter: float) -> float:
+        """Full-jitter exponential backoff after `failures` failed tries (jitter in [0, 1))."""
+        return jitter * min(self.backoff_max_s, self.backoff_base_s * 2 ** (failures - 1))
+
+
+class ApiAuthError(ConfigError):
+    """The API rejected our credentials (401/403): a configuration problem, the job stops."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ApiUnavailable(ServiceUnavailable):
+    """Transient failures exhausted the attempts or the job deadline; worth trying on a later run."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+class ApiRejected(NetwatchError):
+    """The API refused this request for good (a 4xx other than 401/403/429)."""
+
+    def __init__(self, message: str, *, status: int, detail: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    # An auth object (not a default header) so that requests drops it on cross-host redirects
+    # and ~/.netrc never replaces it.
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = f"Bearer {self._token}"
+        return r
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(<redacted>)"
+
+
+def parse_retry_after(value: str | None, now_s: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if absent or bad."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - now_s
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+class ApiClient:
+    """One external API: base URL, bearer token, timeouts, bounded retries and error mapping."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str,
+        token: str | None,
+        token_source: str,
+        session: requests.Session,
+        timeout_s: float,
+        retry: RetryPolicy,
+        deadline: Callable[[], float],
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self._base_url = base_url.rstrip("/")
+        self._token = token
+        self._auth = _BearerAuth(token) if token else None
+        self._token_source = token_source
+        self._session = session
+        self._timeout_s = timeout_s
+        self._retry = retry
+        self._deadline = deadline
+        self._sleep = sleep
+        self._jitter = jitter
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"ApiClient(name={self.name!r}, base_url={self._base_url!r})"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        accept: Collection[int] = (200,),
+    ) -> requests.Response:
+        """Send one request, retrying transient failures; return the response if its status is in `accept`.
+
+        Raises ApiAuthError (401/403), ApiRejected (other 4xx or unexpected status) or ApiUnavailable
+        (transient failures exhausted the attempts or the deadline).
+        """
+        what = f"{self.name} API {method} {path}"
+        url = self._base_url + path
+        failures = 0
+        while True:
+            left = self._deadline()
+            if left <= 0:
+                raise ApiUnavailable(f"{what}: job deadline reached after {failures} attempts")
+            timeout = min(self._timeout_s, left)
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    headers=dict(headers) if headers else None,
+                    auth=self._auth,
+                    timeout=(timeout, timeout),
+                )
+            except _TRANSIENT_ERRORS as exc:
+                status: int | None = None
+                problem = type(exc).__name__
+                retry_after = None
+            else:
+                status = response.status_code
+                if status in accept:
+                    return response
+                self._raise_permanent(method, path, response)
+                problem = f"HTTP {status}"
+                retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+                response.close()
+
+            failures += 1
+            if failures >= self._retry.max_attempts:
+                raise ApiUnavailable(
+                    f"{what}: {problem} after {failures} attempts", status=status, retry_after_s=retry_after
+                )
+            wait = self._retry.backoff_s(failures, self._jitter())
+            if retry_after is not None:
+                wait = retry_after
+            left = self._deadline()
+            if wait >= left:
+                raise ApiUnavailable(
+                    f"{what}: {problem}; next try in {wait:.1f}s would pass the job deadline",
+                    status=status,
+                    retry_after_s=retry_after,
+                )
+            log.warning(
+                "%s: %s; retry %d/%d in %.1fs",
+                what,
+                problem,
+                failures + 1,
+                self._retry.max_attempts,
+                wait,
+            )
+            self._sleep(wait)
+
+    def _raise_permanent(self, method: str, path: str, response: requests.Response) -> None:
+        """Raise for statuses that another try cannot fix; return for transient ones (429, 5xx)."""
+        status = response.status_code
+        if status == 429 or status >= 500:
+            return
+        if status in (401, 403):
+            if self._token:
+                reason = f"rejected the token (HTTP {status}) on {method} {path}: check {self._token_source}"
+            else:
+                reason = f"requires a token (HTTP {status}) on {method} {path}: set {self._token_source}"
+            raise ApiAuthError(f"{self.name} API {reason}", status=status)
+        detail = self._detail(response)
+        raise ApiRejected(f"{self.name} API {method} {path}: HTTP {status}: {detail}", status=status, detail=detail)
+
+    def _detail(self, response: requests.Response) -> str:
+        """A short one-line excerpt of the error body, with our token removed should the server echo it."""
+        text = " ".join(response.text[: _DETAIL_MAX_CHARS * 4].split())
+        if self._token:
+            text = text.replace(self._token, "<redacted>")
+        if len(text) > _DETAIL_MAX_CHARS:
+            text = text[: _DETAIL_MAX_CHARS - 3] + "..."
+        return text or response.reason or "no detail"

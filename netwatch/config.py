@@ -1,0 +1,288 @@
+"""YAML config + environment overrides -> frozen dataclasses. Every error names file and key path."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from netwatch.errors import ConfigError
+from netwatch.inventory import HostSpec, hosts_from_csv, hosts_from_yaml
+
+DEFAULT_DATABASE_URL = "sqlite:///netwatch.db"
+ENV_DATABASE_URL = "NETWATCH_DATABASE_URL"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    deadline_seconds: float = 300.0
+    lease_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
+class PingConfig:
+    count: int = 3
+    timeout_seconds: float = 1.0
+    interval_ms: int = 200
+    rate_limit_pps: int = 1000
+    retries: int = 1
+    loss_degraded_percent: float = 20.0
+    latency_degraded_ms: float = 500.0
+    resolve_concurrency: int = 32
+
+
+@dataclass(frozen=True)
+class ThresholdConfig:
+    down_after: int = 3
+    up_after: int = 2
+    min_transition_seconds: float = 300.0
+    notify_initial: bool = False
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Connection settings of one external API; the token itself is read later, never stored here."""
+
+    section: str
+    base_url: str | None
+    token_env: str
+    token_file: Path | None
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class SegwareConfig:
+    api: ApiConfig
+    cache_ttl_seconds: int = 3600
+
+
+@dataclass(frozen=True)
+class SigmaConfig:
+    api: ApiConfig
+    offline_code: str = "E356"
+    online_code: str = "R356"
+    max_attempts: int = 10
+    retry_backoff_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str
+    database_url: str
+    run: RunConfig
+    ping: PingConfig
+    thresholds: ThresholdConfig
+    hosts: tuple[HostSpec, ...]
+    segware: SegwareConfig
+    sigma: SigmaConfig
+
+
+class _Section:
+    """Reads typed keys of one mapping and complains, by key path, about anything else."""
+
+    def __init__(self, data: Any, path: str, source: str) -> None:
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: {path or 'top level'}: must be a mapping")
+        self.data = dict(data)
+        self.path = path
+        self.source = source
+
+    def _key(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {self._key(key)}: {problem}")
+
+    def section(self, key: str) -> _Section:
+        return _Section(self.data.pop(key, None), self._key(key), self.source)
+
+    def raw(self, key: str) -> Any:
+        return self.data.pop(key, None)
+
+    def integer(self, key: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self.data.pop(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"must be a whole number, got {value!r}")
+        self._check_range(key, value, minimum, maximum)
+        return value
+
+    def number(self, key: str, default: float, minimum: float | None = None, maximum: float | None = None) -> float:
+        value = self.data.pop(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(key, f"must be a number, got {value!r}")
+        self._check_range(key, value, minimum, maximum)
+        return float(value)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.data.pop(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, got {value!r}")
+        return value
+
+    def text(self, key: str, default: str | None) -> str | None:
+        value = self.data.pop(key, default)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(key, f"must be a non-empty string, got {value!r}")
+        return value.strip()
+
+    def _check_range(self, key: str, value: float, minimum: float | None, maximum: float | None) -> None:
+        if minimum is not None and value < minimum:
+            raise self.error(key, f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.error(key, f"must be at most {maximum}, got {value}")
+
+    def done(self) -> None:
+        if self.data:
+            key = sorted(map(str, self.data))[0]
+            raise self.error(key, "unknown key")
+
+
+def load_config(path: Path, env: Mapping[str, str]) -> Config:
+    """Loads and validates `path`; `env` supplies overrides (NETWATCH_DATABASE_URL)."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: config file not found (create one with `netwatch init-config`)") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{source}:{where}: invalid YAML: {problem}") from None
+    return parse_config(data, source, path.parent, env)
+
+
+def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str]) -> Config:
+    """Validates already-parsed YAML data; relative `hosts_file` paths are taken from `base_dir`."""
+    top = _Section(data, "", source)
+
+    database = top.section("database")
+    url = database.text("url", DEFAULT_DATABASE_URL)
+    database.done()
+    url = env.get(ENV_DATABASE_URL) or url
+
+    run = top.section("run")
+    run_config = RunConfig(
+        deadline_seconds=run.number("deadline_seconds", RunConfig.deadline_seconds, minimum=1),
+        lease_seconds=run.number("lease_seconds", RunConfig.lease_seconds, minimum=10),
+    )
+    run.done()
+
+    ping = top.section("ping")
+    ping_config = PingConfig(
+        count=ping.integer("count", PingConfig.count, minimum=1, maximum=100),
+        timeout_seconds=ping.number("timeout_seconds", PingConfig.timeout_seconds, minimum=0.01, maximum=60),
+        interval_ms=ping.integer("interval_ms", PingConfig.interval_ms, minimum=0, maximum=60_000),
+        rate_limit_pps=ping.integer("rate_limit_pps", PingConfig.rate_limit_pps, minimum=1, maximum=100_000),
+        retries=ping.integer("retries", PingConfig.retries, minimum=0, maximum=10),
+        loss_degraded_percent=ping.number(
+            "loss_degraded_percent", PingConfig.loss_degraded_percent, minimum=0, maximum=100
+        ),
+        latency_degraded_ms=ping.number("latency_degraded_ms", PingConfig.latency_degraded_ms, minimum=0),
+        resolve_concurrency=ping.integer("resolve_concurrency", PingConfig.resolve_concurrency, minimum=1, maximum=256),
+    )
+    ping.done()
+
+    thresholds = top.section("thresholds")
+    threshold_config = ThresholdConfig(
+        down_after=thresholds.integer("down_after", ThresholdConfig.down_after, minimum=1),
+        up_after=thresholds.integer("up_after", ThresholdConfig.up_after, minimum=1),
+        min_transition_seconds=thresholds.number(
+            "min_transition_seconds", ThresholdConfig.min_transition_seconds, minimum=0
+        ),
+        notify_initial=thresholds.boolean("notify_initial", ThresholdConfig.notify_initial),
+    )
+    thresholds.done()
+
+    hosts = list(hosts_from_yaml(top.raw("hosts"), source))
+    hosts_file = top.text("hosts_file", None)
+    if hosts_file is not None:
+        hosts.extend(hosts_from_csv(base_dir / hosts_file))
+    _reject_duplicate_names(hosts)
+
+    segware = top.section("segware")
+    segware_config = SegwareConfig(
+        api=_api(segware, "NETWATCH_SEGWARE_TOKEN", base_dir),
+        cache_ttl_seconds=segware.integer("cache_ttl_seconds", SegwareConfig.cache_ttl_seconds, minimum=0),
+    )
+    segware.done()
+
+    sigma = top.section("sigma")
+    sigma_config = SigmaConfig(
+        api=_api(sigma, "NETWATCH_SIGMA_TOKEN", base_dir),
+        offline_code=sigma.text("offline_code", SigmaConfig.offline_code) or SigmaConfig.offline_code,
+        online_code=sigma.text("online_code", SigmaConfig.online_code) or SigmaConfig.online_code,
+        max_attempts=sigma.integer("max_attempts", SigmaConfig.max_attempts, minimum=1),
+        retry_backoff_seconds=sigma.number("retry_backoff_seconds", SigmaConfig.retry_backoff_seconds, minimum=0),
+    )
+    sigma.done()
+
+    top.done()
+    return Config(
+        source=source,
+        database_url=url or DEFAULT_DATABASE_URL,
+        run=run_config,
+        ping=ping_config,
+        thresholds=threshold_config,
+        hosts=tuple(hosts),
+        segware=segware_config,
+        sigma=sigma_config,
+    )
+
+
+def _api(section: _Section, default_env: str, base_dir: Path) -> ApiConfig:
+    base_url = section.text("base_url", None)
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise section.error("base_url", f"must start with http:// or https://, got {base_url!r}")
+    token_file = section.text("token_file", None)
+    return ApiConfig(
+        section=section.path,
+        base_url=base_url.rstrip("/") if base_url else None,
+        token_env=section.text("token_env", default_env) or default_env,
+        token_file=(base_dir / token_file) if token_file else None,
+        timeout_seconds=section.number("timeout_seconds", 10.0, minimum=0.1, maximum=300),
+    )
+
+
+def _reject_duplicate_names(hosts: list[HostSpec]) -> None:
+    seen: dict[str, HostSpec] = {}
+    for host in hosts:
+        first = seen.setdefault(host.name, host)
+        if first is not host:
+            raise ConfigError(f"{host.origin}: duplicate host name {host.name!r} (first at {first.origin})")
+
+
+def read_token(api: ApiConfig, env: Mapping[str, str]) -> str:
+    """The bearer token of `api`, from its file if one is configured, else from its env variable."""
+    if api.token_file is not None:
+        try:
+            token = api.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{api.section}.token_file: cannot read {api.token_file}: {exc.strerror}") from None
+        if not token:
+            raise ConfigError(f"{api.section}.token_file: {api.token_file} is empty")
+        return token
+    token = env.get(api.token_env, "").strip()
+    if not token:
+        raise ConfigError(
+            f"{api.section}.token_env: environment variable {api.token_env} is not set "
+            f"(or set {api.section}.token_file)"
+        )
+    return token
+
+
+def config_path(option: str | None, env: Mapping[str, str] = os.environ) -> Path:
+    """The config file to use: --config, else NETWATCH_CONFIG, else ./netwatch.yaml."""
+    return Path(option or env.get("NETWATCH_CONFIG") or "netwatch.yaml")

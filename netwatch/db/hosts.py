@@ -1,0 +1,101 @@
+"""`hosts`: the inventory as last seen plus each host's threshold state between runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from netwatch.core.hoststate import HostState, Status
+from netwatch.db.tables import hosts
+from netwatch.db.upsert import upsert_rows
+
+_UPDATED_COLUMNS = [column.name for column in hosts.columns if column.name != "name"]
+
+
+@dataclass(frozen=True)
+class HostRow:
+    name: str
+    address: str
+    account: str | None
+    partition: str | None
+    zone: str | None
+    state: HostState
+    last_check_at: datetime | None
+    last_check_status: str | None
+    last_run_id: int | None
+
+
+def load_host_states(conn: Connection) -> dict[str, HostState]:
+    """Every stored host's state, by name, in one query."""
+    rows = conn.execute(
+        select(
+            hosts.c.name,
+            hosts.c.status,
+            hosts.c.consecutive_failures,
+            hosts.c.consecutive_successes,
+            hosts.c.last_transition_at,
+            hosts.c.held,
+        )
+    )
+    return {
+        row.name: HostState(
+            status=Status(row.status),
+            consecutive_failures=row.consecutive_failures,
+            consecutive_successes=row.consecutive_successes,
+            last_transition_at=row.last_transition_at,
+            held=bool(row.held),
+        )
+        for row in rows
+    }
+
+
+def save_hosts(conn: Connection, rows: Sequence[HostRow]) -> None:
+    """Upserts every row (inventory fields and state) in one statement."""
+    values = [
+        {
+            "name": row.name,
+            "address": row.address,
+            "account": row.account,
+            "partition_code": row.partition,
+            "zone_code": row.zone,
+            "status": str(row.state.status),
+            "consecutive_failures": row.state.consecutive_failures,
+            "consecutive_successes": row.state.consecutive_successes,
+            "last_transition_at": row.state.last_transition_at,
+            "held": row.state.held,
+            "last_check_at": row.last_check_at,
+            "last_check_status": row.last_check_status,
+            "last_run_id": row.last_run_id,
+        }
+        for row in rows
+    ]
+    upsert_rows(conn, hosts, values, key=["name"], update=_UPDATED_COLUMNS)
+
+
+def list_hosts(conn: Connection) -> list[HostRow]:
+    """Every stored host, ordered by name (for `netwatch status`)."""
+    rows = conn.execute(select(hosts).order_by(hosts.c.name)).mappings()
+    return [
+        HostRow(
+            name=row["name"],
+            address=row["address"],
+            account=row["account"],
+            partition=row["partition_code"],
+            zone=row["zone_code"],
+            state=HostState(
+                status=Status(row["status"]),
+                consecutive_failures=row["consecutive_failures"],
+                consecutive_successes=row["consecutive_successes"],
+                last_transition_at=row["last_transition_at"],
+                held=bool(row["held"]),
+            ),
+            last_check_at=row["last_check_at"],
+            last_check_status=row["last_check_status"],
+            last_run_id=row["last_run_id"],
+        )
+        for row in rows
+    ]

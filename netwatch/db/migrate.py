@@ -1,0 +1,68 @@
+"""Schema creation and versioned upgrades, tracked in `schema_version`.
+
+Each migration is a function of a connection, applied in order inside the caller's transaction.
+A new table or column goes into `tables.py` and gets a migration here that creates or alters it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import func, inspect, select
+from sqlalchemy.engine import Connection
+
+from netwatch.db import tables
+from netwatch.errors import ConfigError
+
+
+def _v1_ping_sweep(conn: Connection) -> None:
+    tables.metadata.create_all(
+        conn,
+        tables=[
+            tables.leases,
+            tables.job_runs,
+            tables.hosts,
+            tables.check_results,
+            tables.outbox,
+            tables.account_cache,
+        ],
+    )
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_ping_sweep}
+LATEST = max(MIGRATIONS)
+
+
+def current_version(conn: Connection) -> int | None:
+    """The applied schema version, or None when the database has no netwatch schema."""
+    if not inspect(conn).has_table(tables.schema_version.name):
+        return None
+    return conn.execute(select(func.max(tables.schema_version.c.version))).scalar() or 0
+
+
+def upgrade(conn: Connection, now: datetime) -> list[int]:
+    """Creates `schema_version` if needed and applies every pending migration; returns those applied."""
+    version = current_version(conn)
+    if version is None:
+        tables.schema_version.create(conn)
+        version = 0
+    applied = []
+    for number in sorted(n for n in MIGRATIONS if n > version):
+        MIGRATIONS[number](conn)
+        conn.execute(tables.schema_version.insert().values(version=number, applied_at=now))
+        applied.append(number)
+    return applied
+
+
+def require_current(conn: Connection) -> None:
+    """Raises a ConfigError naming the command to run when the schema is missing or behind."""
+    version = current_version(conn)
+    if version is None:
+        raise ConfigError("database has no netwatch schema: run `netwatch db init`")
+    if version < LATEST:
+        raise ConfigError(
+            f"database schema is at version {version}, this netwatch needs {LATEST}: run `netwatch db upgrade`"
+        )
+    if version > LATEST:
+        raise ConfigError(f"database schema version {version} is newer than this netwatch ({LATEST}): upgrade netwatch")

@@ -1,0 +1,142 @@
+"""`outbox`: every outgoing message, committed before any HTTP call, with its delivery status.
+
+Status: `pending` (to deliver, now or at `next_attempt_at`), `sent`, `failed` (permanent refusal),
+`dead` (gave up after the configured attempts), `undelivered` (no sink configured when created).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Connection
+
+from netwatch.db.tables import outbox
+from netwatch.db.upsert import upsert_rows
+
+PENDING = "pending"
+SENT = "sent"
+FAILED = "failed"
+DEAD = "dead"
+UNDELIVERED = "undelivered"
+ERROR_WIDTH = 255
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int | None
+    channel: str
+    idempotency_key: str
+    kind: str
+    subject: str
+    payload: Mapping[str, Any]
+    status: str
+    attempts: int
+    http_status: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+    run_id: int | None
+
+    def with_outcome(self, **changes: Any) -> OutboxItem:
+        """A copy with delivery fields changed (error text cut to the column width)."""
+        if changes.get("last_error"):
+            changes["last_error"] = changes["last_error"][:ERROR_WIDTH]
+        return replace(self, **changes)
+
+
+def _values(item: OutboxItem) -> dict[str, Any]:
+    return {
+        "channel": item.channel,
+        "idempotency_key": item.idempotency_key,
+        "kind": item.kind,
+        "subject": item.subject,
+        "payload": json.dumps(item.payload, sort_keys=True, separators=(",", ":")),
+        "status": item.status,
+        "attempts": item.attempts,
+        "http_status": item.http_status,
+        "last_error": item.last_error,
+        "next_attempt_at": item.next_attempt_at,
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+        "delivered_at": item.delivered_at,
+        "run_id": item.run_id,
+    }
+
+
+def _item(row: Mapping[str, Any]) -> OutboxItem:
+    return OutboxItem(
+        id=row["id"],
+        channel=row["channel"],
+        idempotency_key=row["idempotency_key"],
+        kind=row["kind"],
+        subject=row["subject"],
+        payload=json.loads(row["payload"]),
+        status=row["status"],
+        attempts=row["attempts"],
+        http_status=row["http_status"],
+        last_error=row["last_error"],
+        next_attempt_at=row["next_attempt_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        delivered_at=row["delivered_at"],
+        run_id=row["run_id"],
+    )
+
+
+def enqueue(conn: Connection, items: Sequence[OutboxItem]) -> None:
+    """Inserts new items in one batch (their ids are assigned by the database)."""
+    if items:
+        conn.execute(outbox.insert(), [_values(item) for item in items])
+
+
+def due_items(conn: Connection, channel: str, now: datetime, limit: int) -> list[OutboxItem]:
+    """Pending items of `channel` whose next attempt is due, oldest first."""
+    rows = conn.execute(
+        select(outbox)
+        .where(
+            and_(
+                outbox.c.channel == channel,
+                outbox.c.status == PENDING,
+                or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
+            )
+        )
+        .order_by(outbox.c.id)
+        .limit(limit)
+    ).mappings()
+    return [_item(row) for row in rows]
+
+
+def record_outcomes(conn: Connection, items: Sequence[OutboxItem]) -> None:
+    """Stores the delivery fields of already-queued items in one statement."""
+    rows = [{"id": item.id, **_values(item)} for item in items if item.id is not None]
+    upsert_rows(
+        conn,
+        outbox,
+        rows,
+        key=["id"],
+        update=["payload", "status", "attempts", "http_status", "last_error", "next_attempt_at", "updated_at",
+                "delivered_at"],
+    )
+
+
+def list_items(conn: Connection, channel: str | None = None, status: str | None = None) -> list[OutboxItem]:
+    """Items, oldest first, optionally of one channel and status (reports and tests)."""
+    query = select(outbox).order_by(outbox.c.id)
+    if channel is not None:
+        query = query.where(outbox.c.channel == channel)
+    if status is not None:
+        query = query.where(outbox.c.status == status)
+    return [_item(row) for row in conn.execute(query).mappings()]
+
+
+def count_by_status(conn: Connection) -> dict[str, int]:
+    """How many items are in each status."""
+    rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
+    return {status: count for status, count in rows}

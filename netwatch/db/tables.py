@@ -1,0 +1,135 @@
+"""The one source of the schema: every table netwatch uses, as SQLAlchemy Core metadata.
+
+`schema.sql` is generated from this module (`netwatch db schema`); a test fails on drift.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from netwatch.db.types import BigId, UTCDateTime
+
+metadata = MetaData()
+
+# Explicit so the DDL does not depend on the server's defaults.
+MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+    **MYSQL,
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(100), nullable=True),
+    Column("acquired_at", UTCDateTime, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=True),
+    **MYSQL,
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("job", String(40), nullable=False),
+    Column("shard", String(20), nullable=False),
+    Column("holder", String(100), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("outcome", String(20), nullable=False),
+    Column("exit_code", Integer, nullable=True),
+    Column("counts", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_job_runs_job_started", "job", "started_at"),
+    **MYSQL,
+)
+
+hosts = Table(
+    "hosts",
+    metadata,
+    Column("name", String(190), primary_key=True),
+    Column("address", String(255), nullable=False),
+    Column("account", String(64), nullable=True),
+    Column("partition_code", String(32), nullable=True),
+    Column("zone_code", String(32), nullable=True),
+    Column("status", String(10), nullable=False),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("consecutive_successes", Integer, nullable=False),
+    Column("last_transition_at", UTCDateTime, nullable=True),
+    Column("held", Boolean, nullable=False),
+    Column("last_check_at", UTCDateTime, nullable=True),
+    Column("last_check_status", String(10), nullable=True),
+    Column("last_run_id", BigId, nullable=True),
+    **MYSQL,
+)
+
+check_results = Table(
+    "check_results",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("run_id", BigId, nullable=False),
+    Column("host_name", String(190), nullable=False),
+    Column("checked_at", UTCDateTime, nullable=False),
+    Column("address", String(64), nullable=True),
+    Column("sent", Integer, nullable=False),
+    Column("received", Integer, nullable=False),
+    Column("loss_percent", Float, nullable=False),
+    Column("rtt_min_ms", Float, nullable=True),
+    Column("rtt_avg_ms", Float, nullable=True),
+    Column("rtt_max_ms", Float, nullable=True),
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("error", String(255), nullable=True),
+    Index("ix_check_results_host_checked", "host_name", "checked_at"),
+    Index("ix_check_results_checked", "checked_at"),
+    **MYSQL,
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("channel", String(32), nullable=False),
+    Column("idempotency_key", String(100), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(190), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("http_status", Integer, nullable=True),
+    Column("last_error", String(255), nullable=True),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("run_id", BigId, nullable=True),
+    UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
+    Index("ix_outbox_status_next", "status", "next_attempt_at"),
+    **MYSQL,
+)
+
+account_cache = Table(
+    "account_cache",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("found", Boolean, nullable=False),
+    Column("payload", Text, nullable=True),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    **MYSQL,
+)

@@ -1,0 +1,46 @@
+"""Batch upserts in each dialect's own construct (the only dialect-specific SQL in netwatch)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.engine import Connection
+
+
+def upsert_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: Sequence[str],
+    update: Sequence[str],
+) -> None:
+    """Insert `rows`, or update the `update` columns of rows whose `key` exists, in one statement.
+
+    On MySQL the update clause only references `VALUES(col)`: a bound parameter there breaks
+    PyMySQL's executemany (PyMySQL#554).
+    """
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect in ("mysql", "mariadb"):
+        my = mysql.insert(table)
+        stmt: Any = my.on_duplicate_key_update({col: my.inserted[col] for col in update})
+    elif dialect == "sqlite":
+        lite = sqlite.insert(table)
+        stmt = lite.on_conflict_do_update(
+            index_elements=list(key), set_={col: lite.excluded[col] for col in update}
+        )
+    else:
+        raise ValueError(f"no upsert for dialect {dialect}")
+    conn.execute(stmt, list(rows))
+
+
+def insert_missing(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert `rows`, silently skipping any whose primary or unique key already exists."""
+    if not rows:
+        return
+    prefix = "IGNORE" if conn.dialect.name in ("mysql", "mariadb") else "OR IGNORE"
+    conn.execute(table.insert().prefix_with(prefix), list(rows))

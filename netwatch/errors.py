@@ -1,0 +1,58 @@
+"""One exception base carrying the process exit code; the CLI catches it in one place."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes of every netwatch command (documented in README)."""
+
+    OK = 0
+    DELIVERY_FAILED = 1
+    USAGE = 64
+    UNAVAILABLE = 69
+    LEASE_HELD = 75
+    NO_PERMISSION = 77
+    CONFIG = 78
+    STOPPED = 143
+
+
+class NetwatchError(Exception):
+    """An expected failure: one line for the operator and an exit code, never a traceback."""
+
+    exit_code: ExitCode = ExitCode.CONFIG
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(NetwatchError):
+    """Bad configuration: the message names the file and the key path or line."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class UsageError(NetwatchError):
+    exit_code = ExitCode.USAGE
+
+
+class ServiceUnavailable(NetwatchError):
+    """A service the run needs (database, external API) could not be reached."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class LeaseHeld(NetwatchError):
+    exit_code = ExitCode.LEASE_HELD
+
+
+class NoPermission(NetwatchError):
+    exit_code = ExitCode.NO_PERMISSION
+
+
+class Stopped(NetwatchError):
+    """SIGTERM arrived; raised at the next safe point so the open transaction rolls back."""
+
+    exit_code = ExitCode.STOPPED

@@ -1,0 +1,127 @@
+"""The monitored hosts, from `hosts:` in the YAML config or a CSV `hosts_file`."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netwatch.errors import ConfigError
+
+REQUIRED_COLUMNS = ("name", "address", "account", "partition", "zone")
+OPTIONAL_COLUMNS = ("description", "enabled")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,189}$")
+_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
+_TRUE = {"true", "yes", "1", "y"}
+_FALSE = {"false", "no", "0", "n"}
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """One monitored host as configured; `origin` says where (file and line or list index)."""
+
+    name: str
+    address: str
+    account: str | None = None
+    partition: str | None = None
+    zone: str | None = None
+    description: str | None = None
+    origin: str = field(default="", compare=False)
+
+
+def hosts_from_yaml(items: Any, source: str) -> Iterator[HostSpec]:
+    """Hosts listed under `hosts:` (enabled ones only)."""
+    if items is None:
+        return
+    if not isinstance(items, list):
+        raise ConfigError(f"{source}: hosts: must be a list of hosts")
+    for index, item in enumerate(items):
+        origin = f"{source}: hosts[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{origin}: must be a mapping with name and address")
+        unknown = sorted(set(map(str, item)) - set(REQUIRED_COLUMNS) - set(OPTIONAL_COLUMNS))
+        if unknown:
+            raise ConfigError(f"{origin}.{unknown[0]}: unknown key")
+        values = {key: _cell(item.get(key), f"{origin}.{key}") for key in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
+        host = _host(values, origin, lambda key, origin=origin: f"{origin}.{key}")
+        if host is not None:
+            yield host
+
+
+def hosts_from_csv(path: Path) -> Iterator[HostSpec]:
+    """Hosts of a CSV file with header name,address,account,partition,zone[,description,enabled]."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"hosts_file: cannot read {path}: {exc.strerror}") from None
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = [column.strip().lower() for column in next(reader)]
+        except StopIteration:
+            raise ConfigError(f"{path}: empty hosts file (needs a header: {','.join(REQUIRED_COLUMNS)})") from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} line 1: malformed header: {exc}") from None
+        missing = [column for column in REQUIRED_COLUMNS if column not in header]
+        if missing:
+            raise ConfigError(f"{path} line 1: header lacks column {missing[0]!r}")
+        unknown = [column for column in header if column not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+        if unknown:
+            raise ConfigError(f"{path} line 1: unknown column {unknown[0]!r}")
+        if len(set(header)) != len(header):
+            raise ConfigError(f"{path} line 1: a column is named twice")
+        try:
+            for row in reader:
+                line = reader.line_num
+                if not any(cell.strip() for cell in row):
+                    continue
+                origin = f"{path} line {line}"
+                if len(row) != len(header):
+                    raise ConfigError(f"{origin}: expected {len(header)} fields, found {len(row)}")
+                values = {column: (cell.strip() or None) for column, cell in zip(header, row, strict=True)}
+                host = _host(values, origin, lambda key, origin=origin: f"{origin}: {key}")
+                if host is not None:
+                    yield host
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} line {reader.line_num}: malformed row: {exc}") from None
+
+
+def _cell(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int):
+        return str(value).strip() or None
+    raise ConfigError(f"{where}: must be a string, got {value!r}")
+
+
+def _host(values: dict[str, str | None], origin: str, key_at: Any) -> HostSpec | None:
+    name, address = values.get("name"), values.get("address")
+    if not name:
+        raise ConfigError(f"{key_at('name')}: is empty")
+    if not _NAME.match(name):
+        raise ConfigError(f"{key_at('name')}: invalid host name {name!r}")
+    if not address:
+        raise ConfigError(f"{key_at('address')}: is empty (host {name!r})")
+    if ":" in address:
+        raise ConfigError(f"{key_at('address')}: IPv6 addresses are not supported: {address!r}")
+    if not _ADDRESS.match(address):
+        raise ConfigError(f"{key_at('address')}: invalid address {address!r}")
+    enabled = (values.get("enabled") or "true").lower()
+    if enabled not in _TRUE | _FALSE:
+        raise ConfigError(f"{key_at('enabled')}: must be true or false, got {enabled!r}")
+    if enabled in _FALSE:
+        return None
+    return HostSpec(
+        name=name,
+        address=address,
+        account=values.get("account"),
+        partition=values.get("partition"),
+        zone=values.get("zone"),
+        description=values.get("description"),
+        origin=origin,
+    )

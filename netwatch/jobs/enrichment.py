@@ -1,0 +1,65 @@
+"""Account details for events, from the shared cache or the Segware API (cache misses only)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from netwatch.clients.http import ApiUnavailable
+from netwatch.clients.segware import SegwareClient
+from netwatch.db.accounts import CachedAccount, load_cached_accounts, store_accounts
+from netwatch.stopflag import StopFlag
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AccountLookup:
+    """Account dicts by account (None: unknown to Segware) and the accounts that could not be read."""
+
+    found: Mapping[str, Mapping[str, Any] | None]
+    unavailable: frozenset[str]
+    error: str | None = None
+
+
+def look_up_accounts(
+    engine: Engine,
+    segware: SegwareClient | None,
+    accounts: Collection[str],
+    now: datetime,
+    ttl_seconds: float,
+    stop: StopFlag,
+) -> AccountLookup:
+    """Cached entries younger than the TTL, else one API call per missing account, cached for later."""
+    if not accounts:
+        return AccountLookup({}, frozenset())
+    with engine.begin() as conn:
+        cached = load_cached_accounts(conn, accounts, now, ttl_seconds)
+    found: dict[str, Mapping[str, Any] | None] = {a: c.payload if c.found else None for a, c in cached.items()}
+    missing = sorted(set(accounts) - set(cached))
+    if segware is None:
+        return AccountLookup({**found, **dict.fromkeys(missing)}, frozenset())
+    fetched: list[CachedAccount] = []
+    error = None
+    for position, account in enumerate(missing):
+        stop.check()
+        try:
+            details = segware.get_account(account)
+        except ApiUnavailable as exc:
+            error = exc.message
+            log.warning("account enrichment unavailable: %s", exc.message)
+            unavailable = frozenset(missing[position:])
+            break
+        payload = details.to_cache() if details else None
+        fetched.append(CachedAccount(account, details is not None, payload, now))
+        found[account] = payload
+    else:
+        unavailable = frozenset()
+    with engine.begin() as conn:
+        store_accounts(conn, fetched)
+    return AccountLookup(found, unavailable, error)

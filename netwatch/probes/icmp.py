@@ -1,0 +1,393 @@
+"""ICMP echo sweep over one raw socket: many hosts, paced sends, strict reply matching.
+
+Requests are built with pythonping's packet class, but replies are matched here on identifier,
+sequence, source address and a per-sweep payload token carrying a 32-bit packet index, so a reply
+later than its timeout is counted as lost and never credited to another request or host (which
+``pythonping.ping()`` does). RTTs come from kernel receive timestamps.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import logging
+import os
+import select
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pythonping.icmp import ICMP, Types
+
+from netwatch.errors import NoPermission, Stopped
+
+log = logging.getLogger(__name__)
+
+# Linux constants the socket module does not export.
+_SOL_RAW = 255
+_ICMP_FILTER = 1
+_SO_TIMESTAMPNS = 35
+_SO_RCVBUFFORCE = 33
+_SO_SNDBUFFORCE = 32
+
+_ECHO_REPLY = Types.EchoReply.type_id
+_DEST_UNREACHABLE = Types.DestinationUnreachable.type_id
+_ECHO_REQUEST = Types.EchoRequest.type_id
+
+# pythonping packs the ICMP header in native byte order; the kernel echoes id and sequence bytes
+# unchanged, so unpacking with the same layout gives back the values we sent.
+_ICMP_HEADER = struct.Struct("BBHHH")
+_PAYLOAD = struct.Struct("!8sI")  # per-sweep token, packet index
+_TIMESPEC = struct.Struct("@ll")
+
+_SOCKET_BUFFER = 8 * 1024 * 1024
+_MAX_WAIT_S = 0.005  # longest wait between two should_stop() checks
+_EXPIRY_GRACE_S = 0.002  # lets a reply queued right at its deadline be read before expiry
+_BURST_S = 0.002  # pacing may catch up on at most this much lateness of the scheduler
+_DRAIN_BATCH = 1024
+_MAX_DEFERRALS = 1000  # full send buffer: retry a request for about 1 s, then report it
+
+_PENDING, _DONE = 0, 1
+
+_UNREACHABLE_TEXT = {
+    0: "network unreachable",
+    1: "host unreachable",
+    2: "protocol unreachable",
+    3: "port unreachable",
+    9: "network administratively prohibited",
+    10: "host administratively prohibited",
+    13: "communication administratively prohibited",
+}
+
+
+@dataclass(frozen=True)
+class PingSettings:
+    count: int  # echo requests per check
+    interval_s: float  # gap between two requests to the same host
+    timeout_s: float  # per request; a reply later than this is LOST (never credited elsewhere)
+    retries: int  # extra whole checks for a host whose check got no reply at all
+    rate_pps: int  # max packets per second over the whole sweep (all hosts together)
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str  # unique within a sweep (the host name)
+    address: str  # IPv4 literal, already resolved
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    sent: int  # requests the kernel accepted in the attempt reported
+    received: int  # matching replies within timeout
+    rtts_ms: tuple[float, ...]  # one per reply received, from kernel receive timestamps
+    attempts: int  # 1 + retries used
+    error: str | None  # None when any reply came; else a short reason
+
+
+class _Host:
+    """Mutable state of one target during a sweep."""
+
+    __slots__ = (
+        "address",
+        "attempt",
+        "deferrals",
+        "key",
+        "last_send",
+        "next_round",
+        "outstanding",
+        "received",
+        "rtts",
+        "send_error",
+        "sent",
+        "unreachable",
+    )
+
+    def __init__(self, target: Target) -> None:
+        self.key = target.key
+        self.address = target.address
+        self.attempt = 1
+        self.last_send = 0.0
+        self.deferrals = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.next_round = 0
+        self.outstanding = 0
+        self.sent = 0
+        self.received = 0
+        self.rtts: list[float] = []
+        self.send_error: str | None = None
+        self.unreachable: str | None = None
+
+    def result(self) -> ProbeResult:
+        error = None
+        if self.received == 0:
+            error = self.unreachable or self.send_error or "no reply"
+        return ProbeResult(self.sent, self.received, tuple(self.rtts), self.attempt, error)
+
+
+def sweep(
+    targets: Sequence[Target],
+    settings: PingSettings,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> dict[str, ProbeResult]:
+    """Pings every target; returns a result for every key.
+
+    Raises NoPermission when the raw socket cannot be opened and Stopped when should_stop()
+    returns True; the socket is closed in all cases.
+    """
+    _check_settings(settings)
+    keys = [t.key for t in targets]
+    if len(set(keys)) != len(keys):
+        raise ValueError("target keys must be unique within a sweep")
+    results: dict[str, ProbeResult] = {}
+    hosts: list[_Host] = []
+    for target in targets:
+        try:
+            ipaddress.IPv4Address(target.address)
+        except ValueError:
+            results[target.key] = ProbeResult(0, 0, (), 1, f"invalid IPv4 address: {target.address!r}")
+            continue
+        hosts.append(_Host(target))
+    if hosts:
+        started = time.monotonic()
+        with _open_socket() as sock:
+            engine = _Sweep(sock, settings, should_stop, hosts)
+            engine.run()
+        log.debug("swept %d hosts, %d requests, in %.3f s", len(hosts), len(engine.packet_host),
+                  time.monotonic() - started)
+        results.update((host.key, host.result()) for host in hosts)
+    return {key: results[key] for key in keys}
+
+
+def _check_settings(settings: PingSettings) -> None:
+    if settings.count < 1 or settings.rate_pps < 1 or settings.retries < 0:
+        raise ValueError(f"invalid ping settings: {settings}")
+    if settings.interval_s < 0 or settings.timeout_s <= 0:
+        raise ValueError(f"invalid ping settings: {settings}")
+
+
+def _open_socket() -> socket.socket:
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    except PermissionError as exc:
+        raise NoPermission(f"raw ICMP sockets need root or CAP_NET_RAW: {exc.strerror}") from None
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        _set_buffer(sock, _SO_RCVBUFFORCE, socket.SO_RCVBUF)
+        _set_buffer(sock, _SO_SNDBUFFORCE, socket.SO_SNDBUF)
+        # Let the kernel drop everything but echo replies and unreachables (on loopback the
+        # socket would otherwise also queue our own requests); matching below does not rely on it.
+        blocked = ~((1 << _ECHO_REPLY) | (1 << _DEST_UNREACHABLE)) & 0xFFFFFFFF
+        sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", blocked))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _set_buffer(sock: socket.socket, forced: int, plain: int) -> None:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, forced, _SOCKET_BUFFER)
+    except PermissionError:
+        # Without CAP_NET_ADMIN the size is capped by net.core.[rw]mem_max.
+        sock.setsockopt(socket.SOL_SOCKET, plain, _SOCKET_BUFFER)
+
+
+class _Sweep:
+    """One run of the send/receive loop over a single socket."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        settings: PingSettings,
+        should_stop: Callable[[], bool],
+        hosts: list[_Host],
+    ) -> None:
+        self.sock = sock
+        self.settings = settings
+        self.should_stop = should_stop
+        self.hosts = hosts
+        self.identifier = int.from_bytes(os.urandom(2), "big")
+        self.token = os.urandom(8)
+        self.timeout_ns = int(settings.timeout_s * 1e9)
+        self.gap_s = 1.0 / settings.rate_pps
+        self.active = len(hosts)
+        # (due time, host index) of the next request of every host still sending
+        self.schedule: list[tuple[float, int]] = []
+        # per packet index: host index, send time (ns, CLOCK_REALTIME like the kernel timestamps),
+        # deadline (monotonic), state
+        self.packet_host: list[int] = []
+        self.packet_sent_ns: list[int] = []
+        self.packet_deadline: list[float] = []
+        self.packet_state = bytearray()
+        self.in_flight: deque[int] = deque()
+
+    def run(self) -> None:
+        start = time.monotonic()
+        self.schedule = [(start, index) for index in range(len(self.hosts))]
+        next_slot = start
+        while self.active:
+            if self.should_stop():
+                raise Stopped("stopped by SIGTERM")
+            now = time.monotonic()
+            while self.schedule and self.schedule[0][0] <= now and next_slot <= now:
+                _, host_index = heapq.heappop(self.schedule)
+                self._send(host_index, now)
+                next_slot = max(next_slot, now - _BURST_S) + self.gap_s
+                now = time.monotonic()
+            self._drain()
+            self._expire(now)
+            self._wait(next_slot)
+
+    def _wait(self, next_slot: float) -> None:
+        wake = time.monotonic() + _MAX_WAIT_S
+        if self.schedule:
+            wake = min(wake, max(self.schedule[0][0], next_slot))
+        if self.in_flight:
+            wake = min(wake, self.packet_deadline[self.in_flight[0]] + _EXPIRY_GRACE_S)
+        delay = wake - time.monotonic()
+        if delay > 0:
+            select.select([self.sock], [], [], delay)
+
+    def _send(self, host_index: int, now: float) -> None:
+        host = self.hosts[host_index]
+        index = len(self.packet_host)
+        packet = ICMP(
+            Types.EchoRequest,
+            payload=_PAYLOAD.pack(self.token, index),
+            identifier=self.identifier,
+            sequence_number=index & 0xFFFF,
+        ).packet
+        try:
+            sent_ns = time.time_ns()
+            self.sock.sendto(packet, (host.address, 0))
+        except (BlockingIOError, InterruptedError):
+            host.deferrals += 1
+            if host.deferrals <= _MAX_DEFERRALS:
+                heapq.heappush(self.schedule, (now + 0.001, host_index))
+                return
+            host.send_error = "send failed: socket send buffer full"
+        except OSError as exc:
+            host.send_error = f"send failed: {exc.strerror or exc}"
+        else:
+            self.packet_host.append(host_index)
+            self.packet_sent_ns.append(sent_ns)
+            self.packet_deadline.append(now + self.settings.timeout_s)
+            self.packet_state.append(_PENDING)
+            self.in_flight.append(index)
+            host.sent += 1
+            host.outstanding += 1
+        host.last_send = now
+        host.next_round += 1
+        if host.next_round < self.settings.count:
+            heapq.heappush(self.schedule, (now + self.settings.interval_s, host_index))
+        elif host.outstanding == 0:
+            self._finish_check(host_index, now)
+
+    def _drain(self) -> None:
+        for _ in range(_DRAIN_BATCH):
+            try:
+                data, ancdata, _flags, source = self.sock.recvmsg(2048, socket.CMSG_SPACE(_TIMESPEC.size))
+            except (BlockingIOError, InterruptedError):
+                return
+            received_ns = None
+            for level, kind, value in ancdata:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
+                    seconds, nanoseconds = _TIMESPEC.unpack_from(value)
+                    received_ns = seconds * 1_000_000_000 + nanoseconds
+            self._handle(data, source[0], received_ns if received_ns is not None else time.time_ns())
+
+    def _handle(self, data: bytes, source: str, received_ns: int) -> None:
+        header_len = (data[0] & 0x0F) * 4 if data else 0
+        if len(data) < header_len + _ICMP_HEADER.size:
+            return
+        kind, code, _checksum, identifier, sequence = _ICMP_HEADER.unpack_from(data, header_len)
+        if kind == _ECHO_REPLY:
+            index = self._packet_index(identifier, sequence, data[header_len + _ICMP_HEADER.size :])
+            if index is None or self.packet_state[index] != _PENDING:
+                return
+            host_index = self.packet_host[index]
+            if self.hosts[host_index].address != source:
+                return
+            rtt_ns = received_ns - self.packet_sent_ns[index]
+            if rtt_ns <= self.timeout_ns:
+                host = self.hosts[host_index]
+                host.received += 1
+                host.rtts.append(max(rtt_ns, 0) / 1e6)
+            self._close_packet(index)
+        elif kind == _DEST_UNREACHABLE:
+            self._handle_unreachable(code, data[header_len + _ICMP_HEADER.size :])
+
+    def _handle_unreachable(self, code: int, quoted: bytes) -> None:
+        """Matches an ICMP destination-unreachable on the request it quotes."""
+        if len(quoted) < 20 or quoted[9] != socket.IPPROTO_ICMP:
+            return
+        inner_len = (quoted[0] & 0x0F) * 4
+        if len(quoted) < inner_len + _ICMP_HEADER.size:
+            return
+        kind, _code, _checksum, identifier, sequence = _ICMP_HEADER.unpack_from(quoted, inner_len)
+        if kind != _ECHO_REQUEST or identifier != self.identifier:
+            return
+        destination = socket.inet_ntoa(quoted[16:20])
+        index = self._packet_index(identifier, sequence, quoted[inner_len + _ICMP_HEADER.size :])
+        if index is None:
+            # The quote may stop after the ICMP header: find the pending request by sequence.
+            index = next(
+                (
+                    candidate
+                    for candidate in range(sequence, len(self.packet_host), 0x10000)
+                    if self.packet_state[candidate] == _PENDING
+                    and self.hosts[self.packet_host[candidate]].address == destination
+                ),
+                None,
+            )
+        if index is None or self.packet_state[index] != _PENDING:
+            return
+        host = self.hosts[self.packet_host[index]]
+        if host.address != destination:
+            return
+        text = _UNREACHABLE_TEXT.get(code, "destination unreachable")
+        host.unreachable = f"{text} (ICMP {_DEST_UNREACHABLE}/{code})"
+        self._close_packet(index)
+
+    def _packet_index(self, identifier: int, sequence: int, payload: bytes) -> int | None:
+        if identifier != self.identifier or len(payload) < _PAYLOAD.size:
+            return None
+        token, index = _PAYLOAD.unpack_from(payload)
+        if token != self.token or index >= len(self.packet_host) or index & 0xFFFF != sequence:
+            return None
+        return index
+
+    def _expire(self, now: float) -> None:
+        """Counts every request still unanswered at its deadline as lost."""
+        in_flight = self.in_flight
+        while in_flight:
+            index = in_flight[0]
+            if self.packet_state[index] == _PENDING:
+                if self.packet_deadline[index] + _EXPIRY_GRACE_S > now:
+                    return
+                self._close_packet(index)
+            in_flight.popleft()
+
+    def _close_packet(self, index: int) -> None:
+        self.packet_state[index] = _DONE
+        host_index = self.packet_host[index]
+        host = self.hosts[host_index]
+        host.outstanding -= 1
+        if host.outstanding == 0 and host.next_round >= self.settings.count:
+            self._finish_check(host_index, time.monotonic())
+
+    def _finish_check(self, host_index: int, now: float) -> None:
+        host = self.hosts[host_index]
+        if host.received == 0 and host.attempt <= self.settings.retries:
+            host.attempt += 1
+            host.reset()
+            due = max(now, host.last_send + self.settings.interval_s)
+            heapq.heappush(self.schedule, (due, host_index))
+            return
+        self.active -= 1

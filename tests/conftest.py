@@ -1,0 +1,73 @@
+"""Shared fixtures: a fresh database on SQLite and on MariaDB/MySQL for every test that asks.
+
+MySQL: NETWATCH_TEST_MYSQL_URL names a server database to use as the admin connection (CI sets it
+to a throwaway database); without it the local default below is tried. Each test gets its own
+database, dropped afterwards. Without a server the MySQL cases skip with the reason, unless
+NETWATCH_REQUIRE_MYSQL=1 (set by .ci/run), where they fail.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
+
+from netwatch.db import migrate
+from netwatch.db.engine import build_engine
+
+LOCAL_MYSQL = "mysql+pymysql://root@127.0.0.1:3306/test"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def mysql_admin() -> Iterator[Engine]:
+    url = os.environ.get("NETWATCH_TEST_MYSQL_URL", LOCAL_MYSQL)
+    engine = create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        reason = f"MariaDB/MySQL not reachable at {make_url(url).render_as_string(hide_password=True)}: {exc.orig}"
+        if os.environ.get("NETWATCH_REQUIRE_MYSQL") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def mysql_url(mysql_admin: Engine) -> Iterator[str]:
+    name = f"nwt_{os.getpid()}_{next(_counter)}"
+    with mysql_admin.begin() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+    url = mysql_admin.url.set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with mysql_admin.begin() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database URL, once for SQLite and once for MariaDB/MySQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'netwatch.db'}"
+    return str(request.getfixturevalue("mysql_url"))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a database with the current schema."""
+    engine = build_engine(db_url)
+    with engine.begin() as conn:
+        migrate.upgrade(conn, datetime(2026, 11, 22, tzinfo=UTC))
+    yield engine
+    engine.dispose()

@@ -1,0 +1,215 @@
+"""A real loopback HTTP server standing in for both the Segware and the Sigma API.
+
+    with FakeApis(accounts={"1234": ACCOUNT_JSON}) as fake:
+        ...  # point segware.base_url and sigma.base_url at fake.url
+        fake.sigma_status = 503        # every POST /v1/events now answers 503
+        assert fake.sigma_events() == [...]
+
+Attributes may be changed while the server runs; a lock guards the shared state.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from netwatch.clients.http import ApiClient, RetryPolicy, make_session
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the fake saw it, and the status it answered."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: Any
+    status: int
+
+
+@dataclass
+class FakeApis:
+    """Both APIs on one 127.0.0.1 port; use as a context manager, base URL for both is `url`."""
+
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    token: str | None = None
+    accounts_status: int | None = None
+    accounts_delay_s: float = 0.0
+    sigma_status: int | None = None
+    sigma_delay_s: float = 0.0
+    sigma_retry_after: str | None = None
+    requests: list[RecordedRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _seen_keys: set[str] = field(default_factory=set, repr=False)
+    _server: ThreadingHTTPServer | None = field(default=None, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeApis is not running: use it as a context manager")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeApis:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server.daemon_threads = True
+        server.fake = self  # type: ignore[attr-defined]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._server is not None and self._thread is not None
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+        self._server = None
+
+    def sigma_events(self) -> list[Any]:
+        """Bodies of the events Sigma accepted (201/202), in arrival order; duplicates (409) excluded."""
+        with self.lock:
+            return [
+                r.body
+                for r in self.requests
+                if r.method == "POST" and r.path == "/v1/events" and r.status in (201, 202)
+            ]
+
+    def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
+        """The recorded requests for one method and path."""
+        with self.lock:
+            return [r for r in self.requests if r.method == method and r.path == path]
+
+    def answer(self, method: str, path: str, headers: dict[str, str], raw_body: bytes) -> tuple[int, Any]:
+        """Decide the status and JSON answer for one request (runs on the server's threads)."""
+        if self.token is not None and headers.get("authorization") != f"Bearer {self.token}":
+            return 401, {"error": "unauthorized"}
+        if method == "GET" and path.startswith("/v1/accounts/"):
+            return self._answer_account(unquote(path.removeprefix("/v1/accounts/")))
+        if method == "POST" and path == "/v1/events":
+            return self._answer_event(headers, raw_body)
+        return 404, {"error": "not_found"}
+
+    def delay_s(self, path: str) -> float:
+        """How long to hold the answer; the request is already decided and recorded, like a slow server."""
+        if path == "/v1/events":
+            return self.sigma_delay_s
+        if path.startswith("/v1/accounts/"):
+            return self.accounts_delay_s
+        return 0.0
+
+    def _answer_account(self, account: str) -> tuple[int, Any]:
+        if self.accounts_status is not None:
+            return self.accounts_status, {"error": "forced"}
+        with self.lock:
+            data = self.accounts.get(account)
+        if data is None:
+            return 404, {"error": "account_not_found"}
+        return 200, data
+
+    def _answer_event(self, headers: dict[str, str], raw_body: bytes) -> tuple[int, Any]:
+        if self.sigma_status is not None:
+            return self.sigma_status, {"error": "forced"}
+        key = headers.get("idempotency-key")
+        if not key:
+            return 400, {"error": "missing Idempotency-Key"}
+        try:
+            json.loads(raw_body)
+        except ValueError:
+            return 400, {"error": "body is not JSON"}
+        with self.lock:
+            if key in self._seen_keys:
+                return 409, {"error": "duplicate"}
+            self._seen_keys.add(key)
+        return 201, {"id": key}
+
+    def record(self, request: RecordedRequest) -> None:
+        with self.lock:
+            self.requests.append(request)
+
+
+class FakeTime:
+    """A job clock for ApiClient: `sleep` records the wait and advances time instead of sleeping."""
+
+    def __init__(self, budget_s: float = 300.0) -> None:
+        self.now = 0.0
+        self.budget_s = budget_s
+        self.waits: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+    def deadline(self) -> float:
+        return self.budget_s - self.now
+
+
+def api_client(
+    base_url: str,
+    *,
+    name: str = "sigma",
+    token: str | None = None,
+    fake_time: FakeTime | None = None,
+    timeout_s: float = 2.0,
+    retry: RetryPolicy | None = None,
+) -> ApiClient:
+    """An ApiClient on a real session, with a fake job clock and a jitter of 1.0 (the longest waits)."""
+    clock = fake_time or FakeTime()
+    return ApiClient(
+        name=name,
+        base_url=base_url,
+        token=token,
+        token_source=f"NETWATCH_{name.upper()}_TOKEN",
+        session=make_session(),
+        timeout_s=timeout_s,
+        retry=retry or RetryPolicy(),
+        deadline=clock.deadline,
+        sleep=clock.sleep,
+        jitter=lambda: 1.0,
+    )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ThreadingHTTPServer
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        fake: FakeApis = self.server.fake  # type: ignore[attr-defined]
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw_body = self.rfile.read(length) if length else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        status, answer = fake.answer(self.command, url.path, headers, raw_body)
+        try:
+            body: Any = json.loads(raw_body) if raw_body else None
+        except ValueError:
+            body = raw_body.decode("utf-8", "replace")
+        fake.record(RecordedRequest(self.command, url.path, url.query, headers, body, status))
+        time.sleep(fake.delay_s(url.path))
+        payload = json.dumps(answer).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            if status in (429, 503) and fake.sigma_retry_after is not None and url.path == "/v1/events":
+                self.send_header("Retry-After", fake.sigma_retry_after)
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client timed out during a delay mode and hung up: expected, nothing to answer.
+            return
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the default per-request stderr line; tests read `FakeApis.requests` instead."""

@@ -1,0 +1,278 @@
+"""Test hosts in Linux network namespaces, for real ICMP tests (needs root and ``ip netns``).
+
+Each host is its own namespace joined to this one by a veth pair on a private /29 taken from
+169.254.100.0-169.254.199.255 (169.254.169.0/24 is skipped). Usage::
+
+    from netns import netns_lab, requires_netns
+
+    @requires_netns
+    def test_something() -> None:
+        with netns_lab("nwt") as lab:
+            up = lab.add_live()                  # the kernel answers echo requests
+            quiet = lab.add_silent()             # echo requests are ignored
+            late = lab.add_slow(delay_s=1.5)     # answers, but only after delay_s
+            icmp = lab.add_unreachable()         # a router answers "host unreachable (ICMP 3/1)"
+            dead = lab.add_unroutable()          # sendto() fails: "No route to host"
+            lab.set_down(up)                     # host offline (its link goes down)
+            lab.set_up(up)                       # and back online
+
+Every address returned is the one to ping. Leaving the ``with`` block removes every namespace,
+veth pair, route and helper process the lab created, also when the test failed.
+Run as a script, this module is the delayed echo responder that ``add_slow`` starts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import select
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pytest
+
+_POOL_START = int(ipaddress.IPv4Address("169.254.100.0"))
+_POOL_BLOCKS = 100 * 32  # /29 blocks in 169.254.100.0 - 169.254.199.255
+_SAFETY_METRIC = 4242
+_RESPONDER_MAX_S = 900.0
+
+
+def netns_unavailable_reason() -> str | None:
+    """Why network-namespace hosts cannot be used here, or None when they can."""
+    if os.geteuid() != 0:
+        return "netns test hosts need root"
+    if shutil.which("ip") is None:
+        return "netns test hosts need the `ip` command (iproute2)"
+    probe = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10, check=False)
+    if probe.returncode != 0:
+        return f"`ip netns` does not work here: {probe.stderr.strip()}"
+    return None
+
+
+_REASON = netns_unavailable_reason()
+requires_netns = pytest.mark.skipif(_REASON is not None, reason=_REASON or "")
+"""Skip marker for tests that build a lab; combine with ``@pytest.mark.netns``."""
+
+
+def _ip(*args: str) -> None:
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+
+
+def _sysctl(namespace: str, key: str, value: str) -> None:
+    _ip("netns", "exec", namespace, "sysctl", "-q", "-w", f"{key}={value}")
+
+
+def _used_networks() -> list[ipaddress.IPv4Network]:
+    output = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, timeout=10, check=True
+    ).stdout
+    used = [ipaddress.IPv4Interface(line.split()[3]).network for line in output.splitlines()]
+    routes = subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True,
+                            timeout=10, check=True).stdout
+    for line in routes.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        destination = words[1] if words and words[0] in {"unreachable", "blackhole", "prohibit"} else words[0]
+        if destination[:1].isdigit():
+            used.append(ipaddress.IPv4Network(destination, strict=False))
+    return used
+
+
+@dataclass
+class _Host:
+    kind: str
+    namespace: str
+    host_link: str
+    peer_link: str
+    address: str
+    responder: subprocess.Popen[str] | None = None
+
+
+@dataclass
+class NetnsLab:
+    """Test hosts in network namespaces; build one with ``netns_lab()``."""
+
+    prefix: str
+    _hosts: list[_Host] = field(default_factory=list)
+    _routes: list[list[str]] = field(default_factory=list)
+    _block_cursor: int = 0
+
+    def add_live(self) -> str:
+        """A host whose kernel answers echo requests at once; returns its address."""
+        return self._add_host("live").address
+
+    def add_silent(self) -> str:
+        """A reachable host that ignores echo requests (no reply, no error)."""
+        host = self._add_host("silent")
+        _sysctl(host.namespace, "net.ipv4.icmp_echo_ignore_all", "1")
+        return host.address
+
+    def add_slow(self, delay_s: float) -> str:
+        """A host that answers every echo request only after delay_s seconds."""
+        host = self._add_host("slow")
+        _sysctl(host.namespace, "net.ipv4.icmp_echo_ignore_all", "1")
+        host.responder = subprocess.Popen(
+            ["ip", "netns", "exec", host.namespace, sys.executable, os.path.abspath(__file__),
+             str(delay_s), host.address],
+            stdout=subprocess.PIPE, text=True,
+        )
+        ready, _, _ = select.select([host.responder.stdout], [], [], 10.0)
+        line = host.responder.stdout.readline() if ready and host.responder.stdout else ""
+        if line.strip() != "ready":
+            raise RuntimeError(f"slow-host responder in {host.namespace} did not start")
+        return host.address
+
+    def add_unreachable(self) -> str:
+        """An address behind a router namespace that answers ICMP host unreachable (3/1)."""
+        router = self._add_host("router")
+        _sysctl(router.namespace, "net.ipv4.ip_forward", "1")
+        _sysctl(router.namespace, "net.ipv4.icmp_ratelimit", "0")
+        behind = str(ipaddress.IPv4Address(router.address) + 4)
+        _ip("-n", router.namespace, "route", "add", "unreachable", f"{behind}/32")
+        self._add_route(["route", "add", f"{behind}/32", "via", router.address])
+        return behind
+
+    def add_unroutable(self) -> str:
+        """An address with an `unreachable` route here, so sendto() fails with EHOSTUNREACH."""
+        block = self._next_block()
+        address = str(block.network_address + 2)
+        self._add_route(["route", "add", "unreachable", f"{address}/32"])
+        self._add_route(["route", "add", "unreachable", str(block), "metric", str(_SAFETY_METRIC)])
+        return address
+
+    def set_down(self, address: str) -> None:
+        """Takes a host offline: its namespace-side link goes down (no reply, no error)."""
+        host = self._host(address)
+        _ip("-n", host.namespace, "link", "set", host.peer_link, "down")
+
+    def set_up(self, address: str) -> None:
+        """Brings a host taken down by set_down() back online."""
+        host = self._host(address)
+        _ip("-n", host.namespace, "link", "set", host.peer_link, "up")
+        # A neighbour entry that failed while the host was down would drop the next requests.
+        subprocess.run(["ip", "neigh", "flush", "dev", host.host_link], capture_output=True, timeout=10,
+                       check=False)
+
+    def close(self) -> None:
+        """Removes everything the lab created; safe to call twice."""
+        for host in self._hosts:
+            if host.responder is not None:
+                host.responder.terminate()
+                try:
+                    host.responder.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    host.responder.kill()
+                    host.responder.wait(timeout=5)
+                if host.responder.stdout:
+                    host.responder.stdout.close()
+            # Deleting the veth here is synchronous; leaving it to the namespace deletion is not.
+            subprocess.run(["ip", "link", "del", host.host_link], capture_output=True, timeout=10, check=False)
+            subprocess.run(["ip", "netns", "del", host.namespace], capture_output=True, timeout=10,
+                           check=False)
+        for route in reversed(self._routes):
+            subprocess.run(["ip", *route], capture_output=True, timeout=10, check=False)
+        self._hosts.clear()
+        self._routes.clear()
+
+    def _host(self, address: str) -> _Host:
+        for host in self._hosts:
+            if host.address == address and host.kind != "router":
+                return host
+        raise KeyError(f"no lab host with address {address}")
+
+    def _add_route(self, add: list[str]) -> None:
+        _ip(*add)
+        self._routes.append(["route", "del", *add[2:]])
+
+    def _next_block(self) -> ipaddress.IPv4Network:
+        used = _used_networks()
+        start = (os.getpid() * 37) % _POOL_BLOCKS
+        while self._block_cursor < _POOL_BLOCKS:
+            number = (start + self._block_cursor) % _POOL_BLOCKS
+            self._block_cursor += 1
+            block = ipaddress.IPv4Network((_POOL_START + number * 8, 29))
+            if block.network_address.packed[2] == 169:
+                continue
+            if not any(block.overlaps(network) for network in used):
+                return block
+        raise RuntimeError("no free /29 left in 169.254.100.0-169.254.199.255")
+
+    def _add_host(self, kind: str) -> _Host:
+        number = len(self._hosts)
+        block = self._next_block()
+        host_side = block.network_address + 1
+        host = _Host(
+            kind=kind,
+            namespace=f"{self.prefix}-{os.getpid()}-{number}",
+            host_link=f"nw{os.getpid() % 100000}h{number}",
+            peer_link=f"nw{os.getpid() % 100000}n{number}",
+            address=str(host_side + 1),
+        )
+        self._hosts.append(host)
+        _ip("netns", "add", host.namespace)
+        _ip("link", "add", host.host_link, "type", "veth", "peer", "name", host.peer_link)
+        _ip("link", "set", host.peer_link, "netns", host.namespace)
+        _ip("addr", "add", f"{host_side}/29", "dev", host.host_link)
+        _ip("link", "set", host.host_link, "up")
+        # Should the veth vanish, traffic to the block stops here instead of taking the default route.
+        self._add_route(["route", "add", "unreachable", str(block), "metric", str(_SAFETY_METRIC)])
+        _ip("-n", host.namespace, "addr", "add", f"{host.address}/29", "dev", host.peer_link)
+        _ip("-n", host.namespace, "link", "set", host.peer_link, "up")
+        _ip("-n", host.namespace, "link", "set", "lo", "up")
+        return host
+
+
+@contextmanager
+def netns_lab(prefix: str = "nwt") -> Iterator[NetnsLab]:
+    """A lab of namespace test hosts, removed on exit whatever happened."""
+    lab = NetnsLab(prefix)
+    try:
+        yield lab
+    finally:
+        lab.close()
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _respond(delay_s: float, addresses: set[str]) -> None:
+    """Answers echo requests to addresses after delay_s (run inside the namespace)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    due: list[tuple[float, bytes, str]] = []
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    stop_at = time.monotonic() + _RESPONDER_MAX_S
+    while time.monotonic() < stop_at:
+        wait = max(0.0, due[0][0] - time.monotonic()) if due else 1.0
+        readable, _, _ = select.select([sock], [], [], wait)
+        if readable:
+            data, (source, _port) = sock.recvfrom(2048)
+            header_len = (data[0] & 0x0F) * 4
+            icmp = data[header_len:]
+            if socket.inet_ntoa(data[16:20]) in addresses and len(icmp) >= 8 and icmp[0] == 8:
+                reply = b"\0\0\0\0" + icmp[4:]
+                reply = reply[:2] + struct.pack("!H", _checksum(reply)) + reply[4:]
+                due.append((time.monotonic() + delay_s, reply, source))
+        while due and due[0][0] <= time.monotonic():
+            _, reply, source = due.pop(0)
+            sock.sendto(reply, (source, 0))
+
+
+if __name__ == "__main__":
+    _respond(float(sys.argv[1]), set(sys.argv[2:]))
