@@ -118,14 +118,14 @@ def db_init(config_file: str | None) -> None:
 def db_upgrade(config_file: str | None) -> None:
     """Apply the versioned schema changes this netwatch has and the database lacks.
 
+    On an empty database this creates the whole schema, like `db init`.
+
     \b
     Example:
       netwatch db upgrade --config netwatch.yaml
     """
     engine = build_engine(_load(config_file).database_url)
     with engine.begin() as conn:
-        if migrate.current_version(conn) is None:
-            raise UsageError("database has no netwatch schema: run `netwatch db init` first")
         applied = migrate.upgrade(conn, utc_now())
     click.echo(f"applied versions {applied}" if applied else f"schema is current (version {migrate.LATEST})")
 
@@ -158,7 +158,10 @@ def init_config(path: str, force: bool) -> None:
     target = Path(path)
     if target.exists() and not force:
         raise UsageError(f"{path} exists: pass --force to overwrite it")
-    target.write_text(text, encoding="utf-8")
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
     click.echo(f"wrote {path}")
 
 
@@ -227,6 +230,10 @@ def _run(call: Callable[[], Any]) -> int:
         result = call()
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else _fail(exc.code, ExitCode.USAGE)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # A bare `netwatch` or `netwatch db`: the help is the answer, not an error line.
+        click.echo(exc.format_message(), err=True)
+        return int(ExitCode.USAGE)
     except click.exceptions.Abort:
         return _fail("aborted", ExitCode.STOPPED)
     except click.UsageError as exc:
@@ -242,7 +249,9 @@ def _run(call: Callable[[], Any]) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    log.error(message, extra={"fields": {"exit_code": int(code)}})
-    if not logging.getLogger("netwatch").handlers:
+    # Before logging is set up (a bad global option) the error goes out plain, once.
+    if logging.getLogger("netwatch").handlers:
+        log.error(message, extra={"fields": {"exit_code": int(code)}})
+    else:
         click.echo(f"netwatch: {message}", err=True)
     return int(code)

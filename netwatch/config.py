@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,24 @@ from netwatch.inventory import HostSpec, hosts_from_csv, hosts_from_yaml
 
 DEFAULT_DATABASE_URL = "sqlite:///netwatch.db"
 ENV_DATABASE_URL = "NETWATCH_DATABASE_URL"
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 @dataclass(frozen=True)
@@ -114,7 +134,7 @@ class _Section:
 
     def number(self, key: str, default: float, minimum: float | None = None, maximum: float | None = None) -> float:
         value = self.data.pop(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise self.error(key, f"must be a number, got {value!r}")
         self._check_range(key, value, minimum, maximum)
         return float(value)
@@ -154,8 +174,10 @@ def load_config(path: Path, env: Mapping[str, str]) -> Config:
         raise ConfigError(f"{source}: config file not found (create one with `netwatch init-config`)") from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: config file is not UTF-8 text (byte {exc.start})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -209,7 +231,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     hosts = list(hosts_from_yaml(top.raw("hosts"), source))
     hosts_file = top.text("hosts_file", None)
     if hosts_file is not None:
-        hosts.extend(hosts_from_csv(base_dir / hosts_file))
+        hosts.extend(hosts_from_csv(base_dir / hosts_file, f"{source}: hosts_file"))
     _reject_duplicate_names(hosts)
 
     segware = top.section("segware")
@@ -247,10 +269,14 @@ def _api(section: _Section, default_env: str, base_dir: Path) -> ApiConfig:
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise section.error("base_url", f"must start with http:// or https://, got {base_url!r}")
     token_file = section.text("token_file", None)
+    token_env = section.text("token_env", default_env) or default_env
+    if not _ENV_NAME.match(token_env):
+        # Not echoed: a value here that is no variable name is most likely the token itself.
+        raise section.error("token_env", "must be the NAME of an environment variable (A-Z, 0-9, _), not a token")
     return ApiConfig(
         section=section.path,
         base_url=base_url.rstrip("/") if base_url else None,
-        token_env=section.text("token_env", default_env) or default_env,
+        token_env=token_env,
         token_file=(base_dir / token_file) if token_file else None,
         timeout_seconds=section.number("timeout_seconds", 10.0, minimum=0.1, maximum=300),
     )

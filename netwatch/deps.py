@@ -18,7 +18,7 @@ from netwatch.clients.segware import SegwareClient
 from netwatch.clients.sigma import SigmaClient
 from netwatch.config import ApiConfig, Config, read_token
 from netwatch.db.engine import build_engine
-from netwatch.probes.icmp import PingSettings, ProbeResult, Target, sweep
+from netwatch.probes.icmp import PingSettings, ProbeResult, Target, require_permission, sweep
 from netwatch.probes.resolve import Resolution, resolve_all
 from netwatch.stopflag import StopFlag
 
@@ -35,6 +35,7 @@ class Deps:
     engine: Engine
     clock: Callable[[], datetime]
     sweep: Sweeper
+    check_ping_permission: Callable[[], None]
     resolve: Resolver
     sigma: SigmaClient | None
     segware: SegwareClient | None
@@ -75,6 +76,7 @@ def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag) -> Deps:
         engine=build_engine(config.database_url),
         clock=utc_now,
         sweep=sweep,
+        check_ping_permission=require_permission,
         resolve=lambda names, workers: resolve_all(names, max_workers=workers),
         sigma=SigmaClient(sigma_api) if sigma_api else None,
         segware=SegwareClient(segware_api) if segware_api else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import ipaddress
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,189}$")
 _ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n"}
+_DOTTED_NUMBERS = re.compile(r"^[0-9.]+$")
+# YAML reads an unquoted 01 as the number 1 (and 010 as 8), which would silently change these codes.
+_CODE_KEYS = ("account", "partition", "zone")
 
 
 @dataclass(frozen=True)
@@ -45,18 +49,25 @@ def hosts_from_yaml(items: Any, source: str) -> Iterator[HostSpec]:
         unknown = sorted(set(map(str, item)) - set(REQUIRED_COLUMNS) - set(OPTIONAL_COLUMNS))
         if unknown:
             raise ConfigError(f"{origin}.{unknown[0]}: unknown key")
+        for key in _CODE_KEYS:
+            value = item.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                raise ConfigError(f"{origin}.{key}: must be a quoted string, got the number {value}")
         values = {key: _cell(item.get(key), f"{origin}.{key}") for key in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
         host = _host(values, origin, lambda key, origin=origin: f"{origin}.{key}")
         if host is not None:
             yield host
 
 
-def hosts_from_csv(path: Path) -> Iterator[HostSpec]:
-    """Hosts of a CSV file with header name,address,account,partition,zone[,description,enabled]."""
+def hosts_from_csv(path: Path, where: str = "hosts_file") -> Iterator[HostSpec]:
+    """Hosts of a CSV file with header name,address,account,partition,zone[,description,enabled].
+
+    `where` names the config key that points at the file, for the error when it cannot be opened.
+    """
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
-        raise ConfigError(f"hosts_file: cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror}") from None
     with handle:
         reader = csv.reader(handle)
         try:
@@ -111,6 +122,8 @@ def _host(values: dict[str, str | None], origin: str, key_at: Any) -> HostSpec |
         raise ConfigError(f"{key_at('address')}: IPv6 addresses are not supported: {address!r}")
     if not _ADDRESS.match(address):
         raise ConfigError(f"{key_at('address')}: invalid address {address!r}")
+    if _DOTTED_NUMBERS.match(address) and not _is_ipv4(address):
+        raise ConfigError(f"{key_at('address')}: invalid IPv4 address {address!r}")
     enabled = (values.get("enabled") or "true").lower()
     if enabled not in _TRUE | _FALSE:
         raise ConfigError(f"{key_at('enabled')}: must be true or false, got {enabled!r}")
@@ -125,3 +138,11 @@ def _host(values: dict[str, str | None], origin: str, key_at: Any) -> HostSpec |
         description=values.get("description"),
         origin=origin,
     )
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True

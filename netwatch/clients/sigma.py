@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from netwatch.clients.http import ApiClient, ApiRejected, ApiUnavailable
+from netwatch.outcome import Delivery
 
 EVENT_TYPES = frozenset({"HOST_OFFLINE", "HOST_ONLINE"})
 _EVENTS_PATH = "/v1/events"
@@ -34,16 +35,6 @@ class SigmaEvent:
             raise ValueError("occurred_at must be timezone-aware")
         if not self.idempotency_key:
             raise ValueError("idempotency_key must not be empty")
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """Outcome of one send: sent (incl. duplicate), failed for good, or pending for a later run."""
-
-    status: Literal["sent", "failed", "pending"]
-    http_status: int | None
-    error: str | None
-    retry_after_s: float | None = None
 
 
 def format_timestamp(when: datetime) -> str:

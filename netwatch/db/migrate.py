@@ -57,7 +57,11 @@ def upgrade(conn: Connection, now: datetime) -> list[int]:
 
 def require_current(conn: Connection) -> None:
     """Raises a ConfigError naming the command to run when the schema is missing or behind."""
-    version = current_version(conn)
+    require_version(current_version(conn))
+
+
+def require_version(version: int | None) -> None:
+    """As `require_current`, for a version already read."""
     if version is None:
         raise ConfigError("database has no netwatch schema: run `netwatch db init`")
     if version < LATEST:

@@ -8,13 +8,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from netwatch.clients.sigma import Delivery, SigmaEvent
+from netwatch.clients.sigma import SigmaEvent
 from netwatch.config import Config
 from netwatch.core.location import UNKNOWN, choose_location
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
 from netwatch.deps import Deps
 from netwatch.jobs.enrichment import AccountLookup, look_up_accounts
+from netwatch.outcome import Delivery
 
 log = logging.getLogger(__name__)
 

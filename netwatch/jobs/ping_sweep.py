@@ -28,7 +28,8 @@ _EVENT_TYPES = {Status.OFFLINE: "HOST_OFFLINE", Status.ONLINE: "HOST_ONLINE"}
 
 
 def run_ping_sweep(config: Config, deps: Deps, shard: Shard) -> int:
-    """One pass of the job under its lease; returns the exit code."""
+    """One pass of the job under its lease; returns the exit code (77 at once without raw ICMP rights)."""
+    deps.check_ping_permission()
     return run_job(JOB, str(shard), config.run.lease_seconds, deps,
                    lambda run: ping_sweep(config, deps, shard, run))
 
@@ -157,7 +158,8 @@ def _advance_all(
         )
         if transition is not None:
             transitions += 1
-            log.info("host %s is %s (was %s)", host.name, transition.current, transition.previous)
+            level = logging.INFO if transition.previous != Status.UNKNOWN else logging.DEBUG
+            log.log(level, "host %s is %s (was %s)", host.name, transition.current, transition.previous)
             if transition.notify:
                 events.append(_event(host, transition, config, deps.sigma is not None, run))
     return rows, transitions, events

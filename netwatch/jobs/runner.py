@@ -87,10 +87,12 @@ class JobOutcome:
 def prepare_schema(engine: Engine, now: datetime) -> None:
     """Requires the current schema; an empty SQLite file (the embedded default) is initialised."""
     with engine.begin() as conn:
-        if conn.dialect.name == "sqlite" and migrate.current_version(conn) is None:
+        version = migrate.current_version(conn)
+        if conn.dialect.name == "sqlite" and version is None:
             migrate.upgrade(conn, now)
             log.info("initialised a new SQLite database")
-        migrate.require_current(conn)
+            return
+        migrate.require_version(version)
 
 
 def run_job(job: str, shard: str, lease_seconds: float, deps: Deps,

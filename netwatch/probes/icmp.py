@@ -170,6 +170,11 @@ def _check_settings(settings: PingSettings) -> None:
         raise ValueError(f"invalid ping settings: {settings}")
 
 
+def require_permission() -> None:
+    """Raises NoPermission now, before any other work, when raw ICMP sockets are not allowed."""
+    _open_socket().close()
+
+
 def _open_socket() -> socket.socket:
     try:
         sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)

@@ -1,0 +1,99 @@
+"""Driving `netwatch` as a real process for job tests: config files, runs, database reads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from netwatch.db import outbox, tables
+from netwatch.db.engine import build_engine
+
+FAST_PING = {"count": 2, "timeout_seconds": 0.3, "interval_ms": 20, "rate_limit_pps": 1000, "retries": 0}
+
+
+@dataclass
+class Netwatch:
+    """One test's netwatch set-up: a config file, its database and the environment of its runs."""
+
+    tmp_path: Path
+    db_url: str
+    env: dict[str, str]
+
+    def write_config(self, hosts: list[dict[str, Any]], **sections: Any) -> Path:
+        config = {"database": {"url": self.db_url}, "ping": dict(FAST_PING),
+                  "thresholds": {"down_after": 1, "up_after": 1, "min_transition_seconds": 0},
+                  "hosts": hosts, "run": {"deadline_seconds": 30}}
+        for name, values in sections.items():
+            config[name] = {**config.get(name, {}), **values}
+        path = self.tmp_path / "netwatch.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        return path
+
+    def _command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "netwatch", *args, "--config", str(self.tmp_path / "netwatch.yaml")]
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, **self.env}
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Runs `netwatch <args> --config <file>` to completion."""
+        return subprocess.run(self._command(*args), capture_output=True, text=True, timeout=timeout,
+                              env=self._env(), check=False)
+
+    def sweep(self) -> subprocess.CompletedProcess[str]:
+        return self.run("run", "ping-sweep")
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """Starts `netwatch <args>` in the background."""
+        return subprocess.Popen(self._command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=self._env())
+
+    def engine(self) -> Engine:
+        return build_engine(self.db_url)
+
+    def outbox(self) -> list[outbox.OutboxItem]:
+        engine = self.engine()
+        try:
+            with engine.begin() as conn:
+                return outbox.list_items(conn)
+        finally:
+            engine.dispose()
+
+    def rows(self, table_name: str) -> list[Mapping[str, Any]]:
+        engine = self.engine()
+        try:
+            with engine.begin() as conn:
+                return [dict(r) for r in conn.execute(select(tables.metadata.tables[table_name])).mappings()]
+        finally:
+            engine.dispose()
+
+    def wait_for_lease(self, name: str, timeout: float = 20) -> None:
+        """Waits until some run holds lease `name` (bounded)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if any(r["name"] == name and r["holder"] for r in self.rows("leases")):
+                    return
+            except SQLAlchemyError:
+                pass  # the first run is still creating the schema
+            time.sleep(0.05)
+        raise AssertionError(f"lease {name} never taken within {timeout} s")
+
+
+def terminate(process: subprocess.Popen[str], timeout: float = 20) -> tuple[int, str]:
+    """Sends SIGTERM and returns the exit code and stderr."""
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=timeout)
+    return process.returncode, err

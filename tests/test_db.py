@@ -1,0 +1,201 @@
+"""Every repository function, on SQLite and on MariaDB (the `engine` fixture runs both)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from netwatch.core.checks import CheckResult, CheckStatus
+from netwatch.core.hoststate import HostState, Status
+from netwatch.db import accounts, checks, hosts, leases, migrate, outbox, runs, tables
+from netwatch.db.ddl import mysql_ddl
+from netwatch.db.engine import build_engine, count_statements
+from netwatch.errors import ConfigError
+
+T0 = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_utc_datetimes_keep_microseconds_and_come_back_aware(engine: Engine) -> None:
+    with engine.begin() as conn:
+        run_id = runs.start_run(conn, "ping-sweep", "0/1", "me", T0)
+    with engine.begin() as conn:
+        stored = conn.execute(select(tables.job_runs.c.started_at).where(tables.job_runs.c.id == run_id)).scalar()
+    assert stored == T0
+    assert stored.tzinfo is UTC
+
+
+def test_naive_datetime_is_refused(engine: Engine) -> None:
+    with pytest.raises(StatementError, match="naive datetime"), engine.begin() as conn:
+        runs.start_run(conn, "ping-sweep", "0/1", "me", datetime(2026, 11, 22))
+
+
+def test_migrate_is_idempotent_and_versioned(engine: Engine) -> None:
+    with engine.begin() as conn:
+        assert migrate.current_version(conn) == migrate.LATEST
+        assert migrate.upgrade(conn, T0) == []
+        migrate.require_current(conn)
+
+
+def test_require_current_names_the_command(db_url: str) -> None:
+    engine = build_engine(db_url)
+    with engine.begin() as conn, pytest.raises(ConfigError, match="netwatch db init"):
+        migrate.require_current(conn)
+    with engine.begin() as conn:
+        tables.schema_version.create(conn)
+    with engine.begin() as conn, pytest.raises(ConfigError, match="netwatch db upgrade"):
+        migrate.require_current(conn)
+    with engine.begin() as conn:
+        assert migrate.upgrade(conn, T0) == [1]
+        migrate.require_current(conn)
+    engine.dispose()
+
+
+def test_schema_sql_matches_the_table_definitions() -> None:
+    committed = (Path(__file__).parent.parent / "schema.sql").read_text(encoding="utf-8")
+    assert committed == mysql_ddl(), "schema.sql is stale: run `make schema`"
+
+
+@pytest.mark.mysql
+def test_schema_sql_applies_on_mariadb(mysql_url: str) -> None:
+    engine = build_engine(mysql_url)
+    statements = [s for s in mysql_ddl().split(";\n") if s.strip() and not s.lstrip().startswith("--")]
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql("\n".join(line for line in statement.splitlines() if not line.startswith("--")))
+    with engine.begin() as conn:
+        migrate.require_current(conn)
+    engine.dispose()
+
+
+def test_lease_excludes_a_second_holder_until_expiry(engine: Engine) -> None:
+    with engine.begin() as conn:
+        assert leases.acquire_lease(conn, "ping-sweep:0/1", "a", T0, 60)
+        assert not leases.acquire_lease(conn, "ping-sweep:0/1", "b", T0 + timedelta(seconds=59), 60)
+        assert leases.acquire_lease(conn, "ping-sweep:0/1", "a", T0 + timedelta(seconds=1), 60)
+        assert leases.acquire_lease(conn, "other:0/1", "b", T0, 60)
+        info = leases.read_lease(conn, "ping-sweep:0/1")
+    assert info.holder == "a"
+    assert info.expires_at == T0 + timedelta(seconds=61)
+    with engine.begin() as conn:
+        assert leases.acquire_lease(conn, "ping-sweep:0/1", "b", T0 + timedelta(seconds=62), 60)
+        assert not leases.renew_lease(conn, "ping-sweep:0/1", "a", T0 + timedelta(seconds=63), 60)
+        assert leases.renew_lease(conn, "ping-sweep:0/1", "b", T0 + timedelta(seconds=63), 60)
+
+
+def test_released_lease_is_free_at_once(engine: Engine) -> None:
+    with engine.begin() as conn:
+        assert leases.acquire_lease(conn, "job:0/1", "a", T0, 600)
+        leases.release_lease(conn, "job:0/1", "b")
+        assert not leases.acquire_lease(conn, "job:0/1", "b", T0, 600)
+        leases.release_lease(conn, "job:0/1", "a")
+        assert leases.acquire_lease(conn, "job:0/1", "b", T0, 600)
+
+
+def test_runs_start_finish_and_abandon_crashed_ones(engine: Engine) -> None:
+    with engine.begin() as conn:
+        crashed = runs.start_run(conn, "ping-sweep", "0/1", "a", T0)
+        current = runs.start_run(conn, "ping-sweep", "0/1", "b", T0 + timedelta(minutes=1))
+        runs.finish_run(conn, current, T0 + timedelta(minutes=2), "ok", 0, {"hosts": 3})
+        latest = runs.recent_runs(conn, "ping-sweep")
+    assert [(r.id, r.outcome) for r in latest] == [(current, "ok"), (crashed, "abandoned")]
+    assert latest[0].counts == {"hosts": 3}
+    assert latest[0].exit_code == 0
+
+
+def _host_row(name: str, state: HostState, run_id: int = 1) -> hosts.HostRow:
+    return hosts.HostRow(name, "127.0.0.1", "1234", "01", None, state, T0, "ok", run_id)
+
+
+def test_hosts_upsert_round_trips_state(engine: Engine) -> None:
+    first = HostState(Status.ONLINE, 0, 2, T0, False)
+    with engine.begin() as conn:
+        hosts.save_hosts(conn, [_host_row("a", first), _host_row("b", HostState())])
+    later = HostState(Status.OFFLINE, 3, 0, T0 + timedelta(minutes=5), True)
+    with engine.begin() as conn:
+        hosts.save_hosts(conn, [_host_row("a", later, run_id=2)])
+        states = hosts.load_host_states(conn)
+        listed = hosts.list_hosts(conn)
+    assert states == {"a": later, "b": HostState()}
+    assert [(h.name, h.last_run_id, h.zone) for h in listed] == [("a", 2, None), ("b", 1, None)]
+
+
+def test_host_save_is_one_statement_whatever_the_count(engine: Engine) -> None:
+    counts = []
+    for size in (10, 1000):
+        rows = [_host_row(f"h{size}-{i}", HostState()) for i in range(size)]
+        with engine.begin() as conn, count_statements(engine) as counter:
+            hosts.save_hosts(conn, rows)
+        counts.append(counter.value)
+    assert counts[0] == counts[1]
+
+
+def test_check_results_insert_and_read(engine: Engine) -> None:
+    result = CheckResult(3, 2, 33.33, 0.1, 0.2, 0.3, CheckStatus.DEGRADED, "x" * 400, 1)
+    with engine.begin() as conn:
+        checks.insert_check_results(conn, [checks.CheckRow(7, "a", T0, "127.0.0.1", result)])
+        checks.insert_check_results(conn, [])
+        rows = checks.results_of_run(conn, 7)
+    assert len(rows) == 1
+    assert rows[0]["status"] == "degraded"
+    assert rows[0]["received"] == 2
+    assert len(rows[0]["error"]) == 255
+    assert rows[0]["checked_at"] == T0
+
+
+def _item(key: str, created: datetime = T0) -> outbox.OutboxItem:
+    return outbox.OutboxItem(
+        id=None, channel="sigma", idempotency_key=key, kind="HOST_OFFLINE", subject="a",
+        payload={"host_name": "a", "zone": None}, status=outbox.PENDING, attempts=0, http_status=None,
+        last_error=None, next_attempt_at=None, created_at=created, updated_at=created, delivered_at=None, run_id=1,
+    )
+
+
+def test_outbox_due_order_outcomes_and_unique_keys(engine: Engine) -> None:
+    with engine.begin() as conn:
+        outbox.enqueue(conn, [_item("k1"), _item("k2"), _item("k3")])
+    with engine.begin() as conn:
+        due = outbox.due_items(conn, "sigma", T0, 10)
+        assert [i.idempotency_key for i in due] == ["k1", "k2", "k3"]
+        sent = due[0].with_outcome(status=outbox.SENT, attempts=1, http_status=201, delivered_at=T0, updated_at=T0)
+        later = due[1].with_outcome(attempts=1, last_error="e" * 300, next_attempt_at=T0 + timedelta(minutes=1),
+                                    payload={"host_name": "a", "zone": "003"})
+        outbox.record_outcomes(conn, [sent, later])
+    with engine.begin() as conn:
+        assert [i.idempotency_key for i in outbox.due_items(conn, "sigma", T0, 10)] == ["k3"]
+        assert [i.idempotency_key for i in outbox.due_items(conn, "sigma", T0 + timedelta(minutes=1), 1)] == ["k2"]
+        stored = {i.idempotency_key: i for i in outbox.list_items(conn, "sigma")}
+        assert outbox.count_by_status(conn) == {"pending": 2, "sent": 1}
+    assert stored["k1"].delivered_at == T0
+    assert stored["k2"].payload == {"host_name": "a", "zone": "003"}
+    assert len(stored["k2"].last_error or "") == 255
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        outbox.enqueue(conn, [_item("k1")])
+
+
+def test_account_cache_respects_ttl_and_caches_unknown_accounts(engine: Engine) -> None:
+    with engine.begin() as conn:
+        accounts.store_accounts(conn, [
+            accounts.CachedAccount("1234", True, {"account": "1234", "partitions": []}, T0),
+            accounts.CachedAccount("9999", False, None, T0),
+        ])
+        fresh = accounts.load_cached_accounts(conn, ["1234", "9999", "5555"], T0 + timedelta(seconds=60), 60)
+        stale = accounts.load_cached_accounts(conn, ["1234"], T0 + timedelta(seconds=61), 60)
+        accounts.store_accounts(conn, [accounts.CachedAccount("1234", False, None, T0 + timedelta(seconds=61))])
+        refreshed = accounts.load_cached_accounts(conn, ["1234"], T0 + timedelta(seconds=61), 60)
+    assert set(fresh) == {"1234", "9999"}
+    assert fresh["1234"].payload == {"account": "1234", "partitions": []}
+    assert fresh["9999"].found is False
+    assert stale == {}
+    assert refreshed["1234"].found is False
+
+
+def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
+    engine = build_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    engine.dispose()

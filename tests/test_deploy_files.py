@@ -1,0 +1,378 @@
+"""Keeps jobs/ (cron, systemd) and k8s/ (kustomize) honest against the real CLI and config loader."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+
+from netwatch.cli import cli
+from netwatch.config import load_config
+from netwatch.errors import ExitCode
+
+ROOT = Path(__file__).resolve().parent.parent
+JOBS = ROOT / "jobs"
+K8S = ROOT / "k8s"
+BASE = K8S / "base"
+OVERLAY = K8S / "overlays" / "production"
+CRONTAB = JOBS / "netwatch.crontab"
+SERVICE = JOBS / "netwatch-ping-sweep.service"
+TIMER = JOBS / "netwatch-ping-sweep.timer"
+BASE_IMAGE = "registry.example.invalid/netwatch"
+KUSTOMIZATION = "kustomization.yaml"
+# Env a pod or host gets from its Secret: enough for load_config, never a real credential.
+SECRET_ENV = {"NETWATCH_DATABASE_URL": "sqlite:///:memory:"}
+# Shell words that end the netwatch argument list on a cron line.
+_SHELL_END = re.compile(r"^\d*[<>|&;]|[;|&]$")
+_TOKENISH = [
+    re.compile(r"(?i)bearer\s+\S"),
+    re.compile(r"://[^/\s:@]+:[^/\s@]+@"),  # credentials inside a URL
+    re.compile(r"(?i)\b(token|password|passwd|secret|api_?key)\s*[:=]\s*\S"),
+    re.compile(r"\b[A-Za-z0-9+/_=-]{32,}\b"),  # long opaque strings
+]
+
+
+# ---------------------------------------------------------------------------- resolving commands
+
+
+def resolve_command(argv: list[str]) -> click.Command:
+    """The netwatch command `argv` (after the program name) invokes; fails if any word is unknown."""
+    command: click.Command = cli
+    rest = list(argv)
+    while isinstance(command, click.Group):
+        rest = _consume_options(command, rest)
+        assert rest, f"{argv}: {command.name} needs a subcommand"
+        name = rest.pop(0)
+        assert name in command.commands, f"{argv}: no command {name!r} under {command.name!r}"
+        command = command.commands[name]
+    # The leaf parses its own options and arguments exactly as at run time, without running.
+    command.make_context(command.name or "", rest)
+    return command
+
+
+def _consume_options(group: click.Group, words: list[str]) -> list[str]:
+    rest = list(words)
+    while rest and rest[0].startswith("-"):
+        word = rest.pop(0)
+        name, has_value, value = word.partition("=")
+        option = next((p for p in group.params if name in (*p.opts, *p.secondary_opts)), None)
+        assert isinstance(option, click.Option), f"{group.name}: unknown option {name}"
+        if option.is_flag:
+            continue
+        if not has_value:
+            assert rest, f"{group.name}: {name} needs a value"
+            value = rest.pop(0)
+        option.type.convert(value, option, None)
+    return rest
+
+
+def _path_of(argv: list[str]) -> str:
+    """The subcommand names in `argv`, e.g. "run ping-sweep"."""
+    names = []
+    command: click.Command = cli
+    rest = list(argv)
+    while isinstance(command, click.Group):
+        rest = _consume_options(command, rest)
+        command = command.commands[rest.pop(0)]
+        names.append(command.name or "")
+    return " ".join(names)
+
+
+def test_resolver_accepts_known_and_rejects_renamed_commands() -> None:
+    assert resolve_command(["--log-format", "json", "run", "ping-sweep", "--shard", "1/4"]).name == "ping-sweep"
+    assert resolve_command(["db", "upgrade", "--config", "x.yaml"]).name == "upgrade"
+    for bad in (
+        ["run", "ping-swept"],
+        ["run"],
+        ["--log-format", "xml", "run", "ping-sweep"],
+        ["run", "ping-sweep", "--no-such-option"],
+        ["--bogus", "status"],
+    ):
+        with pytest.raises((AssertionError, click.ClickException)):
+            resolve_command(bad)
+
+
+# ---------------------------------------------------------------------------- cron and systemd
+
+
+def cron_commands() -> Iterator[tuple[str, list[str]]]:
+    """(schedule, netwatch argv) of every job line of the crontab."""
+    for line in CRONTAB.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or re.match(r"^[A-Z_]+=", stripped):
+            continue
+        fields = stripped.split(None, 6)
+        assert len(fields) == 7, f"cron line needs 5 time fields, a user and a command: {line}"
+        yield " ".join(fields[:5]), _netwatch_argv(shlex.split(fields[6]), line)
+
+
+def _netwatch_argv(words: list[str], line: str) -> list[str]:
+    starts = [i for i, word in enumerate(words) if Path(word).name == "netwatch"]
+    assert len(starts) == 1, f"expected one netwatch invocation in: {line}"
+    argv = []
+    for word in words[starts[0] + 1 :]:
+        if _SHELL_END.search(word):
+            break
+        argv.append(word)
+    return argv
+
+
+def unit_file(path: Path) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
+    parser.read_string(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_crontab_lines_run_existing_commands_every_minute() -> None:
+    commands = list(cron_commands())
+    assert commands, "the crontab has no job line"
+    for schedule, argv in commands:
+        assert schedule == "* * * * *"
+        assert _path_of(argv) == "run ping-sweep"
+        assert argv[:2] == ["--log-format", "json"]
+        assert "--config" in argv
+
+
+def test_crontab_runs_as_unprivileged_user_and_logs_to_syslog() -> None:
+    lines = [line for line in CRONTAB.read_text(encoding="utf-8").splitlines() if line.startswith("*")]
+    for line in lines:
+        assert line.split()[5] == "netwatch"
+        assert ". /etc/netwatch/env" in line
+        assert "| logger" in line
+
+
+def test_systemd_service_execstart_runs_an_existing_command() -> None:
+    service = unit_file(SERVICE)["Service"]
+    words = shlex.split(service["ExecStart"].lstrip("-@:+!"))
+    assert Path(words[0]).name == "netwatch"
+    assert _path_of(words[1:]) == "run ping-sweep"
+    resolve_command(words[1:])
+
+
+def test_systemd_service_settings() -> None:
+    service = unit_file(SERVICE)["Service"]
+    assert service["Type"] == "oneshot"
+    assert service["User"] != "root"
+    assert str(int(ExitCode.LEASE_HELD)) in service["SuccessExitStatus"].split()
+    assert str(int(ExitCode.CONFIG)) not in service["SuccessExitStatus"].split()
+    assert service["AmbientCapabilities"] == "CAP_NET_RAW"
+    assert service["CapabilityBoundingSet"] == "CAP_NET_RAW"
+    assert service["TimeoutStopSec"] == "30"
+    assert service["EnvironmentFile"] == "/etc/netwatch/env"
+    assert service["NoNewPrivileges"] == "yes"
+    assert service["ProtectSystem"] == "strict"
+
+
+def test_systemd_timer_fires_every_minute_on_the_service() -> None:
+    timer = unit_file(TIMER)
+    assert timer["Timer"]["OnCalendar"] == "*-*-* *:*:00"
+    assert timer["Timer"]["AccuracySec"] == "1s"
+    assert timer["Timer"]["Unit"] == SERVICE.name
+    assert timer["Install"]["WantedBy"] == "timers.target"
+
+
+# ---------------------------------------------------------------------------- Kubernetes
+
+
+def k8s_documents() -> list[tuple[Path, dict[str, Any]]]:
+    docs = []
+    for path in sorted(K8S.rglob("*.yaml")):
+        with path.open(encoding="utf-8") as handle:
+            docs.extend((path, doc) for doc in yaml.safe_load_all(handle) if doc is not None)
+    return docs
+
+
+def manifests() -> list[tuple[Path, dict[str, Any]]]:
+    """Every Kubernetes object (not kustomizations, not the overlay's netwatch.yaml config)."""
+    return [(path, doc) for path, doc in k8s_documents() if "kind" in doc and path.name != KUSTOMIZATION]
+
+
+def by_kind(kind: str) -> list[dict[str, Any]]:
+    return [doc for _, doc in manifests() if doc["kind"] == kind]
+
+
+def pod_specs() -> list[dict[str, Any]]:
+    specs = [job["spec"]["template"]["spec"] for job in by_kind("Job")]
+    specs += [cron["spec"]["jobTemplate"]["spec"]["template"]["spec"] for cron in by_kind("CronJob")]
+    return specs
+
+
+def containers() -> list[dict[str, Any]]:
+    return [c for spec in pod_specs() for c in (*spec.get("initContainers", []), *spec["containers"])]
+
+
+def ping_sweep_cronjob() -> dict[str, Any]:
+    (cron,) = by_kind("CronJob")
+    return cron
+
+
+def test_every_yaml_parses_and_every_manifest_is_named() -> None:
+    docs = k8s_documents()
+    assert len(docs) >= 8
+    for path, doc in manifests():
+        assert isinstance(doc.get("apiVersion"), str), path
+        assert doc["metadata"]["name"], path
+
+
+def test_kustomizations_list_files_that_exist_and_every_manifest_is_listed() -> None:
+    for kustomization in K8S.rglob(KUSTOMIZATION):
+        data = yaml.safe_load(kustomization.read_text(encoding="utf-8"))
+        assert data["kind"] == "Kustomization"
+        for resource in data.get("resources", []):
+            assert (kustomization.parent / resource).exists(), f"{kustomization}: missing {resource}"
+        for generator in data.get("configMapGenerator", []):
+            for name in generator.get("files", []):
+                assert (kustomization.parent / name.split("=")[-1]).exists(), f"{kustomization}: missing {name}"
+    base = yaml.safe_load((BASE / KUSTOMIZATION).read_text(encoding="utf-8"))
+    listed = set(base["resources"])
+    assert listed == {p.name for p in BASE.glob("*.yaml") if p.name != KUSTOMIZATION}
+
+
+def test_overlay_overrides_the_image_the_base_uses() -> None:
+    overlay = yaml.safe_load((OVERLAY / KUSTOMIZATION).read_text(encoding="utf-8"))
+    assert "../../base" in overlay["resources"]
+    assert overlay["namespace"]
+    assert [image["name"] for image in overlay["images"]] == [BASE_IMAGE]
+    for container in containers():
+        assert container["image"].rpartition(":")[0] == BASE_IMAGE
+
+
+def test_container_commands_are_existing_netwatch_commands() -> None:
+    paths = set()
+    for container in containers():
+        assert container["command"] == ["netwatch"]
+        resolve_command(container["args"])
+        paths.add(_path_of(container["args"]))
+    assert paths == {"run ping-sweep", "db upgrade"}
+    (sweep,) = ping_sweep_cronjob()["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert _path_of(sweep["args"]) == "run ping-sweep"
+
+
+def test_cronjob_schedule_and_failure_handling() -> None:
+    cron = ping_sweep_cronjob()["spec"]
+    job = cron["jobTemplate"]["spec"]
+    pod = job["template"]["spec"]
+    assert cron["schedule"] == "* * * * *"
+    assert cron["concurrencyPolicy"] == "Forbid"
+    assert 0 < cron["startingDeadlineSeconds"] < 60
+    assert cron["successfulJobsHistoryLimit"] >= 1
+    assert cron["failedJobsHistoryLimit"] >= 1
+    assert job["backoffLimit"] == 0
+    assert 0 < job["activeDeadlineSeconds"] < 60
+    assert pod["restartPolicy"] == "Never"
+    assert pod["terminationGracePeriodSeconds"] == 30
+    # Exit 75 must not be "Ignore": that starts a replacement pod that meets the same lease.
+    lease_rules = [
+        rule for rule in job["podFailurePolicy"]["rules"]
+        if int(ExitCode.LEASE_HELD) in rule.get("onExitCodes", {}).get("values", [])
+    ]
+    assert [rule["action"] for rule in lease_rules] == ["FailJob"]
+    assert lease_rules[0]["onExitCodes"]["containerName"] == pod["containers"][0]["name"]
+
+
+def test_ping_sweep_container_adds_only_net_raw() -> None:
+    pod = ping_sweep_cronjob()["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    context = container["securityContext"]
+    assert context["capabilities"] == {"drop": ["ALL"], "add": ["NET_RAW"]}
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    # A non-root user would hold NET_RAW only in its bounding set (exit 77); see k8s/README.md.
+    assert pod["securityContext"]["runAsUser"] == 0
+
+
+def test_other_containers_add_no_capability() -> None:
+    for container in containers():
+        if _path_of(container["args"]) != "run ping-sweep":
+            assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_secrets_come_from_secret_refs_only() -> None:
+    for container in containers():
+        env = {item["name"]: item for item in container.get("env", [])}
+        assert env["NETWATCH_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "netwatch-secrets"
+        for name, item in env.items():
+            if re.search(r"TOKEN|PASSWORD|DATABASE_URL|SECRET", name):
+                assert "value" not in item, f"{name} must come from a Secret"
+    assert not by_kind("Secret"), "Secrets are created out of band, never committed"
+
+
+def configmap_files() -> Iterator[tuple[str, str]]:
+    """(where, text) of every file a ConfigMap can carry: base data and the overlay's generator files."""
+    for configmap in by_kind("ConfigMap"):
+        for key, value in configmap.get("data", {}).items():
+            yield f"{configmap['metadata']['name']}/{key}", value
+    for name in ("netwatch.yaml", "hosts.csv"):
+        yield str(OVERLAY / name), (OVERLAY / name).read_text(encoding="utf-8")
+
+
+def test_configmaps_hold_no_token_looking_values() -> None:
+    files = list(configmap_files())
+    assert len(files) >= 4
+    for where, text in files:
+        for line in text.splitlines():
+            for pattern in _TOKENISH:
+                assert not pattern.search(line), f"{where}: looks like a secret: {line.strip()}"
+
+
+def test_token_pattern_catches_a_token() -> None:
+    planted = ["  token: abc", "url: mysql+pymysql://u:pw@db/x", "Authorization: Bearer x", "k: " + "a1B2" * 10]
+    for line in planted:
+        assert any(pattern.search(line) for pattern in _TOKENISH), line
+
+
+@pytest.mark.parametrize("source", ["base", "production"])
+def test_configmap_config_loads_with_the_real_loader(source: str, tmp_path: Path) -> None:
+    if source == "base":
+        (configmap,) = by_kind("ConfigMap")
+        files = configmap["data"]
+    else:
+        files = {name: (OVERLAY / name).read_text(encoding="utf-8") for name in ("netwatch.yaml", "hosts.csv")}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    config = load_config(tmp_path / "netwatch.yaml", SECRET_ENV)
+    raw = yaml.safe_load(files["netwatch.yaml"])
+    assert "database" not in raw, "the database URL belongs in the Secret"
+    assert config.database_url == SECRET_ENV["NETWATCH_DATABASE_URL"]
+    assert config.hosts
+    assert config.segware.api.token_env == "NETWATCH_SEGWARE_TOKEN"
+    assert config.sigma.api.token_env == "NETWATCH_SIGMA_TOKEN"
+    deadline = ping_sweep_cronjob()["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"]
+    assert config.run.deadline_seconds < deadline
+
+
+def test_configmap_mount_matches_the_config_option() -> None:
+    for spec in pod_specs():
+        (container,) = spec["containers"]
+        config_file = container["args"][container["args"].index("--config") + 1]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        volume = next(v for v in spec["volumes"] if "configMap" in v)
+        assert volume["configMap"]["name"] == "netwatch-config"
+        assert config_file == f"{mounts[volume['name']]}/netwatch.yaml"
+        assert spec["automountServiceAccountToken"] is False
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with built-in kustomize) not installed")
+def test_overlay_renders_with_kustomize() -> None:
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(OVERLAY)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    rendered = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    namespaced = [doc for doc in rendered if doc["kind"] != "Namespace"]
+    assert {doc["metadata"]["namespace"] for doc in namespaced} == {"netwatch"}
+    jobs = [doc["spec"] for doc in rendered if doc["kind"] == "Job"]
+    jobs += [doc["spec"]["jobTemplate"]["spec"] for doc in rendered if doc["kind"] == "CronJob"]
+    images = {c["image"] for job in jobs for c in job["template"]["spec"]["containers"]}
+    assert images == {"registry.example.invalid/ops/netwatch:0.1.0"}

@@ -1,0 +1,299 @@
+"""ping-sweep end to end: the real CLI process, real ICMP, a real HTTP server for the APIs, both databases."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakeapi import FakeApis
+from jobkit import Netwatch, terminate
+from netns import netns_lab, requires_netns
+from sqlalchemy.engine import Engine
+
+from netwatch.config import parse_config
+from netwatch.db.engine import count_statements
+from netwatch.deps import build_deps
+from netwatch.jobs.ping_sweep import run_ping_sweep
+from netwatch.shard import Shard
+from netwatch.stopflag import StopFlag
+
+TOKEN = "sigma-secret-token-123"
+ACCOUNT = {
+    "account": "1234", "name": "Loja Centro", "companyId": 9, "companyName": "Acme Seguranca",
+    "clientGroup": "Varejo Sul", "partitions": [{"code": "01", "name": "Loja"}],
+    "zones": [{"code": "003", "name": "Porta dos fundos", "partition": "01"}],
+}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeApis]:
+    with FakeApis(accounts={"1234": ACCOUNT}, token=TOKEN) as apis:
+        yield apis
+
+
+@pytest.fixture
+def nw(tmp_path: Path, engine: Engine, db_url: str) -> Netwatch:
+    """A netwatch set-up on a database that `netwatch db init` has prepared."""
+    return Netwatch(tmp_path, db_url, {"NETWATCH_SIGMA_TOKEN": TOKEN, "NETWATCH_SEGWARE_TOKEN": TOKEN})
+
+
+def _apis(fake: FakeApis, **sigma: object) -> dict[str, dict[str, object]]:
+    return {"sigma": {"base_url": fake.url, "retry_backoff_seconds": 0, **sigma},
+            "segware": {"base_url": fake.url}}
+
+
+def test_loopback_sweep_records_one_result_per_host(nw: Netwatch) -> None:
+    nw.write_config([
+        {"name": "lo-1", "address": "127.0.0.1", "account": "1234"},
+        {"name": "lo-2", "address": "127.0.0.2"},
+        {"name": "by-name", "address": "localhost"},
+        {"name": "no-dns", "address": "router-centro.invalid"},
+    ])
+    done = nw.sweep()
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    results = {r["host_name"]: r for r in nw.rows("check_results")}
+    assert {name: r["status"] for name, r in results.items()} == {
+        "lo-1": "ok", "lo-2": "ok", "by-name": "ok", "no-dns": "failed"}
+    assert results["lo-1"]["sent"] == results["lo-1"]["received"] == 2
+    assert results["lo-1"]["loss_percent"] == 0
+    assert 0 <= results["lo-1"]["rtt_min_ms"] <= results["lo-1"]["rtt_avg_ms"] <= results["lo-1"]["rtt_max_ms"] < 300
+    assert results["by-name"]["address"] == "127.0.0.1"
+    assert "DNS" in results["no-dns"]["error"]
+    assert results["no-dns"]["rtt_avg_ms"] is None
+    states = {h["name"]: h["status"] for h in nw.rows("hosts")}
+    assert states == {"lo-1": "online", "lo-2": "online", "by-name": "online", "no-dns": "offline"}
+    assert nw.outbox() == []
+    runs = nw.rows("job_runs")
+    assert [(r["job"], r["outcome"], r["exit_code"]) for r in runs] == [("ping-sweep", "ok", 0)]
+    assert "ping-sweep finished" in done.stderr and "hosts=4" in done.stderr
+
+
+@requires_netns
+@pytest.mark.netns
+def test_offline_online_cycle_reaches_sigma_once_each(nw: Netwatch, fake: FakeApis) -> None:
+    with netns_lab("nwcyc") as lab:
+        address = lab.add_live()
+        nw.write_config([{"name": "router-loja-centro", "address": address, "account": "1234"}],
+                        thresholds={"down_after": 2, "up_after": 2}, **_apis(fake))
+        outcomes = []
+        for step in ["up", "up", "down", "down", "down", "up", "up", "up"]:
+            if step == "down":
+                lab.set_down(address)
+            else:
+                lab.set_up(address)
+            done = nw.sweep()
+            outcomes.append(done.returncode)
+            assert "Traceback" not in done.stderr
+    assert outcomes == [0] * 8
+    events = fake.sigma_events()
+    assert [e["type"] for e in events] == ["HOST_OFFLINE", "HOST_ONLINE"]
+    offline = events[0]
+    assert offline["account"] == "1234"
+    assert (offline["partition"], offline["zone"]) == ("01", "003")
+    assert offline["code"] == "E356"
+    assert offline["host"] == {"name": "router-loja-centro", "address": address}
+    assert offline["description"] == "router-loja-centro unreachable: 2 consecutive failed checks"
+    assert offline["occurredAt"].endswith("Z")
+    assert events[1]["code"] == "R356"
+    posts = fake.requests_to("POST", "/v1/events")
+    assert len(posts) == 2
+    assert all(p.headers["authorization"] == f"Bearer {TOKEN}" for p in posts)
+    assert len({p.headers["idempotency-key"] for p in posts}) == 2
+    assert len(fake.requests_to("GET", "/v1/accounts/1234")) == 1, "account details come from the cache"
+    assert [(i.kind, i.status, i.attempts) for i in nw.outbox()] == [("HOST_OFFLINE", "sent", 1),
+                                                                    ("HOST_ONLINE", "sent", 1)]
+    assert [h["status"] for h in nw.rows("hosts")] == ["online"]
+
+
+def test_sigma_down_keeps_events_pending_then_delivers_once_in_order(nw: Netwatch, fake: FakeApis) -> None:
+    first = [{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "001"}]
+    nw.write_config(first, thresholds={"notify_initial": True}, **_apis(fake))
+    fake.sigma_status = 503
+    down = nw.sweep()
+    assert down.returncode == 1, down.stderr
+    [pending] = nw.outbox()
+    assert (pending.status, pending.attempts, pending.http_status) == ("pending", 1, 503)
+    assert fake.sigma_events() == []
+
+    fake.sigma_status = None
+    second = [*first, {"name": "lo-2", "address": "127.0.0.2", "account": "1234", "partition": "01", "zone": "002"}]
+    nw.write_config(second, thresholds={"notify_initial": True}, **_apis(fake))
+    back = nw.sweep()
+    assert back.returncode == 0, back.stderr
+    again = nw.sweep()
+    assert again.returncode == 0, again.stderr
+    events = fake.sigma_events()
+    assert [(e["host"]["name"], e["type"]) for e in events] == [("lo-1", "HOST_ONLINE"), ("lo-2", "HOST_ONLINE")]
+    assert [(i.subject, i.status, i.attempts) for i in nw.outbox()] == [("lo-1", "sent", 2), ("lo-2", "sent", 1)]
+    assert TOKEN not in down.stderr + back.stderr
+
+
+def test_event_is_dead_after_max_attempts(nw: Netwatch, fake: FakeApis) -> None:
+    nw.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "1"}],
+                    thresholds={"notify_initial": True}, **_apis(fake, max_attempts=2))
+    fake.sigma_status = 500
+    assert nw.sweep().returncode == 1
+    last = nw.sweep()
+    assert last.returncode == 1
+    assert "dead after 2 attempts" in last.stderr
+    assert [(i.status, i.attempts) for i in nw.outbox()] == [("dead", 2)]
+    fake.sigma_status = None
+    assert nw.sweep().returncode == 0
+    assert fake.sigma_events() == []
+
+
+def test_refused_event_is_failed_and_not_retried(nw: Netwatch, fake: FakeApis) -> None:
+    nw.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "1"}],
+                    thresholds={"notify_initial": True}, **_apis(fake))
+    fake.sigma_status = 400
+    assert nw.sweep().returncode == 1
+    fake.sigma_status = None
+    assert nw.sweep().returncode == 0
+    assert [(i.status, i.http_status) for i in nw.outbox()] == [("failed", 400)]
+    assert len(fake.requests_to("POST", "/v1/events")) == 1
+
+
+def test_unknown_account_is_enriched_as_unknown(nw: Netwatch, fake: FakeApis) -> None:
+    nw.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "7777"}],
+                    thresholds={"notify_initial": True}, **_apis(fake))
+    done = nw.sweep()
+    assert done.returncode == 0, done.stderr
+    [event] = fake.sigma_events()
+    assert (event["account"], event["partition"], event["zone"]) == ("7777", "unknown", "unknown")
+
+
+def test_segware_down_keeps_event_pending(nw: Netwatch, fake: FakeApis) -> None:
+    nw.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234"}],
+                    thresholds={"notify_initial": True}, **_apis(fake))
+    fake.accounts_status = 503
+    done = nw.sweep()
+    assert done.returncode == 1
+    [item] = nw.outbox()
+    assert item.status == "pending"
+    assert "enrichment" in (item.last_error or "")
+    fake.accounts_status = None
+    assert nw.sweep().returncode == 0
+    assert [(e["partition"], e["zone"]) for e in fake.sigma_events()] == [("01", "003")]
+
+
+def test_without_sink_events_are_recorded_undelivered(nw: Netwatch) -> None:
+    nw.write_config([{"name": "lo-1", "address": "127.0.0.1"}], thresholds={"notify_initial": True})
+    done = nw.sweep()
+    assert done.returncode == 0, done.stderr
+    assert "undelivered: no sink configured" in done.stderr
+    assert [(i.status, i.last_error) for i in nw.outbox()] == [("undelivered", "no sink configured")]
+
+
+def test_rejected_token_stops_with_78_and_keeps_the_event(nw: Netwatch, fake: FakeApis) -> None:
+    nw.env["NETWATCH_SIGMA_TOKEN"] = "wrong-token-value-789"
+    nw.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "1"}],
+                    thresholds={"notify_initial": True}, **_apis(fake))
+    done = nw.sweep()
+    assert done.returncode == 78
+    assert "NETWATCH_SIGMA_TOKEN" in done.stderr
+    assert "wrong-token-value-789" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+    assert [(i.status, i.attempts) for i in nw.outbox()] == [("pending", 0)]
+    assert [r["outcome"] for r in nw.rows("job_runs")] == ["failed"]
+    assert all(r["holder"] is None for r in nw.rows("leases"))
+
+
+def test_two_sweeps_at_once_one_acts_the_other_exits_75(nw: Netwatch) -> None:
+    nw.write_config([{"name": "lo-1", "address": "127.0.0.1"}], ping={"count": 3, "interval_ms": 1000})
+    first = nw.start("run", "ping-sweep")
+    nw.wait_for_lease("ping-sweep:0/1")
+    second = nw.sweep()
+    _, err = first.communicate(timeout=30)
+    assert second.returncode == 75, second.stderr
+    assert "another run holds the ping-sweep:0/1 lease" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert first.returncode == 0, err
+    assert len(nw.rows("check_results")) == 1
+    assert [r["outcome"] for r in nw.rows("job_runs")] == ["ok"]
+
+
+def test_sigterm_mid_sweep_writes_nothing_and_releases_the_lease(nw: Netwatch) -> None:
+    nw.write_config([{"name": "lo-1", "address": "127.0.0.1"}, {"name": "lo-2", "address": "127.0.0.2"}],
+                    ping={"count": 5, "interval_ms": 1000}, thresholds={"notify_initial": True})
+    running = nw.start("run", "ping-sweep")
+    nw.wait_for_lease("ping-sweep:0/1")
+    time.sleep(0.5)
+    started = time.monotonic()
+    code, err = terminate(running)
+    assert code == 143, err
+    assert time.monotonic() - started < 5
+    assert "stopped by SIGTERM" in err
+    assert "Traceback" not in err
+    assert nw.rows("check_results") == []
+    assert nw.rows("hosts") == []
+    assert nw.outbox() == []
+    assert [r["outcome"] for r in nw.rows("job_runs")] == ["stopped"]
+    assert all(r["holder"] is None for r in nw.rows("leases"))
+    nw.write_config([{"name": "lo-1", "address": "127.0.0.1"}, {"name": "lo-2", "address": "127.0.0.2"}],
+                    thresholds={"notify_initial": True})
+    after = nw.sweep()
+    assert after.returncode == 0, after.stderr
+    assert len(nw.rows("check_results")) == 2
+    assert len(nw.outbox()) == 2
+
+
+def test_shards_split_hosts_and_hold_separate_leases(nw: Netwatch) -> None:
+    hosts = [{"name": f"h{i}", "address": f"127.0.1.{i}"} for i in range(1, 21)]
+    nw.write_config(hosts)
+    for index in range(3):
+        done = nw.run("run", "ping-sweep", "--shard", f"{index}/3")
+        assert done.returncode == 0, done.stderr
+    names = sorted(r["host_name"] for r in nw.rows("check_results"))
+    assert names == sorted(h["name"] for h in hosts)
+    assert sorted(r["name"] for r in nw.rows("leases")) == [f"ping-sweep:{i}/3" for i in range(3)]
+
+
+def test_statements_per_run_do_not_grow_with_hosts(
+    db_url: str, engine: Engine, tmp_path: Path, fake: FakeApis
+) -> None:
+    counts = []
+    for size in (5, 300):
+        hosts = [{"name": f"h{size}-{i}", "address": f"127.2.{i // 250}.{i % 250 + 1}", "account": f"a{i % 3}-{size}"}
+                 for i in range(size)]
+        config = parse_config(
+            {"database": {"url": db_url}, "hosts": hosts,
+             "ping": {"count": 1, "timeout_seconds": 0.5, "interval_ms": 0, "rate_limit_pps": 10000, "retries": 0},
+             "thresholds": {"down_after": 1, "up_after": 1, "notify_initial": True, "min_transition_seconds": 0},
+             **_apis(fake)},
+            "test", tmp_path, {})
+        deps = build_deps(config, {"NETWATCH_SIGMA_TOKEN": TOKEN, "NETWATCH_SEGWARE_TOKEN": TOKEN},
+                          StopFlag())
+        with count_statements(deps.engine) as counter:
+            assert run_ping_sweep(config, deps, Shard()) == 0
+        counts.append(counter.value)
+        deps.engine.dispose()
+    assert counts[0] == counts[1], counts
+    assert len(fake.sigma_events()) == 305
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_without_raw_socket_permission_exits_77_before_touching_the_database() -> None:
+    with tempfile.TemporaryDirectory() as shared:
+        _exits_77_unprivileged(Path(shared))
+
+
+def _exits_77_unprivileged(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    config = tmp_path / "netwatch.yaml"
+    config.write_text(f"database: {{url: 'sqlite:///{tmp_path}/nw.db'}}\nhosts: [{{name: a, address: 127.0.0.1}}]\n")
+    drop = ("import os, sqlite3, sys; from netwatch.cli import main; "
+            "os.setgroups([]); os.setgid(65534); os.setuid(65534); "
+            "main(['run', 'ping-sweep', '--config', sys.argv[1]])")
+    done = subprocess.run([sys.executable, "-c", drop, str(config)], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 77, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: raw ICMP sockets need root or CAP_NET_RAW: Operation not permitted exit_code=77"]
+    assert not (tmp_path / "nw.db").exists()
