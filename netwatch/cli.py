@@ -5,26 +5,28 @@ Only this module imports click and only this module ends the process.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from netwatch import logs
+from netwatch import logs, reports
 from netwatch.config import Config, config_path, load_config
 from netwatch.db import migrate
 from netwatch.db.ddl import mysql_ddl
 from netwatch.db.engine import build_engine, describe_db_error
-from netwatch.db.hosts import list_hosts
-from netwatch.deps import build_deps, utc_now
+from netwatch.deps import Deps, build_deps, utc_now
 from netwatch.errors import ExitCode, NetwatchError, UsageError
+from netwatch.jobs.alert_clear import run_alert_clear
+from netwatch.jobs.event_scan import run_event_scan
 from netwatch.jobs.ping_sweep import run_ping_sweep
 from netwatch.shard import parse_shard
 from netwatch.stopflag import StopFlag, install_sigterm_handler
@@ -77,11 +79,41 @@ def ping_sweep_command(config_file: str | None, shard: str) -> None:
       netwatch run ping-sweep --config netwatch.yaml --shard 0/2
     """
     chosen = parse_shard(shard)
+    config, deps = _job_setup(config_file)
+    sys.exit(int(run_ping_sweep(config, deps, chosen)))
+
+
+@run.command("event-scan")
+@config_option
+def event_scan_command(config_file: str | None) -> None:
+    """Count the window's Segware alarm events per account/CUC/code and raise each alert once.
+
+    \b
+    Example:
+      netwatch run event-scan --config netwatch.yaml
+    """
+    config, deps = _job_setup(config_file)
+    sys.exit(int(run_event_scan(config, deps)))
+
+
+@run.command("alert-clear")
+@config_option
+def alert_clear_command(config_file: str | None) -> None:
+    """Clear active alerts whose volume fell below the clear level or that saw no event for too long.
+
+    \b
+    Example:
+      netwatch run alert-clear --config netwatch.yaml
+    """
+    config, deps = _job_setup(config_file)
+    sys.exit(int(run_alert_clear(config, deps)))
+
+
+def _job_setup(config_file: str | None) -> tuple[Config, Deps]:
     config = _load(config_file)
     stop = StopFlag()
     install_sigterm_handler(stop)
-    deps = build_deps(config, os.environ, stop)
-    sys.exit(int(run_ping_sweep(config, deps, chosen)))
+    return config, build_deps(config, os.environ, stop)
 
 
 @cli.group()
@@ -188,36 +220,66 @@ def status(config_file: str | None, as_json: bool) -> None:
     Example:
       netwatch status --config netwatch.yaml --json
     """
+    with _report_connection(config_file) as conn:
+        rows = reports.host_rows(conn)
+    fmt = "json" if as_json else "table"
+    click.echo(reports.render(rows, reports.HOST_COLUMNS, fmt, reports.HOST_TABLE), nl=False)
+
+
+def _format_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    json_flag = click.option("--json", "fmt", flag_value="json", help="Print a JSON list.")
+    csv_flag = click.option("--csv", "fmt", flag_value="csv", help="Print CSV with a header line.")
+    return json_flag(csv_flag(function))
+
+
+def _since_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--since", metavar="AGE", help="Only what was seen within AGE, e.g. 90m, 24h, 7d.")(function)
+
+
+@cli.group("alerts", invoke_without_command=True)
+@config_option
+@click.option("--active", is_flag=True, help="Only alerts that are active now.")
+@_since_option
+@_format_option
+@click.pass_context
+def alerts(ctx: click.Context, config_file: str | None, active: bool, since: str | None, fmt: str | None) -> None:
+    """List alarm-volume alerts with account, CUC, code, counts, first/last seen and enrichment.
+
+    \b
+    Example:
+      netwatch alerts --active --since 24h --json
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    cutoff = utc_now() - reports.parse_age(since) if since else None
+    with _report_connection(config_file) as conn:
+        rows = reports.alert_rows(conn, active, cutoff)
+    click.echo(reports.render(rows, reports.ALERT_COLUMNS, fmt or "table", reports.ALERT_TABLE), nl=False)
+
+
+@alerts.command("log")
+@config_option
+@_since_option
+@_format_option
+def alerts_log(config_file: str | None, since: str | None, fmt: str | None) -> None:
+    """Print the register log: every alert raised and cleared, oldest first.
+
+    \b
+    Example:
+      netwatch alerts log --since 7d --csv
+    """
+    cutoff = utc_now() - reports.parse_age(since) if since else None
+    with _report_connection(config_file) as conn:
+        rows = reports.log_rows(conn, cutoff)
+    click.echo(reports.render(rows, reports.LOG_COLUMNS, fmt or "table"), nl=False)
+
+
+@contextmanager
+def _report_connection(config_file: str | None) -> Iterator[Connection]:
     engine = build_engine(_load(config_file).database_url)
     with engine.begin() as conn:
         migrate.require_current(conn)
-        rows = list_hosts(conn)
-    records = [
-        {
-            "name": row.name,
-            "address": row.address,
-            "status": str(row.state.status),
-            "since": _iso(row.state.last_transition_at),
-            "held": row.state.held,
-            "last_check": row.last_check_status,
-            "last_check_at": _iso(row.last_check_at),
-            "failures": row.state.consecutive_failures,
-            "successes": row.state.consecutive_successes,
-        }
-        for row in rows
-    ]
-    if as_json:
-        click.echo(json.dumps(records, indent=2))
-        return
-    columns = ["name", "address", "status", "since", "last_check", "last_check_at"]
-    table = [columns] + [[str(r[c] if r[c] is not None else "-") for c in columns] for r in records]
-    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    for line in table:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+        yield conn
 
 
 def main(argv: list[str] | None = None) -> None:

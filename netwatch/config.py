@@ -6,7 +6,7 @@ import math
 import os
 import re
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import yaml
 
 from netwatch.errors import ConfigError
 from netwatch.inventory import HostSpec, hosts_from_csv, hosts_from_yaml
+from netwatch.notify.templates import validate_overrides
 
 DEFAULT_DATABASE_URL = "sqlite:///netwatch.db"
 ENV_DATABASE_URL = "NETWATCH_DATABASE_URL"
@@ -90,6 +91,76 @@ class SigmaConfig:
 
 
 @dataclass(frozen=True)
+class EventScanConfig:
+    codes: Mapping[str, int] = field(default_factory=dict)   # code -> threshold (defaults resolved)
+    window_minutes: int = 120
+    default_threshold: int = 50
+    page_size: int = 500
+    clear_below_percent: float = 100.0
+    expire_minutes: float = 180.0
+    min_slice_seconds: int = 60
+    record_floor: int = 10
+
+
+@dataclass(frozen=True)
+class ChannelPolicy:
+    """What every notification channel has: spacing per subject and whether recoveries go out."""
+
+    cooldown_seconds: float
+    send_recovery: bool
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    host: str
+    port: int
+    starttls: bool
+    tls: bool
+    username: str | None
+    password_env: str
+    sender: str
+    recipients: tuple[str, ...]
+    timeout_seconds: float
+    policy: ChannelPolicy
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    api: ApiConfig
+    policy: ChannelPolicy
+
+
+@dataclass(frozen=True)
+class WhatsappConfig:
+    api: ApiConfig
+    recipients: tuple[str, ...]
+    policy: ChannelPolicy
+
+
+@dataclass(frozen=True)
+class SegwareAlarmConfig:
+    code: str
+    policy: ChannelPolicy
+
+
+@dataclass(frozen=True)
+class NotificationsConfig:
+    email: EmailConfig | None = None
+    webhook: WebhookConfig | None = None
+    whatsapp: WhatsappConfig | None = None
+    segware_alarm: SegwareAlarmConfig | None = None
+    templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    max_attempts: int = 10
+    retry_backoff_seconds: float = 60.0
+
+    def policies(self) -> dict[str, ChannelPolicy]:
+        """The policy of every configured channel, by channel name."""
+        channels = {"email": self.email, "webhook": self.webhook, "whatsapp": self.whatsapp,
+                    "segware_alarm": self.segware_alarm}
+        return {name: channel.policy for name, channel in channels.items() if channel is not None}
+
+
+@dataclass(frozen=True)
 class Config:
     source: str
     database_url: str
@@ -99,6 +170,8 @@ class Config:
     hosts: tuple[HostSpec, ...]
     segware: SegwareConfig
     sigma: SigmaConfig
+    event_scan: EventScanConfig = field(default_factory=EventScanConfig)
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
 
 
 class _Section:
@@ -121,6 +194,23 @@ class _Section:
 
     def section(self, key: str) -> _Section:
         return _Section(self.data.pop(key, None), self._key(key), self.source)
+
+    def optional_section(self, key: str) -> _Section | None:
+        """A sub-section, or None when the key is absent or null (a channel left off)."""
+        if self.data.get(key) is None:
+            self.data.pop(key, None)
+            return None
+        return self.section(key)
+
+    def strings(self, key: str, required: bool = False) -> tuple[str, ...]:
+        """A string or a list of strings (e-mail recipients, phone numbers)."""
+        value = self.data.pop(key, None)
+        items = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+        if value is None and not required:
+            return ()
+        if not items or not all(isinstance(item, str) and item.strip() for item in items):
+            raise self.error(key, f"must be a non-empty string or list of strings, got {value!r}")
+        return tuple(item.strip() for item in items)
 
     def raw(self, key: str) -> Any:
         return self.data.pop(key, None)
@@ -251,6 +341,9 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     )
     sigma.done()
 
+    event_scan = _event_scan(top.section("event_scan"))
+    notifications = _notifications(top.section("notifications"), segware_config)
+
     top.done()
     return Config(
         source=source,
@@ -261,7 +354,157 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
         hosts=tuple(hosts),
         segware=segware_config,
         sigma=sigma_config,
+        event_scan=event_scan,
+        notifications=notifications,
     )
+
+
+def _event_scan(section: _Section) -> EventScanConfig:
+    default_threshold = section.integer("default_threshold", EventScanConfig.default_threshold, minimum=1)
+    raw_codes = section.raw("codes")
+    codes: dict[str, int] = {}
+    if raw_codes is not None:
+        if not isinstance(raw_codes, Mapping):
+            raise section.error("codes", "must be a mapping of alarm code to threshold (or null for the default)")
+        for code, threshold in raw_codes.items():
+            if not isinstance(code, str) or not code.strip():
+                raise section.error("codes", f"alarm codes must be quoted strings, got {code!r}")
+            if threshold is None:
+                threshold = default_threshold
+            if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
+                raise section.error(f"codes.{code}", f"must be a whole number >= 1 or null, got {threshold!r}")
+            codes[code.strip()] = threshold
+    config = EventScanConfig(
+        codes=codes,
+        window_minutes=section.integer("window_minutes", EventScanConfig.window_minutes, minimum=1, maximum=10080),
+        default_threshold=default_threshold,
+        page_size=section.integer("page_size", EventScanConfig.page_size, minimum=1, maximum=500),
+        clear_below_percent=section.number(
+            "clear_below_percent", EventScanConfig.clear_below_percent, minimum=0.01, maximum=100
+        ),
+        expire_minutes=section.number("expire_minutes", EventScanConfig.expire_minutes, minimum=1),
+        min_slice_seconds=section.integer("min_slice_seconds", EventScanConfig.min_slice_seconds, minimum=1),
+        record_floor=section.integer("record_floor", EventScanConfig.record_floor, minimum=1),
+    )
+    section.done()
+    return config
+
+
+def _notifications(section: _Section, segware: SegwareConfig) -> NotificationsConfig:
+    templates = section.raw("templates") or {}
+    if not isinstance(templates, Mapping) or not all(
+        isinstance(parts, Mapping) and all(isinstance(v, str) for v in parts.values()) for parts in templates.values()
+    ):
+        raise section.error("templates", "must map a message kind to {title: text, body: text}")
+    try:
+        validate_overrides(templates)
+    except ValueError as exc:
+        raise section.error("templates", str(exc)) from None
+    config = NotificationsConfig(
+        email=_email(section.optional_section("email")),
+        webhook=_webhook(section.optional_section("webhook")),
+        whatsapp=_whatsapp(section.optional_section("whatsapp")),
+        segware_alarm=_segware_alarm(section.optional_section("segware_alarm"), segware),
+        templates={kind: dict(parts) for kind, parts in templates.items()},
+        max_attempts=section.integer("max_attempts", NotificationsConfig.max_attempts, minimum=1),
+        retry_backoff_seconds=section.number(
+            "retry_backoff_seconds", NotificationsConfig.retry_backoff_seconds, minimum=0
+        ),
+    )
+    section.done()
+    return config
+
+
+def _policy(section: _Section, send_recovery: bool = True) -> ChannelPolicy:
+    return ChannelPolicy(
+        cooldown_seconds=section.number("cooldown_seconds", 300.0, minimum=0),
+        send_recovery=section.boolean("send_recovery", send_recovery),
+    )
+
+
+def _required(section: _Section, key: str) -> str:
+    value = section.text(key, None)
+    if value is None:
+        raise section.error(key, "is required when this channel is configured")
+    return value
+
+
+def _env_name(section: _Section, key: str, default: str) -> str:
+    name = section.text(key, default) or default
+    if not _ENV_NAME.match(name):
+        # Not echoed: a value here that is no variable name is most likely the secret itself.
+        raise section.error(key, "must be the NAME of an environment variable (A-Z, 0-9, _), not a secret")
+    return name
+
+
+def _url(section: _Section, key: str) -> str:
+    url = _required(section, key)
+    if not url.startswith(("http://", "https://")):
+        raise section.error(key, "must start with http:// or https://")
+    return url
+
+
+def _email(section: _Section | None) -> EmailConfig | None:
+    if section is None:
+        return None
+    config = EmailConfig(
+        host=_required(section, "host"),
+        port=section.integer("port", 587, minimum=1, maximum=65535),
+        starttls=section.boolean("starttls", True),
+        tls=section.boolean("tls", False),
+        username=section.text("username", None),
+        password_env=_env_name(section, "password_env", "NETWATCH_SMTP_PASSWORD"),
+        sender=_required(section, "from"),
+        recipients=section.strings("to", required=True),
+        timeout_seconds=section.number("timeout_seconds", 10.0, minimum=0.1, maximum=300),
+        policy=_policy(section),
+    )
+    if config.tls and config.starttls:
+        raise section.error("starttls", "choose one of tls (implicit TLS, port 465) and starttls")
+    section.done()
+    return config
+
+
+def _webhook(section: _Section | None) -> WebhookConfig | None:
+    if section is None:
+        return None
+    config = WebhookConfig(
+        api=ApiConfig(section=section.path, base_url=_url(section, "url"), token_env="", token_file=None,
+                      timeout_seconds=section.number("timeout_seconds", 10.0, minimum=0.1, maximum=300)),
+        policy=_policy(section),
+    )
+    section.done()
+    return config
+
+
+def _whatsapp(section: _Section | None) -> WhatsappConfig | None:
+    if section is None:
+        return None
+    config = WhatsappConfig(
+        api=ApiConfig(section=section.path, base_url=_url(section, "url"),
+                      token_env=_env_name(section, "token_env", "NETWATCH_WHATSAPP_TOKEN"), token_file=None,
+                      timeout_seconds=section.number("timeout_seconds", 10.0, minimum=0.1, maximum=300)),
+        recipients=section.strings("to", required=True),
+        policy=_policy(section),
+    )
+    section.done()
+    return config
+
+
+def _segware_alarm(section: _Section | None, segware: SegwareConfig) -> SegwareAlarmConfig | None:
+    if section is None:
+        return None
+    enabled = section.boolean("enabled", False)
+    code = section.text("code", None)
+    policy = _policy(section, send_recovery=False)
+    section.done()
+    if not enabled:
+        return None
+    if code is None:
+        raise section.error("code", "is required when segware_alarm is enabled")
+    if segware.api.base_url is None:
+        raise section.error("enabled", "needs segware.base_url (alarms are posted to the Segware API)")
+    return SegwareAlarmConfig(code=code, policy=policy)
 
 
 def _api(section: _Section, default_env: str, base_dir: Path) -> ApiConfig:

@@ -16,8 +16,13 @@ from netwatch import logs
 from netwatch.clients.http import ApiClient, RetryPolicy, make_session
 from netwatch.clients.segware import SegwareClient
 from netwatch.clients.sigma import SigmaClient
-from netwatch.config import ApiConfig, Config, read_token
+from netwatch.config import ApiConfig, Config, NotificationsConfig, read_token
 from netwatch.db.engine import build_engine
+from netwatch.notify.channel import Channel
+from netwatch.notify.email import EmailChannel
+from netwatch.notify.segware_alarm import SegwareAlarmChannel
+from netwatch.notify.webhook import WebhookChannel
+from netwatch.notify.whatsapp import WhatsappChannel
 from netwatch.probes.icmp import PingSettings, ProbeResult, Target, require_permission, sweep
 from netwatch.probes.resolve import Resolution, resolve_all
 from netwatch.stopflag import StopFlag
@@ -39,6 +44,7 @@ class Deps:
     resolve: Resolver
     sigma: SigmaClient | None
     segware: SegwareClient | None
+    channels: Mapping[str, Channel]
     stop: StopFlag
     holder: str
 
@@ -53,14 +59,13 @@ def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag) -> Deps:
     deadline_at = time.monotonic() + config.run.deadline_seconds
     session = make_session()
 
-    def api(settings: ApiConfig, name: str) -> ApiClient | None:
-        if settings.base_url is None:
-            return None
-        token = read_token(settings, env)
-        logs.register_secret(token)
+    def client(settings: ApiConfig, name: str, base_url: str) -> ApiClient:
+        token = read_token(settings, env) if settings.token_env or settings.token_file else None
+        if token:
+            logs.register_secret(token)
         return ApiClient(
             name=name,
-            base_url=settings.base_url,
+            base_url=base_url,
             token=token,
             token_source=str(settings.token_file) if settings.token_file else settings.token_env,
             session=session,
@@ -70,16 +75,48 @@ def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag) -> Deps:
             sleep=stop.sleep,
         )
 
-    sigma_api = api(config.sigma.api, "sigma")
-    segware_api = api(config.segware.api, "segware")
+    sigma_url, segware_url = config.sigma.api.base_url, config.segware.api.base_url
+    sigma = SigmaClient(client(config.sigma.api, "sigma", sigma_url)) if sigma_url else None
+    segware = SegwareClient(client(config.segware.api, "segware", segware_url)) if segware_url else None
     return Deps(
         engine=build_engine(config.database_url),
         clock=utc_now,
         sweep=sweep,
         check_ping_permission=require_permission,
         resolve=lambda names, workers: resolve_all(names, max_workers=workers),
-        sigma=SigmaClient(sigma_api) if sigma_api else None,
-        segware=SegwareClient(segware_api) if segware_api else None,
+        sigma=sigma,
+        segware=segware,
+        channels=build_channels(config.notifications, env, segware, client),
         stop=stop,
         holder=make_holder(),
     )
+
+
+def build_channels(
+    config: NotificationsConfig,
+    env: Mapping[str, str],
+    segware: SegwareClient | None,
+    client: Callable[[ApiConfig, str, str], ApiClient],
+) -> dict[str, Channel]:
+    """The configured notification channels by name; none is on until configured."""
+    channels: dict[str, Channel] = {}
+    if config.email is not None:
+        email = config.email
+        password = env.get(email.password_env) or None
+        if password:
+            logs.register_secret(password)
+        channels["email"] = EmailChannel(
+            email.host, email.port, starttls=email.starttls, tls=email.tls, username=email.username,
+            password=password, sender=email.sender, recipients=email.recipients, timeout_s=email.timeout_seconds,
+        )
+    if config.webhook is not None:
+        webhook = config.webhook.api
+        channels["webhook"] = WebhookChannel(client(webhook, "webhook", webhook.base_url or ""))
+    if config.whatsapp is not None:
+        whatsapp = config.whatsapp.api
+        channels["whatsapp"] = WhatsappChannel(client(whatsapp, "whatsapp", whatsapp.base_url or ""),
+                                               config.whatsapp.recipients)
+    if config.segware_alarm is not None and segware is not None:
+        channels["segware_alarm"] = SegwareAlarmChannel(segware, config.segware_alarm.code)
+    return channels
+

@@ -5,18 +5,30 @@
         fake.sigma_status = 503        # every POST /v1/events now answers 503
         assert fake.sigma_events() == [...]
 
+Segware events (GET /v1/events) are served from `fake.events`, contract-shaped dicts; append to
+the list or assign a new one (after editing items in place, assign the list again). Knobs:
+`max_results` (a query matching more answers 422 too_many_results), `insert_during_paging`
+([(page_index, event), ...]: the event is appended once a page with that index was served, as if
+it arrived while a client pages), `events_status` (force a status), `events_fail_after_pages`
+(after that many pages were served, every further events request answers 503).
+Alarms (POST /v1/alarms): 201 the first time per Idempotency-Key, 409 after; `alarms_status`
+forces a status; `fake.alarms()` returns the accepted bodies.
+
 Attributes may be changed while the server runs; a lock guards the shared state.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from netwatch.clients.http import ApiClient, RetryPolicy, make_session
 
@@ -44,9 +56,18 @@ class FakeApis:
     sigma_status: int | None = None
     sigma_delay_s: float = 0.0
     sigma_retry_after: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    max_results: int = 10_000
+    insert_during_paging: list[tuple[int, dict[str, Any]]] = field(default_factory=list, repr=False)
+    events_status: int | None = None
+    events_fail_after_pages: int | None = None
+    alarms_status: int | None = None
     requests: list[RecordedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _seen_keys: set[str] = field(default_factory=set, repr=False)
+    _alarm_keys: set[str] = field(default_factory=set, repr=False)
+    _event_pages_served: int = field(default=0, repr=False)
+    _index: _EventIndex | None = field(default=None, repr=False)
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -82,24 +103,35 @@ class FakeApis:
                 if r.method == "POST" and r.path == "/v1/events" and r.status in (201, 202)
             ]
 
+    def alarms(self) -> list[Any]:
+        """Bodies of the alarms Segware accepted (201), in arrival order; duplicates (409) excluded."""
+        with self.lock:
+            return [r.body for r in self.requests if r.method == "POST" and r.path == "/v1/alarms" and r.status == 201]
+
     def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
         """The recorded requests for one method and path."""
         with self.lock:
             return [r for r in self.requests if r.method == method and r.path == path]
 
-    def answer(self, method: str, path: str, headers: dict[str, str], raw_body: bytes) -> tuple[int, Any]:
+    def answer(
+        self, method: str, path: str, headers: dict[str, str], raw_body: bytes, query: str = ""
+    ) -> tuple[int, Any]:
         """Decide the status and JSON answer for one request (runs on the server's threads)."""
         if self.token is not None and headers.get("authorization") != f"Bearer {self.token}":
             return 401, {"error": "unauthorized"}
         if method == "GET" and path.startswith("/v1/accounts/"):
             return self._answer_account(unquote(path.removeprefix("/v1/accounts/")))
+        if method == "GET" and path == "/v1/events":
+            return self._answer_events_page(parse_qs(query))
         if method == "POST" and path == "/v1/events":
             return self._answer_event(headers, raw_body)
+        if method == "POST" and path == "/v1/alarms":
+            return self._answer_alarm(headers, raw_body)
         return 404, {"error": "not_found"}
 
-    def delay_s(self, path: str) -> float:
+    def delay_s(self, method: str, path: str) -> float:
         """How long to hold the answer; the request is already decided and recorded, like a slow server."""
-        if path == "/v1/events":
+        if method == "POST" and path == "/v1/events":
             return self.sigma_delay_s
         if path.startswith("/v1/accounts/"):
             return self.accounts_delay_s
@@ -130,9 +162,111 @@ class FakeApis:
             self._seen_keys.add(key)
         return 201, {"id": key}
 
+    def _answer_events_page(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        if self.events_status is not None:
+            return self.events_status, {"error": "forced"}
+        try:
+            start = _parse_time(query["from"][0])
+            end = _parse_time(query["to"][0])
+            page = int(query.get("page", ["0"])[0])
+            size = min(int(query.get("size", ["20"])[0]), 500)
+        except (KeyError, ValueError) as exc:
+            return 400, {"error": f"bad query: {exc}"}
+        if page < 0 or size < 1:
+            return 400, {"error": "bad page or size"}
+        codes = frozenset(query["codes"][0].split(",")) if "codes" in query else None
+        with self.lock:
+            if self.events_fail_after_pages is not None and self._event_pages_served >= self.events_fail_after_pages:
+                return 503, {"error": "down"}
+            index = self._current_index()
+            total = index.count(start, end, codes)
+            if total > self.max_results:
+                return 422, {"error": "too_many_results", "maxResults": self.max_results}
+            content = index.page(start, end, codes, page * size, size)
+            self._event_pages_served += 1
+            arrivals = [event for after, event in self.insert_during_paging if after == page]
+            if arrivals:
+                self.insert_during_paging = [(a, e) for a, e in self.insert_during_paging if a != page]
+                self.events.extend(arrivals)
+        return 200, {
+            "content": content,
+            "page": page,
+            "size": size,
+            "totalElements": total,
+            "totalPages": math.ceil(total / size),
+        }
+
+    def _current_index(self) -> _EventIndex:
+        # Rebuilt only when the list changed, so 100,000 events are sorted once, not per page.
+        if self._index is None or not self._index.describes(self.events):
+            self._index = _EventIndex(self.events)
+        return self._index
+
+    def _answer_alarm(self, headers: dict[str, str], raw_body: bytes) -> tuple[int, Any]:
+        if self.alarms_status is not None:
+            return self.alarms_status, {"error": "forced"}
+        key = headers.get("idempotency-key")
+        if not key:
+            return 400, {"error": "missing Idempotency-Key"}
+        try:
+            json.loads(raw_body)
+        except ValueError:
+            return 400, {"error": "body is not JSON"}
+        with self.lock:
+            if key in self._alarm_keys:
+                return 409, {"error": "duplicate"}
+            self._alarm_keys.add(key)
+        return 201, {"id": key}
+
     def record(self, request: RecordedRequest) -> None:
         with self.lock:
             self.requests.append(request)
+
+
+def _parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    if parsed.utcoffset() is None:
+        raise ValueError(f"{value!r} has no offset")
+    return parsed
+
+
+class _EventIndex:
+    """`FakeApis.events` sorted by (receivedAt, id), with the last filtered query cached for paging."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self._source = events
+        self._source_len = len(events)
+        ordered = sorted(events, key=lambda e: (_parse_time(e["receivedAt"]), e["id"]))
+        self._times = [_parse_time(e["receivedAt"]) for e in ordered]
+        self._events = ordered
+        self._filtered_key: tuple[int, int, frozenset[str]] | None = None
+        self._filtered: list[dict[str, Any]] = []
+
+    def describes(self, events: list[dict[str, Any]]) -> bool:
+        return events is self._source and len(events) == self._source_len
+
+    def _bounds(self, start: datetime, end: datetime) -> tuple[int, int]:
+        return bisect.bisect_left(self._times, start), bisect.bisect_left(self._times, end)
+
+    def _matching(self, low: int, high: int, codes: frozenset[str]) -> list[dict[str, Any]]:
+        if self._filtered_key != (low, high, codes):
+            self._filtered = [e for e in self._events[low:high] if e["code"] in codes]
+            self._filtered_key = (low, high, codes)
+        return self._filtered
+
+    def count(self, start: datetime, end: datetime, codes: frozenset[str] | None) -> int:
+        low, high = self._bounds(start, end)
+        if codes is None:
+            return max(0, high - low)
+        return len(self._matching(low, high, codes))
+
+    def page(
+        self, start: datetime, end: datetime, codes: frozenset[str] | None, offset: int, size: int
+    ) -> list[dict[str, Any]]:
+        low, high = self._bounds(start, end)
+        if codes is None:
+            return self._events[min(low + offset, high) : min(low + offset + size, high)]
+        return self._matching(low, high, codes)[offset : offset + size]
 
 
 class FakeTime:
@@ -191,19 +325,23 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw_body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
-        status, answer = fake.answer(self.command, url.path, headers, raw_body)
+        status, answer = fake.answer(self.command, url.path, headers, raw_body, url.query)
         try:
             body: Any = json.loads(raw_body) if raw_body else None
         except ValueError:
             body = raw_body.decode("utf-8", "replace")
         fake.record(RecordedRequest(self.command, url.path, url.query, headers, body, status))
-        time.sleep(fake.delay_s(url.path))
+        time.sleep(fake.delay_s(self.command, url.path))
         payload = json.dumps(answer).encode()
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
-            if status in (429, 503) and fake.sigma_retry_after is not None and url.path == "/v1/events":
+            if (
+                status in (429, 503)
+                and fake.sigma_retry_after is not None
+                and (self.command, url.path) == ("POST", "/v1/events")
+            ):
                 self.send_header("Retry-After", fake.sigma_retry_after)
             self.end_headers()
             self.wfile.write(payload)

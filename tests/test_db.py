@@ -50,8 +50,22 @@ def test_require_current_names_the_command(db_url: str) -> None:
     with engine.begin() as conn, pytest.raises(ConfigError, match="netwatch db upgrade"):
         migrate.require_current(conn)
     with engine.begin() as conn:
-        assert migrate.upgrade(conn, T0) == [1]
+        assert migrate.upgrade(conn, T0) == sorted(migrate.MIGRATIONS)
         migrate.require_current(conn)
+    engine.dispose()
+
+
+def test_upgrade_from_version_1_adds_only_the_later_tables(db_url: str) -> None:
+    engine = build_engine(db_url)
+    with engine.begin() as conn:
+        tables.schema_version.create(conn)
+        migrate.MIGRATIONS[1](conn)
+        conn.execute(tables.schema_version.insert().values(version=1, applied_at=T0))
+        runs.start_run(conn, "ping-sweep", "0/1", "a", T0)
+    with engine.begin() as conn:
+        assert migrate.upgrade(conn, T0) == [n for n in sorted(migrate.MIGRATIONS) if n > 1]
+        migrate.require_current(conn)
+        assert len(runs.recent_runs(conn, "ping-sweep")) == 1
     engine.dispose()
 
 

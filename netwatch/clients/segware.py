@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from netwatch.clients.http import ApiClient, ApiUnavailable
+import requests
+
+from netwatch.clients.http import ApiClient, ApiRejected, ApiUnavailable
+from netwatch.outcome import Delivery
+
+log = logging.getLogger(__name__)
+
+_EVENTS_PATH = "/v1/events"
+_ALARMS_PATH = "/v1/alarms"
+MAX_PAGE_SIZE = 500
+# The contract's default per-query limit; a 422 tells us the server's real figure.
+DEFAULT_MAX_RESULTS = 10_000
+# Pages allowed beyond what the query's size implies, for events arriving while we page.
+_EXTRA_PAGES = 5
 
 
 @dataclass(frozen=True)
@@ -110,8 +127,149 @@ def parse_account(data: Any) -> Account:
     )
 
 
+@dataclass(frozen=True)
+class SegwareEvent:
+    """One event received by Segware (an alarm, a test, an arm/disarm ...)."""
+
+    id: str
+    account: str
+    cuc: str
+    code: str
+    partition: str
+    zone: str
+    received_at: datetime  # aware UTC
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """An alarm to inject into Segware through POST /v1/alarms."""
+
+    account: str
+    partition: str
+    zone: str
+    code: str
+    description: str
+    occurred_at: datetime
+
+    def __post_init__(self) -> None:
+        if self.occurred_at.utcoffset() is None:
+            raise ValueError("occurred_at must be timezone-aware")
+
+
+def format_timestamp(when: datetime) -> str:
+    """ISO 8601 in UTC with a Z suffix; microseconds only when non-zero (2026-11-22T10:00:00Z)."""
+    when = when.astimezone(UTC)
+    pattern = "%Y-%m-%dT%H:%M:%S.%fZ" if when.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+    return when.strftime(pattern)
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An ISO 8601 timestamp with an offset, as aware UTC; raises ValueError otherwise."""
+    if not isinstance(value, str):
+        raise _Malformed("timestamp is not a string")
+    parsed = datetime.fromisoformat(value)
+    if parsed.utcoffset() is None:
+        raise _Malformed(f"timestamp {value!r} has no offset")
+    return parsed.astimezone(UTC)
+
+
+def parse_event(data: Any) -> SegwareEvent:
+    """Build a SegwareEvent from one item of a GET /v1/events page; raises ValueError on a wrong shape."""
+    if not isinstance(data, dict):
+        raise _Malformed("event is not an object")
+    for key in ("cuc", "partition", "zone"):
+        if not isinstance(data.get(key), str):
+            raise _Malformed(f"event field {key!r} is not a string")
+    return SegwareEvent(
+        id=_text(data, "id"),
+        account=_text(data, "account"),
+        cuc=data["cuc"],
+        code=_text(data, "code"),
+        partition=data["partition"],
+        zone=data["zone"],
+        received_at=parse_timestamp(data.get("receivedAt")),
+    )
+
+
+def _count(data: dict[str, Any], key: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Malformed(f"field {key!r} is not a non-negative integer")
+    return value
+
+
+@dataclass(frozen=True)
+class _Page:
+    events: list[SegwareEvent]
+    total_elements: int
+    total_pages: int
+
+
+def parse_page(data: Any, size: int) -> _Page:
+    """Parse one 200 body of GET /v1/events; raises ValueError on a wrong shape."""
+    if not isinstance(data, dict):
+        raise _Malformed("page is not an object")
+    content = data.get("content")
+    if not isinstance(content, list):
+        raise _Malformed("field 'content' is not a list")
+    if len(content) > size:
+        raise _Malformed(f"{len(content)} events on a page of size {size}")
+    return _Page(
+        events=[parse_event(item) for item in content],
+        total_elements=_count(data, "totalElements"),
+        total_pages=_count(data, "totalPages"),
+    )
+
+
+def alarm_body(alarm: Alarm) -> dict[str, Any]:
+    """The JSON body of POST /v1/alarms for one alarm."""
+    return {
+        "account": alarm.account,
+        "partition": alarm.partition,
+        "zone": alarm.zone,
+        "code": alarm.code,
+        "description": alarm.description,
+        "occurredAt": format_timestamp(alarm.occurred_at),
+    }
+
+
+class _TooManyResults(Exception):
+    """The server refused a query for matching more than `max_results` events (422); None if it did not say."""
+
+    def __init__(self, max_results: int | None) -> None:
+        super().__init__(max_results)
+        self.max_results = max_results
+
+
+class _Seen:
+    """Which events were already yielded, in memory bounded by two pages.
+
+    Events come in (receivedAt, id) order and slices are read oldest first, so anything received
+    before the last yielded event was already passed; a duplicate at the same instant (an event
+    shifted onto the next page by a late arrival) is caught by the ids of the last two pages.
+    Ids are never compared by order: the server's collation need not match Python's.
+    """
+
+    def __init__(self) -> None:
+        self.last_at: datetime | None = None
+        self._previous: set[str] = set()
+        self._current: set[str] = set()
+
+    def next_page(self) -> None:
+        self._previous, self._current = self._current, set()
+
+    def is_new(self, event: SegwareEvent) -> bool:
+        if self.last_at is not None and event.received_at < self.last_at:
+            return False
+        return event.id not in self._current and event.id not in self._previous
+
+    def add(self, event: SegwareEvent) -> None:
+        self.last_at = event.received_at
+        self._current.add(event.id)
+
+
 class SegwareClient:
-    """Reads account details (and, later, events) from the Segware API."""
+    """Reads account details and events from the Segware API and injects alarms into it."""
 
     def __init__(self, api: ApiClient) -> None:
         self._api = api
@@ -132,3 +290,140 @@ class SegwareClient:
                 f"{self._api.name} API GET {path}: malformed response ({exc})", status=response.status_code
             ) from exc
         return parsed
+
+    def iter_events(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        codes: Collection[str] | None,
+        page_size: int,
+        min_slice: timedelta,
+    ) -> Iterator[SegwareEvent]:
+        """Every event with start <= receivedAt < end, each id once, in server order per slice.
+
+        A range the server refuses as too large (422 too_many_results) is split at its midpoint and
+        the halves read oldest first, recursively down to `min_slice`. Raises ApiUnavailable when the
+        window cannot be read completely; the caller must then discard what it has counted.
+        """
+        if start.utcoffset() is None or end.utcoffset() is None:
+            raise ValueError("start and end must be timezone-aware")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        if min_slice <= timedelta(0):
+            raise ValueError("min_slice must be positive")
+        watched = None if codes is None else frozenset(codes)
+        if watched is not None and any(not code or "," in code for code in watched):
+            raise ValueError("event codes must be non-empty and contain no comma")
+        if start >= end or watched == frozenset():
+            return  # nothing to read (an empty `codes` parameter could mean "all codes" to the server)
+        seen = _Seen()
+        slices = [(start.astimezone(UTC), end.astimezone(UTC))]  # a stack; the oldest slice on top
+        max_results = DEFAULT_MAX_RESULTS
+        while slices:
+            low, high = slices.pop()
+            try:
+                yield from self._read_slice(low, high, watched, page_size, seen, max_results)
+            except _TooManyResults as exc:
+                max_results = exc.max_results or max_results
+                # Resume after what this slice already yielded; `seen` skips the overlap at `last_at`.
+                resume = max(low, seen.last_at) if seen.last_at is not None else low
+                if high - resume <= min_slice:
+                    raise ApiUnavailable(
+                        f"{self._api.name} API GET {_EVENTS_PATH}: more than {max_results} events in a slice"
+                        f" of {(high - resume).total_seconds():g} s from {format_timestamp(resume)}:"
+                        " window not read completely",
+                        status=422,
+                    ) from None
+                middle = resume + (high - resume) / 2
+                log.info(
+                    "%s API: more than %d events from %s to %s; splitting at %s",
+                    self._api.name,
+                    max_results,
+                    format_timestamp(resume),
+                    format_timestamp(high),
+                    format_timestamp(middle),
+                )
+                slices.append((middle, high))
+                slices.append((resume, middle))
+
+    def _read_slice(
+        self,
+        low: datetime,
+        high: datetime,
+        watched: frozenset[str] | None,
+        page_size: int,
+        seen: _Seen,
+        max_results: int,
+    ) -> Iterator[SegwareEvent]:
+        """Page through one query [low, high); raises _TooManyResults on a 422 too_many_results."""
+        params: dict[str, Any] = {"from": format_timestamp(low), "to": format_timestamp(high), "size": page_size}
+        if watched is not None:
+            params["codes"] = ",".join(sorted(watched))
+        page_number = 0
+        page_cap: int | None = None
+        while True:
+            params["page"] = page_number
+            page = self._fetch_page(params, page_size)
+            if page_cap is None:
+                # A query matches at most max_results events; a few extra pages allow for late arrivals.
+                page_cap = math.ceil(max(max_results, page.total_elements) / page_size) + _EXTRA_PAGES
+            seen.next_page()
+            for event in page.events:
+                # Defensive: an event outside this slice would move `seen` past events still to come,
+                # and a server ignoring `codes` must not make us count unwatched codes.
+                if not low <= event.received_at < high or (watched is not None and event.code not in watched):
+                    continue
+                if seen.is_new(event):
+                    seen.add(event)
+                    yield event
+            page_number += 1
+            if not page.events or page_number >= page.total_pages:
+                return
+            if page_number >= page_cap:
+                raise ApiUnavailable(
+                    f"{self._api.name} API GET {_EVENTS_PATH}: paging did not end after {page_cap} pages"
+                    f" from {params['from']} to {params['to']}: window not read completely"
+                )
+
+    def _fetch_page(self, params: dict[str, Any], size: int) -> _Page:
+        """One page of events, parsed; a garbled page is ApiUnavailable (the window is not read)."""
+        response = self._api.request("GET", _EVENTS_PATH, params=params, accept=(200, 422))
+        what = f"{self._api.name} API GET {_EVENTS_PATH} page {params['page']} from {params['from']} to {params['to']}"
+        try:
+            data = response.json()
+        except requests.JSONDecodeError as exc:
+            raise ApiUnavailable(f"{what}: malformed page (not JSON)", status=response.status_code) from exc
+        if response.status_code == 422:
+            error = data.get("error") if isinstance(data, dict) else None
+            if error != "too_many_results":
+                detail = f"error {str(error)[:80]!r}"
+                raise ApiRejected(f"{what}: HTTP 422: {detail}", status=422, detail=detail)
+            limit = data.get("maxResults")
+            valid = isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
+            raise _TooManyResults(limit if valid else None)
+        try:
+            return parse_page(data, size)
+        except ValueError as exc:
+            raise ApiUnavailable(f"{what}: malformed page ({exc})", status=response.status_code) from exc
+
+    def post_alarm(self, alarm: Alarm, idempotency_key: str) -> Delivery:
+        """POST one alarm with its Idempotency-Key; 409 (already delivered) counts as sent.
+
+        401/403 raise ApiAuthError; other 4xx are failed, transient failures pending.
+        """
+        if not idempotency_key:
+            raise ValueError("idempotency_key must not be empty")
+        try:
+            response = self._api.request(
+                "POST",
+                _ALARMS_PATH,
+                json_body=alarm_body(alarm),
+                headers={"Idempotency-Key": idempotency_key},
+                accept=(201, 409),
+            )
+        except ApiUnavailable as exc:
+            return Delivery("pending", exc.status, exc.message, exc.retry_after_s)
+        except ApiRejected as exc:
+            return Delivery("failed", exc.status, exc.message)
+        return Delivery("sent", response.status_code, None)

@@ -30,7 +30,11 @@ def _v1_ping_sweep(conn: Connection) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_ping_sweep}
+def _v2_event_scan(conn: Connection) -> None:
+    tables.metadata.create_all(conn, tables=[tables.triggers, tables.register_log, tables.scan_counts])
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_ping_sweep, 2: _v2_event_scan}
 LATEST = max(MIGRATIONS)
 
 

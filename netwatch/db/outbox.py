@@ -1,18 +1,19 @@
 """`outbox`: every outgoing message, committed before any HTTP call, with its delivery status.
 
 Status: `pending` (to deliver, now or at `next_attempt_at`), `sent`, `failed` (permanent refusal),
-`dead` (gave up after the configured attempts), `undelivered` (no sink configured when created).
+`dead` (gave up after the configured attempts), `undelivered` (no sink configured when created),
+`superseded` (a newer notification about the same subject replaced it while it waited).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from netwatch.db.tables import outbox
@@ -23,6 +24,7 @@ SENT = "sent"
 FAILED = "failed"
 DEAD = "dead"
 UNDELIVERED = "undelivered"
+SUPERSEDED = "superseded"
 ERROR_WIDTH = 255
 
 
@@ -140,3 +142,35 @@ def count_by_status(conn: Connection) -> dict[str, int]:
     """How many items are in each status."""
     rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
     return {status: count for status, count in rows}
+
+
+def last_delivered(
+    conn: Connection, channels: Collection[str], subjects: Collection[str]
+) -> dict[tuple[str, str], datetime]:
+    """For each (channel, subject): when its latest message was delivered (the cooldown anchor)."""
+    if not channels or not subjects:
+        return {}
+    rows = conn.execute(
+        select(outbox.c.channel, outbox.c.subject, func.max(outbox.c.delivered_at))
+        .where(
+            and_(
+                outbox.c.channel.in_(sorted(channels)),
+                outbox.c.subject.in_(sorted(subjects)),
+                outbox.c.status == SENT,
+            )
+        )
+        .group_by(outbox.c.channel, outbox.c.subject)
+    )
+    return {(channel, subject): at for channel, subject, at in rows}
+
+
+def supersede_pending(conn: Connection, channel: str, subjects: Collection[str], now: datetime) -> None:
+    """Marks waiting messages of `channel` about `subjects` as superseded by newer ones."""
+    if subjects:
+        conn.execute(
+            update(outbox)
+            .where(
+                and_(outbox.c.channel == channel, outbox.c.subject.in_(sorted(subjects)), outbox.c.status == PENDING)
+            )
+            .values(status=SUPERSEDED, updated_at=now)
+        )

@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 import logging
 from collections import Counter
+from datetime import datetime
 
 from netwatch.config import Config
 from netwatch.core.checks import CheckResult, evaluate_check
@@ -16,8 +17,9 @@ from netwatch.db.hosts import HostRow, load_host_states, save_hosts
 from netwatch.db.outbox import OutboxItem
 from netwatch.deps import Deps
 from netwatch.inventory import HostSpec
-from netwatch.jobs.delivery import CHANNEL, deliver_events
+from netwatch.jobs.notifications import Notice, deliver_notices, make_notice, queue_notices
 from netwatch.jobs.runner import JobOutcome, RunContext, run_job
+from netwatch.jobs.sigma_delivery import CHANNEL, deliver_events
 from netwatch.probes.icmp import PingSettings, ProbeResult, Target
 from netwatch.shard import Shard
 
@@ -55,6 +57,8 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
         )
         save_hosts(conn, rows)
         outbox.enqueue(conn, events)
+        queued = queue_notices(conn, [_notice(event, config) for event in events], config.notifications, run.now,
+                               run.run_id)
         deps.stop.check()
         run.lease.fence(conn)
     for event in events:
@@ -62,6 +66,7 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
             log.warning("undelivered: no sink configured", extra={"fields": {"host": event.subject,
                                                                              "type": event.kind}})
     report = deliver_events(deps.engine, deps, config, run.now)
+    report += deliver_notices(deps.engine, deps.channels, config.notifications, run.now, deps.stop)
     statuses = Counter(str(check.status) for check in checks.values())
     return JobOutcome(
         counts={
@@ -71,6 +76,7 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
             "failed": statuses["failed"],
             "transitions": transitions,
             "events": len(events),
+            "notifications": queued,
             "sent": report.sent,
             "delivery_failed": report.failed,
             "pending": report.pending,
@@ -165,6 +171,16 @@ def _advance_all(
     return rows, transitions, events
 
 
+def _notice(event: OutboxItem, config: Config) -> Notice:
+    p = event.payload
+    kind = "host_offline" if event.kind == "HOST_OFFLINE" else "host_online"
+    fields = {"host": p["host_name"], "address": p["host_address"], "account": p["account"] or "unknown",
+              "partition": p["partition"] or "unknown", "zone": p["zone"] or "unknown", "streak": str(p["streak"]),
+              "occurred_at": p["occurred_at"]}
+    return make_notice(kind, event.idempotency_key, event.subject, datetime.fromisoformat(p["occurred_at"]), fields,
+                       config.notifications, account=p["account"], partition=p["partition"], zone=p["zone"])
+
+
 def _event(host: HostSpec, transition: Transition, config: Config, has_sink: bool, run: RunContext) -> OutboxItem:
     kind = _EVENT_TYPES[transition.current]
     offline = transition.current == Status.OFFLINE
@@ -191,6 +207,7 @@ def _event(host: HostSpec, transition: Transition, config: Config, has_sink: boo
             "zone": host.zone,
             "occurred_at": occurred_at,
             "description": description,
+            "streak": transition.streak,
         },
         status=outbox.PENDING if has_sink else outbox.UNDELIVERED,
         attempts=0,

@@ -1,0 +1,269 @@
+"""Window decisions of the event-scan and alert-clear jobs: pure code, no I/O, no clock reads.
+
+The event-scan job reads the events of its window into a `GroupCounter`, loads the active triggers
+and calls `decide_scan`; it stores each `Raise` as a new trigger row keyed by (account, CUC, code),
+which is what makes raising idempotent across runs, overlapping runs and retries, and applies each
+`Update`. The alert-clear job makes a fresh, complete read of the window for the triggers' codes,
+loads the active triggers and calls `decide_clear` with the run's `now`.
+
+Rules worth knowing:
+
+- Only codes in `Rules.thresholds` are watched. A code absent from the rules is never raised and
+  never updated; `GroupCounter` does not even count it.
+- A group raises when its count is at or above its code's threshold (inclusive) and no trigger is
+  active for its key. Raises and updates are sorted by key, so runs are deterministic.
+- Every active trigger of a watched code gets exactly one `Update` per scan, also when its group had
+  no event in the window: then the count is 0 and peak and last-seen stay as stored, so the stored
+  count always describes the latest window. A key is never both raised and updated in one scan.
+- Clearing compares the window count with the clear level of the *current* rules (threshold times
+  `clear_below_percent` / 100), not the threshold stored at raise time, so an operator who raises a
+  threshold lets the alerts below it clear. The count must come from a complete read: a partial read
+  would look like a drop and clear a live alert.
+- A trigger clears as `unwatched` when its code was removed from the rules (operators expect such
+  alerts to go away), else as `below_threshold` when its window count (0 without events) is below
+  the clear level, else as `expired` when no event was seen for longer than `expire_minutes`. When
+  several hold the first in that order wins: a count below the level is the more informative reason.
+- Expiry is strict: exactly `expire_minutes` since the last event is not expired yet.
+- Clock going backwards (`now` before `raised_at`): the active duration is reported as 0, never
+  negative; a last event "in the future" is simply not expired.
+- Naive datetimes are a programming error and raise `ValueError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class ClearReason(StrEnum):
+    BELOW_THRESHOLD = "below_threshold"
+    EXPIRED = "expired"
+    UNWATCHED = "unwatched"
+
+
+@dataclass(frozen=True, order=True)
+class GroupKey:
+    """The identity of a group of events and of its trigger row."""
+
+    account: str
+    cuc: str
+    code: str
+
+
+@dataclass(frozen=True)
+class GroupCount:
+    """The events of one group in one window: how many, and the first and last receivedAt."""
+
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware(self.first_seen, "first_seen")
+        _require_aware(self.last_seen, "last_seen")
+        # A group exists only because an event was read; an empty group would raise nothing and
+        # would hide the "no events" case that `decide_scan` handles by absence.
+        if self.count < 1:
+            raise ValueError(f"count must be >= 1, got {self.count}")
+        if self.first_seen > self.last_seen:
+            raise ValueError(
+                f"first_seen {self.first_seen.isoformat()} is after last_seen {self.last_seen.isoformat()}"
+            )
+
+
+@dataclass(slots=True)
+class _Tally:
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+class GroupCounter:
+    """Counts events per group while a window is read; memory is one entry per group."""
+
+    def __init__(self, watched_codes: Collection[str]) -> None:
+        self._watched = frozenset(watched_codes)
+        self._tallies: dict[GroupKey, _Tally] = {}
+        self.events = 0
+
+    def add(self, account: str, cuc: str, code: str, received_at: datetime) -> None:
+        """Count one event; events of unwatched codes are ignored."""
+        _require_aware(received_at, "received_at")
+        if code not in self._watched:
+            return
+        self.events += 1
+        key = GroupKey(account, cuc, code)
+        tally = self._tallies.get(key)
+        if tally is None:
+            self._tallies[key] = _Tally(1, received_at, received_at)
+            return
+        tally.count += 1
+        # Events do not arrive in time order (pages, retries, late deliveries).
+        tally.first_seen = min(tally.first_seen, received_at)
+        tally.last_seen = max(tally.last_seen, received_at)
+
+    def groups(self) -> dict[GroupKey, GroupCount]:
+        """A snapshot of every group counted so far."""
+        return {key: GroupCount(t.count, t.first_seen, t.last_seen) for key, t in self._tallies.items()}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The event-scan settings, with `thresholds` already resolved from `default_threshold`."""
+
+    # Left out of the hash: a mapping is not hashable, and the rules stay usable as a dict key.
+    thresholds: Mapping[str, int] = field(hash=False)
+    clear_below_percent: float
+    expire_minutes: float
+
+    def __post_init__(self) -> None:
+        for code, threshold in self.thresholds.items():
+            if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
+                raise ValueError(f"threshold of code {code!r} must be an integer >= 1, got {threshold!r}")
+        # `not 0 < x` also rejects NaN, which would make every comparison false.
+        if not 0 < self.clear_below_percent <= 100:
+            raise ValueError(f"clear_below_percent must be > 0 and <= 100, got {self.clear_below_percent}")
+        if not self.expire_minutes > 0:
+            raise ValueError(f"expire_minutes must be > 0, got {self.expire_minutes}")
+        # A read-only copy: a caller mutating its dict later must not change decisions.
+        object.__setattr__(self, "thresholds", MappingProxyType(dict(self.thresholds)))
+
+    def threshold(self, code: str) -> int:
+        """The count at which `code` raises; `KeyError` for an unwatched code."""
+        return self.thresholds[code]
+
+    def clear_level(self, code: str) -> float:
+        """An active trigger of `code` clears when its window count is below this."""
+        return self.threshold(code) * self.clear_below_percent / 100
+
+
+@dataclass(frozen=True)
+class ActiveTrigger:
+    """A stored active trigger; `last_seen` is the latest event time seen for the group."""
+
+    key: GroupKey
+    count: int
+    peak: int
+    threshold: int
+    raised_at: datetime
+    last_seen: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware(self.raised_at, "raised_at")
+        _require_aware(self.last_seen, "last_seen")
+
+
+@dataclass(frozen=True)
+class Raise:
+    """A new alert: store a trigger row for `key` (count and peak = `count`) and notify once."""
+
+    key: GroupKey
+    count: int
+    threshold: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True)
+class Update:
+    """New values for an active trigger's row; nothing is sent."""
+
+    key: GroupKey
+    count: int
+    peak: int
+    last_seen: datetime
+
+
+@dataclass(frozen=True)
+class Clear:
+    """An active trigger to clear and log; `active_seconds` is never negative."""
+
+    key: GroupKey
+    reason: ClearReason
+    last_count: int
+    active_seconds: float
+
+
+def decide_scan(
+    counts: Mapping[GroupKey, GroupCount], active: Mapping[GroupKey, ActiveTrigger], rules: Rules
+) -> tuple[list[Raise], list[Update]]:
+    """What one scan raises and which active triggers it updates; see the module docstring."""
+    _check_active(active)
+    raises = [
+        Raise(key, group.count, rules.threshold(key.code), group.first_seen, group.last_seen)
+        for key, group in sorted(counts.items())
+        if key.code in rules.thresholds and key not in active and group.count >= rules.threshold(key.code)
+    ]
+    updates = []
+    for key, trigger in sorted(active.items()):
+        if key.code not in rules.thresholds:
+            continue
+        group = counts.get(key)
+        if group is None:
+            updates.append(Update(key, 0, trigger.peak, trigger.last_seen))
+        else:
+            updates.append(
+                Update(key, group.count, max(trigger.peak, group.count), max(trigger.last_seen, group.last_seen))
+            )
+    return raises, updates
+
+
+def decide_clear(
+    counts: Mapping[GroupKey, GroupCount], active: Mapping[GroupKey, ActiveTrigger], rules: Rules, now: datetime
+) -> list[Clear]:
+    """Which active triggers clear at `now`, given a complete read of the window; sorted by key."""
+    _require_aware(now, "now")
+    _check_active(active)
+    expire_seconds = rules.expire_minutes * 60
+    clears = []
+    for key, trigger in sorted(active.items()):
+        group = counts.get(key)
+        count = 0 if group is None else group.count
+        last_seen = trigger.last_seen if group is None else max(trigger.last_seen, group.last_seen)
+        if key.code not in rules.thresholds:
+            reason = ClearReason.UNWATCHED
+        elif count < rules.clear_level(key.code):
+            reason = ClearReason.BELOW_THRESHOLD
+        elif (now - last_seen).total_seconds() > expire_seconds:
+            reason = ClearReason.EXPIRED
+        else:
+            continue
+        active_seconds = max(0.0, (now - trigger.raised_at).total_seconds())
+        clears.append(Clear(key, reason, count, active_seconds))
+    return clears
+
+
+def format_duration(seconds: float) -> str:
+    """A short duration for messages: "45s", "12m", "1h 5m", "2d 3h" (the two largest units, floored).
+
+    Seconds appear only below a minute; a zero second unit is left out ("1h", "2d"); negative
+    durations show as "0s".
+    """
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise ValueError(f"seconds must be finite, got {seconds}")
+    total = max(0, int(seconds))
+    if total < 60:
+        return f"{total}s"
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    return f"{minutes}m"
+
+
+def _check_active(active: Mapping[GroupKey, ActiveTrigger]) -> None:
+    for key, trigger in active.items():
+        if trigger.key != key:
+            raise ValueError(f"active trigger stored under {key} has key {trigger.key}")
+
+
+def _require_aware(value: datetime, name: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got naive {value.isoformat()}")

@@ -1,0 +1,75 @@
+"""`netwatch run alert-clear`: clear active alerts whose volume fell back or that expired."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from netwatch.config import Config
+from netwatch.core.volume import Clear, Rules, decide_clear, format_duration
+from netwatch.db.register import RegisterEntry, append_entries
+from netwatch.db.triggers import CLEARED, TriggerRow, load_triggers, save_triggers
+from netwatch.deps import Deps
+from netwatch.jobs.notifications import deliver_notices, make_notice, queue_notices
+from netwatch.jobs.runner import JobOutcome, RunContext, run_job
+from netwatch.jobs.volume_window import alert_fields, alert_key, read_window, require_segware, subject, volume_rules
+
+log = logging.getLogger(__name__)
+
+JOB = "alert-clear"
+
+
+def run_alert_clear(config: Config, deps: Deps) -> int:
+    """One pass under the job's lease; returns the exit code."""
+    require_segware(deps.segware, JOB)
+    rules = volume_rules(config)
+    return run_job(JOB, "0/1", config.run.lease_seconds, deps, lambda run: alert_clear(config, deps, rules, run))
+
+
+def alert_clear(config: Config, deps: Deps, rules: Rules, run: RunContext) -> JobOutcome:
+    """A fresh complete read of the window for the active triggers' codes, then one transaction."""
+    with deps.engine.begin() as conn:
+        active = load_triggers(conn, only_active=True)
+    codes = {key.code for key in active if key.code in rules.thresholds}
+    counts = read_window(require_segware(deps.segware, JOB), codes, run.now, config, deps.stop) if active else {}
+    with deps.engine.begin() as conn:
+        active = load_triggers(conn, only_active=True)
+        clears = decide_clear(counts, {key: row.active() for key, row in active.items()}, rules, run.now)
+        cleared = [_cleared_row(active[c.key], c, run) for c in clears]
+        save_triggers(conn, cleared)
+        append_entries(conn, [_entry(row, c, config, run) for row, c in zip(cleared, clears, strict=True)])
+        notices = [
+            make_notice("alert_cleared", alert_key(row, "cleared"), subject(row.key), run.now,
+                        {**alert_fields(row, config, run.now), "reason": str(c.reason), "last_count": str(c.last_count),
+                         "duration": format_duration(c.active_seconds)},
+                        config.notifications, account=row.key.account, code=row.key.code)
+            for row, c in zip(cleared, clears, strict=True)
+        ]
+        queued = queue_notices(conn, notices, config.notifications, run.now, run.run_id)
+        deps.stop.check()
+        run.lease.fence(conn)
+    for row, c in zip(cleared, clears, strict=True):
+        log.info("alert cleared: %s (%s, last count %d, active %s)", subject(row.key), c.reason, c.last_count,
+                 format_duration(c.active_seconds))
+    report = deliver_notices(deps.engine, deps.channels, config.notifications, run.now, deps.stop)
+    return JobOutcome(
+        counts={"active": len(active), "cleared": len(cleared), "events": sum(g.count for g in counts.values()),
+                "notifications": queued, "sent": report.sent, "delivery_failed": report.failed,
+                "pending": report.pending, "dead": report.dead},
+        delivery_failed=report.trouble,
+    )
+
+
+def _cleared_row(row: TriggerRow, clear: Clear, run: RunContext) -> TriggerRow:
+    return replace(row, status=CLEARED, count=clear.last_count, cleared_at=run.now, clear_reason=str(clear.reason),
+                   updated_at=run.now)
+
+
+def _entry(row: TriggerRow, clear: Clear, config: Config, run: RunContext) -> RegisterEntry:
+    return RegisterEntry(
+        at=run.now, action="cleared", account=row.key.account, cuc=row.key.cuc, code=row.key.code,
+        generation=row.generation, count=clear.last_count, threshold=row.threshold,
+        window_minutes=config.event_scan.window_minutes, reason=str(clear.reason),
+        active_seconds=clear.active_seconds, account_name=row.account_name, company=row.company,
+        client_group=row.client_group, run_id=run.run_id,
+    )

@@ -1,0 +1,79 @@
+"""Shared by event-scan and alert-clear: the rules from config and a complete read of the window."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
+
+from netwatch.clients.segware import SegwareClient
+from netwatch.config import Config
+from netwatch.core.volume import GroupCount, GroupCounter, GroupKey, Rules
+from netwatch.db.triggers import TriggerRow
+from netwatch.errors import ConfigError
+from netwatch.stopflag import StopFlag
+
+_STOP_CHECK_EVERY = 1000
+
+
+def volume_rules(config: Config) -> Rules:
+    """The thresholds and clear rules of `event_scan`."""
+    scan = config.event_scan
+    return Rules(thresholds=scan.codes, clear_below_percent=scan.clear_below_percent,
+                 expire_minutes=scan.expire_minutes)
+
+
+def require_segware(segware: SegwareClient | None, job: str) -> SegwareClient:
+    """The Segware client, or a config error naming the key that is missing."""
+    if segware is None:
+        raise ConfigError(f"segware.base_url: {job} reads events from the Segware API; set it")
+    return segware
+
+
+def read_window(
+    segware: SegwareClient, codes: Collection[str], end: datetime, config: Config, stop: StopFlag
+) -> dict[GroupKey, GroupCount]:
+    """Counts per group of every event of [end - window, end) with a watched code.
+
+    Raises ApiUnavailable (exit 69) when the window cannot be read completely; the caller has not
+    written anything yet, so a partial count never raises or clears an alert.
+    """
+    scan = config.event_scan
+    counter = GroupCounter(codes)
+    if not codes:
+        return {}
+    events = segware.iter_events(end - timedelta(minutes=scan.window_minutes), end, codes=sorted(codes),
+                                 page_size=scan.page_size, min_slice=timedelta(seconds=scan.min_slice_seconds))
+    for position, event in enumerate(events):
+        if position % _STOP_CHECK_EVERY == 0:
+            stop.check()
+        counter.add(event.account, event.cuc, event.code, event.received_at)
+    return counter.groups()
+
+
+def subject(key: GroupKey) -> str:
+    return f"{key.account}/{key.cuc}/{key.code}"
+
+
+def alert_fields(row: TriggerRow, config: Config, occurred_at: datetime) -> dict[str, str]:
+    """The template fields of an alert message (see netwatch.notify.templates)."""
+    return {
+        "account": row.key.account, "account_name": row.account_name or "unknown",
+        "company": row.company or "unknown", "client_group": row.client_group or "unknown",
+        "cuc": row.key.cuc, "code": row.key.code, "count": str(row.count), "threshold": str(row.threshold),
+        "window_minutes": str(config.event_scan.window_minutes), "occurred_at": occurred_at.isoformat(),
+    }
+
+
+def alert_key(row: TriggerRow, action: str) -> str:
+    """Stable across retries: the group, the raise generation and what happened."""
+    text = f"{row.key.account}|{row.key.cuc}|{row.key.code}|{row.generation}|{action}"
+    return f"alert-{hashlib.sha256(text.encode()).hexdigest()[:40]}"
+
+
+def enrichment(found: Mapping[str, object] | None) -> tuple[str | None, str | None, str | None]:
+    """Account name, company and client group from a cached account dict."""
+    if not found:
+        return None, None, None
+    return (str(found.get("name") or "") or None, str(found.get("company_name") or "") or None,
+            str(found.get("client_group") or "") or None)

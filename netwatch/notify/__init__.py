@@ -1,0 +1,1 @@
+"""Notification channels (email, webhook, WhatsApp, Segware alarm) behind one small interface."""

@@ -1,0 +1,88 @@
+"""Read-only reports for the CLI: rows from the database, rendered as a table, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from netwatch.db.hosts import list_hosts
+from netwatch.db.register import read_entries
+from netwatch.db.triggers import list_triggers
+from netwatch.errors import UsageError
+
+FORMATS = ("table", "json", "csv")
+_AGE = re.compile(r"^(\d+)\s*([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+HOST_COLUMNS = ("name", "address", "status", "since", "held", "last_check", "last_check_at", "failures",
+                "successes")
+HOST_TABLE = ("name", "address", "status", "since", "last_check", "last_check_at")
+ALERT_COLUMNS = ("account", "cuc", "code", "status", "count", "peak", "threshold", "first_seen", "last_seen",
+                 "raised_at", "cleared_at", "clear_reason", "account_name", "company", "client_group")
+ALERT_TABLE = ("account", "cuc", "code", "status", "count", "threshold", "first_seen", "last_seen",
+               "account_name", "company", "client_group")
+LOG_COLUMNS = ("at", "action", "account", "cuc", "code", "count", "threshold", "window_minutes", "reason",
+               "active_seconds", "account_name", "company", "client_group")
+
+
+def parse_age(text: str) -> timedelta:
+    """"90s", "30m", "24h" or "7d" as a duration."""
+    match = _AGE.match(text.strip().lower())
+    if not match:
+        raise UsageError(f"--since: expected a number and a unit (s, m, h, d) such as 24h, got {text!r}")
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+def host_rows(conn: Connection) -> list[dict[str, Any]]:
+    """Each host's current state."""
+    return [
+        {"name": h.name, "address": h.address, "status": str(h.state.status), "since": h.state.last_transition_at,
+         "held": h.state.held, "last_check": h.last_check_status, "last_check_at": h.last_check_at,
+         "failures": h.state.consecutive_failures, "successes": h.state.consecutive_successes}
+        for h in list_hosts(conn)
+    ]
+
+
+def alert_rows(conn: Connection, active_only: bool, since: datetime | None) -> list[dict[str, Any]]:
+    """Triggers with their counts, times and enrichment, most recently seen first."""
+    return [
+        {"account": t.key.account, "cuc": t.key.cuc, "code": t.key.code, "status": t.status, "count": t.count,
+         "peak": t.peak, "threshold": t.threshold, "first_seen": t.first_seen, "last_seen": t.last_seen,
+         "raised_at": t.raised_at, "cleared_at": t.cleared_at, "clear_reason": t.clear_reason,
+         "account_name": t.account_name, "company": t.company, "client_group": t.client_group}
+        for t in list_triggers(conn, active_only, since)
+    ]
+
+
+def log_rows(conn: Connection, since: datetime | None) -> list[dict[str, Any]]:
+    """The register log, oldest first."""
+    return [{column: getattr(entry, column) for column in LOG_COLUMNS} for entry in read_entries(conn, since)]
+
+
+def render(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str,
+           table_columns: Sequence[str] | None = None) -> str:
+    """`rows` as an aligned table (fewer columns), a JSON list or CSV with a header."""
+    plain = [{column: _plain(row.get(column)) for column in columns} for row in rows]
+    if fmt == "json":
+        return json.dumps(plain, indent=2) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(plain)
+        return out.getvalue()
+    shown = list(table_columns or columns)
+    cells = [shown] + [["-" if row[c] is None else str(row[c]) for c in shown] for row in plain]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(shown))]
+    return "".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() + "\n" for line in cells)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
