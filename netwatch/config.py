@@ -373,6 +373,8 @@ def _event_scan(section: _Section) -> EventScanConfig:
                 threshold = default_threshold
             if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
                 raise section.error(f"codes.{code}", f"must be a whole number >= 1 or null, got {threshold!r}")
+            if code.strip() in codes:
+                raise section.error(f"codes.{code.strip()}", "listed twice")
             codes[code.strip()] = threshold
     config = EventScanConfig(
         codes=codes,
@@ -430,11 +432,12 @@ def _required(section: _Section, key: str) -> str:
 
 
 def _env_name(section: _Section, key: str, default: str) -> str:
-    name = section.text(key, default) or default
-    if not _ENV_NAME.match(name):
+    name = section.raw(key)
+    name = default if name is None else name
+    if not isinstance(name, str) or not _ENV_NAME.match(name.strip()):
         # Not echoed: a value here that is no variable name is most likely the secret itself.
         raise section.error(key, "must be the NAME of an environment variable (A-Z, 0-9, _), not a secret")
-    return name
+    return name.strip()
 
 
 def _url(section: _Section, key: str) -> str:
@@ -447,11 +450,12 @@ def _url(section: _Section, key: str) -> str:
 def _email(section: _Section | None) -> EmailConfig | None:
     if section is None:
         return None
+    tls = section.boolean("tls", False)
     config = EmailConfig(
         host=_required(section, "host"),
-        port=section.integer("port", 587, minimum=1, maximum=65535),
-        starttls=section.boolean("starttls", True),
-        tls=section.boolean("tls", False),
+        port=section.integer("port", 465 if tls else 587, minimum=1, maximum=65535),
+        starttls=section.boolean("starttls", not tls),
+        tls=tls,
         username=section.text("username", None),
         password_env=_env_name(section, "password_env", "NETWATCH_SMTP_PASSWORD"),
         sender=_required(section, "from"),
@@ -512,10 +516,7 @@ def _api(section: _Section, default_env: str, base_dir: Path) -> ApiConfig:
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise section.error("base_url", f"must start with http:// or https://, got {base_url!r}")
     token_file = section.text("token_file", None)
-    token_env = section.text("token_env", default_env) or default_env
-    if not _ENV_NAME.match(token_env):
-        # Not echoed: a value here that is no variable name is most likely the token itself.
-        raise section.error("token_env", "must be the NAME of an environment variable (A-Z, 0-9, _), not a token")
+    token_env = _env_name(section, "token_env", default_env)
     return ApiConfig(
         section=section.path,
         base_url=base_url.rstrip("/") if base_url else None,

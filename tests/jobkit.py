@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
+from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -97,3 +106,66 @@ def terminate(process: subprocess.Popen[str], timeout: float = 20) -> tuple[int,
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=timeout)
     return process.returncode, err
+
+
+@dataclass
+class _Mailbox:
+    mails: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.mails.append(message)
+        return "250 OK"
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[int, list[EmailMessage]]]:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd); yields its port and the mails it accepted."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mailbox = _Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, ready_timeout=5)
+    controller.start()
+    try:
+        yield port, mailbox.mails
+    finally:
+        controller.stop()
+
+
+class _Hook(BaseHTTPRequestHandler):
+    server: _HookServer
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"null")
+        with self.server.lock:
+            self.server.received.append((dict(self.headers), body))
+            status = self.server.status
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the test asserts on what was received."""
+
+
+class _HookServer(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Hook)
+        self.lock = threading.Lock()
+        self.received: list[tuple[dict[str, str], Any]] = []
+        self.status = 204
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[_HookServer]:
+    """A real HTTP server on 127.0.0.1 that records webhook POSTs; `.status` sets its answer."""
+    server = _HookServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -18,6 +18,7 @@ import yaml
 from netwatch.cli import cli
 from netwatch.config import load_config
 from netwatch.errors import ExitCode
+from netwatch.reports import parse_age
 
 ROOT = Path(__file__).resolve().parent.parent
 JOBS = ROOT / "jobs"
@@ -27,6 +28,20 @@ OVERLAY = K8S / "overlays" / "production"
 CRONTAB = JOBS / "netwatch.crontab"
 SERVICE = JOBS / "netwatch-ping-sweep.service"
 TIMER = JOBS / "netwatch-ping-sweep.timer"
+PING_SWEEP = "ping-sweep"
+# Every scheduled job and the minutes of the hour it starts at (cron, systemd and Kubernetes alike).
+# alert-clear runs two minutes after event-scan so the two never read the Segware API at once.
+SCHEDULED = {
+    PING_SWEEP: frozenset(range(60)),
+    "event-scan": frozenset(range(0, 60, 5)),
+    "alert-clear": frozenset(range(2, 60, 5)),
+}
+ALARM_JOBS = ("event-scan", "alert-clear")
+# Secret keys a pod may do without: netwatch itself exits 78 when a configured feature lacks one.
+OPTIONAL_SECRETS = {"NETWATCH_SEGWARE_TOKEN", "NETWATCH_SIGMA_TOKEN", "NETWATCH_SMTP_PASSWORD",
+                    "NETWATCH_WHATSAPP_TOKEN"}
+ALARM_JOB_ENV = {"NETWATCH_DATABASE_URL", "NETWATCH_SEGWARE_TOKEN", "NETWATCH_SMTP_PASSWORD",
+                 "NETWATCH_WHATSAPP_TOKEN"}
 BASE_IMAGE = "registry.example.invalid/netwatch"
 KUSTOMIZATION = "kustomization.yaml"
 # Env a pod or host gets from its Secret: enough for load_config, never a real credential.
@@ -50,6 +65,8 @@ def resolve_command(argv: list[str]) -> click.Command:
     rest = list(argv)
     while isinstance(command, click.Group):
         rest = _consume_options(command, rest)
+        if not rest and command.invoke_without_command:
+            return command  # e.g. `netwatch alerts --active`: the group itself is the report
         assert rest, f"{argv}: {command.name} needs a subcommand"
         name = rest.pop(0)
         assert name in command.commands, f"{argv}: no command {name!r} under {command.name!r}"
@@ -82,6 +99,8 @@ def _path_of(argv: list[str]) -> str:
     rest = list(argv)
     while isinstance(command, click.Group):
         rest = _consume_options(command, rest)
+        if not rest and command.invoke_without_command:
+            break
         command = command.commands[rest.pop(0)]
         names.append(command.name or "")
     return " ".join(names)
@@ -90,12 +109,53 @@ def _path_of(argv: list[str]) -> str:
 def test_resolver_accepts_known_and_rejects_renamed_commands() -> None:
     assert resolve_command(["--log-format", "json", "run", "ping-sweep", "--shard", "1/4"]).name == "ping-sweep"
     assert resolve_command(["db", "upgrade", "--config", "x.yaml"]).name == "upgrade"
+    assert resolve_command(["run", "event-scan", "--config", "x.yaml"]).name == "event-scan"
+    assert resolve_command(["alerts", "--active", "--since", "24h", "--json"]).name == "alerts"
+    assert resolve_command(["alerts", "log", "--since", "7d", "--csv"]).name == "log"
+    assert _path_of(["alerts", "--active"]) == "alerts"
+    assert _path_of(["alerts", "log"]) == "alerts log"
+
+
+# Commands shown to operators: the first word of a code line or span, or the word after `--`.
+_README_COMMAND = re.compile(r"(?:^|`|\s--\s)((?:\S*/bin/)?netwatch\s[^`#|]*)")
+
+
+def readme_commands(path: Path) -> list[list[str]]:
+    """The netwatch argv of every command line or inline code span of a README."""
+    commands = []
+    in_block = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            in_block = not in_block
+            continue
+        texts = [line.strip()] if in_block else re.findall(r"`([^`]+)`", line)
+        for text in texts:
+            match = _README_COMMAND.search(text) if in_block else _README_COMMAND.match(text)
+            if match:
+                commands.append(_netwatch_argv(shlex.split(match.group(1)), line))
+    return commands
+
+
+@pytest.mark.parametrize("readme", [JOBS / "README.md", K8S / "README.md"], ids=["jobs", "k8s"])
+def test_readme_commands_exist(readme: Path) -> None:
+    commands = readme_commands(readme)
+    for argv in commands:
+        resolve_command(argv)
+        if "--since" in argv:
+            # Checked by the command at run time, not by click: parse it the same way here.
+            assert parse_age(argv[argv.index("--since") + 1]).total_seconds() > 0
+    paths = {_path_of(argv) for argv in commands}
+    # The read-only operator reports are documented next to the jobs.
+    assert {"alerts", "alerts log"} <= paths
     for bad in (
         ["run", "ping-swept"],
         ["run"],
         ["--log-format", "xml", "run", "ping-sweep"],
         ["run", "ping-sweep", "--no-such-option"],
         ["--bogus", "status"],
+        ["run", "event-scan", "--shard", "1/4"],
+        ["run", "alert-clear", "--config"],
+        ["alerts", "--active", "logs"],
     ):
         with pytest.raises((AssertionError, click.ClickException)):
             resolve_command(bad)
@@ -104,15 +164,59 @@ def test_resolver_accepts_known_and_rejects_renamed_commands() -> None:
 # ---------------------------------------------------------------------------- cron and systemd
 
 
-def cron_commands() -> Iterator[tuple[str, list[str]]]:
-    """(schedule, netwatch argv) of every job line of the crontab."""
+def cron_lines() -> list[str]:
+    """Every job line of the crontab (no comments, blank lines or variable settings)."""
+    lines = []
     for line in CRONTAB.read_text(encoding="utf-8").splitlines():
         stripped = line.strip()
-        if not stripped or stripped.startswith("#") or re.match(r"^[A-Z_]+=", stripped):
-            continue
-        fields = stripped.split(None, 6)
+        if stripped and not stripped.startswith("#") and not re.match(r"^[A-Z_]+=", stripped):
+            lines.append(stripped)
+    return lines
+
+
+def cron_commands() -> Iterator[tuple[str, list[str]]]:
+    """(schedule, netwatch argv) of every job line of the crontab."""
+    for line in cron_lines():
+        fields = line.split(None, 6)
         assert len(fields) == 7, f"cron line needs 5 time fields, a user and a command: {line}"
         yield " ".join(fields[:5]), _netwatch_argv(shlex.split(fields[6]), line)
+
+
+def cron_minutes(schedule: str) -> frozenset[int]:
+    """Minutes of the hour a cron schedule fires at; only every hour of every day is accepted."""
+    minute, *rest = schedule.split()
+    assert rest == ["*"] * 4, f"{schedule}: netwatch jobs run every hour of every day"
+    minutes: set[int] = set()
+    for part in minute.split(","):
+        span, _, step = part.partition("/")
+        first, _, last = ("0-59" if span == "*" else span).partition("-")
+        stop = int(last) if last else (59 if step else int(first))
+        minutes.update(range(int(first), stop + 1, int(step or 1)))
+    return frozenset(minutes)
+
+
+def calendar_minutes(on_calendar: str) -> frozenset[int]:
+    """Minutes of the hour a systemd `*-*-* *:MM:00` OnCalendar= fires at (MM: `*`, `N` or `N/step`)."""
+    match = re.fullmatch(r"\*-\*-\* \*:(\*|\d\d)(?:/(\d+))?:00", on_calendar)
+    assert match, f"{on_calendar}: expected second 0 of chosen minutes of every hour"
+    first, step = match.groups()
+    if first == "*":
+        return frozenset(range(0, 60, int(step or 1)))
+    return frozenset(range(int(first), 60, int(step)) if step else {int(first)})
+
+
+def test_schedule_parsers() -> None:
+    assert cron_minutes("* * * * *") == frozenset(range(60))
+    assert cron_minutes("*/5 * * * *") == frozenset(range(0, 60, 5))
+    assert cron_minutes("2-59/5 * * * *") == frozenset(range(2, 60, 5))
+    assert cron_minutes("7,37 * * * *") == {7, 37}
+    assert calendar_minutes("*-*-* *:*:00") == frozenset(range(60))
+    assert calendar_minutes("*-*-* *:02/5:00") == frozenset(range(2, 60, 5))
+    assert calendar_minutes("*-*-* *:30:00") == {30}
+    with pytest.raises(AssertionError):
+        cron_minutes("*/5 3 * * *")
+    with pytest.raises(AssertionError):
+        calendar_minutes("daily")
 
 
 def _netwatch_argv(words: list[str], line: str) -> list[str]:
@@ -133,30 +237,47 @@ def unit_file(path: Path) -> configparser.RawConfigParser:
     return parser
 
 
-def test_crontab_lines_run_existing_commands_every_minute() -> None:
-    commands = list(cron_commands())
-    assert commands, "the crontab has no job line"
-    for schedule, argv in commands:
-        assert schedule == "* * * * *"
-        assert _path_of(argv) == "run ping-sweep"
+def test_crontab_lines_run_existing_commands_on_schedule() -> None:
+    scheduled = {}
+    for schedule, argv in cron_commands():
+        resolve_command(argv)
+        path = _path_of(argv)
+        assert path.startswith("run "), f"only jobs are scheduled, not {path}"
+        assert path[4:] not in scheduled, f"{path} scheduled twice"
+        scheduled[path[4:]] = cron_minutes(schedule)
         assert argv[:2] == ["--log-format", "json"]
         assert "--config" in argv
+    assert scheduled == SCHEDULED
 
 
 def test_crontab_runs_as_unprivileged_user_and_logs_to_syslog() -> None:
-    lines = [line for line in CRONTAB.read_text(encoding="utf-8").splitlines() if line.startswith("*")]
-    for line in lines:
+    lines = cron_lines()
+    assert len(lines) == len(SCHEDULED)
+    for line, (_, argv) in zip(lines, cron_commands(), strict=True):
+        job = _path_of(argv).removeprefix("run ")
         assert line.split()[5] == "netwatch"
         assert ". /etc/netwatch/env" in line
-        assert "| logger" in line
+        assert f"| logger -t netwatch-{job} " in line
+        # SIGTERM (exit 143) well before the next run is due, SIGKILL 30 s later.
+        timeout = re.search(r"\btimeout -k 30 (\d+) ", line)
+        assert timeout, line
+        period = 60 if job == PING_SWEEP else 300
+        assert 0 < int(timeout.group(1)) < period
 
 
-def test_systemd_service_execstart_runs_an_existing_command() -> None:
-    service = unit_file(SERVICE)["Service"]
+def test_every_unit_file_belongs_to_a_scheduled_job() -> None:
+    units = {p.name for p in JOBS.glob("netwatch-*.*")}
+    assert units == {f"netwatch-{job}.{kind}" for job in SCHEDULED for kind in ("service", "timer")}
+
+
+@pytest.mark.parametrize("job", list(SCHEDULED))
+def test_systemd_service_execstart_runs_an_existing_command(job: str) -> None:
+    service = unit_file(JOBS / f"netwatch-{job}.service")["Service"]
     words = shlex.split(service["ExecStart"].lstrip("-@:+!"))
     assert Path(words[0]).name == "netwatch"
-    assert _path_of(words[1:]) == "run ping-sweep"
+    assert _path_of(words[1:]) == f"run {job}"
     resolve_command(words[1:])
+    assert service["SyslogIdentifier"] == f"netwatch-{job}"
 
 
 def test_systemd_service_settings() -> None:
@@ -171,6 +292,32 @@ def test_systemd_service_settings() -> None:
     assert service["EnvironmentFile"] == "/etc/netwatch/env"
     assert service["NoNewPrivileges"] == "yes"
     assert service["ProtectSystem"] == "strict"
+
+
+@pytest.mark.parametrize("job", ALARM_JOBS)
+def test_systemd_alarm_job_services_hold_no_capability(job: str) -> None:
+    ping = unit_file(SERVICE)["Service"]
+    service = unit_file(JOBS / f"netwatch-{job}.service")["Service"]
+    assert service["Type"] == "oneshot"
+    assert service["User"] == service["Group"] == "netwatch"
+    assert service["SuccessExitStatus"].split() == [str(int(ExitCode.LEASE_HELD)), str(int(ExitCode.STOPPED))]
+    assert "AmbientCapabilities" not in service
+    assert service["CapabilityBoundingSet"] == ""  # empty: no capability at all
+    assert 0 < int(service["TimeoutStartSec"]) < 300
+    # The same hardening as ping-sweep, key for key, apart from the capabilities and the timeout.
+    differing = {"AmbientCapabilities", "CapabilityBoundingSet", "ExecStart", "SyslogIdentifier", "TimeoutStartSec"}
+    assert {k: v for k, v in service.items() if k not in differing} == {
+        k: v for k, v in ping.items() if k not in differing
+    }
+
+
+@pytest.mark.parametrize("job", list(SCHEDULED))
+def test_systemd_timers_match_the_crontab(job: str) -> None:
+    timer = unit_file(JOBS / f"netwatch-{job}.timer")
+    assert calendar_minutes(timer["Timer"]["OnCalendar"]) == SCHEDULED[job]
+    assert timer["Timer"]["AccuracySec"] == "1s"
+    assert timer["Timer"]["Unit"] == f"netwatch-{job}.service"
+    assert timer["Install"]["WantedBy"] == "timers.target"
 
 
 def test_systemd_timer_fires_every_minute_on_the_service() -> None:
@@ -211,9 +358,18 @@ def containers() -> list[dict[str, Any]]:
     return [c for spec in pod_specs() for c in (*spec.get("initContainers", []), *spec["containers"])]
 
 
-def ping_sweep_cronjob() -> dict[str, Any]:
-    (cron,) = by_kind("CronJob")
+def cronjob(job: str) -> dict[str, Any]:
+    """The CronJob that runs `netwatch run <job>`."""
+    (cron,) = [cron for cron in by_kind("CronJob") if cron["metadata"]["name"] == f"netwatch-{job}"]
     return cron
+
+
+def ping_sweep_cronjob() -> dict[str, Any]:
+    return cronjob(PING_SWEEP)
+
+
+def job_pod(job: str) -> dict[str, Any]:
+    return cronjob(job)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
 
 
 def test_every_yaml_parses_and_every_manifest_is_named() -> None:
@@ -253,22 +409,28 @@ def test_container_commands_are_existing_netwatch_commands() -> None:
         assert container["command"] == ["netwatch"]
         resolve_command(container["args"])
         paths.add(_path_of(container["args"]))
-    assert paths == {"run ping-sweep", "db upgrade"}
-    (sweep,) = ping_sweep_cronjob()["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    assert _path_of(sweep["args"]) == "run ping-sweep"
+    assert paths == {f"run {job}" for job in SCHEDULED} | {"db upgrade"}
+    assert len(by_kind("CronJob")) == len(SCHEDULED)
+    for name in SCHEDULED:
+        (container,) = job_pod(name)["containers"]
+        assert _path_of(container["args"]) == f"run {name}"
+        assert container["name"] == name
 
 
-def test_cronjob_schedule_and_failure_handling() -> None:
-    cron = ping_sweep_cronjob()["spec"]
+@pytest.mark.parametrize("name", list(SCHEDULED))
+def test_cronjob_schedule_and_failure_handling(name: str) -> None:
+    cron = cronjob(name)["spec"]
     job = cron["jobTemplate"]["spec"]
     pod = job["template"]["spec"]
-    assert cron["schedule"] == "* * * * *"
+    period = 60 if name == PING_SWEEP else 300
+    assert cron_minutes(cron["schedule"]) == SCHEDULED[name]
+    assert cron["timeZone"] == "Etc/UTC"
     assert cron["concurrencyPolicy"] == "Forbid"
-    assert 0 < cron["startingDeadlineSeconds"] < 60
+    assert 0 < cron["startingDeadlineSeconds"] < period
     assert cron["successfulJobsHistoryLimit"] >= 1
     assert cron["failedJobsHistoryLimit"] >= 1
     assert job["backoffLimit"] == 0
-    assert 0 < job["activeDeadlineSeconds"] < 60
+    assert 0 < job["activeDeadlineSeconds"] < period
     assert pod["restartPolicy"] == "Never"
     assert pod["terminationGracePeriodSeconds"] == 30
     # Exit 75 must not be "Ignore": that starts a replacement pod that meets the same lease.
@@ -292,10 +454,35 @@ def test_ping_sweep_container_adds_only_net_raw() -> None:
 
 
 def test_other_containers_add_no_capability() -> None:
-    for container in containers():
-        if _path_of(container["args"]) != "run ping-sweep":
-            assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
-            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    others = [container for container in containers() if _path_of(container["args"]) != "run ping-sweep"]
+    assert len(others) == len(ALARM_JOBS) + 1
+    for container in others:
+        assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_only_ping_sweep_runs_as_root() -> None:
+    for spec in pod_specs():
+        (container,) = spec["containers"]
+        if _path_of(container["args"]) == "run ping-sweep":
+            continue
+        context = {**spec.get("securityContext", {}), **container.get("securityContext", {})}
+        assert context["runAsNonRoot"] is True, container["name"]
+        # Numeric, so the kubelet can check runAsNonRoot whatever USER the image names.
+        assert isinstance(context["runAsUser"], int), container["name"]
+        assert context["runAsUser"] > 0, container["name"]
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+@pytest.mark.parametrize("job", ALARM_JOBS)
+def test_alarm_jobs_get_their_secrets_by_reference(job: str) -> None:
+    (container,) = job_pod(job)["containers"]
+    refs = {item["name"]: item["valueFrom"]["secretKeyRef"] for item in container["env"] if "valueFrom" in item}
+    assert set(refs) == ALARM_JOB_ENV
+    for name, ref in refs.items():
+        assert ref["name"] == "netwatch-secrets"
+        assert ref.get("optional", False) is (name in OPTIONAL_SECRETS), name
 
 
 def test_secrets_come_from_secret_refs_only() -> None:
@@ -305,6 +492,9 @@ def test_secrets_come_from_secret_refs_only() -> None:
         for name, item in env.items():
             if re.search(r"TOKEN|PASSWORD|DATABASE_URL|SECRET", name):
                 assert "value" not in item, f"{name} must come from a Secret"
+                assert set(item["valueFrom"]) == {"secretKeyRef"}, f"{name} must come from a Secret"
+            if name in OPTIONAL_SECRETS:
+                assert item["valueFrom"]["secretKeyRef"]["optional"] is True, name
     assert not by_kind("Secret"), "Secrets are created out of band, never committed"
 
 
@@ -348,7 +538,12 @@ def test_configmap_config_loads_with_the_real_loader(source: str, tmp_path: Path
     assert config.hosts
     assert config.segware.api.token_env == "NETWATCH_SEGWARE_TOKEN"
     assert config.sigma.api.token_env == "NETWATCH_SIGMA_TOKEN"
-    deadline = ping_sweep_cronjob()["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"]
+    # The event-scan / alert-clear CronJobs would exit 78 on a config that watches no code.
+    assert config.event_scan.codes
+    assert all(threshold >= 1 for threshold in config.event_scan.codes.values())
+    # Notification channels stay off in the shipped examples: their secrets are not set up by default.
+    assert config.notifications.policies() == {}
+    deadline = min(cronjob(job)["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] for job in SCHEDULED)
     assert config.run.deadline_seconds < deadline
 
 
@@ -376,3 +571,5 @@ def test_overlay_renders_with_kustomize() -> None:
     jobs += [doc["spec"]["jobTemplate"]["spec"] for doc in rendered if doc["kind"] == "CronJob"]
     images = {c["image"] for job in jobs for c in job["template"]["spec"]["containers"]}
     assert images == {"registry.example.invalid/ops/netwatch:0.1.0"}
+    cron_names = {doc["metadata"]["name"] for doc in rendered if doc["kind"] == "CronJob"}
+    assert cron_names == {f"netwatch-{job}" for job in SCHEDULED}

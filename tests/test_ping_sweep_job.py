@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fakeapi import FakeApis
-from jobkit import Netwatch, terminate
+from jobkit import Netwatch, terminate, webhook_receiver
 from netns import netns_lab, requires_netns
 from sqlalchemy.engine import Engine
 
@@ -297,3 +297,25 @@ def _exits_77_unprivileged(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [
         "error: raw ICMP sockets need root or CAP_NET_RAW: Operation not permitted exit_code=77"]
     assert not (tmp_path / "nw.db").exists()
+
+
+def test_host_notifications_respect_send_recovery(nw: Netwatch) -> None:
+    with webhook_receiver() as wanted, webhook_receiver() as unwanted:
+        nw.write_config(
+            [{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "7"}],
+            thresholds={"notify_initial": True},
+            notifications={"webhook": {"url": f"http://127.0.0.1:{wanted.server_port}/hook"}},
+        )
+        assert nw.sweep().returncode == 0
+        nw.write_config(
+            [{"name": "lo-2", "address": "127.0.0.2"}], thresholds={"notify_initial": True},
+            notifications={"webhook": {"url": f"http://127.0.0.1:{unwanted.server_port}/hook",
+                                       "send_recovery": False}},
+        )
+        assert nw.sweep().returncode == 0
+    [(headers, body)] = wanted.received
+    assert (body["kind"], body["subject"], body["recovery"]) == ("host_online", "lo-1", True)
+    assert body["title"] == "ONLINE: lo-1 (127.0.0.1)"
+    assert body["data"]["zone"] == "7"
+    assert headers["Idempotency-Key"].startswith("webhook-nw-")
+    assert unwanted.received == []

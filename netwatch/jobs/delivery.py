@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
 
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
 from netwatch.outcome import Delivery
+from netwatch.stopflag import StopFlag
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +73,34 @@ def apply_outcome(item: OutboxItem, outcome: Delivery, now: datetime, rule: Retr
     wait = max(min(backoff, _MAX_BACKOFF), timedelta(seconds=outcome.retry_after_s or 0))
     log.warning("%s still pending: %s", item.kind, outcome.error, extra={"fields": fields})
     return item.with_outcome(status=outbox.PENDING, last_error=outcome.error, next_attempt_at=now + wait, **common)
+
+
+def deliver_items(
+    engine: Engine,
+    items: Sequence[OutboxItem],
+    send: Callable[[OutboxItem], Delivery],
+    rule: RetryRule,
+    now: datetime,
+    stop: StopFlag,
+    settled: Sequence[OutboxItem] = (),
+) -> DeliveryReport:
+    """Sends `items` in order and stores every outcome (and the already `settled` ones) in one batch.
+
+    A transient failure (pending) ends the loop: the sink is struggling and the rest waits for the
+    next run. Outcomes already obtained are stored even when SIGTERM or a rejected token ends the
+    loop, so a delivered message is not sent again (and if it were, its idempotency key says so).
+    """
+    if not items and not settled:
+        return DeliveryReport()
+    done = list(settled)
+    try:
+        for item in items:
+            stop.check()
+            outcome = send(item)
+            done.append(apply_outcome(item, outcome, now, rule))
+            if outcome.status == "pending":
+                break
+    finally:
+        with engine.begin() as conn:
+            outbox.record_outcomes(conn, done)
+    return DeliveryReport.of(done)

@@ -4,7 +4,8 @@ Cooldown: per channel and subject (a host, an alert group), messages go out at l
 `cooldown_seconds` apart. A message due inside the cooldown waits for its end; a newer message
 about the same subject supersedes one still waiting, so a flapping subject yields at most one
 message per cooldown, and always the latest state. Recovery messages (host back online, alert
-cleared) go only to channels with `send_recovery`.
+cleared) go only to channels with `send_recovery`; on the others a recovery still supersedes the
+waiting message it makes stale (an "offline" must not go out after the host came back).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from netwatch.config import NotificationsConfig
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
-from netwatch.jobs.delivery import BATCH, DeliveryReport, RetryRule, apply_outcome
+from netwatch.jobs.delivery import BATCH, DeliveryReport, RetryRule, deliver_items
 from netwatch.notify.channel import Channel
 from netwatch.notify.message import Message
 from netwatch.notify.templates import render
@@ -70,12 +71,11 @@ def queue_notices(
     anchors = outbox.last_delivered(conn, policies, {n.message.subject for n in notices})
     items: list[OutboxItem] = []
     for channel, policy in sorted(policies.items()):
-        latest: dict[str, Notice] = {}
-        for notice in notices:
-            if policy.send_recovery or not notice.message.recovery:
-                latest[notice.message.subject] = notice
+        latest = {notice.message.subject: notice for notice in notices}
         outbox.supersede_pending(conn, channel, latest.keys(), now)
         for subject, notice in latest.items():
+            if notice.message.recovery and not policy.send_recovery:
+                continue
             anchor = anchors.get((channel, subject))
             due = now if anchor is None else max(now, anchor + timedelta(seconds=policy.cooldown_seconds))
             items.append(OutboxItem(
@@ -97,19 +97,11 @@ def deliver_notices(
     rule = RetryRule(config.max_attempts, config.retry_backoff_seconds)
     with engine.begin() as conn:
         due = {name: outbox.due_items(conn, name, now, BATCH) for name in sorted(channels)}
-    done: list[OutboxItem] = []
-    try:
-        for name, items in due.items():
-            for item in items:
-                stop.check()
-                outcome = _send(channels[name], item)
-                done.append(apply_outcome(item, outcome, now, rule))
-                if outcome.status == "pending":
-                    break
-    finally:
-        with engine.begin() as conn:
-            outbox.record_outcomes(conn, done)
-    return DeliveryReport.of(done)
+    report = DeliveryReport()
+    for name, items in due.items():
+        channel = channels[name]
+        report += deliver_items(engine, items, lambda item, channel=channel: _send(channel, item), rule, now, stop)
+    return report
 
 
 def _send(channel: Channel, item: OutboxItem) -> Delivery:

@@ -12,7 +12,7 @@ from netwatch.core.location import UNKNOWN, choose_location
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
 from netwatch.deps import Deps
-from netwatch.jobs.delivery import BATCH, DeliveryReport, RetryRule, apply_outcome
+from netwatch.jobs.delivery import BATCH, DeliveryReport, RetryRule, apply_outcome, deliver_items
 from netwatch.jobs.enrichment import AccountLookup, look_up_accounts
 from netwatch.outcome import Delivery
 
@@ -20,12 +20,12 @@ CHANNEL = "sigma"
 
 
 def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime) -> DeliveryReport:
-    """Sends due events oldest first; on a transient Sigma failure the rest waits for the next run.
+    """Sends due events oldest first, after filling in missing partition/zone from Segware.
 
-    Outcomes already obtained are stored even when SIGTERM or a rejected token ends the loop, so a
-    sent event is not sent again (and if it were, its Idempotency-Key makes Sigma answer 409).
+    An event whose account details could not be read stays pending (this attempt counts).
     """
-    if deps.sigma is None:
+    sigma = deps.sigma
+    if sigma is None:
         return DeliveryReport()
     rule = RetryRule(config.sigma.max_attempts, config.sigma.retry_backoff_seconds)
     with engine.begin() as conn:
@@ -34,23 +34,12 @@ def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime) ->
         return DeliveryReport()
     accounts = {str(i.payload["account"]) for i in items if _needs_location(i) and i.payload.get("account")}
     lookup = look_up_accounts(engine, deps.segware, accounts, now, config.segware.cache_ttl_seconds, deps.stop)
-    done: list[OutboxItem] = []
-    try:
-        for item in items:
-            deps.stop.check()
-            if _needs_location(item) and item.payload.get("account") in lookup.unavailable:
-                outcome = Delivery("pending", None, f"enrichment: {lookup.error}")
-                done.append(apply_outcome(item, outcome, now, rule))
-                continue
-            located = _located(item, lookup)
-            outcome = deps.sigma.send_event(_sigma_event(located))
-            done.append(apply_outcome(located, outcome, now, rule))
-            if outcome.status == "pending":
-                break
-    finally:
-        with engine.begin() as conn:
-            outbox.record_outcomes(conn, done)
-    return DeliveryReport.of(done)
+    waiting = {i.id for i in items if _needs_location(i) and i.payload.get("account") in lookup.unavailable}
+    unavailable = Delivery("pending", None, f"enrichment: {lookup.error}")
+    settled = [apply_outcome(i, unavailable, now, rule) for i in items if i.id in waiting]
+    ready = [_located(i, lookup) for i in items if i.id not in waiting]
+    return deliver_items(engine, ready, lambda item: sigma.send_event(_sigma_event(item)), rule, now, deps.stop,
+                         settled)
 
 
 def _needs_location(item: OutboxItem) -> bool:

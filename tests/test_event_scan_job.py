@@ -1,0 +1,235 @@
+"""event-scan and alert-clear end to end: the real CLI, a loopback Segware, real SMTP and webhook, both databases."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakeapi import FakeApis
+from freezegun import freeze_time
+from jobkit import Netwatch, smtp_server, webhook_receiver
+from sqlalchemy.engine import Engine
+
+from netwatch.config import parse_config
+from netwatch.db.engine import count_statements
+from netwatch.deps import build_deps
+from netwatch.jobs.event_scan import run_event_scan
+from netwatch.stopflag import StopFlag
+
+TOKEN = "segware-secret-token-321"
+ACCOUNT = {
+    "account": "1234", "name": "Loja Centro", "companyId": 9, "companyName": "Acme Seguranca",
+    "clientGroup": "Varejo Sul", "partitions": [{"code": "01", "name": "Loja"}], "zones": [],
+}
+_ids = iter(range(1, 10**9))
+
+
+def events(count: int, *, account: str = "1234", cuc: str = "CUC-77", code: str = "E130",
+           end: datetime | None = None, spread: timedelta = timedelta(minutes=90)) -> list[dict[str, Any]]:
+    """`count` contract-shaped events spread evenly over `spread` before `end` (default: now)."""
+    end = end or datetime.now(UTC)
+    step = spread / max(count, 1)
+    return [
+        {"id": f"ev-{next(_ids):09d}", "account": account, "cuc": cuc, "code": code, "partition": "01",
+         "zone": "003", "receivedAt": (end - step * (i + 1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+        for i in range(count)
+    ]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeApis]:
+    with FakeApis(accounts={"1234": ACCOUNT}, token=TOKEN) as apis:
+        yield apis
+
+
+@pytest.fixture
+def nw(tmp_path: Path, engine: Engine, db_url: str) -> Netwatch:
+    return Netwatch(tmp_path, db_url, {"NETWATCH_SEGWARE_TOKEN": TOKEN})
+
+
+def _config(nw: Netwatch, fake: FakeApis, smtp_port: int | None = None, hook_url: str | None = None,
+            **event_scan: Any) -> None:
+    notifications: dict[str, Any] = {"retry_backoff_seconds": 0}
+    if smtp_port is not None:
+        notifications["email"] = {"host": "127.0.0.1", "port": smtp_port, "starttls": False,
+                                  "from": "netwatch@example.invalid",
+                                  "to": ["noc@example.invalid", "oncall@example.invalid"], "cooldown_seconds": 0}
+    if hook_url is not None:
+        notifications["webhook"] = {"url": hook_url, "cooldown_seconds": 0}
+    nw.write_config([], segware={"base_url": fake.url},
+                    event_scan={"codes": {"E130": 50, "E131": None}, "default_threshold": 20, "page_size": 100,
+                                **event_scan},
+                    notifications=notifications)
+
+
+def test_volume_rises_raises_one_alert_over_three_scans_then_clears_once(nw: Netwatch, fake: FakeApis) -> None:
+    with smtp_server() as (port, mails), webhook_receiver() as hook:
+        _config(nw, fake, smtp_port=port, hook_url=f"http://127.0.0.1:{hook.server_port}/netwatch")
+        fake.events = events(30) + events(5, code="E999")
+        first = nw.run("run", "event-scan")
+        fake.events = events(60) + events(5, code="E999")
+        second = nw.run("run", "event-scan")
+        fake.events = events(80)
+        third = nw.run("run", "event-scan")
+        assert [first.returncode, second.returncode, third.returncode] == [0, 0, 0], third.stderr
+
+        [trigger] = nw.rows("triggers")
+        assert (trigger["account"], trigger["cuc"], trigger["code"], trigger["status"]) == (
+            "1234", "CUC-77", "E130", "active")
+        assert (trigger["count"], trigger["peak"], trigger["threshold"], trigger["generation"]) == (80, 80, 50, 1)
+        assert (trigger["account_name"], trigger["company"], trigger["client_group"]) == (
+            "Loja Centro", "Acme Seguranca", "Varejo Sul")
+        assert [(e["action"], e["count"], e["threshold"], e["window_minutes"]) for e in nw.rows("register_log")] == [
+            ("raised", 60, 50, 120)]
+        assert len(mails) == 1
+        assert "E130" in mails[0]["Subject"] and "Loja Centro" in mails[0].get_content()
+        assert sorted(mails[0]["To"].addresses[i].addr_spec for i in range(2)) == [
+            "noc@example.invalid", "oncall@example.invalid"]
+        assert [body["kind"] for _, body in hook.received] == ["alert_raised"]
+        assert len(fake.requests_to("GET", "/v1/accounts/1234")) == 1
+
+        fake.events = events(20)
+        cleared = nw.run("run", "alert-clear")
+        again = nw.run("run", "alert-clear")
+        assert (cleared.returncode, again.returncode) == (0, 0), cleared.stderr
+        [trigger] = nw.rows("triggers")
+        assert (trigger["status"], trigger["clear_reason"], trigger["count"]) == ("cleared", "below_threshold", 20)
+        log = nw.rows("register_log")
+        assert [(e["action"], e["reason"], e["count"]) for e in log] == [
+            ("raised", None, 60), ("cleared", "below_threshold", 20)]
+        assert log[1]["active_seconds"] >= 0
+        assert len(mails) == 2
+        assert [body["kind"] for _, body in hook.received] == ["alert_raised", "alert_cleared"]
+        assert hook.received[1][1]["recovery"] is True
+    assert [r["outcome"] for r in nw.rows("job_runs")] == ["ok"] * 5
+
+
+def test_api_down_mid_read_changes_nothing(nw: Netwatch, fake: FakeApis) -> None:
+    _config(nw, fake, page_size=50)
+    fake.events = events(300)
+    fake.events_fail_after_pages = 2
+    down = nw.run("run", "event-scan")
+    assert down.returncode == 69, down.stderr
+    assert "Traceback" not in down.stderr
+    assert nw.rows("triggers") == [] and nw.rows("register_log") == [] and nw.rows("scan_counts") == []
+    assert [r["outcome"] for r in nw.rows("job_runs")] == ["failed"]
+
+    fake.events_fail_after_pages = None
+    assert nw.run("run", "event-scan").returncode == 0
+    assert [t["status"] for t in nw.rows("triggers")] == ["active"]
+    fake.events = events(10)
+    fake.events_fail_after_pages = 0
+    assert nw.run("run", "alert-clear").returncode == 69
+    assert [t["status"] for t in nw.rows("triggers")] == ["active"]
+    assert [e["action"] for e in nw.rows("register_log")] == ["raised"]
+
+
+def test_too_many_results_are_split_and_counted_once(nw: Netwatch, fake: FakeApis) -> None:
+    _config(nw, fake, record_floor=1)
+    fake.max_results = 120
+    fake.events = events(700) + events(35, cuc="CUC-8", code="E131")
+    done = nw.run("run", "event-scan")
+    assert done.returncode == 0, done.stderr
+    counts = {(r["cuc"], r["code"]): r["count"] for r in nw.rows("scan_counts")}
+    assert counts == {("CUC-77", "E130"): 700, ("CUC-8", "E131"): 35}
+    assert sorted(t["code"] for t in nw.rows("triggers")) == ["E130", "E131"]
+    assert "events=735" in done.stderr
+
+
+def test_an_alert_without_events_expires(nw: Netwatch, fake: FakeApis) -> None:
+    _config(nw, fake, expire_minutes=10)
+    fake.events = events(60, end=datetime.now(UTC) - timedelta(minutes=15), spread=timedelta(minutes=30))
+    assert nw.run("run", "event-scan").returncode == 0
+    assert nw.run("run", "alert-clear").returncode == 0
+    [trigger] = nw.rows("triggers")
+    assert (trigger["status"], trigger["clear_reason"]) == ("cleared", "expired")
+
+
+def test_alert_reports(nw: Netwatch, fake: FakeApis) -> None:
+    _config(nw, fake)
+    fake.events = events(55) + events(25, cuc="CUC-9", code="E131")
+    assert nw.run("run", "event-scan").returncode == 0
+    listed = json.loads(nw.run("alerts", "--json").stdout)
+    assert [(a["cuc"], a["code"], a["count"], a["threshold"], a["account_name"]) for a in listed] == [
+        ("CUC-77", "E130", 55, 50, "Loja Centro"), ("CUC-9", "E131", 25, 20, "Loja Centro")]
+    assert all(a["first_seen"] and a["last_seen"] for a in listed)
+    fake.events = events(55)
+    assert nw.run("run", "alert-clear").returncode == 0
+    active = json.loads(nw.run("alerts", "--active", "--since", "24h", "--json").stdout)
+    assert [(a["cuc"], a["status"]) for a in active] == [("CUC-77", "active")]
+    csv_lines = nw.run("alerts", "--csv").stdout.splitlines()
+    assert csv_lines[0].startswith("account,cuc,code,status,count")
+    assert len(csv_lines) == 3
+    log = json.loads(nw.run("alerts", "log", "--json").stdout)
+    assert [(e["action"], e["cuc"]) for e in log] == [("raised", "CUC-77"), ("raised", "CUC-9"), ("cleared", "CUC-9")]
+    table = nw.run("alerts").stdout
+    assert "Loja Centro" in table and "CUC-77" in table
+    assert nw.run("alerts", "--since", "yesterday").returncode == 64
+
+
+def test_event_scan_without_codes_or_segware_is_a_config_error(nw: Netwatch, fake: FakeApis) -> None:
+    nw.write_config([], segware={"base_url": fake.url})
+    no_codes = nw.run("run", "event-scan")
+    assert no_codes.returncode == 78 and "event_scan.codes" in no_codes.stderr
+    nw.write_config([], event_scan={"codes": {"E130": 5}})
+    no_api = nw.run("run", "event-scan")
+    assert no_api.returncode == 78 and "segware.base_url" in no_api.stderr
+
+
+@pytest.mark.parametrize(
+    ("offset", "counted"),
+    [(timedelta(0), True), (timedelta(microseconds=-1), False), (timedelta(minutes=120), False),
+     (timedelta(minutes=120, microseconds=-1), True)],
+    ids=["at-window-start", "just-before-start", "at-now", "just-before-now"],
+)
+def test_window_is_half_open(
+    engine: Engine, db_url: str, tmp_path: Path, fake: FakeApis, offset: timedelta, counted: bool
+) -> None:
+    now = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
+    start = now - timedelta(minutes=120)
+    fake.events = [{"id": "edge", "account": "1234", "cuc": "C", "code": "E130", "partition": "01", "zone": "1",
+                    "receivedAt": (start + offset).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}]
+    config = parse_config({"database": {"url": db_url}, "segware": {"base_url": fake.url},
+                           "event_scan": {"codes": {"E130": 1}, "record_floor": 1}}, "test", tmp_path, {})
+    with freeze_time(now):
+        # Built under the frozen clock: freezegun also freezes time.monotonic, which the deadline uses.
+        deps = build_deps(config, {"NETWATCH_SEGWARE_TOKEN": TOKEN}, StopFlag())
+        assert run_event_scan(config, deps) == 0
+    assert bool(Netwatch(tmp_path, db_url, {}).rows("triggers")) is counted
+    [query] = [r.query for r in fake.requests_to("GET", "/v1/events")]
+    assert "from=2026-11-22T08%3A00%3A00Z" in query and "to=2026-11-22T10%3A00%3A00Z" in query
+    deps.engine.dispose()
+
+
+def test_statements_per_scan_do_not_grow_with_events(
+    engine: Engine, db_url: str, tmp_path: Path, fake: FakeApis
+) -> None:
+    config = parse_config({"database": {"url": db_url}, "segware": {"base_url": fake.url},
+                           "event_scan": {"codes": {"E130": 5}, "page_size": 500}}, "test", tmp_path, {})
+    counts = []
+    for size in (200, 4000):
+        fake.events = [e for i in range(20) for e in events(size // 20, account=f"a{i}-{size}")]
+        deps = build_deps(config, {"NETWATCH_SEGWARE_TOKEN": TOKEN}, StopFlag())
+        with count_statements(deps.engine) as counter:
+            assert run_event_scan(config, deps) == 0
+        counts.append(counter.value)
+        deps.engine.dispose()
+    assert counts[0] == counts[1], counts
+
+
+def test_raised_alert_is_injected_as_a_segware_alarm(nw: Netwatch, fake: FakeApis) -> None:
+    nw.write_config([], segware={"base_url": fake.url}, event_scan={"codes": {"E130": 10}},
+                    notifications={"segware_alarm": {"enabled": True, "code": "E900"}})
+    fake.events = events(12)
+    assert nw.run("run", "event-scan").returncode == 0
+    assert nw.run("run", "event-scan").returncode == 0
+    [alarm] = fake.alarms()
+    assert (alarm["account"], alarm["code"], alarm["partition"], alarm["zone"]) == ("1234", "E900", "unknown",
+                                                                                    "unknown")
+    assert "E130" in alarm["description"]
+    [post] = fake.requests_to("POST", "/v1/alarms")
+    assert post.headers["idempotency-key"].startswith("segware_alarm-alert-")
