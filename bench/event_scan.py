@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import pstats
 import select
 import subprocess
@@ -38,12 +37,12 @@ from typing import IO, Any
 
 import pymysql
 import yaml
+from _databases import MYSQL_HOST, MYSQL_PORT, mysql_available, throwaway_database
 
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "_event_scan_driver.py"
 SERVER = HERE / "_event_server.py"
 BACKENDS = ("sqlite", "mysql")
-MYSQL_HOST, MYSQL_PORT, MYSQL_USER = "127.0.0.1", 3306, "root"
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 NOW_TEXT = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
 WINDOW_MINUTES, PAGE_SIZE = 120, 500
@@ -88,39 +87,6 @@ class Results:
     expected_raised: int | None = None
     notes: list[str] = field(default_factory=list)
     profile: str | None = None
-
-
-def mysql_connect(database: str | None = None) -> pymysql.Connection:
-    return pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password="",
-                           database=database, connect_timeout=5)
-
-
-def mysql_available() -> str | None:
-    """None when MariaDB answers, else why not."""
-    try:
-        mysql_connect().close()
-    except pymysql.MySQLError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-@contextmanager
-def throwaway_database(backend: str, directory: Path, tag: str) -> Iterator[str]:
-    """A fresh empty database: a SQLite file, or a MariaDB database dropped afterwards (also on error)."""
-    if backend == "sqlite":
-        path = directory / f"evbench-{tag}.db"
-        path.unlink(missing_ok=True)
-        yield f"sqlite:///{path}"
-        return
-    name = f"nw_evbench_{os.getpid()}_{tag}"
-    with mysql_connect() as conn, conn.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    try:
-        yield f"mysql+pymysql://{MYSQL_USER}@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
-    finally:
-        with mysql_connect() as conn, conn.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 def _first_line(stream: IO[str], timeout_s: float) -> str:
@@ -213,7 +179,7 @@ def measure_one(args: argparse.Namespace, results: Results, directory: Path, ser
     progress(f"{backend}, {n:,} events, max_results {max_results:,}, {args.runs} runs")
     tag = f"{n}_{max_results}"
     try:
-        with throwaway_database(backend, directory, tag) as url:
+        with throwaway_database(backend, directory, "evbench", tag) as url:
             config = write_config(directory, f"{backend}-{tag}", url, server)
             records = run_driver(config, server, args.runs, args.timeout, directory / f"job-{backend}-{tag}.log")
     except (RuntimeError, subprocess.TimeoutExpired, pymysql.MySQLError) as exc:
@@ -235,7 +201,7 @@ def profile_one(args: argparse.Namespace, results: Results, directory: Path, bac
     tag = f"{n}_{max_results}_profile"
     try:
         with event_server(n, max_results, directory) as server, \
-                throwaway_database(backend, directory, tag) as url:
+                throwaway_database(backend, directory, "evbench", tag) as url:
             config = write_config(directory, f"{backend}-{tag}", url, server)
             record = run_driver(config, server, 1, args.timeout, directory / f"job-{backend}-{tag}.log",
                                 profile=stats_path)[0]

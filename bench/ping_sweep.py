@@ -27,17 +27,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pymysql
 import yaml
+from _databases import MYSQL_HOST, MYSQL_PORT, mysql_available, throwaway_database
 
 DRIVER = Path(__file__).with_name("_driver.py")
 BACKENDS = ("sqlite", "mysql")
-MYSQL_HOST, MYSQL_PORT, MYSQL_USER = "127.0.0.1", 3306, "root"
 PING = {"count": 3, "interval_ms": 10, "timeout_seconds": 1.0, "rate_limit_pps": 10_000, "retries": 1}
 FPING_ARGS = ["-q", "-C", "3", "-t", "1000", "-i", "0.1", "-p", "10"]  # 1 packet / 0.1 ms = 10,000/s
 
@@ -112,37 +111,6 @@ def write_config(directory: Path, name: str, database_url: str, hosts_csv: Path)
     return path
 
 
-def mysql_connect(database: str | None = None) -> pymysql.Connection:
-    return pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password="",
-                           database=database, connect_timeout=5)
-
-
-def mysql_available() -> str | None:
-    """None when MariaDB answers, else why not."""
-    try:
-        mysql_connect().close()
-    except pymysql.MySQLError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-@contextmanager
-def throwaway_database(backend: str, directory: Path, n: int) -> Iterator[str]:
-    """A fresh empty database for one (backend, N): a SQLite file, or a MariaDB database dropped after."""
-    if backend == "sqlite":
-        yield f"sqlite:///{directory / f'bench-{n}.db'}"
-        return
-    name = f"nw_bench_{os.getpid()}_{n}"
-    with mysql_connect() as conn, conn.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    try:
-        yield f"mysql+pymysql://{MYSQL_USER}@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
-    finally:
-        with mysql_connect() as conn, conn.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-
-
 def run_job(backend: str, n: int, config: Path, repeat: int, timeout_s: float, log_dir: Path) -> list[JobRun]:
     """Runs the driver in a fresh process; returns its runs (raises RuntimeError when it fails)."""
     log_path = log_dir / f"job-{backend}-{n}.log"
@@ -211,7 +179,7 @@ def measure(args: argparse.Namespace, results: Results) -> None:
             for backend in backends:
                 progress(f"{backend}, {n} hosts, {args.repeat} runs")
                 try:
-                    with throwaway_database(backend, directory, n) as url:
+                    with throwaway_database(backend, directory, "bench", str(n)) as url:
                         config = write_config(directory, f"{backend}-{n}", url, hosts_csv)
                         results.jobs.extend(run_job(backend, n, config, args.repeat, args.timeout, directory))
                 except (RuntimeError, subprocess.TimeoutExpired, pymysql.MySQLError) as exc:

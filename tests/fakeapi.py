@@ -147,8 +147,14 @@ class FakeApis:
         return 200, data
 
     def _answer_event(self, headers: dict[str, str], raw_body: bytes) -> tuple[int, Any]:
-        if self.sigma_status is not None:
-            return self.sigma_status, {"error": "forced"}
+        return self._idempotent_post(self.sigma_status, self._seen_keys, headers, raw_body)
+
+    def _idempotent_post(
+        self, forced: int | None, seen: set[str], headers: dict[str, str], raw_body: bytes
+    ) -> tuple[int, Any]:
+        """201 for a new Idempotency-Key, 409 for one already accepted, like both real APIs."""
+        if forced is not None:
+            return forced, {"error": "forced"}
         key = headers.get("idempotency-key")
         if not key:
             return 400, {"error": "missing Idempotency-Key"}
@@ -157,9 +163,9 @@ class FakeApis:
         except ValueError:
             return 400, {"error": "body is not JSON"}
         with self.lock:
-            if key in self._seen_keys:
+            if key in seen:
                 return 409, {"error": "duplicate"}
-            self._seen_keys.add(key)
+            seen.add(key)
         return 201, {"id": key}
 
     def _answer_events_page(self, query: dict[str, list[str]]) -> tuple[int, Any]:
@@ -203,20 +209,7 @@ class FakeApis:
         return self._index
 
     def _answer_alarm(self, headers: dict[str, str], raw_body: bytes) -> tuple[int, Any]:
-        if self.alarms_status is not None:
-            return self.alarms_status, {"error": "forced"}
-        key = headers.get("idempotency-key")
-        if not key:
-            return 400, {"error": "missing Idempotency-Key"}
-        try:
-            json.loads(raw_body)
-        except ValueError:
-            return 400, {"error": "body is not JSON"}
-        with self.lock:
-            if key in self._alarm_keys:
-                return 409, {"error": "duplicate"}
-            self._alarm_keys.add(key)
-        return 201, {"id": key}
+        return self._idempotent_post(self.alarms_status, self._alarm_keys, headers, raw_body)
 
     def record(self, request: RecordedRequest) -> None:
         with self.lock:

@@ -216,7 +216,15 @@ def test_two_sweeps_at_once_one_acts_the_other_exits_75(nw: Netwatch) -> None:
     assert "Traceback" not in second.stderr
     assert first.returncode == 0, err
     assert len(nw.rows("check_results")) == 1
-    assert [r["outcome"] for r in nw.rows("job_runs")] == ["ok"]
+    assert sorted((r["outcome"], r["exit_code"]) for r in nw.rows("job_runs")) == [("lease_held", 75), ("ok", 0)]
+
+
+def test_two_sweeps_started_together_exactly_one_acts(nw: Netwatch) -> None:
+    nw.write_config([{"name": "lo-1", "address": "127.0.0.1"}], ping={"count": 2, "interval_ms": 1000})
+    both = [nw.start("run", "ping-sweep"), nw.start("run", "ping-sweep")]
+    results = [(p.wait(timeout=30), p.communicate()[1]) for p in both]
+    assert sorted(code for code, _ in results) == [0, 75], results
+    assert len(nw.rows("check_results")) == 1
 
 
 def test_sigterm_mid_sweep_writes_nothing_and_releases_the_lease(nw: Netwatch) -> None:

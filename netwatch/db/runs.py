@@ -39,6 +39,16 @@ def start_run(conn: Connection, job: str, shard: str, holder: str, now: datetime
     return int(result.inserted_primary_key[0])
 
 
+def record_skipped_run(
+    conn: Connection, job: str, shard: str, holder: str, now: datetime, outcome: str, exit_code: int, error: str
+) -> None:
+    """A run that did nothing (another run held the lease), recorded complete in one row."""
+    conn.execute(
+        job_runs.insert().values(job=job, shard=shard, holder=holder, started_at=now, finished_at=now,
+                                 outcome=outcome, exit_code=exit_code, error=error)
+    )
+
+
 def finish_run(
     conn: Connection,
     run_id: int,

@@ -102,7 +102,12 @@ def run_job(job: str, shard: str, lease_seconds: float, deps: Deps,
     now = deps.clock()
     prepare_schema(deps.engine, now)
     lease = Lease(deps.engine, f"{job}:{shard}", deps.holder, lease_seconds, deps.clock)
-    lease.acquire()
+    try:
+        lease.acquire()
+    except LeaseHeld as exc:
+        with deps.engine.begin() as conn:
+            runs.record_skipped_run(conn, job, shard, deps.holder, now, "lease_held", exc.exit_code, exc.message)
+        raise
     try:
         lease.keep_renewed()
         with deps.engine.begin() as conn:
