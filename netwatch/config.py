@@ -369,6 +369,8 @@ def _event_scan(section: _Section) -> EventScanConfig:
         for code, threshold in raw_codes.items():
             if not isinstance(code, str) or not code.strip():
                 raise section.error("codes", f"alarm codes must be quoted strings, got {code!r}")
+            if "," in code or len(code.strip()) > 32:
+                raise section.error(f"codes.{code.strip()}", "an alarm code has at most 32 characters and no comma")
             if threshold is None:
                 threshold = default_threshold
             if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:

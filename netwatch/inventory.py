@@ -16,6 +16,8 @@ REQUIRED_COLUMNS = ("name", "address", "account", "partition", "zone")
 OPTIONAL_COLUMNS = ("description", "enabled")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,189}$")
 _ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
+# The widths of the database columns these values are stored in (netwatch/db/tables.py: hosts).
+FIELD_WIDTHS = {"address": 255, "account": 64, "partition": 32, "zone": 32, "description": 255}
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n"}
 _DOTTED_NUMBERS = re.compile(r"^[0-9.]+$")
@@ -124,6 +126,10 @@ def _host(values: dict[str, str | None], origin: str, key_at: Any) -> HostSpec |
         raise ConfigError(f"{key_at('address')}: invalid address {address!r}")
     if _DOTTED_NUMBERS.match(address) and not _is_ipv4(address):
         raise ConfigError(f"{key_at('address')}: invalid IPv4 address {address!r}")
+    for key, width in FIELD_WIDTHS.items():
+        value = values.get(key)
+        if value is not None and len(value) > width:
+            raise ConfigError(f"{key_at(key)}: longer than {width} characters (host {name!r})")
     enabled = (values.get("enabled") or "true").lower()
     if enabled not in _TRUE | _FALSE:
         raise ConfigError(f"{key_at('enabled')}: must be true or false, got {enabled!r}")

@@ -23,7 +23,7 @@ class StopFlag:
 
     def check(self) -> None:
         if self._event.is_set():
-            raise Stopped("stopped by SIGTERM: open work rolled back, lease released")
+            raise Stopped("stopped by SIGTERM at a safe point: uncommitted work rolled back, lease released")
 
     def sleep(self, seconds: float) -> None:
         """Waits `seconds` unless stopped first (then raises Stopped)."""

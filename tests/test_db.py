@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -87,27 +89,44 @@ def test_schema_sql_applies_on_mariadb(mysql_url: str) -> None:
 
 
 def test_lease_excludes_a_second_holder_until_expiry(engine: Engine) -> None:
+    assert leases.acquire_lease(engine, "ping-sweep:0/1", "a", T0, 60)
+    assert not leases.acquire_lease(engine, "ping-sweep:0/1", "b", T0 + timedelta(seconds=59), 60)
+    assert leases.acquire_lease(engine, "ping-sweep:0/1", "a", T0 + timedelta(seconds=1), 60)
+    assert leases.acquire_lease(engine, "other:0/1", "b", T0, 60)
     with engine.begin() as conn:
-        assert leases.acquire_lease(conn, "ping-sweep:0/1", "a", T0, 60)
-        assert not leases.acquire_lease(conn, "ping-sweep:0/1", "b", T0 + timedelta(seconds=59), 60)
-        assert leases.acquire_lease(conn, "ping-sweep:0/1", "a", T0 + timedelta(seconds=1), 60)
-        assert leases.acquire_lease(conn, "other:0/1", "b", T0, 60)
         info = leases.read_lease(conn, "ping-sweep:0/1")
     assert info.holder == "a"
     assert info.expires_at == T0 + timedelta(seconds=61)
+    assert leases.acquire_lease(engine, "ping-sweep:0/1", "b", T0 + timedelta(seconds=62), 60)
     with engine.begin() as conn:
-        assert leases.acquire_lease(conn, "ping-sweep:0/1", "b", T0 + timedelta(seconds=62), 60)
         assert not leases.renew_lease(conn, "ping-sweep:0/1", "a", T0 + timedelta(seconds=63), 60)
         assert leases.renew_lease(conn, "ping-sweep:0/1", "b", T0 + timedelta(seconds=63), 60)
 
 
 def test_released_lease_is_free_at_once(engine: Engine) -> None:
+    assert leases.acquire_lease(engine, "job:0/1", "a", T0, 600)
     with engine.begin() as conn:
-        assert leases.acquire_lease(conn, "job:0/1", "a", T0, 600)
         leases.release_lease(conn, "job:0/1", "b")
-        assert not leases.acquire_lease(conn, "job:0/1", "b", T0, 600)
+    assert not leases.acquire_lease(engine, "job:0/1", "b", T0, 600)
+    with engine.begin() as conn:
         leases.release_lease(conn, "job:0/1", "a")
-        assert leases.acquire_lease(conn, "job:0/1", "b", T0, 600)
+    assert leases.acquire_lease(engine, "job:0/1", "b", T0, 600)
+
+
+def test_many_processes_racing_for_a_lease_never_deadlock(db_url: str, engine: Engine) -> None:
+    """Eight processes claim one lease at once, five rounds: exactly one wins each round, none errors."""
+    script = (
+        "import sys\nfrom datetime import UTC, datetime\nfrom netwatch.db.engine import build_engine\n"
+        "from netwatch.db.leases import acquire_lease\n"
+        "won = acquire_lease(build_engine(sys.argv[1]), sys.argv[2], sys.argv[3], datetime.now(UTC), 600)\n"
+        "print('won' if won else 'lost')\n"
+    )
+    for round_number in range(5):
+        racers = [subprocess.Popen([sys.executable, "-c", script, db_url, f"race:{round_number}", f"p{i}"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(8)]
+        results = [racer.communicate(timeout=60) for racer in racers]
+        assert all(racer.returncode == 0 for racer in racers), [err for _, err in results]
+        assert sorted(out.strip() for out, _ in results) == ["lost"] * 7 + ["won"]
 
 
 def test_runs_start_finish_and_abandon_crashed_ones(engine: Engine) -> None:

@@ -16,7 +16,17 @@ from fakeapi import FakeApis, FakeTime, api_client
 from responses import matchers
 
 from netwatch.clients.http import ApiAuthError, ApiRejected, ApiUnavailable
-from netwatch.clients.segware import SegwareClient, SegwareEvent, format_timestamp
+from netwatch.clients.segware import (
+    MAX_ACCOUNT_LENGTH,
+    MAX_CODE_LENGTH,
+    MAX_CUC_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_PARTITION_LENGTH,
+    MAX_ZONE_LENGTH,
+    SegwareClient,
+    SegwareEvent,
+    format_timestamp,
+)
 from netwatch.errors import ExitCode
 
 BASE = "https://segware.example.invalid"
@@ -187,12 +197,19 @@ def test_a_minimum_slice_still_too_large_fails_the_window(rsps: responses.Reques
 def test_too_many_results_on_a_later_page_resumes_without_double_counting(rsps: responses.RequestsMock) -> None:
     m5, m10, m20 = (T0 + timedelta(minutes=n) for n in (5, 10, 20))
     m35 = T0 + timedelta(minutes=35)
-    add_page(rsps, query(T0, T0 + HOUR, 0, 2), body=page_json([event_json(1, m5), event_json(2, m10)], 0, 2, 4))
-    add_page(rsps, query(T0, T0 + HOUR, 1, 2), status=422, body=too_many())
-    # The rest [10:10, 11:00) is split; ev-2 (at 10:10) comes again and is skipped.
-    add_page(rsps, query(m10, m35, 0, 2), body=page_json([event_json(2, m10), event_json(3, m20)], 0, 2, 2))
-    add_page(rsps, query(m35, T0 + HOUR, 0, 2), body=page_json([event_json(4, m35)], 0, 2, 1))
-    assert ids(read(segware(), page_size=2)) == ["ev-000001", "ev-000002", "ev-000003", "ev-000004"]
+    # Five events (ev-2 .. ev-6) share 10:10, more than two pages of size 2.
+    at_m10 = [event_json(n, m10) for n in range(2, 7)]
+    first = [event_json(1, m5), *at_m10]
+    for page in range(3):
+        add_page(rsps, query(T0, T0 + HOUR, page, 2), body=page_json(first[page * 2 : page * 2 + 2], page, 2, 9))
+    add_page(rsps, query(T0, T0 + HOUR, 3, 2), status=422, body=too_many())
+    # The rest [10:10, 11:00) is split; all of 10:10 comes again, over three pages, and is skipped.
+    rest = [*at_m10, event_json(7, m20)]
+    for page in range(3):
+        add_page(rsps, query(m10, m35, page, 2), body=page_json(rest[page * 2 : page * 2 + 2], page, 2, 6))
+    add_page(rsps, query(m35, T0 + HOUR, 0, 2), body=page_json([event_json(8, m35)], 0, 2, 1))
+    assert ids(read(segware(), page_size=2)) == [f"ev-{n:06d}" for n in range(1, 9)]
+    assert len(rsps.calls) == 8
 
 
 def test_another_422_is_rejected(rsps: responses.RequestsMock) -> None:
@@ -269,11 +286,114 @@ def test_events_outside_the_window_are_skipped(rsps: responses.RequestsMock) -> 
     assert ids(read(segware(), page_size=4)) == ["ev-000002", "ev-000003"]
 
 
-def test_an_empty_page_ends_the_query(rsps: responses.RequestsMock) -> None:
-    add_page(rsps, query(T0, T0 + HOUR, 0, 3), body={**page_json([event_json(1, T0)], 0, 3, 1), "totalPages": 9})
-    add_page(rsps, query(T0, T0 + HOUR, 1, 3), body={**page_json([], 1, 3, 1), "totalPages": 9})
-    assert ids(read(segware())) == ["ev-000001"]
+def test_an_empty_page_ends_the_query_when_nothing_more_is_announced(rsps: responses.RequestsMock) -> None:
+    three = [event_json(n, T0 + timedelta(minutes=n)) for n in range(3)]
+    add_page(rsps, query(T0, T0 + HOUR, 0, 3), body=page_json([], 0, 3, 0))
+    assert read(segware()) == []
+    # A last page that comes back empty is fine once every announced event was served.
+    add_page(rsps, query(T0, T0 + 2 * HOUR, 0, 3), body={**page_json(three, 0, 3, 3), "totalPages": 2})
+    add_page(rsps, query(T0, T0 + 2 * HOUR, 1, 3), body={**page_json([], 1, 3, 3), "totalPages": 2})
+    assert ids(read(segware(), end=T0 + 2 * HOUR)) == ["ev-000000", "ev-000001", "ev-000002"]
+    assert len(rsps.calls) == 3
+
+
+def test_an_empty_page_before_the_last_is_unavailable(rsps: responses.RequestsMock) -> None:
+    events = [event_json(n, T0 + timedelta(minutes=n)) for n in range(9)]
+    add_page(rsps, query(T0, T0 + HOUR, 0, 3), body=page_json(events[:3], 0, 3, 9))
+    add_page(rsps, query(T0, T0 + HOUR, 1, 3), body=page_json([], 1, 3, 9))
+    got: list[SegwareEvent] = []
+    with pytest.raises(ApiUnavailable, match="incomplete read: page 1 of 3 is empty") as err:
+        got.extend(segware().iter_events(T0, T0 + HOUR, codes=None, page_size=3, min_slice=MIN_SLICE))
+    assert len(got) == 3
+    assert err.value.exit_code == ExitCode.UNAVAILABLE
     assert len(rsps.calls) == 2
+
+
+@pytest.mark.parametrize(
+    "pages",
+    [
+        # One page that holds fewer events than it announces.
+        [page_json([event_json(1, T0), event_json(2, T0)], 0, 3, 3)],
+        # The count shrinks while paging, so paging stops one page early.
+        [
+            page_json([event_json(n, T0 + timedelta(minutes=n)) for n in range(3)], 0, 3, 7),
+            page_json([event_json(n, T0 + timedelta(minutes=n)) for n in range(3, 6)], 1, 3, 6),
+        ],
+        # An empty last page, but events announced are missing.
+        [
+            page_json([event_json(n, T0 + timedelta(minutes=n)) for n in range(3)], 0, 3, 4),
+            page_json([], 1, 3, 4),
+        ],
+    ],
+)
+def test_fewer_events_than_announced_is_unavailable(rsps: responses.RequestsMock, pages: list[dict[str, Any]]) -> None:
+    for number, body in enumerate(pages):
+        add_page(rsps, query(T0, T0 + HOUR, number, 3), body=body)
+    with pytest.raises(ApiUnavailable, match="incomplete read") as err:
+        read(segware())
+    assert err.value.exit_code == ExitCode.UNAVAILABLE
+    assert len(rsps.calls) == len(pages)
+
+
+def test_duplicates_count_towards_the_announced_total(rsps: responses.RequestsMock) -> None:
+    # Three events announced; ev-1 is shifted onto page 1 and served twice: four served, three counted.
+    add_page(rsps, query(T0, T0 + HOUR, 0, 2), body=page_json([event_json(0, T0), event_json(1, T0)], 0, 2, 3))
+    add_page(rsps, query(T0, T0 + HOUR, 1, 2), body=page_json([event_json(1, T0), event_json(2, T0)], 1, 2, 3))
+    assert ids(read(segware(), page_size=2)) == ["ev-000000", "ev-000001", "ev-000002"]
+
+
+@pytest.mark.parametrize(
+    "pages",
+    [
+        [page_json([event_json(1, T0 + timedelta(minutes=5)), event_json(2, T0 + timedelta(minutes=3))], 0, 3, 2)],
+        [
+            page_json([event_json(1, T0 + timedelta(minutes=5)), event_json(2, T0 + timedelta(minutes=9))], 0, 2, 3),
+            page_json([event_json(3, T0 + timedelta(minutes=7))], 1, 2, 3),
+        ],
+    ],
+)
+def test_an_event_out_of_order_is_unavailable(rsps: responses.RequestsMock, pages: list[dict[str, Any]]) -> None:
+    size = pages[0]["size"]
+    for number, body in enumerate(pages):
+        add_page(rsps, query(T0, T0 + HOUR, number, size), body=body)
+    with pytest.raises(ApiUnavailable, match="events out of order") as err:
+        read(segware(), page_size=size)
+    assert err.value.exit_code == ExitCode.UNAVAILABLE
+
+
+def test_an_earlier_event_shifted_onto_the_next_page_is_counted_once(rsps: responses.RequestsMock) -> None:
+    e = [event_json(n, T0 + timedelta(minutes=n + 1)) for n in range(6)]
+    # Two late arrivals at 10:00 shifted ev-1 and ev-2 onto page 1; ev-1 is older than the last yielded.
+    add_page(rsps, query(T0, T0 + HOUR, 0, 3), body=page_json(e[0:3], 0, 3, 6))
+    add_page(rsps, query(T0, T0 + HOUR, 1, 3), body=page_json([e[1], e[2], e[3]], 1, 3, 8))
+    add_page(rsps, query(T0, T0 + HOUR, 2, 3), body=page_json([e[4], e[5]], 2, 3, 8))
+    assert ids(read(segware())) == [f"ev-{n:06d}" for n in range(6)]
+
+
+LIMITS = {
+    "id": MAX_ID_LENGTH,
+    "account": MAX_ACCOUNT_LENGTH,
+    "cuc": MAX_CUC_LENGTH,
+    "code": MAX_CODE_LENGTH,
+    "partition": MAX_PARTITION_LENGTH,
+    "zone": MAX_ZONE_LENGTH,
+}
+
+
+def test_field_limits_match_the_database_columns() -> None:
+    assert LIMITS == {"id": 100, "account": 64, "cuc": 64, "code": 32, "partition": 32, "zone": 32}
+
+
+@pytest.mark.parametrize("field", sorted(LIMITS))
+def test_a_field_too_long_for_the_database_is_unavailable(rsps: responses.RequestsMock, field: str) -> None:
+    limit = LIMITS[field]
+    longest = {**event_json(1, T0), field: "x" * limit}
+    add_page(rsps, query(T0, T0 + HOUR, 0, 3), body=page_json([longest], 0, 3, 1))
+    assert len(read(segware())) == 1
+    add_page(rsps, query(T0, T0 + 2 * HOUR, 0, 3), body=page_json([{**longest, field: "x" * (limit + 1)}], 0, 3, 1))
+    with pytest.raises(ApiUnavailable, match=f"malformed page .*'{field}' is longer than {limit} characters") as err:
+        read(segware(), end=T0 + 2 * HOUR, codes=None)
+    assert "x" * (limit + 1) not in err.value.message
 
 
 def test_paging_that_never_ends_is_cut_off(rsps: responses.RequestsMock) -> None:
@@ -342,6 +462,30 @@ def test_fake_events_arriving_while_paging_are_not_counted_twice() -> None:
         assert len(ids(got)) == len(set(ids(got)))
         assert {e["id"] for e in events} <= set(ids(got))
         assert len(fake.events) == 302
+
+
+def test_fake_events_shifted_across_two_pages_are_counted_once() -> None:
+    events = [event_json(n, T0 + timedelta(minutes=n + 1)) for n in range(6)]
+    late = [{**event_json(900 + n, T0), "id": f"ev-late-{n}"} for n in range(5)]
+    # Two arrive after page 0 and three after page 1: ev-1 .. ev-3 come on pages 0, 1 and 2.
+    arrivals = [(0, late[0]), (0, late[1]), (1, late[2]), (1, late[3]), (1, late[4])]
+    with FakeApis(events=list(events), insert_during_paging=arrivals) as fake:
+        got = read(segware(token=None, base_url=fake.url), page_size=3)
+        assert ids(got) == [f"ev-{n:06d}" for n in range(6)]
+        assert len(fake.requests_to("GET", "/v1/events")) == 4
+        assert len(fake.events) == 11
+
+
+def test_fake_too_many_results_on_a_later_page_counts_each_id_once() -> None:
+    t1 = T0 + timedelta(minutes=40)
+    events = [event_json(n, T0) for n in range(1, 7)] + [event_json(n, t1) for n in range(7, 11)]
+    # A late arrival after page 1 makes the query match 11 > 10 events: page 2 answers 422.
+    late = event_json(99, T0 + timedelta(minutes=50))
+    with FakeApis(events=events, max_results=10, insert_during_paging=[(1, late)]) as fake:
+        got = read(segware(token=None, base_url=fake.url), page_size=2)
+        assert sorted(ids(got)) == sorted(e["id"] for e in fake.events)
+        assert len(got) == 11
+        assert [r.status for r in fake.requests_to("GET", "/v1/events")][:3] == [200, 200, 422]
 
 
 def test_fake_going_down_mid_read_is_unavailable() -> None:

@@ -750,3 +750,31 @@ def test_invariants_hold_over_random_window_sequences(seed: int) -> None:
             count = counts[key].count if key in counts else 0
             assert count >= rules.clear_level(key.code)
             assert now - remaining.last_seen <= timedelta(minutes=rules.expire_minutes)
+
+
+def _window_group(count: int, last_minute: int) -> GroupCount:
+    return GroupCount(count=count, first_seen=datetime(2026, 11, 22, 8, 0, tzinfo=UTC),
+                      last_seen=datetime(2026, 11, 22, 9, last_minute, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("cleared_minute", "last_event_minute", "raised"),
+    [(30, 10, False), (30, 30, False), (30, 31, True), (None, 10, True)],
+    ids=["old-events-only", "event-at-clear-time", "newer-event", "never-cleared"],
+)
+def test_a_cleared_group_raises_again_only_on_newer_events(
+    cleared_minute: int | None, last_event_minute: int, raised: bool
+) -> None:
+    key = GroupKey("1234", "C", "E130")
+    rules = Rules(thresholds={"E130": 50}, clear_below_percent=100, expire_minutes=10)
+    cleared = {} if cleared_minute is None else {key: datetime(2026, 11, 22, 9, cleared_minute, tzinfo=UTC)}
+    raises, updates = decide_scan({key: _window_group(60, last_event_minute)}, {}, rules, cleared)
+    assert [r.key for r in raises] == ([key] if raised else [])
+    assert updates == []
+
+
+def test_cleared_at_must_be_aware() -> None:
+    key = GroupKey("1234", "C", "E130")
+    rules = Rules(thresholds={"E130": 50}, clear_below_percent=100, expire_minutes=10)
+    with pytest.raises(ValueError):
+        decide_scan({}, {}, rules, {key: datetime(2026, 11, 22, 9, 0)})

@@ -19,7 +19,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from netwatch.errors import ConfigError, NetwatchError, ServiceUnavailable
+from netwatch.errors import ConfigError, ExitCode, NetwatchError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,13 @@ class ApiUnavailable(ServiceUnavailable):
 
 
 class ApiRejected(NetwatchError):
-    """The API refused this request for good (a 4xx other than 401/403/429)."""
+    """The API refused this request for good (a 4xx other than 401/403/429).
+
+    Callers that can go on without the answer catch it; where a job cannot (e.g. reading the event
+    window), the service is unusable for this run: exit 69.
+    """
+
+    exit_code = ExitCode.UNAVAILABLE
 
     def __init__(self, message: str, *, status: int, detail: str) -> None:
         super().__init__(message)

@@ -24,6 +24,25 @@ MAX_PAGE_SIZE = 500
 DEFAULT_MAX_RESULTS = 10_000
 # Pages allowed beyond what the query's size implies, for events arriving while we page.
 _EXTRA_PAGES = 5
+# Longest event fields accepted. They match the database columns the fields end up in
+# (netwatch/db/tables.py: triggers.account String(64), cuc String(64), code String(32);
+# hosts.partition_code and zone_code String(32)), so a longer value fails the read as a malformed
+# page instead of crashing every scan on a "Data too long" insert. Ids are not stored; their bound
+# keeps the duplicate sets small and messages short. Kept here: clients do not import db.
+MAX_ID_LENGTH = 100
+MAX_ACCOUNT_LENGTH = 64
+MAX_CUC_LENGTH = 64
+MAX_CODE_LENGTH = 32
+MAX_PARTITION_LENGTH = 32
+MAX_ZONE_LENGTH = 32
+_EVENT_FIELD_LIMITS = {
+    "id": MAX_ID_LENGTH,
+    "account": MAX_ACCOUNT_LENGTH,
+    "cuc": MAX_CUC_LENGTH,
+    "code": MAX_CODE_LENGTH,
+    "partition": MAX_PARTITION_LENGTH,
+    "zone": MAX_ZONE_LENGTH,
+}
 
 
 @dataclass(frozen=True)
@@ -180,6 +199,10 @@ def parse_event(data: Any) -> SegwareEvent:
     for key in ("cuc", "partition", "zone"):
         if not isinstance(data.get(key), str):
             raise _Malformed(f"event field {key!r} is not a string")
+    for key, limit in _EVENT_FIELD_LIMITS.items():
+        value = data.get(key)
+        if isinstance(value, str) and len(value) > limit:
+            raise _Malformed(f"event field {key!r} is longer than {limit} characters")
     return SegwareEvent(
         id=_text(data, "id"),
         account=_text(data, "account"),
@@ -241,17 +264,24 @@ class _TooManyResults(Exception):
         self.max_results = max_results
 
 
-class _Seen:
-    """Which events were already yielded, in memory bounded by two pages.
+class _OutOfOrder(ValueError):
+    """An event received before the last yielded one that is not a duplicate: the promised order is broken."""
 
-    Events come in (receivedAt, id) order and slices are read oldest first, so anything received
-    before the last yielded event was already passed; a duplicate at the same instant (an event
-    shifted onto the next page by a late arrival) is caught by the ids of the last two pages.
+
+class _Seen:
+    """Which events were already yielded, in memory bounded by two pages plus the events of one instant.
+
+    Events come in (receivedAt, id) order and slices are read oldest first. An event after `last_at`
+    is new. One at `last_at` is a duplicate if its id was yielded at that instant (a query resumed
+    after a 422 starts at `last_at` and serves that instant again, possibly over several pages). One
+    before `last_at` can only be an event shifted onto the next page by late arrivals, so it must be
+    on the previous or current page; otherwise the server broke its order and events may be missing.
     Ids are never compared by order: the server's collation need not match Python's.
     """
 
     def __init__(self) -> None:
         self.last_at: datetime | None = None
+        self._at_last: set[str] = set()
         self._previous: set[str] = set()
         self._current: set[str] = set()
 
@@ -259,13 +289,25 @@ class _Seen:
         self._previous, self._current = self._current, set()
 
     def is_new(self, event: SegwareEvent) -> bool:
-        if self.last_at is not None and event.received_at < self.last_at:
-            return False
-        return event.id not in self._current and event.id not in self._previous
-
-    def add(self, event: SegwareEvent) -> None:
-        self.last_at = event.received_at
+        """Whether to yield the event; records it. Raises _OutOfOrder for an early event not seen."""
+        if self.last_at is None or event.received_at > self.last_at:
+            new = True
+        elif event.received_at == self.last_at:
+            new = event.id not in self._at_last
+        elif event.id in self._current or event.id in self._previous:
+            new = False
+        else:
+            raise _OutOfOrder(
+                f"event {event.id!r} received at {format_timestamp(event.received_at)}"
+                f" after one received at {format_timestamp(self.last_at)}"
+            )
         self._current.add(event.id)
+        if new:
+            if self.last_at is None or event.received_at > self.last_at:
+                self.last_at = event.received_at
+                self._at_last = set()
+            self._at_last.add(event.id)
+        return new
 
 
 class SegwareClient:
@@ -360,31 +402,48 @@ class SegwareClient:
         params: dict[str, Any] = {"from": format_timestamp(low), "to": format_timestamp(high), "size": page_size}
         if watched is not None:
             params["codes"] = ",".join(sorted(watched))
+        what = f"{self._api.name} API GET {_EVENTS_PATH} from {params['from']} to {params['to']}"
         page_number = 0
         page_cap: int | None = None
+        expected = 0  # the first page's totalElements: more may arrive while we page, never fewer
+        received = 0  # every event served, duplicates and skipped ones included
         while True:
             params["page"] = page_number
             page = self._fetch_page(params, page_size)
             if page_cap is None:
+                expected = page.total_elements
                 # A query matches at most max_results events; a few extra pages allow for late arrivals.
                 page_cap = math.ceil(max(max_results, page.total_elements) / page_size) + _EXTRA_PAGES
+            if not page.events and page_number < page.total_pages - 1:
+                raise ApiUnavailable(
+                    f"{what}: incomplete read: page {page_number} of {page.total_pages} is empty:"
+                    " window not read completely"
+                )
+            received += len(page.events)
             seen.next_page()
             for event in page.events:
                 # Defensive: an event outside this slice would move `seen` past events still to come,
                 # and a server ignoring `codes` must not make us count unwatched codes.
                 if not low <= event.received_at < high or (watched is not None and event.code not in watched):
                     continue
-                if seen.is_new(event):
-                    seen.add(event)
+                try:
+                    new = seen.is_new(event)
+                except _OutOfOrder as exc:
+                    raise ApiUnavailable(
+                        f"{what}: events out of order on page {page_number} ({exc}): window not read completely"
+                    ) from None
+                if new:
                     yield event
             page_number += 1
             if not page.events or page_number >= page.total_pages:
-                return
+                break
             if page_number >= page_cap:
-                raise ApiUnavailable(
-                    f"{self._api.name} API GET {_EVENTS_PATH}: paging did not end after {page_cap} pages"
-                    f" from {params['from']} to {params['to']}: window not read completely"
-                )
+                raise ApiUnavailable(f"{what}: paging did not end after {page_cap} pages: window not read completely")
+        if received < expected:
+            raise ApiUnavailable(
+                f"{what}: incomplete read: {received} events served, the first page announced {expected}:"
+                " window not read completely"
+            )
 
     def _fetch_page(self, params: dict[str, Any], size: int) -> _Page:
         """One page of events, parsed; a garbled page is ApiUnavailable (the window is not read)."""

@@ -189,14 +189,26 @@ class Clear:
 
 
 def decide_scan(
-    counts: Mapping[GroupKey, GroupCount], active: Mapping[GroupKey, ActiveTrigger], rules: Rules
+    counts: Mapping[GroupKey, GroupCount],
+    active: Mapping[GroupKey, ActiveTrigger],
+    rules: Rules,
+    cleared_at: Mapping[GroupKey, datetime] | None = None,
 ) -> tuple[list[Raise], list[Update]]:
-    """What one scan raises and which active triggers it updates; see the module docstring."""
+    """What one scan raises and which active triggers it updates; see the module docstring.
+
+    `cleared_at` holds when each group's last alert was cleared: such a group raises again only on
+    an event newer than that, so an alert cleared as expired (or unwatched) is not raised again by
+    the same old events still inside the window.
+    """
     _check_active(active)
+    cleared_at = cleared_at or {}
+    for key, when in cleared_at.items():
+        _require_aware(when, f"cleared_at[{key}]")
     raises = [
         Raise(key, group.count, rules.threshold(key.code), group.first_seen, group.last_seen)
         for key, group in sorted(counts.items())
         if key.code in rules.thresholds and key not in active and group.count >= rules.threshold(key.code)
+        and (key not in cleared_at or group.last_seen > cleared_at[key])
     ]
     updates = []
     for key, trigger in sorted(active.items()):

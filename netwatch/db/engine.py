@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -29,6 +30,8 @@ def build_engine(url: str) -> Engine:
     except ArgumentError:
         raise ConfigError(f"database.url: not a database URL: {safe_url(url)}") from None
     backend = parsed.get_backend_name()
+    if url.count("@") > 1:
+        raise ConfigError("database.url: more than one '@': URL-encode '@' in the password as %40")
     if backend == "mysql":
         if parsed.get_driver_name() != "pymysql":
             raise ConfigError("database.url: MySQL URLs must use the PyMySQL driver (mysql+pymysql://...)")
@@ -39,6 +42,9 @@ def build_engine(url: str) -> Engine:
             connect_args={"init_command": "SET time_zone = '+00:00'", "connect_timeout": 10},
         )
     if backend == "sqlite":
+        folder = Path(parsed.database).parent if parsed.database and parsed.database != ":memory:" else None
+        if folder is not None and not folder.is_dir():
+            raise ConfigError(f"database.url: the folder of the SQLite file does not exist: {folder}")
         engine = create_engine(parsed, connect_args={"timeout": 30})
         _sqlite_setup(engine)
         return engine

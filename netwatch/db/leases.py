@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from netwatch.db.tables import leases
 from netwatch.db.upsert import insert_missing
@@ -22,10 +22,14 @@ class LeaseInfo:
     expires_at: datetime | None
 
 
-def acquire_lease(conn: Connection, name: str, holder: str, now: datetime, ttl_seconds: float) -> bool:
-    """Claims `name` for `holder` if it is free, expired or already ours."""
-    insert_missing(conn, leases, [{"name": name, "holder": None, "acquired_at": None, "expires_at": None}])
-    result = conn.execute(
+def acquire_lease(engine: Engine, name: str, holder: str, now: datetime, ttl_seconds: float) -> bool:
+    """Claims `name` for `holder` if it is free, expired or already ours.
+
+    Each step is its own one-statement transaction: an INSERT IGNORE and an UPDATE of the same row
+    in one transaction deadlock on MariaDB when two runs start together (shared lock, then
+    exclusive), and a single statement cannot wait in a cycle.
+    """
+    claim = (
         update(leases)
         .where(
             and_(
@@ -35,7 +39,13 @@ def acquire_lease(conn: Connection, name: str, holder: str, now: datetime, ttl_s
         )
         .values(holder=holder, acquired_at=now, expires_at=now + timedelta(seconds=ttl_seconds))
     )
-    return result.rowcount == 1
+    with engine.begin() as conn:
+        if conn.execute(claim).rowcount == 1:
+            return True
+    with engine.begin() as conn:
+        insert_missing(conn, leases, [{"name": name, "holder": None, "acquired_at": None, "expires_at": None}])
+    with engine.begin() as conn:
+        return conn.execute(claim).rowcount == 1
 
 
 def renew_lease(conn: Connection, name: str, holder: str, now: datetime, ttl_seconds: float) -> bool:

@@ -116,8 +116,21 @@ def due_items(conn: Connection, channel: str, now: datetime, limit: int) -> list
 
 
 def record_outcomes(conn: Connection, items: Sequence[OutboxItem]) -> None:
-    """Stores the delivery fields of already-queued items in one statement."""
-    rows = [{"id": item.id, **_values(item)} for item in items if item.id is not None]
+    """Stores the delivery fields of already-queued items (one read, one write).
+
+    An item superseded while it was being sent keeps `superseded` unless it was in fact sent: a
+    stale message must not come back as pending. The read locks those rows on MySQL until commit.
+    """
+    ids = [item.id for item in items if item.id is not None]
+    if not ids:
+        return
+    superseded = set(
+        conn.execute(
+            select(outbox.c.id).where(and_(outbox.c.id.in_(ids), outbox.c.status == SUPERSEDED)).with_for_update()
+        ).scalars()
+    )
+    rows = [{"id": item.id, **_values(item)} for item in items
+            if item.id is not None and (item.id not in superseded or item.status == SENT)]
     upsert_rows(
         conn,
         outbox,

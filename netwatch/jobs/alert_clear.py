@@ -10,9 +10,18 @@ from netwatch.core.volume import Clear, Rules, decide_clear, format_duration
 from netwatch.db.register import RegisterEntry, append_entries
 from netwatch.db.triggers import CLEARED, TriggerRow, load_triggers, save_triggers
 from netwatch.deps import Deps
-from netwatch.jobs.notifications import deliver_notices, make_notice, queue_notices
+from netwatch.jobs.dispatch import dispatch
+from netwatch.jobs.notifications import make_notice, queue_notices
 from netwatch.jobs.runner import JobOutcome, RunContext, run_job
-from netwatch.jobs.volume_window import alert_fields, alert_key, read_window, require_segware, subject, volume_rules
+from netwatch.jobs.volume_window import (
+    LEASE_GROUP,
+    alert_fields,
+    alert_key,
+    read_window,
+    require_segware,
+    subject,
+    volume_rules,
+)
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +32,8 @@ def run_alert_clear(config: Config, deps: Deps) -> int:
     """One pass under the job's lease; returns the exit code."""
     require_segware(deps.segware, JOB)
     rules = volume_rules(config)
-    return run_job(JOB, "0/1", config.run.lease_seconds, deps, lambda run: alert_clear(config, deps, rules, run))
+    return run_job(JOB, "0/1", config.run.lease_seconds, deps, lambda run: alert_clear(config, deps, rules, run),
+                   lease_group=LEASE_GROUP)
 
 
 def alert_clear(config: Config, deps: Deps, rules: Rules, run: RunContext) -> JobOutcome:
@@ -51,7 +61,7 @@ def alert_clear(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Jo
     for row, c in zip(cleared, clears, strict=True):
         log.info("alert cleared: %s (%s, last count %d, active %s)", subject(row.key), c.reason, c.last_count,
                  format_duration(c.active_seconds))
-    report = deliver_notices(deps.engine, deps.channels, config.notifications, run.now, deps.stop)
+    report = dispatch(deps, config, run.now)
     return JobOutcome(
         counts={"active": len(active), "cleared": len(cleared), "events": sum(g.count for g in counts.values()),
                 "notifications": queued, "sent": report.sent, "delivery_failed": report.failed,

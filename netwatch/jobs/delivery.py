@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,13 +12,33 @@ from sqlalchemy.engine import Engine
 
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
+from netwatch.jobs.lease import Lease
 from netwatch.outcome import Delivery
 from netwatch.stopflag import StopFlag
 
 log = logging.getLogger(__name__)
 
 BATCH = 10_000
+DELIVERY_LEASE = "outbox-delivery:0/1"
 _MAX_BACKOFF = timedelta(days=1)
+
+
+@contextmanager
+def delivery_turn(engine: Engine, holder: str, lease_seconds: float, clock: Callable[[], datetime]) -> Iterator[bool]:
+    """One process at a time delivers from the outbox, whatever job it runs, so no message is sent twice.
+
+    Yields False when another run is delivering: this run's messages then go out with a later run.
+    """
+    lease = Lease(engine, DELIVERY_LEASE, holder, lease_seconds, clock)
+    if not lease.try_acquire():
+        log.info("another run is delivering from the outbox; this run leaves its messages to a later run")
+        yield False
+        return
+    lease.keep_renewed()
+    try:
+        yield True
+    finally:
+        lease.release()
 
 
 @dataclass(frozen=True)

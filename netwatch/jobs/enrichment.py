@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from netwatch.clients.http import ApiUnavailable
+from netwatch.clients.http import ApiRejected, ApiUnavailable
 from netwatch.clients.segware import SegwareClient
 from netwatch.db.accounts import CachedAccount, load_cached_accounts, store_accounts
 from netwatch.stopflag import StopFlag
@@ -55,6 +55,11 @@ def look_up_accounts(
             log.warning("account enrichment unavailable: %s", exc.message)
             unavailable = frozenset(missing[position:])
             break
+        except ApiRejected as exc:
+            # Permanent for this request only (contract): unknown this time, asked again next run.
+            log.warning("account %s not enriched: %s", account, exc.message)
+            found[account] = None
+            continue
         payload = details.to_cache() if details else None
         fetched.append(CachedAccount(account, details is not None, payload, now))
         found[account] = payload

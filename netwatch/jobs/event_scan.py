@@ -14,10 +14,12 @@ from netwatch.db.scan_counts import record_counts
 from netwatch.db.triggers import ACTIVE, TriggerRow, load_triggers, save_triggers
 from netwatch.deps import Deps
 from netwatch.errors import ConfigError
+from netwatch.jobs.dispatch import dispatch
 from netwatch.jobs.enrichment import look_up_accounts
-from netwatch.jobs.notifications import deliver_notices, make_notice, queue_notices
+from netwatch.jobs.notifications import make_notice, queue_notices
 from netwatch.jobs.runner import JobOutcome, RunContext, run_job
 from netwatch.jobs.volume_window import (
+    LEASE_GROUP,
     alert_fields,
     alert_key,
     enrichment,
@@ -38,7 +40,8 @@ def run_event_scan(config: Config, deps: Deps) -> int:
         raise ConfigError(f"{config.source}: event_scan.codes: no alarm codes configured to watch")
     require_segware(deps.segware, JOB)
     rules = volume_rules(config)
-    return run_job(JOB, "0/1", config.run.lease_seconds, deps, lambda run: event_scan(config, deps, rules, run))
+    return run_job(JOB, "0/1", config.run.lease_seconds, deps, lambda run: event_scan(config, deps, rules, run),
+                   lease_group=LEASE_GROUP)
 
 
 def event_scan(config: Config, deps: Deps, rules: Rules, run: RunContext) -> JobOutcome:
@@ -56,7 +59,8 @@ def event_scan(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Job
     with deps.engine.begin() as conn:
         known = load_triggers(conn)
         active = {key: row.active() for key, row in known.items() if row.status == ACTIVE}
-        raises, updates = decide_scan(counts, active, rules)
+        cleared_at = {key: row.cleared_at for key, row in known.items() if row.status != ACTIVE and row.cleared_at}
+        raises, updates = decide_scan(counts, active, rules, cleared_at)
         raised = [_raised_row(decision, known.get(decision.key), lookup.found.get(decision.key.account), run)
                   for decision in raises]
         updated = [replace(known[u.key], count=u.count, peak=u.peak, last_seen=u.last_seen, updated_at=run.now)
@@ -73,7 +77,7 @@ def event_scan(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Job
         run.lease.fence(conn)
     for row in raised:
         log.warning("alert raised: %s count %d >= %d", subject(row.key), row.count, row.threshold)
-    report = deliver_notices(deps.engine, deps.channels, config.notifications, run.now, deps.stop)
+    report = dispatch(deps, config, run.now)
     return JobOutcome(
         counts={"events": sum(g.count for g in counts.values()), "groups": len(counts), "raised": len(raised),
                 "updated": len(updated), "recorded": recorded, "notifications": queued, "sent": report.sent,

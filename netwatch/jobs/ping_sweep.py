@@ -17,9 +17,10 @@ from netwatch.db.hosts import HostRow, load_host_states, save_hosts
 from netwatch.db.outbox import OutboxItem
 from netwatch.deps import Deps
 from netwatch.inventory import HostSpec
-from netwatch.jobs.notifications import Notice, deliver_notices, make_notice, queue_notices
+from netwatch.jobs.dispatch import dispatch
+from netwatch.jobs.notifications import Notice, make_notice, queue_notices
 from netwatch.jobs.runner import JobOutcome, RunContext, run_job
-from netwatch.jobs.sigma_delivery import CHANNEL, deliver_events
+from netwatch.jobs.sigma_delivery import CHANNEL
 from netwatch.probes.icmp import PingSettings, ProbeResult, Target
 from netwatch.shard import Shard
 
@@ -65,8 +66,7 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
         if event.status == outbox.UNDELIVERED:
             log.warning("undelivered: no sink configured", extra={"fields": {"host": event.subject,
                                                                              "type": event.kind}})
-    report = deliver_events(deps.engine, deps, config, run.now)
-    report += deliver_notices(deps.engine, deps.channels, config.notifications, run.now, deps.stop)
+    report = dispatch(deps, config, run.now)
     statuses = Counter(str(check.status) for check in checks.values())
     return JobOutcome(
         counts={

@@ -3,72 +3,21 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from netwatch.db import leases, migrate, runs
+from netwatch.db import migrate, runs
+from netwatch.db.engine import describe_db_error
 from netwatch.deps import Deps
 from netwatch.errors import ExitCode, LeaseHeld, NetwatchError, Stopped
+from netwatch.jobs.lease import Lease
 
 log = logging.getLogger(__name__)
-
-
-class Lease:
-    """A job's lease row: acquired once, renewed in the background, checked inside the commit."""
-
-    def __init__(self, engine: Engine, name: str, holder: str, ttl_seconds: float,
-                 clock: Callable[[], datetime]) -> None:
-        self.engine = engine
-        self.name = name
-        self.holder = holder
-        self.ttl_seconds = ttl_seconds
-        self.clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.lost = False
-
-    def acquire(self) -> None:
-        """Claims the lease or raises LeaseHeld naming the current holder."""
-        with self.engine.begin() as conn:
-            if leases.acquire_lease(conn, self.name, self.holder, self.clock(), self.ttl_seconds):
-                return
-            current = leases.read_lease(conn, self.name)
-        until = current.expires_at.isoformat() if current.expires_at else "unknown"
-        raise LeaseHeld(f"another run holds the {self.name} lease ({current.holder}, until {until}); exiting")
-
-    def keep_renewed(self) -> None:
-        """Renews every third of the TTL until `release`, on its own connection."""
-        self._thread = threading.Thread(target=self._renew_loop, name=f"lease-{self.name}", daemon=True)
-        self._thread.start()
-
-    def _renew_loop(self) -> None:
-        while not self._stop.wait(self.ttl_seconds / 3):
-            try:
-                with self.engine.begin() as conn:
-                    if not leases.renew_lease(conn, self.name, self.holder, self.clock(), self.ttl_seconds):
-                        self.lost = True
-                        log.warning("lease %s was taken by another run", self.name)
-                        return
-            except SQLAlchemyError as exc:
-                log.warning("could not renew lease %s: %s", self.name, type(exc).__name__)
-
-    def fence(self, conn: Connection) -> None:
-        """Inside the job's transaction: renews the lease or raises so the commit never happens."""
-        if self.lost or not leases.renew_lease(conn, self.name, self.holder, self.clock(), self.ttl_seconds):
-            raise LeaseHeld(f"lost the {self.name} lease to another run; nothing committed")
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        with self.engine.begin() as conn:
-            leases.release_lease(conn, self.name, self.holder)
 
 
 @dataclass(frozen=True)
@@ -96,12 +45,16 @@ def prepare_schema(engine: Engine, now: datetime) -> None:
 
 
 def run_job(job: str, shard: str, lease_seconds: float, deps: Deps,
-            work: Callable[[RunContext], JobOutcome]) -> ExitCode:
-    """Runs `work` under the job's lease with a `job_runs` row; returns the exit code."""
+            work: Callable[[RunContext], JobOutcome], lease_group: str | None = None) -> ExitCode:
+    """Runs `work` under its lease with a `job_runs` row; returns the exit code.
+
+    The lease is `<job>:<shard>`, or `<lease_group>:<shard>` for jobs that change the same state
+    and so must never run at the same time.
+    """
     started = time.monotonic()
     now = deps.clock()
     prepare_schema(deps.engine, now)
-    lease = Lease(deps.engine, f"{job}:{shard}", deps.holder, lease_seconds, deps.clock)
+    lease = Lease(deps.engine, f"{lease_group or job}:{shard}", deps.holder, lease_seconds, deps.clock)
     try:
         lease.acquire()
     except LeaseHeld as exc:
@@ -116,7 +69,11 @@ def run_job(job: str, shard: str, lease_seconds: float, deps: Deps,
             outcome = work(RunContext(run_id=run_id, now=now, lease=lease))
         except NetwatchError as exc:
             result = "stopped" if isinstance(exc, Stopped) else "failed"
-            _finish(deps, run_id, result, exc.exit_code, {}, exc.message)
+            _finish_quietly(deps, run_id, result, exc.exit_code, exc.message)
+            raise
+        except SQLAlchemyError as exc:
+            error = describe_db_error(exc)
+            _finish_quietly(deps, run_id, "failed", error.exit_code, error.message)
             raise
         code = ExitCode.DELIVERY_FAILED if outcome.delivery_failed else ExitCode.OK
         _finish(deps, run_id, "delivery_failed" if outcome.delivery_failed else "ok", code, outcome.counts)
@@ -128,6 +85,14 @@ def run_job(job: str, shard: str, lease_seconds: float, deps: Deps,
         return code
     finally:
         lease.release()
+
+
+def _finish_quietly(deps: Deps, run_id: int, outcome: str, code: int, error: str) -> None:
+    """Records a failed run if the database still answers; the original error is what matters."""
+    try:
+        _finish(deps, run_id, outcome, code, {}, error)
+    except SQLAlchemyError as exc:
+        log.warning("could not record the end of run %d: %s", run_id, type(exc).__name__)
 
 
 def _finish(deps: Deps, run_id: int, outcome: str, code: int, counts: Mapping[str, int],

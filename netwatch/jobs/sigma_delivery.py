@@ -12,9 +12,8 @@ from netwatch.core.location import UNKNOWN, choose_location
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
 from netwatch.deps import Deps
-from netwatch.jobs.delivery import BATCH, DeliveryReport, RetryRule, apply_outcome, deliver_items
+from netwatch.jobs.delivery import BATCH, DeliveryReport, RetryRule, deliver_items
 from netwatch.jobs.enrichment import AccountLookup, look_up_accounts
-from netwatch.outcome import Delivery
 
 CHANNEL = "sigma"
 
@@ -35,8 +34,9 @@ def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime) ->
     accounts = {str(i.payload["account"]) for i in items if _needs_location(i) and i.payload.get("account")}
     lookup = look_up_accounts(engine, deps.segware, accounts, now, config.segware.cache_ttl_seconds, deps.stop)
     waiting = {i.id for i in items if _needs_location(i) and i.payload.get("account") in lookup.unavailable}
-    unavailable = Delivery("pending", None, f"enrichment: {lookup.error}")
-    settled = [apply_outcome(i, unavailable, now, rule) for i in items if i.id in waiting]
+    # Not an attempt: Sigma was never asked, so a long Segware outage must not make events dead.
+    settled = [i.with_outcome(last_error=f"enrichment: {lookup.error}", updated_at=now)
+               for i in items if i.id in waiting]
     ready = [_located(i, lookup) for i in items if i.id not in waiting]
     return deliver_items(engine, ready, lambda item: sigma.send_event(_sigma_event(item)), rule, now, deps.stop,
                          settled)

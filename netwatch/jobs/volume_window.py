@@ -14,6 +14,10 @@ from netwatch.errors import ConfigError
 from netwatch.stopflag import StopFlag
 
 _STOP_CHECK_EVERY = 1000
+# event-scan and alert-clear both change `triggers`: one lease for both, so they never interleave.
+LEASE_GROUP = "alert-volume"
+# Width of the enrichment columns (triggers/register_log account_name, company, client_group).
+LABEL_WIDTH = 190
 
 
 def volume_rules(config: Config) -> Rules:
@@ -72,8 +76,11 @@ def alert_key(row: TriggerRow, action: str) -> str:
 
 
 def enrichment(found: Mapping[str, object] | None) -> tuple[str | None, str | None, str | None]:
-    """Account name, company and client group from a cached account dict."""
+    """Account name, company and client group from a cached account dict, cut to the column width."""
     if not found:
         return None, None, None
-    return (str(found.get("name") or "") or None, str(found.get("company_name") or "") or None,
-            str(found.get("client_group") or "") or None)
+    return _label(found.get("name")), _label(found.get("company_name")), _label(found.get("client_group"))
+
+
+def _label(value: object) -> str | None:
+    return str(value)[:LABEL_WIDTH] or None if value else None
