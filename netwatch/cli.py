@@ -250,6 +250,10 @@ def alerts(ctx: click.Context, config_file: str | None, active: bool, since: str
       netwatch alerts --active --since 24h --json
     """
     if ctx.invoked_subcommand is not None:
+        if active:
+            raise UsageError("--active lists active alerts; it does not apply to `alerts log`")
+        # `netwatch alerts --config X --json log` means the same as `netwatch alerts log --config X --json`.
+        ctx.obj = {"config_file": config_file, "since": since, "fmt": fmt}
         return
     cutoff = utc_now() - reports.parse_age(since) if since else None
     with _report_connection(config_file) as conn:
@@ -261,13 +265,17 @@ def alerts(ctx: click.Context, config_file: str | None, active: bool, since: str
 @config_option
 @_since_option
 @_format_option
-def alerts_log(config_file: str | None, since: str | None, fmt: str | None) -> None:
+@click.pass_obj
+def alerts_log(outer: dict[str, str | None], config_file: str | None, since: str | None, fmt: str | None) -> None:
     """Print the register log: every alert raised and cleared, oldest first.
 
     \b
     Example:
       netwatch alerts log --since 7d --csv
     """
+    config_file = config_file or outer["config_file"]
+    since = since or outer["since"]
+    fmt = fmt or outer["fmt"]
     cutoff = utc_now() - reports.parse_age(since) if since else None
     with _report_connection(config_file) as conn:
         rows = reports.log_rows(conn, cutoff)

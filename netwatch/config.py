@@ -97,7 +97,7 @@ class EventScanConfig:
     default_threshold: int = 50
     page_size: int = 500
     clear_below_percent: float = 100.0
-    expire_minutes: float = 180.0
+    expire_minutes: float = 60.0
     min_slice_seconds: int = 60
     record_floor: int = 10
 
@@ -140,6 +140,7 @@ class WhatsappConfig:
 @dataclass(frozen=True)
 class SegwareAlarmConfig:
     code: str
+    recovery_code: str | None
     policy: ChannelPolicy
 
 
@@ -502,15 +503,19 @@ def _segware_alarm(section: _Section | None, segware: SegwareConfig) -> SegwareA
         return None
     enabled = section.boolean("enabled", False)
     code = section.text("code", None)
+    recovery_code = section.text("recovery_code", None)
     policy = _policy(section, send_recovery=False)
     section.done()
     if not enabled:
         return None
     if code is None:
         raise section.error("code", "is required when segware_alarm is enabled")
+    if policy.send_recovery and recovery_code is None:
+        # A recovery injected with the alarm code would read as a second alarm.
+        raise section.error("recovery_code", "is required when send_recovery is true (a restore code, e.g. R900)")
     if segware.api.base_url is None:
         raise section.error("enabled", "needs segware.base_url (alarms are posted to the Segware API)")
-    return SegwareAlarmConfig(code=code, policy=policy)
+    return SegwareAlarmConfig(code=code, recovery_code=recovery_code, policy=policy)
 
 
 def _api(section: _Section, default_env: str, base_dir: Path) -> ApiConfig:

@@ -117,6 +117,7 @@ def build_channels(
         channels["whatsapp"] = WhatsappChannel(client(whatsapp, "whatsapp", whatsapp.base_url or ""),
                                                config.whatsapp.recipients)
     if config.segware_alarm is not None and segware is not None:
-        channels["segware_alarm"] = SegwareAlarmChannel(segware, config.segware_alarm.code)
+        channels["segware_alarm"] = SegwareAlarmChannel(segware, config.segware_alarm.code,
+                                                        config.segware_alarm.recovery_code)
     return channels
 

@@ -10,7 +10,8 @@ the list or assign a new one (after editing items in place, assign the list agai
 `max_results` (a query matching more answers 422 too_many_results), `insert_during_paging`
 ([(page_index, event), ...]: the event is appended once a page with that index was served, as if
 it arrived while a client pages), `events_status` (force a status), `events_fail_after_pages`
-(after that many pages were served, every further events request answers 503).
+(after that many pages were served, every further events request answers 503), `events_delay_s`
+(each events page is held that long, like a slow server).
 Alarms (POST /v1/alarms): 201 the first time per Idempotency-Key, 409 after; `alarms_status`
 forces a status; `fake.alarms()` returns the accepted bodies.
 
@@ -70,6 +71,7 @@ class FakeApis:
     _index: _EventIndex | None = field(default=None, repr=False)
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
+    events_delay_s: float = 0.0
 
     @property
     def url(self) -> str:
@@ -135,6 +137,8 @@ class FakeApis:
             return self.sigma_delay_s
         if path.startswith("/v1/accounts/"):
             return self.accounts_delay_s
+        if method == "GET" and path == "/v1/events":
+            return self.events_delay_s
         return 0.0
 
     def _answer_account(self, account: str) -> tuple[int, Any]:

@@ -49,7 +49,7 @@ def test_event_scan_defaults(tmp_path: Path) -> None:
     assert parse({}, tmp_path).event_scan == EventScanConfig()
     assert parse({"event_scan": None}, tmp_path).event_scan == EventScanConfig(
         codes={}, window_minutes=120, default_threshold=50, page_size=500, clear_below_percent=100.0,
-        expire_minutes=180.0, min_slice_seconds=60, record_floor=10,
+        expire_minutes=60.0, min_slice_seconds=60, record_floor=10,
     )
 
 
@@ -342,6 +342,16 @@ def test_segware_alarm_enabled_needs_a_code(tmp_path: Path) -> None:
     assert "required" in message
 
 
+def test_segware_alarm_recovery_needs_a_restore_code(tmp_path: Path) -> None:
+    data = {"segware": SEGWARE, "notifications": {"segware_alarm": {"enabled": True, "code": "E900",
+                                                                    "send_recovery": True}}}
+    assert "notifications.segware_alarm.recovery_code:" in error_of(data, tmp_path)
+    alarm = notifications(tmp_path, segware_alarm={"enabled": True, "code": "E900", "send_recovery": True,
+                                                   "recovery_code": "R900"}).segware_alarm
+    assert alarm is not None and (alarm.code, alarm.recovery_code, alarm.policy.send_recovery) == (
+        "E900", "R900", True)
+
+
 def test_segware_alarm_enabled_needs_segware_base_url(tmp_path: Path) -> None:
     data = {"notifications": {"segware_alarm": {"enabled": True, "code": "E900"}}}
     message = error_of(data, tmp_path)
@@ -411,7 +421,7 @@ def test_policies_list_only_configured_channels(tmp_path: Path) -> None:
 def test_segware_alarm_send_recovery_can_be_turned_on(tmp_path: Path) -> None:
     config = notifications(tmp_path, email=EMAIL,
                            segware_alarm={"enabled": True, "code": "E900", "send_recovery": True,
-                                          "cooldown_seconds": 0})
+                                          "recovery_code": "R900", "cooldown_seconds": 0})
     assert config.policies() == {"email": ChannelPolicy(300.0, True), "segware_alarm": ChannelPolicy(0.0, True)}
 
 

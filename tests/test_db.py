@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Column, MetaData, Table, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from netwatch.core.checks import CheckResult, CheckStatus
 from netwatch.core.hoststate import HostState, Status
-from netwatch.db import accounts, checks, hosts, leases, migrate, outbox, runs, tables
+from netwatch.db import accounts, checks, hosts, leases, migrate, outbox, runs, tables, triggers
 from netwatch.db.ddl import mysql_ddl
 from netwatch.db.engine import build_engine, count_statements
 from netwatch.errors import ConfigError
@@ -68,6 +69,33 @@ def test_upgrade_from_version_1_adds_only_the_later_tables(db_url: str) -> None:
         assert migrate.upgrade(conn, T0) == [n for n in sorted(migrate.MIGRATIONS) if n > 1]
         migrate.require_current(conn)
         assert len(runs.recent_runs(conn, "ping-sweep")) == 1
+    engine.dispose()
+
+
+def test_upgrade_from_version_2_adds_the_trigger_location_and_keeps_the_rows(db_url: str) -> None:
+    engine = build_engine(db_url)
+    location = ("partition_code", "zone_code")
+    # The triggers table as version 2 created it, before the location columns.
+    old = MetaData()
+    old_triggers = Table("triggers", old, *[Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+                                            for c in tables.triggers.columns if c.name not in location])
+    row = {"account": "1234", "cuc": "C", "code": "E130", "status": "active", "generation": 1, "count": 60,
+           "peak": 60, "threshold": 50, "first_seen": T0, "last_seen": T0, "raised_at": T0, "updated_at": T0}
+    with engine.begin() as conn:
+        tables.schema_version.create(conn)
+        migrate.MIGRATIONS[1](conn)
+        tables.metadata.create_all(conn, tables=[tables.register_log, tables.scan_counts])
+        old.create_all(conn)
+        conn.execute(old_triggers.insert().values(**row))
+        conn.execute(tables.schema_version.insert(), [{"version": v, "applied_at": T0} for v in (1, 2)])
+    with engine.begin() as conn:
+        assert migrate.upgrade(conn, T0) == [3]
+        [stored] = triggers.load_triggers(conn).values()
+    assert (stored.count, stored.partition, stored.zone) == (60, None, None)
+    with engine.begin() as conn:
+        triggers.save_triggers(conn, [replace(stored, partition="01", zone="003")])
+        [stored] = triggers.load_triggers(conn).values()
+    assert (stored.partition, stored.zone) == ("01", "003")
     engine.dispose()
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -154,6 +158,41 @@ def test_an_alert_without_events_expires(nw: Netwatch, fake: FakeApis) -> None:
     assert [(t["status"], t["generation"]) for t in nw.rows("triggers")] == [("active", 2)]
 
 
+def test_alert_raised_while_accounts_are_down_is_enriched_once_they_answer(nw: Netwatch, fake: FakeApis) -> None:
+    with webhook_receiver() as hook:
+        _config(nw, fake, hook_url=f"http://127.0.0.1:{hook.server_port}/netwatch")
+        fake.events = events(55)
+        fake.accounts_status = 503
+        down = nw.run("run", "event-scan")
+        assert down.returncode == 0, down.stderr
+        [trigger] = nw.rows("triggers")
+        assert (trigger["status"], trigger["account_name"]) == ("active", None)
+        assert [body["kind"] for _, body in hook.received] == ["alert_raised"], "the alert is not held back"
+        fake.accounts_status = None
+        assert nw.run("run", "event-scan").returncode == 0
+        [trigger] = nw.rows("triggers")
+        assert (trigger["account_name"], trigger["company"], trigger["client_group"]) == (
+            "Loja Centro", "Acme Seguranca", "Varejo Sul")
+        asked = len(fake.requests_to("GET", "/v1/accounts/1234"))
+        assert nw.run("run", "event-scan").returncode == 0
+        assert len(fake.requests_to("GET", "/v1/accounts/1234")) == asked, "an enriched alert is not looked up again"
+        assert [body["kind"] for _, body in hook.received] == ["alert_raised"]
+
+
+def test_cleared_groups_that_cannot_raise_again_are_not_enriched(nw: Netwatch, fake: FakeApis) -> None:
+    _config(nw, fake, expire_minutes=1)
+    fake.events = events(55, end=datetime.now(UTC) - timedelta(minutes=5), spread=timedelta(minutes=10))
+    assert nw.run("run", "event-scan").returncode == 0
+    assert nw.run("run", "alert-clear").returncode == 0
+    assert [(t["status"], t["clear_reason"]) for t in nw.rows("triggers")] == [("cleared", "expired")]
+    nw.write_config([], segware={"base_url": fake.url, "cache_ttl_seconds": 1},
+                    event_scan={"codes": {"E130": 50}, "page_size": 100, "expire_minutes": 1})
+    time.sleep(1.1)
+    asked = len(fake.requests_to("GET", "/v1/accounts/1234"))
+    assert nw.run("run", "event-scan").returncode == 0
+    assert len(fake.requests_to("GET", "/v1/accounts/1234")) == asked
+
+
 def test_alert_reports(nw: Netwatch, fake: FakeApis) -> None:
     _config(nw, fake)
     fake.events = events(55) + events(25, cuc="CUC-9", code="E131")
@@ -174,6 +213,22 @@ def test_alert_reports(nw: Netwatch, fake: FakeApis) -> None:
     table = nw.run("alerts").stdout
     assert "Loja Centro" in table and "CUC-77" in table
     assert nw.run("alerts", "--since", "yesterday").returncode == 64
+
+
+def test_alerts_group_options_reach_the_log_subcommand(nw: Netwatch, fake: FakeApis) -> None:
+    _config(nw, fake)
+    fake.events = events(55)
+    assert nw.run("run", "event-scan").returncode == 0
+    config = str(nw.tmp_path / "netwatch.yaml")
+    result = subprocess.run([sys.executable, "-m", "netwatch", "alerts", "--config", config, "--json", "--since", "1h",
+                             "log"], capture_output=True, text=True, timeout=60, env={**os.environ, **nw.env},
+                            cwd=nw.tmp_path, check=False)
+    assert result.returncode == 0, result.stderr
+    assert [(e["action"], e["count"]) for e in json.loads(result.stdout)] == [("raised", 55)]
+    inner = nw.run("alerts", "--csv", "log", "--json").stdout
+    assert json.loads(inner)[0]["action"] == "raised", "the subcommand's own option wins"
+    refused = nw.run("alerts", "--active", "log")
+    assert refused.returncode == 64 and "--active" in refused.stderr
 
 
 def test_event_scan_without_codes_or_segware_is_a_config_error(nw: Netwatch, fake: FakeApis) -> None:
@@ -228,13 +283,20 @@ def test_statements_per_scan_do_not_grow_with_events(
 
 def test_raised_alert_is_injected_as_a_segware_alarm(nw: Netwatch, fake: FakeApis) -> None:
     nw.write_config([], segware={"base_url": fake.url}, event_scan={"codes": {"E130": 10}},
-                    notifications={"segware_alarm": {"enabled": True, "code": "E900"}})
-    fake.events = events(12)
+                    notifications={"segware_alarm": {"enabled": True, "code": "E900", "recovery_code": "R900",
+                                                     "send_recovery": True, "cooldown_seconds": 0},
+                                   "retry_backoff_seconds": 0})
+    latest = {**events(1, spread=timedelta(seconds=1))[0], "partition": "02", "zone": "017"}
+    fake.events = [*events(11), latest]
     assert nw.run("run", "event-scan").returncode == 0
     assert nw.run("run", "event-scan").returncode == 0
     [alarm] = fake.alarms()
-    assert (alarm["account"], alarm["code"], alarm["partition"], alarm["zone"]) == ("1234", "E900", "unknown",
-                                                                                    "unknown")
+    assert (alarm["account"], alarm["code"], alarm["partition"], alarm["zone"]) == ("1234", "E900", "02", "017"), (
+        "the partition and zone of the group's latest event")
     assert "E130" in alarm["description"]
     [post] = fake.requests_to("POST", "/v1/alarms")
     assert post.headers["idempotency-key"].startswith("segware_alarm-alert-")
+    fake.events = []
+    assert nw.run("run", "alert-clear").returncode == 0
+    assert [(a["code"], a["partition"], a["zone"]) for a in fake.alarms()] == [("E900", "02", "017"),
+                                                                             ("R900", "02", "017")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -90,6 +91,16 @@ def test_missing_location_becomes_unknown() -> None:
                 "occurredAt": "2026-11-22T10:00:00.250000Z",
             }
         ]
+
+
+def test_a_recovery_carries_the_restore_code() -> None:
+    with FakeApis() as fake:
+        client = SegwareClient(api_client(fake.url, name="segware"))
+        sink = SegwareAlarmChannel(client, code="X900", recovery_code="R900")
+        cleared = replace(MESSAGE, kind="alert_cleared", recovery=True)
+        assert sink.send(MESSAGE, KEY).status == "sent"
+        assert sink.send(cleared, KEY + ":cleared").status == "sent"
+        assert [a["code"] for a in fake.alarms()] == ["X900", "R900"]
 
 
 def test_a_rejected_alarm_fails_for_good() -> None:

@@ -88,6 +88,16 @@ def test_counter_first_and_last_seen_ignore_arrival_order() -> None:
     assert counter.groups() == {K: GroupCount(7, at(1), at(9))}
 
 
+def test_counter_keeps_the_partition_and_zone_of_the_latest_event() -> None:
+    counter = GroupCounter({"E130"})
+    counter.add("1001", "7", "E130", at(5), "02", "010")
+    counter.add("1001", "7", "E130", at(9), "01", "003")
+    counter.add("1001", "7", "E130", at(2), "03", "099")
+    assert counter.groups() == {K: GroupCount(3, at(2), at(9), "01", "003")}
+    counter.add("1001", "7", "E130", at(9), "04", "004")
+    assert (counter.groups()[K].partition, counter.groups()[K].zone) == ("04", "004"), "a tie: the later one read"
+
+
 def test_counter_compares_instants_across_offsets() -> None:
     plus_two = timezone(timedelta(hours=2))
     counter = GroupCounter({"E130"})

@@ -61,6 +61,9 @@ class GroupCount:
     count: int
     first_seen: datetime
     last_seen: datetime
+    # Where the latest event came from: an alarm injected for the group names a partition and zone.
+    partition: str = ""
+    zone: str = ""
 
     def __post_init__(self) -> None:
         _require_aware(self.first_seen, "first_seen")
@@ -80,6 +83,8 @@ class _Tally:
     count: int
     first_seen: datetime
     last_seen: datetime
+    partition: str
+    zone: str
 
 
 class GroupCounter:
@@ -90,7 +95,8 @@ class GroupCounter:
         self._tallies: dict[GroupKey, _Tally] = {}
         self.events = 0
 
-    def add(self, account: str, cuc: str, code: str, received_at: datetime) -> None:
+    def add(self, account: str, cuc: str, code: str, received_at: datetime, partition: str = "",
+            zone: str = "") -> None:
         """Count one event; events of unwatched codes are ignored."""
         _require_aware(received_at, "received_at")
         if code not in self._watched:
@@ -99,16 +105,19 @@ class GroupCounter:
         key = GroupKey(account, cuc, code)
         tally = self._tallies.get(key)
         if tally is None:
-            self._tallies[key] = _Tally(1, received_at, received_at)
+            self._tallies[key] = _Tally(1, received_at, received_at, partition, zone)
             return
         tally.count += 1
         # Events do not arrive in time order (pages, retries, late deliveries).
         tally.first_seen = min(tally.first_seen, received_at)
-        tally.last_seen = max(tally.last_seen, received_at)
+        if received_at >= tally.last_seen:
+            tally.last_seen = received_at
+            tally.partition, tally.zone = partition, zone
 
     def groups(self) -> dict[GroupKey, GroupCount]:
         """A snapshot of every group counted so far."""
-        return {key: GroupCount(t.count, t.first_seen, t.last_seen) for key, t in self._tallies.items()}
+        return {key: GroupCount(t.count, t.first_seen, t.last_seen, t.partition, t.zone)
+                for key, t in self._tallies.items()}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import Connection
 
 from netwatch.db import tables
@@ -34,7 +34,18 @@ def _v2_event_scan(conn: Connection) -> None:
     tables.metadata.create_all(conn, tables=[tables.triggers, tables.register_log, tables.scan_counts])
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_ping_sweep, 2: _v2_event_scan}
+def _v3_trigger_location(conn: Connection) -> None:
+    # A database created at version 2 by this code already has the columns (create_all above).
+    present = {column["name"] for column in inspect(conn).get_columns(tables.triggers.name)}
+    for name in ("partition_code", "zone_code"):
+        if name not in present:
+            column = tables.triggers.c[name]
+            conn.execute(text(f"ALTER TABLE {tables.triggers.name} ADD COLUMN {name}"
+                              f" {column.type.compile(dialect=conn.dialect)} NULL"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_ping_sweep, 2: _v2_event_scan,
+                                                       3: _v3_trigger_location}
 LATEST = max(MIGRATIONS)
 
 

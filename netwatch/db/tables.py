@@ -154,6 +154,9 @@ triggers = Table(
     Column("company", String(190), nullable=True),
     Column("client_group", String(190), nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The partition and zone of the group's latest event (an injected Segware alarm names them).
+    Column("partition_code", String(32), nullable=True),
+    Column("zone_code", String(32), nullable=True),
     Index("ix_triggers_status", "status"),
     **MYSQL,
 )

@@ -39,6 +39,8 @@ class TriggerRow:
     company: str | None
     client_group: str | None
     updated_at: datetime
+    partition: str | None = None
+    zone: str | None = None
 
     def active(self) -> ActiveTrigger:
         """The state the volume rules need."""
@@ -76,6 +78,7 @@ def _values(row: TriggerRow) -> dict[str, object]:
         "first_seen": row.first_seen, "last_seen": row.last_seen, "raised_at": row.raised_at,
         "cleared_at": row.cleared_at, "clear_reason": row.clear_reason, "account_name": row.account_name,
         "company": row.company, "client_group": row.client_group, "updated_at": row.updated_at,
+        "partition_code": row.partition, "zone_code": row.zone,
     }
 
 
@@ -86,5 +89,6 @@ def _row(r: object) -> TriggerRow:
         count=m["count"], peak=m["peak"], threshold=m["threshold"], first_seen=m["first_seen"],
         last_seen=m["last_seen"], raised_at=m["raised_at"], cleared_at=m["cleared_at"],
         clear_reason=m["clear_reason"], account_name=m["account_name"], company=m["company"],
-        client_group=m["client_group"], updated_at=m["updated_at"],
+        client_group=m["client_group"], updated_at=m["updated_at"], partition=m["partition_code"],
+        zone=m["zone_code"],
     )

@@ -52,7 +52,8 @@ def alert_clear(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Jo
             make_notice("alert_cleared", alert_key(row, "cleared"), subject(row.key), run.now,
                         {**alert_fields(row, config, run.now), "reason": str(c.reason), "last_count": str(c.last_count),
                          "duration": format_duration(c.active_seconds)},
-                        config.notifications, account=row.key.account, code=row.key.code)
+                        config.notifications, account=row.key.account, partition=row.partition, zone=row.zone,
+                        code=row.key.code)
             for row, c in zip(cleared, clears, strict=True)
         ]
         queued = queue_notices(conn, notices, config.notifications, run.now, run.run_id)

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from netwatch.config import Config
-from netwatch.core.volume import Raise, Rules, decide_scan
+from netwatch.core.volume import GroupCount, GroupKey, Raise, Rules, Update, decide_scan
 from netwatch.db.register import RegisterEntry, append_entries
 from netwatch.db.scan_counts import record_counts
 from netwatch.db.triggers import ACTIVE, TriggerRow, load_triggers, save_triggers
@@ -50,20 +50,19 @@ def event_scan(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Job
     counts = read_window(segware, rules.thresholds, run.now, config, deps.stop)
     with deps.engine.begin() as conn:
         known = load_triggers(conn)
-    candidates = {
-        key.account for key, group in counts.items()
-        if group.count >= rules.threshold(key.code) and (key not in known or known[key].status != ACTIVE)
-    }
+    # Accounts to enrich: those of the alerts this scan will raise, and of active alerts raised while
+    # the account API was unavailable (their enrichment is filled in once it answers).
+    planned, _ = _decide(counts, known, rules)
+    candidates = {r.key.account for r in planned} | {row.key.account for row in known.values()
+                                                     if row.status == ACTIVE and not _enriched(row)}
     lookup = look_up_accounts(deps.engine, segware, candidates, run.now, config.segware.cache_ttl_seconds,
                               deps.stop)
     with deps.engine.begin() as conn:
         known = load_triggers(conn)
-        active = {key: row.active() for key, row in known.items() if row.status == ACTIVE}
-        cleared_at = {key: row.cleared_at for key, row in known.items() if row.status != ACTIVE and row.cleared_at}
-        raises, updates = decide_scan(counts, active, rules, cleared_at)
-        raised = [_raised_row(decision, known.get(decision.key), lookup.found.get(decision.key.account), run)
-                  for decision in raises]
-        updated = [replace(known[u.key], count=u.count, peak=u.peak, last_seen=u.last_seen, updated_at=run.now)
+        raises, updates = _decide(counts, known, rules)
+        raised = [_raised_row(decision, counts[decision.key], known.get(decision.key),
+                              lookup.found.get(decision.key.account), run) for decision in raises]
+        updated = [_updated_row(known[u.key], u, counts.get(u.key), lookup.found.get(u.key.account), run)
                    for u in updates]
         save_triggers(conn, raised + updated)
         append_entries(conn, [_entry(row, config, run) for row in raised])
@@ -71,7 +70,7 @@ def event_scan(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Job
                                  config.event_scan.record_floor)
         notices = [make_notice("alert_raised", alert_key(row, "raised"), subject(row.key), run.now,
                                alert_fields(row, config, run.now), config.notifications, account=row.key.account,
-                               code=row.key.code) for row in raised]
+                               partition=row.partition, zone=row.zone, code=row.key.code) for row in raised]
         queued = queue_notices(conn, notices, config.notifications, run.now, run.run_id)
         deps.stop.check()
         run.lease.fence(conn)
@@ -86,19 +85,43 @@ def event_scan(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Job
     )
 
 
+def _decide(counts: Mapping[GroupKey, GroupCount], known: Mapping[GroupKey, TriggerRow],
+            rules: Rules) -> tuple[list[Raise], list[Update]]:
+    active = {key: row.active() for key, row in known.items() if row.status == ACTIVE}
+    cleared_at = {key: row.cleared_at for key, row in known.items() if row.status != ACTIVE and row.cleared_at}
+    return decide_scan(counts, active, rules, cleared_at)
+
+
+def _enriched(row: TriggerRow) -> bool:
+    return any((row.account_name, row.company, row.client_group))
+
+
+def _updated_row(row: TriggerRow, update: Update, group: GroupCount | None, account: Mapping[str, object] | None,
+                 run: RunContext) -> TriggerRow:
+    row = replace(row, count=update.count, peak=update.peak, last_seen=update.last_seen, updated_at=run.now)
+    if group is not None and group.last_seen >= update.last_seen:
+        row = replace(row, partition=group.partition or None, zone=group.zone or None)
+    if _enriched(row) or not account:
+        return row
+    name, company, client_group = enrichment(account)
+    return replace(row, account_name=name, company=company, client_group=client_group)
+
+
 def _window(config: Config) -> timedelta:
     return timedelta(minutes=config.event_scan.window_minutes)
 
 
 def _raised_row(
-    decision: Raise, previous: TriggerRow | None, account: Mapping[str, object] | None, run: RunContext
+    decision: Raise, group: GroupCount, previous: TriggerRow | None, account: Mapping[str, object] | None,
+    run: RunContext,
 ) -> TriggerRow:
-    name, company, group = enrichment(account)
+    name, company, client_group = enrichment(account)
     return TriggerRow(
         key=decision.key, status=ACTIVE, generation=(previous.generation + 1) if previous else 1,
         count=decision.count, peak=decision.count, threshold=decision.threshold, first_seen=decision.first_seen,
         last_seen=decision.last_seen, raised_at=run.now, cleared_at=None, clear_reason=None, account_name=name,
-        company=company, client_group=group, updated_at=run.now,
+        company=company, client_group=client_group, updated_at=run.now, partition=group.partition or None,
+        zone=group.zone or None,
     )
 
 

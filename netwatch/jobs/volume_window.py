@@ -51,7 +51,7 @@ def read_window(
     for position, event in enumerate(events):
         if position % _STOP_CHECK_EVERY == 0:
             stop.check()
-        counter.add(event.account, event.cuc, event.code, event.received_at)
+        counter.add(event.account, event.cuc, event.code, event.received_at, event.partition, event.zone)
     return counter.groups()
 
 

@@ -10,15 +10,16 @@ _UNKNOWN = "unknown"
 
 
 class SegwareAlarmChannel:
-    """Injects each message as one Segware alarm carrying the configured code."""
+    """Injects each message as one Segware alarm: the configured code, or the restore code for a recovery."""
 
     name = "segware_alarm"
 
-    def __init__(self, segware: SegwareClient, code: str) -> None:
+    def __init__(self, segware: SegwareClient, code: str, recovery_code: str | None = None) -> None:
         if not code:
             raise ValueError("the segware_alarm code must not be empty")
         self._segware = segware
         self._code = code
+        self._recovery_code = recovery_code
 
     def send(self, message: Message, idempotency_key: str) -> Delivery:
         """One POST /v1/alarms attempt; a repeated key (409) counts as sent, 401/403 raise ApiAuthError."""
@@ -26,7 +27,7 @@ class SegwareAlarmChannel:
             account=message.account or _UNKNOWN,
             partition=message.partition or _UNKNOWN,
             zone=message.zone or _UNKNOWN,
-            code=self._code,
+            code=self._recovery_code if message.recovery and self._recovery_code else self._code,
             description=message.title,
             occurred_at=message.occurred_at,
         )
