@@ -115,30 +115,32 @@ def due_items(conn: Connection, channel: str, now: datetime, limit: int) -> list
     return [_item(row) for row in rows]
 
 
-def record_outcomes(conn: Connection, items: Sequence[OutboxItem]) -> None:
-    """Stores the delivery fields of already-queued items (one read, one write).
+def record_outcomes(conn: Connection, items: Sequence[OutboxItem]) -> list[OutboxItem]:
+    """Stores the delivery fields of already-queued items (one read, one write); returns those stored.
 
     An item superseded while it was being sent keeps `superseded` unless it was in fact sent: a
-    stale message must not come back as pending. The read locks those rows on MySQL until commit.
+    stale message must not come back as pending, failed or dead, so that outcome is discarded (and
+    left out of the result). The read locks those rows on MySQL until commit.
     """
     ids = [item.id for item in items if item.id is not None]
     if not ids:
-        return
+        return []
     superseded = set(
         conn.execute(
             select(outbox.c.id).where(and_(outbox.c.id.in_(ids), outbox.c.status == SUPERSEDED)).with_for_update()
         ).scalars()
     )
-    rows = [{"id": item.id, **_values(item)} for item in items
-            if item.id is not None and (item.id not in superseded or item.status == SENT)]
+    stored = [item for item in items
+              if item.id is not None and (item.id not in superseded or item.status == SENT)]
     upsert_rows(
         conn,
         outbox,
-        rows,
+        [{"id": item.id, **_values(item)} for item in stored],
         key=["id"],
         update=["payload", "status", "attempts", "http_status", "last_error", "next_attempt_at", "updated_at",
                 "delivered_at"],
     )
+    return stored
 
 
 def list_items(conn: Connection, channel: str | None = None, status: str | None = None) -> list[OutboxItem]:

@@ -110,6 +110,8 @@ def deliver_items(
     A transient failure (pending) ends the loop: the sink is struggling and the rest waits for the
     next run. Outcomes already obtained are stored even when SIGTERM or a rejected token ends the
     loop, so a delivered message is not sent again (and if it were, its idempotency key says so).
+    The report counts the stored outcomes only: one discarded because a newer message superseded
+    the item meanwhile is no delivery trouble.
     """
     if not items and not settled:
         return DeliveryReport()
@@ -123,5 +125,7 @@ def deliver_items(
                 break
     finally:
         with engine.begin() as conn:
-            outbox.record_outcomes(conn, done)
-    return DeliveryReport.of(done)
+            stored = outbox.record_outcomes(conn, done)
+    if len(stored) < len(done):
+        log.info("%d delivery outcomes dropped: superseded meanwhile by newer messages", len(done) - len(stored))
+    return DeliveryReport.of(stored)

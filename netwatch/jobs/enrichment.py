@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from netwatch.clients.http import ApiRejected, ApiUnavailable
+from netwatch.clients.http import ApiAuthError, ApiRejected, ApiUnavailable
 from netwatch.clients.segware import SegwareClient
 from netwatch.db.accounts import CachedAccount, load_cached_accounts, store_accounts
 from netwatch.stopflag import StopFlag
@@ -20,11 +20,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AccountLookup:
-    """Account dicts by account (None: unknown to Segware) and the accounts that could not be read."""
+    """Account dicts by account (None: unknown to Segware) and the accounts that could not be read.
+
+    `error` says why accounts are unavailable; `refused` is set when Segware rejected our token
+    (only by `look_up_available_accounts`: `look_up_accounts` raises it instead).
+    """
 
     found: Mapping[str, Mapping[str, Any] | None]
     unavailable: frozenset[str]
     error: str | None = None
+    refused: ApiAuthError | None = None
 
 
 def look_up_accounts(
@@ -35,7 +40,29 @@ def look_up_accounts(
     ttl_seconds: float,
     stop: StopFlag,
 ) -> AccountLookup:
-    """Cached entries younger than the TTL, else one API call per missing account, cached for later."""
+    """Cached entries younger than the TTL, else one API call per missing account, cached for later.
+
+    Raises ApiAuthError when Segware rejects our token, after storing the accounts read before it.
+    """
+    lookup = look_up_available_accounts(engine, segware, accounts, now, ttl_seconds, stop)
+    if lookup.refused is not None:
+        raise lookup.refused
+    return lookup
+
+
+def look_up_available_accounts(
+    engine: Engine,
+    segware: SegwareClient | None,
+    accounts: Collection[str],
+    now: datetime,
+    ttl_seconds: float,
+    stop: StopFlag,
+) -> AccountLookup:
+    """Like `look_up_accounts`, but a rejected token is returned in `refused` rather than raised.
+
+    For callers that can go on with what was read (Sigma delivery sends the events that need no
+    Segware data) and end the run with the auth error afterwards.
+    """
     if not accounts:
         return AccountLookup({}, frozenset())
     with engine.begin() as conn:
@@ -45,16 +72,33 @@ def look_up_accounts(
     if segware is None:
         return AccountLookup({**found, **dict.fromkeys(missing)}, frozenset())
     fetched: list[CachedAccount] = []
-    error = None
+    try:
+        return _fetch(segware, missing, found, fetched, now, stop)
+    finally:
+        # Also when SIGTERM ends the loop: what was read need not be asked again next run.
+        with engine.begin() as conn:
+            store_accounts(conn, fetched)
+
+
+def _fetch(
+    segware: SegwareClient,
+    missing: list[str],
+    found: dict[str, Mapping[str, Any] | None],
+    fetched: list[CachedAccount],
+    now: datetime,
+    stop: StopFlag,
+) -> AccountLookup:
+    """Asks Segware for each missing account, adding to `found` and `fetched` (the entries to cache)."""
     for position, account in enumerate(missing):
         stop.check()
         try:
             details = segware.get_account(account)
+        except ApiAuthError as exc:
+            # Every further call would be refused too: the rest stays unread for this run.
+            return AccountLookup(found, frozenset(missing[position:]), exc.message, exc)
         except ApiUnavailable as exc:
-            error = exc.message
             log.warning("account enrichment unavailable: %s", exc.message)
-            unavailable = frozenset(missing[position:])
-            break
+            return AccountLookup(found, frozenset(missing[position:]), exc.message)
         except ApiRejected as exc:
             # Permanent for this request only (contract): unknown this time, asked again next run.
             log.warning("account %s not enriched: %s", account, exc.message)
@@ -63,8 +107,4 @@ def look_up_accounts(
         payload = details.to_cache() if details else None
         fetched.append(CachedAccount(account, details is not None, payload, now))
         found[account] = payload
-    else:
-        unavailable = frozenset()
-    with engine.begin() as conn:
-        store_accounts(conn, fetched)
-    return AccountLookup(found, unavailable, error)
+    return AccountLookup(found, frozenset())

@@ -12,8 +12,9 @@ from netwatch.core.location import UNKNOWN, choose_location
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
 from netwatch.deps import Deps
+from netwatch.errors import ServiceUnavailable
 from netwatch.jobs.delivery import BATCH, DeliveryReport, RetryRule, deliver_items
-from netwatch.jobs.enrichment import AccountLookup, look_up_accounts
+from netwatch.jobs.enrichment import AccountLookup, look_up_available_accounts
 
 CHANNEL = "sigma"
 
@@ -21,7 +22,10 @@ CHANNEL = "sigma"
 def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime) -> DeliveryReport:
     """Sends due events oldest first, after filling in missing partition/zone from Segware.
 
-    An event whose account details could not be read stays pending (this attempt counts).
+    An event whose account details cannot be read now is held back without spending an attempt
+    (Sigma was never asked, so a long Segware outage must not make events dead); the others go out.
+    Then a rejected Segware token raises ApiAuthError (exit 78) and held-back events
+    ServiceUnavailable (exit 69), after every outcome was stored.
     """
     sigma = deps.sigma
     if sigma is None:
@@ -31,15 +35,25 @@ def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime) ->
         items = outbox.due_items(conn, CHANNEL, now, BATCH)
     if not items:
         return DeliveryReport()
-    accounts = {str(i.payload["account"]) for i in items if _needs_location(i) and i.payload.get("account")}
-    lookup = look_up_accounts(engine, deps.segware, accounts, now, config.segware.cache_ttl_seconds, deps.stop)
-    waiting = {i.id for i in items if _needs_location(i) and i.payload.get("account") in lookup.unavailable}
-    # Not an attempt: Sigma was never asked, so a long Segware outage must not make events dead.
-    settled = [i.with_outcome(last_error=f"enrichment: {lookup.error}", updated_at=now)
-               for i in items if i.id in waiting]
+    wanted = {i.id: account for i in items if _needs_location(i) and (account := _account(i))}
+    lookup = look_up_available_accounts(engine, deps.segware, set(wanted.values()), now,
+                                        config.segware.cache_ttl_seconds, deps.stop)
+    waiting = {item_id for item_id, account in wanted.items() if account in lookup.unavailable}
+    held = [i.with_outcome(last_error=f"enrichment: {lookup.error}", updated_at=now) for i in items if i.id in waiting]
     ready = [_located(i, lookup) for i in items if i.id not in waiting]
-    return deliver_items(engine, ready, lambda item: sigma.send_event(_sigma_event(item)), rule, now, deps.stop,
-                         settled)
+    report = deliver_items(engine, ready, lambda item: sigma.send_event(_sigma_event(item)), rule, now, deps.stop,
+                           held)
+    if lookup.refused is not None:
+        raise lookup.refused
+    if held:
+        raise ServiceUnavailable(f"{len(held)} Sigma event(s) held back until their account details can be read:"
+                                 f" {lookup.error}")
+    return report
+
+
+def _account(item: OutboxItem) -> str | None:
+    account = item.payload.get("account")
+    return str(account) if account else None
 
 
 def _needs_location(item: OutboxItem) -> bool:
@@ -49,8 +63,8 @@ def _needs_location(item: OutboxItem) -> bool:
 def _located(item: OutboxItem, lookup: AccountLookup) -> OutboxItem:
     if not _needs_location(item):
         return item
-    account = item.payload.get("account")
-    details = lookup.found.get(str(account)) if account else None
+    account = _account(item)
+    details = lookup.found.get(account) if account else None
     partition, zone = choose_location(details, item.payload.get("partition"), item.payload.get("zone"))
     return item.with_outcome(payload={**item.payload, "partition": partition, "zone": zone})
 
