@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import random
+import socket
+import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from netns import netns_lab, requires_netns
 
 from netwatch.errors import Stopped
-from netwatch.probes.icmp import PingSettings, ProbeResult, Target, sweep
+from netwatch.probes.icmp import Pacer, PingSettings, ProbeResult, Target, sweep
 
 FAST = PingSettings(count=3, interval_s=0.01, timeout_s=1.0, retries=0, rate_pps=10_000)
 
@@ -55,6 +61,197 @@ def test_rate_limit_spreads_the_packets() -> None:
     elapsed = time.monotonic() - started
     assert all(r.received == 2 for r in results.values())
     assert 0.19 <= elapsed < 1.0  # 200 packets at 1000 per second
+
+
+SECOND_NS = 1_000_000_000
+PACED_RATES = (1, 2, 3, 7, 100, 999, 1000, 4096, 10_000)
+TOLERANCES_NS = (0, 1, 2_000_000, 250_000_000, 3 * SECOND_NS)
+INSTANT = (0, 0)  # a send that takes no time
+
+
+def assert_paced(sends: list[int], rate: int, pacer: Pacer) -> None:
+    """No 1 s window holds more than `rate` sends, and any k + 1 sends span at least k intervals
+    less the tolerance."""
+    assert sends == sorted(sends)
+    assert all(sends[i + rate] - sends[i] >= SECOND_NS for i in range(len(sends) - rate))
+    # (s_j - j*T) - (s_i - i*T) >= -tolerance for every i < j, checked against the running maximum.
+    highest = sends[0] if sends else 0
+    for index, sent in enumerate(sends):
+        shifted = sent - index * pacer.interval_ns
+        assert shifted >= highest - pacer.tolerance_ns, index
+        highest = max(highest, shifted)
+
+
+def send_at_wakeups(pacer: Pacer, packets: int, lateness_ns: Iterator[int],
+                    costs: Iterator[tuple[int, int]]) -> list[int]:
+    """The moments packets leave a sender that always has one ready: it wakes `lateness` after each
+    permitted time and sends while the pacer lets it. A cost (leaves, took) is one send: the packet
+    leaves `leaves` ns into it and it returns after `took` ns, when the sender books it."""
+    sends: list[int] = []
+    while len(sends) < packets:
+        now = pacer.next_ns() + next(lateness_ns)
+        while len(sends) < packets and pacer.ready(now):
+            leaves, took = next(costs)
+            sends.append(now + leaves)
+            now += took
+            pacer.book(now)
+    return sends
+
+
+def random_lateness(seed: int, tolerance_ns: int) -> Iterator[int]:
+    """On time, a little late, about the tolerance late, or stalled for seconds, in random order."""
+    rng = random.Random(seed)
+    while True:
+        roll = rng.random()
+        if roll < 0.5:
+            yield 0
+        elif roll < 0.8:
+            yield rng.randrange(0, 200_000)
+        elif roll < 0.95:
+            yield max(tolerance_ns + rng.randrange(-50_000, 50_000), 0)
+        else:
+            yield rng.randrange(SECOND_NS, 3 * SECOND_NS)
+
+
+def random_costs(seed: int) -> Iterator[tuple[int, int]]:
+    """Sends of a few microseconds, some preempted for milliseconds before or after the packet left."""
+    rng = random.Random(-seed)
+    while True:
+        took = rng.randrange(0, 20_000) if rng.random() < 0.9 else rng.randrange(1_000_000, 5_000_000)
+        yield rng.randint(0, took), took
+
+
+@pytest.mark.parametrize("tolerance_ns", TOLERANCES_NS)
+@pytest.mark.parametrize("rate", PACED_RATES)
+def test_pacer_never_exceeds_the_rate_in_any_second(rate: int, tolerance_ns: int) -> None:
+    packets = 3 * rate + 10
+    for seed in range(3):
+        pacer = Pacer(rate, start_ns=10**12 + seed, tolerance_ns=tolerance_ns)
+        sends = send_at_wakeups(pacer, packets, random_lateness(seed, tolerance_ns), random_costs(seed))
+        assert_paced(sends, rate, pacer)
+    greedy = Pacer(rate, start_ns=0, tolerance_ns=tolerance_ns)
+    assert_paced(send_at_wakeups(greedy, packets, iter(lambda: 0, 1), iter(lambda: INSTANT, 1)), rate, greedy)
+
+
+@pytest.mark.parametrize("tolerance_ns", TOLERANCES_NS)
+@pytest.mark.parametrize("rate", PACED_RATES)
+def test_pacer_polled_at_random_times_stays_within_the_rate(rate: int, tolerance_ns: int) -> None:
+    rng = random.Random(rate * 7 + tolerance_ns)
+    pacer = Pacer(rate, start_ns=0, tolerance_ns=tolerance_ns)
+    costs = random_costs(rate)
+    sends: list[int] = []
+    now = 0
+    for _ in range(6 * rate + 20):
+        now += rng.choice((0, 1, pacer.interval_ns // 3, pacer.interval_ns, 2 * pacer.tolerance_ns))
+        if pacer.ready(now):
+            leaves, took = next(costs)
+            sends.append(now + leaves)
+            now += took
+            pacer.book(now)
+    assert len(sends) > rate
+    assert_paced(sends, rate, pacer)
+
+
+@pytest.mark.parametrize("rate", PACED_RATES)
+def test_late_sender_bursts_at_most_the_tolerance(rate: int) -> None:
+    pacer = Pacer(rate, start_ns=0)
+    on_time = send_at_wakeups(pacer, 5, iter(lambda: 0, 1), iter(lambda: INSTANT, 1))
+    stalled_until = on_time[-1] + 10 * SECOND_NS
+
+    burst = 0
+    while burst < 10 * rate and pacer.ready(stalled_until):
+        pacer.book(stalled_until)
+        burst += 1
+
+    assert burst == pacer.tolerance_ns // pacer.interval_ns + 1
+    assert pacer.next_ns() == stalled_until + burst * pacer.interval_ns - pacer.tolerance_ns
+    assert not pacer.ready(pacer.next_ns() - 1)
+    assert pacer.ready(pacer.next_ns())
+
+
+def test_pacer_catches_up_a_late_wakeup_within_the_tolerance() -> None:
+    pacer = Pacer(10_000, start_ns=0)
+    lateness = iter([0] * 100 + [pacer.tolerance_ns] + [0] * 1000)
+
+    sends = send_at_wakeups(pacer, 1000, lateness, iter(lambda: INSTANT, 1))
+
+    assert sends[-1] == 999 * pacer.interval_ns  # the same last send time as without the late wake-up
+    assert_paced(sends, 10_000, pacer)
+
+
+def test_send_delayed_after_the_check_is_not_credited() -> None:
+    pacer = Pacer(1000, start_ns=0, tolerance_ns=0)
+    assert pacer.ready(0)
+    pacer.book(5_000_000)  # the send was preempted: it returned 5 ms after the check
+
+    assert pacer.next_ns() == 5_000_000 + pacer.interval_ns
+
+
+def test_pacer_costs_at_most_the_tolerance_in_throughput() -> None:
+    assert Pacer(10_000, start_ns=0).interval_ns == 100_200  # 9,980 packets/s: 0.2 % below the limit
+    for rate in PACED_RATES:
+        pacer = Pacer(rate, start_ns=0)
+        assert rate * pacer.interval_ns - (SECOND_NS + pacer.tolerance_ns) in range(rate)
+    assert Pacer(3, start_ns=0, tolerance_ns=0).interval_ns == 333_333_334  # rounded up, never faster
+
+
+def test_pacer_refuses_impossible_settings() -> None:
+    with pytest.raises(ValueError, match="invalid pacing"):
+        Pacer(0, start_ns=0)
+    with pytest.raises(ValueError, match="invalid pacing"):
+        Pacer(10, start_ns=0, tolerance_ns=-1)
+
+
+# Linux socket options the socket module does not export.
+_SO_TIMESTAMPNS, _SO_RCVBUFFORCE, _SOL_RAW, _ICMP_FILTER = 35, 33, 255, 1
+_ECHO_REQUEST = 8
+WIRE_NETWORK = ipaddress.IPv4Network("127.77.0.0/16")  # used by no other test: the capture filters on it
+
+
+@contextmanager
+def echo_request_capture() -> Iterator[socket.socket]:
+    """A second raw socket that sees every echo request sent on this host, with kernel timestamps."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 32 * 1024 * 1024)
+        sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", ~(1 << _ECHO_REQUEST) & 0xFFFFFFFF))
+        yield sock
+    finally:
+        sock.close()
+
+
+def captured_request_times(sock: socket.socket) -> list[int]:
+    """Kernel timestamps (ns) of the echo requests to WIRE_NETWORK queued on `sock`, sorted."""
+    times = []
+    for _ in range(100_000):
+        try:
+            data, ancdata, _flags, _source = sock.recvmsg(2048, socket.CMSG_SPACE(16))
+        except BlockingIOError:
+            return sorted(times)
+        header = (data[0] & 0x0F) * 4
+        if data[header] == _ECHO_REQUEST and ipaddress.IPv4Address(data[16:20]) in WIRE_NETWORK:
+            [(_level, _kind, value)] = ancdata
+            seconds, nanoseconds = struct.unpack("@ll", value[:16])
+            times.append(seconds * SECOND_NS + nanoseconds)
+    raise AssertionError("capture never ran dry")
+
+
+@needs_root
+def test_requests_on_the_wire_never_exceed_the_rate() -> None:
+    rate = 1000
+    targets = [Target(f"w-{n}", str(WIRE_NETWORK[n + 1])) for n in range(400)]
+    settings = PingSettings(count=3, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=rate)
+
+    with echo_request_capture() as capture:
+        results = sweep(targets, settings)
+        times = captured_request_times(capture)
+
+    assert sum(r.sent for r in results.values()) == len(times) == 1200
+    assert all(r.received == 3 for r in results.values())
+    # The kernel stamps each request inside its sendto(), between the pacer's check and booking.
+    assert_paced(times, rate, Pacer(rate, start_ns=0))
 
 
 @needs_root

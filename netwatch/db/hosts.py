@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.engine import Connection
 
 from netwatch.core.hoststate import HostState, Status
@@ -74,6 +74,14 @@ def save_hosts(conn: Connection, rows: Sequence[HostRow]) -> None:
         for row in rows
     ]
     upsert_rows(conn, hosts, values, key=["name"], update=_UPDATED_COLUMNS)
+
+
+def delete_hosts(conn: Connection, names: Collection[str]) -> int:
+    """Deletes the rows of `names` in one executemany; returns how many went."""
+    if not names:
+        return 0
+    statement = delete(hosts).where(hosts.c.name == bindparam("gone"))
+    return conn.execute(statement, [{"gone": name} for name in sorted(names)]).rowcount
 
 
 def list_hosts(conn: Connection) -> list[HostRow]:

@@ -6,14 +6,17 @@ import hashlib
 import ipaddress
 import logging
 from collections import Counter
+from collections.abc import Collection, Iterable
 from datetime import datetime
+
+from sqlalchemy.engine import Connection
 
 from netwatch.config import Config
 from netwatch.core.checks import CheckResult, evaluate_check
 from netwatch.core.hoststate import HostState, Status, Thresholds, Transition, advance
 from netwatch.db import outbox
 from netwatch.db.checks import CheckRow, insert_check_results
-from netwatch.db.hosts import HostRow, load_host_states, save_hosts
+from netwatch.db.hosts import HostRow, delete_hosts, load_host_states, save_hosts
 from netwatch.db.outbox import OutboxItem
 from netwatch.deps import Deps
 from netwatch.inventory import HostSpec
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 
 JOB = "ping-sweep"
 _EVENT_TYPES = {Status.OFFLINE: "HOST_OFFLINE", Status.ONLINE: "HOST_ONLINE"}
+_LOGGED_NAMES = 10  # removed hosts named in the log line; the count is always complete
 
 
 def run_ping_sweep(config: Config, deps: Deps, shard: Shard) -> int:
@@ -38,7 +42,7 @@ def run_ping_sweep(config: Config, deps: Deps, shard: Shard) -> int:
 
 
 def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> JobOutcome:
-    """Sweep, then commit results, states and new events in one transaction, then deliver."""
+    """Sweep, then commit results, states, removals and new events in one transaction, then deliver."""
     hosts = [host for host in config.hosts if shard.owns(host.name)]
     addresses, results = _probe(hosts, config, deps)
     deps.stop.check()
@@ -57,6 +61,7 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
             [CheckRow(run.run_id, h.name, run.now, addresses[h.name], checks[h.name]) for h in hosts],
         )
         save_hosts(conn, rows)
+        removed = _remove_departed(conn, previous, hosts, shard)
         outbox.enqueue(conn, events)
         queued = queue_notices(conn, [_notice(event, config) for event in events], config.notifications, run.now,
                                run.run_id)
@@ -75,6 +80,7 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
             "degraded": statuses["degraded"],
             "failed": statuses["failed"],
             "transitions": transitions,
+            "removed": removed,
             "events": len(events),
             "notifications": queued,
             "sent": report.sent,
@@ -84,6 +90,25 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
         },
         delivery_failed=report.trouble,
     )
+
+
+def departed_hosts(stored: Iterable[str], inventory: Collection[str], shard: Shard) -> list[str]:
+    """Stored hosts of this shard that the inventory no longer lists, sorted.
+
+    Another shard's hosts are never returned: that shard alone decides about them.
+    """
+    return sorted(name for name in stored if shard.owns(name) and name not in inventory)
+
+
+def _remove_departed(conn: Connection, previous: dict[str, HostState], hosts: list[HostSpec], shard: Shard) -> int:
+    """Deletes the state of hosts gone from the inventory; their check history and events stay."""
+    departed = departed_hosts(previous, {host.name for host in hosts}, shard)
+    if not departed:
+        return 0
+    removed = delete_hosts(conn, departed)
+    shown = ", ".join(departed[:_LOGGED_NAMES]) + (", ..." if len(departed) > _LOGGED_NAMES else "")
+    log.info("removed %d hosts no longer in the inventory: %s", removed, shown)
+    return removed
 
 
 def _probe(hosts: list[HostSpec], config: Config, deps: Deps) -> tuple[dict[str, str | None], dict[str, ProbeResult]]:
