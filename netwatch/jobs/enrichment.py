@@ -22,8 +22,7 @@ log = logging.getLogger(__name__)
 class AccountLookup:
     """Account dicts by account (None: unknown to Segware) and the accounts that could not be read.
 
-    `error` says why accounts are unavailable; `refused` is set when Segware rejected our token
-    (only by `look_up_available_accounts`: `look_up_accounts` raises it instead).
+    `error` says why accounts are unavailable; `refused` is set when Segware rejected our token.
     """
 
     found: Mapping[str, Mapping[str, Any] | None]
@@ -42,26 +41,9 @@ def look_up_accounts(
 ) -> AccountLookup:
     """Cached entries younger than the TTL, else one API call per missing account, cached for later.
 
-    Raises ApiAuthError when Segware rejects our token, after storing the accounts read before it.
-    """
-    lookup = look_up_available_accounts(engine, segware, accounts, now, ttl_seconds, stop)
-    if lookup.refused is not None:
-        raise lookup.refused
-    return lookup
-
-
-def look_up_available_accounts(
-    engine: Engine,
-    segware: SegwareClient | None,
-    accounts: Collection[str],
-    now: datetime,
-    ttl_seconds: float,
-    stop: StopFlag,
-) -> AccountLookup:
-    """Like `look_up_accounts`, but a rejected token is returned in `refused` rather than raised.
-
-    For callers that can go on with what was read (Sigma delivery sends the events that need no
-    Segware data) and end the run with the auth error afterwards.
+    A rejected token is returned in `refused`, not raised, after storing the accounts read before it:
+    a caller may go on with what was read (Sigma delivery sends the events that need no Segware
+    data) and end the run with the auth error afterwards.
     """
     if not accounts:
         return AccountLookup({}, frozenset())

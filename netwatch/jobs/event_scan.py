@@ -57,6 +57,8 @@ def event_scan(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Job
                                                      if row.status == ACTIVE and not _enriched(row)}
     lookup = look_up_accounts(deps.engine, segware, candidates, run.now, config.segware.cache_ttl_seconds,
                               deps.stop)
+    if lookup.refused is not None:
+        raise lookup.refused
     with deps.engine.begin() as conn:
         known = load_triggers(conn)
         raises, updates = _decide(counts, known, rules)

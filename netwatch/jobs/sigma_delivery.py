@@ -14,7 +14,7 @@ from netwatch.db.outbox import OutboxItem
 from netwatch.deps import Deps
 from netwatch.errors import ServiceUnavailable
 from netwatch.jobs.delivery import BATCH, DeliveryReport, RetryRule, deliver_items
-from netwatch.jobs.enrichment import AccountLookup, look_up_available_accounts
+from netwatch.jobs.enrichment import AccountLookup, look_up_accounts
 
 CHANNEL = "sigma"
 
@@ -36,7 +36,7 @@ def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime) ->
     if not items:
         return DeliveryReport()
     wanted = {i.id: account for i in items if _needs_location(i) and (account := _account(i))}
-    lookup = look_up_available_accounts(engine, deps.segware, set(wanted.values()), now,
+    lookup = look_up_accounts(engine, deps.segware, set(wanted.values()), now,
                                         config.segware.cache_ttl_seconds, deps.stop)
     waiting = {item_id for item_id, account in wanted.items() if account in lookup.unavailable}
     held = [i.with_outcome(last_error=f"enrichment: {lookup.error}", updated_at=now) for i in items if i.id in waiting]
