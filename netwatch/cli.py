@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.resources import files
@@ -296,6 +297,19 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(call: Callable[[], Any]) -> int:
+    try:
+        return _run_expected(call)
+    except Exception as exc:
+        # A bug: the traceback is the report. Logged (not printed) so registered secrets are masked.
+        detail = f"netwatch bug ({type(exc).__name__}), exit {int(ExitCode.SOFTWARE)}; traceback:\n"
+        if logging.getLogger("netwatch").handlers:
+            log.critical("%s%s", detail, traceback.format_exc().rstrip())
+        else:
+            click.echo(f"netwatch: {detail}{traceback.format_exc().rstrip()}", err=True)
+        return int(ExitCode.SOFTWARE)
+
+
+def _run_expected(call: Callable[[], Any]) -> int:
     try:
         result = call()
     except SystemExit as exc:

@@ -12,6 +12,7 @@ class ExitCode(IntEnum):
     DELIVERY_FAILED = 1
     USAGE = 64
     UNAVAILABLE = 69
+    SOFTWARE = 70
     LEASE_HELD = 75
     NO_PERMISSION = 77
     CONFIG = 78

@@ -4,10 +4,14 @@ MySQL: NETWATCH_TEST_MYSQL_URL names a server database to use as the admin conne
 to a throwaway database); without it the local default below is tried. Each test gets its own
 database, dropped afterwards. Without a server the MySQL cases skip with the reason, unless
 NETWATCH_REQUIRE_MYSQL=1 (set by .ci/run), where they fail.
+
+Network namespaces: tests marked `netns` (tests/netns.py `requires_netns`) skip with the reason where
+namespace test hosts cannot be built, unless NETWATCH_REQUIRE_NETNS=1 (set by .ci/run): then they fail.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Iterator
@@ -15,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from netns import netns_unavailable_reason
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
@@ -24,6 +29,20 @@ from netwatch.db.engine import build_engine
 
 LOCAL_MYSQL = "mysql+pymysql://root@127.0.0.1:3306/test"
 _counter = itertools.count()
+# Asked once per session and only when a netns test is about to run.
+_netns_reason = functools.cache(netns_unavailable_reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skips a `netns` test where namespaces are unavailable; fails it instead when CI requires them."""
+    if item.get_closest_marker("netns") is None:
+        return
+    reason = _netns_reason()
+    if reason is None:
+        return
+    if os.environ.get("NETWATCH_REQUIRE_NETNS") == "1":
+        pytest.fail(f"{reason} (NETWATCH_REQUIRE_NETNS=1: network-namespace tests must run)", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -56,9 +56,9 @@ def netns_unavailable_reason() -> str | None:
     return None
 
 
-_REASON = netns_unavailable_reason()
-requires_netns = pytest.mark.skipif(_REASON is not None, reason=_REASON or "")
-"""Skip marker for tests that build a lab; combine with ``@pytest.mark.netns``."""
+requires_netns = pytest.mark.netns
+"""Marks a test that builds a lab (it is the ``netns`` marker): tests/conftest.py skips it with
+netns_unavailable_reason(), or fails it when NETWATCH_REQUIRE_NETNS=1 (set by .ci/run)."""
 
 
 def _ip(*args: str) -> None:

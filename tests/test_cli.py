@@ -20,7 +20,8 @@ import click
 import pytest
 
 from netwatch import logs
-from netwatch.cli import cli
+from netwatch.cli import _run, cli
+from netwatch.errors import ExitCode
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.yaml"
@@ -388,4 +389,27 @@ def test_logged_secrets_are_masked() -> None:
     entry = json.loads(stream.getvalue())
     assert entry["msg"] == "header was Bearer ***"
     assert entry["t"] == "***"
+    assert TOKEN not in stream.getvalue()
+
+
+def test_a_bug_exits_70_with_its_traceback_and_masked_secrets() -> None:
+    root = logging.getLogger("netwatch")
+    saved = (root.handlers[:], root.level, root.propagate)
+    stream = io.StringIO()
+    logs.setup_logging("json", "info", stream)
+    logs.register_secret(TOKEN)
+
+    def buggy() -> None:
+        raise KeyError(f"lookup of {TOKEN}")
+
+    try:
+        code = _run(buggy)
+    finally:
+        root.handlers[:], root.propagate = saved[0], saved[2]
+        root.setLevel(saved[1])
+    assert code == ExitCode.SOFTWARE == 70
+    [entry] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert entry["level"] == "critical"
+    assert entry["msg"].startswith("netwatch bug (KeyError), exit 70; traceback:\nTraceback (most recent call last):")
+    assert "in buggy" in entry["msg"] and "lookup of ***" in entry["msg"]
     assert TOKEN not in stream.getvalue()

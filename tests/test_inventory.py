@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from jobkit import Netwatch
+from sqlalchemy.engine import Engine
 
 from netwatch.config import load_config
+from netwatch.db import tables
 from netwatch.errors import ConfigError, ExitCode
 from netwatch.inventory import HostSpec, hosts_from_csv, hosts_from_yaml
 
@@ -231,3 +235,102 @@ def test_unquoted_zero_padded_code_in_yaml_is_an_error(tmp_path: Path) -> None:
         load_config(config_file, {})
 
     assert caught.value.message == f"{config_file}: hosts[0].partition: must be a quoted string, got the number 8"
+
+
+# Widths come from the schema, not from netwatch.inventory, so the tests catch the two drifting apart.
+COLUMN_WIDTHS = {
+    "name": tables.hosts.c.name.type.length,
+    "account": tables.hosts.c.account.type.length,
+    "partition": tables.hosts.c.partition_code.type.length,
+    "zone": tables.hosts.c.zone_code.type.length,
+}
+DNS_NAME_MAX = 253
+
+
+def dns_name(length: int, suffix: str = "") -> str:
+    """A syntactically valid DNS name of exactly `length` characters (labels of at most 62)."""
+    body = ("a" * 61 + "b.") * 5
+    body = body[: length - len(suffix)]
+    return (body[:-1] + "c" if body.endswith(".") else body) + suffix
+
+
+def value_of_length(key: str, length: int) -> str:
+    return dns_name(length) if key == "address" else "7" * length
+
+
+def host_with(key: str, length: int) -> dict[str, str]:
+    return {"name": "h", "address": "127.0.0.1", **{key: value_of_length(key, length)}}
+
+
+WIDTHS = [*COLUMN_WIDTHS.items(), ("address", DNS_NAME_MAX)]
+
+
+def write_yaml_hosts(tmp_path: Path, host: dict[str, str]) -> Path:
+    config_file = tmp_path / "nw.yaml"
+    config_file.write_text(yaml.safe_dump({"hosts": [host]}), encoding="utf-8")
+    return config_file
+
+
+def write_csv_hosts(tmp_path: Path, host: dict[str, str]) -> tuple[Path, Path]:
+    row = {"account": "", "partition": "", "zone": "", **host}
+    csv_file = write_csv(tmp_path, f"{HEADER}\n" + ",".join(row[column] for column in HEADER.split(",")) + "\n")
+    config_file = tmp_path / "nw.yaml"
+    config_file.write_text(f"hosts_file: {csv_file.name}\n", encoding="utf-8")
+    return config_file, csv_file
+
+
+def test_the_longest_dns_name_fits_the_address_column() -> None:
+    assert tables.hosts.c.address.type.length >= DNS_NAME_MAX
+
+
+def test_description_is_not_stored_so_it_has_no_width(tmp_path: Path) -> None:
+    host = {"name": "h", "address": "127.0.0.1", "description": "d" * 1000}
+
+    assert load_config(write_yaml_hosts(tmp_path, host), {}).hosts[0].description == "d" * 1000
+
+
+@pytest.mark.parametrize(("key", "width"), WIDTHS)
+def test_yaml_value_of_the_column_width_is_accepted_and_one_more_is_not(
+    tmp_path: Path, key: str, width: int
+) -> None:
+    accepted = load_config(write_yaml_hosts(tmp_path, host_with(key, width)), {}).hosts
+    assert getattr(accepted[0], key) == value_of_length(key, width)
+
+    config_file = write_yaml_hosts(tmp_path, host_with(key, width + 1))
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_file, {})
+
+    assert caught.value.message.startswith(f"{config_file}: hosts[0].{key}: longer than {width} characters (host ")
+
+
+@pytest.mark.parametrize(("key", "width"), WIDTHS)
+def test_csv_value_of_the_column_width_is_accepted_and_one_more_is_not(
+    tmp_path: Path, key: str, width: int
+) -> None:
+    accepted = load_config(write_csv_hosts(tmp_path, host_with(key, width))[0], {}).hosts
+    assert getattr(accepted[0], key) == value_of_length(key, width)
+
+    config_file, csv_file = write_csv_hosts(tmp_path, host_with(key, width + 1))
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_file, {})
+
+    assert caught.value.message.startswith(f"{csv_file} line 2: {key}: longer than {width} characters (host ")
+
+
+def test_values_of_the_column_widths_are_stored_whole(tmp_path: Path, engine: Engine, db_url: str) -> None:
+    """A sweep stores a host with every field at its width (MariaDB refuses a longer value)."""
+    host = {
+        "name": "n" * COLUMN_WIDTHS["name"],
+        "address": dns_name(DNS_NAME_MAX, suffix=".invalid"),
+        "account": "1" * COLUMN_WIDTHS["account"],
+        "partition": "2" * COLUMN_WIDTHS["partition"],
+        "zone": "3" * COLUMN_WIDTHS["zone"],
+    }
+    nw = Netwatch(tmp_path, db_url, {})
+    nw.write_config([host])
+
+    done = nw.sweep()
+
+    assert done.returncode == 0, done.stderr
+    stored = [(r["name"], r["address"], r["account"], r["partition_code"], r["zone_code"]) for r in nw.rows("hosts")]
+    assert stored == [(host["name"], host["address"], host["account"], host["partition"], host["zone"])]

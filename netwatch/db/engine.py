@@ -10,7 +10,17 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    NotSupportedError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from netwatch.errors import ConfigError, NetwatchError, ServiceUnavailable
 
@@ -19,7 +29,7 @@ def safe_url(url: str) -> str:
     """The URL with any password masked, for logs and error messages."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "<unparseable database url>"
 
 
@@ -27,11 +37,13 @@ def build_engine(url: str) -> Engine:
     """An engine for `url`: MySQL/MariaDB via PyMySQL in UTC, or SQLite in WAL mode."""
     try:
         parsed: URL = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
+        # ValueError: a port that is not a number, e.g. after an unencoded '@' in a password.
         raise ConfigError(f"database.url: not a database URL: {safe_url(url)}") from None
+    if _ambiguous_credentials(url, parsed):
+        raise ConfigError("database.url: more than one '@' in the user:password part: "
+                          "URL-encode '@' in the user name or password as %40")
     backend = parsed.get_backend_name()
-    if url.count("@") > 1:
-        raise ConfigError("database.url: more than one '@': URL-encode '@' in the password as %40")
     if backend == "mysql":
         if parsed.get_driver_name() != "pymysql":
             raise ConfigError("database.url: MySQL URLs must use the PyMySQL driver (mysql+pymysql://...)")
@@ -49,6 +61,19 @@ def build_engine(url: str) -> Engine:
         _sqlite_setup(engine)
         return engine
     raise ConfigError(f"database.url: unsupported database {backend!r} (use sqlite:/// or mysql+pymysql://)")
+
+
+def _ambiguous_credentials(url: str, parsed: URL) -> bool:
+    """True when an unencoded '@' left make_url unsure where the user:password part ends.
+
+    A SQLite path or a query value may hold '@'. make_url ends the password at its first '@', so a
+    second one in the password moves a piece of it into the host name, which then shows in
+    errors. An unencoded '@' in the user name (or, with no password, one later in the URL) takes
+    the text up to it as the user name.
+    """
+    user = parsed.username or ""
+    raw_user = "@" in user and url.partition("://")[2].startswith(user)
+    return raw_user or "@" in (parsed.host or "")
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -90,10 +115,32 @@ def count_statements(engine: Engine) -> Iterator[StatementCount]:
         event.remove(engine, "before_cursor_execute", _count)
 
 
-def describe_db_error(exc: SQLAlchemyError) -> NetwatchError:
-    """A one-line, secret-free error for a database failure: unreachable (69) or otherwise."""
+# Errors in what netwatch sent (a duplicate key, a value too long, SQL the server rejects): a bug,
+# not an outage. Every other driver error means the database could not serve the run right now:
+# server gone or unreachable, lock wait timeout, deadlock, a locked, full or damaged SQLite file.
+_NETWATCH_BUGS = (IntegrityError, DataError, ProgrammingError, NotSupportedError)
+
+
+def is_db_unavailable(exc: SQLAlchemyError) -> bool:
+    """True for an outage (69); False for an error in what netwatch sent or in how it used SQLAlchemy."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or not isinstance(exc, _NETWATCH_BUGS)
+    return isinstance(exc, DisconnectionError | PoolTimeout)
+
+
+def db_error_line(exc: SQLAlchemyError) -> str:
+    """The driver's own first line (no SQL, no parameters, no URL), at most 200 characters."""
     original = getattr(exc, "orig", None)
-    detail = str(original if original is not None else exc).splitlines()[0][:200]
-    if isinstance(exc, OperationalError | InterfaceError):
-        return ServiceUnavailable(f"database unavailable: {detail}")
-    return ServiceUnavailable(f"database error ({type(original or exc).__name__}): {detail}")
+    return str(original if original is not None else exc).partition("\n")[0][:200]
+
+
+def describe_db_error(exc: SQLAlchemyError) -> NetwatchError:
+    """A one-line, secret-free ServiceUnavailable (69) for a database that could not serve the run.
+
+    Any other database error (IntegrityError, DataError, ProgrammingError, ...) means netwatch sent
+    something wrong: a bug, not an outage. It is re-raised, so its traceback gets reported instead
+    of an operator chasing a database that is fine.
+    """
+    if not is_db_unavailable(exc):
+        raise exc
+    return ServiceUnavailable(f"database unavailable: {db_error_line(exc)}")

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 10_000
 DELIVERY_LEASE = "outbox-delivery:0/1"
-_MAX_BACKOFF = timedelta(days=1)
+_MAX_WAIT_S = timedelta(days=1).total_seconds()
 
 
 @contextmanager
@@ -90,8 +90,10 @@ def apply_outcome(item: OutboxItem, outcome: Delivery, now: datetime, rule: Retr
     if attempts >= rule.max_attempts:
         log.error("%s dead after %d attempts: %s", item.kind, attempts, outcome.error, extra={"fields": fields})
         return item.with_outcome(status=outbox.DEAD, last_error=outcome.error, next_attempt_at=None, **common)
-    backoff = timedelta(seconds=rule.backoff_seconds * 2 ** (attempts - 1))
-    wait = max(min(backoff, _MAX_BACKOFF), timedelta(seconds=outcome.retry_after_s or 0))
+    # In float seconds, capped before a timedelta is built: 2**41 backoffs or a server's absurd
+    # Retry-After must neither overflow nor park a message for years.
+    backoff_s = rule.backoff_seconds * 2.0 ** min(attempts - 1, 64)
+    wait = timedelta(seconds=min(max(backoff_s, outcome.retry_after_s or 0.0), _MAX_WAIT_S))
     log.warning("%s still pending: %s", item.kind, outcome.error, extra={"fields": fields})
     return item.with_outcome(status=outbox.PENDING, last_error=outcome.error, next_attempt_at=now + wait, **common)
 

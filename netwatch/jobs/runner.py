@@ -12,13 +12,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from netwatch.db import migrate, runs
-from netwatch.db.engine import describe_db_error
+from netwatch.db.engine import db_error_line, describe_db_error, is_db_unavailable
 from netwatch.deps import Deps
 from netwatch.errors import ExitCode, LeaseHeld, NetwatchError, Stopped
 from netwatch.jobs.lease import Lease
 
 log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class RunContext:
@@ -71,9 +70,9 @@ def run_job(job: str, shard: str, lease_seconds: float, deps: Deps,
             result = "stopped" if isinstance(exc, Stopped) else "failed"
             _finish_quietly(deps, run_id, result, exc.exit_code, exc.message)
             raise
-        except SQLAlchemyError as exc:
-            error = describe_db_error(exc)
-            _finish_quietly(deps, run_id, "failed", error.exit_code, error.message)
+        except Exception as exc:
+            code, message = _describe_failure(exc)
+            _finish_quietly(deps, run_id, "failed", code, message)
             raise
         code = ExitCode.DELIVERY_FAILED if outcome.delivery_failed else ExitCode.OK
         _finish(deps, run_id, "delivery_failed" if outcome.delivery_failed else "ok", code, outcome.counts)
@@ -85,6 +84,19 @@ def run_job(job: str, shard: str, lease_seconds: float, deps: Deps,
         return code
     finally:
         lease.release()
+
+
+def _describe_failure(exc: Exception) -> tuple[int, str]:
+    """Exit code and one line for the run row: 69 for a database outage, else a bug's crash.
+
+    A bug propagates with its traceback; the row names it and, for a database bug, adds the
+    driver's line (never the message of an arbitrary exception, which could hold anything).
+    """
+    if isinstance(exc, SQLAlchemyError) and is_db_unavailable(exc):
+        error = describe_db_error(exc)
+        return error.exit_code, error.message
+    detail = f": {db_error_line(exc)}" if isinstance(exc, SQLAlchemyError) else ""
+    return ExitCode.SOFTWARE, f"netwatch bug ({type(exc).__name__}{detail}); see the traceback"
 
 
 def _finish_quietly(deps: Deps, run_id: int, outcome: str, code: int, error: str) -> None:
