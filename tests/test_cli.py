@@ -413,3 +413,14 @@ def test_a_bug_exits_70_with_its_traceback_and_masked_secrets() -> None:
     assert entry["msg"].startswith("netwatch bug (KeyError), exit 70; traceback:\nTraceback (most recent call last):")
     assert "in buggy" in entry["msg"] and "lookup of ***" in entry["msg"]
     assert TOKEN not in stream.getvalue()
+
+
+def test_readme_first_command_runs_on_a_fresh_sqlite_file_without_db_init(tmp_path: Path) -> None:
+    """`make run`: the example config, no database yet, no `db init`: the job creates the SQLite file."""
+    config = write(tmp_path / "config.example.yaml", EXAMPLE.read_text(encoding="utf-8"))
+    run = netwatch("run", "ping-sweep", "--config", str(config), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "initialised a new SQLite database" in run.stderr
+    assert (tmp_path / "netwatch.db").is_file()
+    status = netwatch("status", "--json", "--config", str(config), cwd=tmp_path)
+    assert sorted(host["name"] for host in json.loads(status.stdout)) == ["localhost-name", "loopback-1", "loopback-2"]

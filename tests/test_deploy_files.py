@@ -40,8 +40,8 @@ ALARM_JOBS = ("event-scan", "alert-clear")
 # Secret keys a pod may do without: netwatch itself exits 78 when a configured feature lacks one.
 OPTIONAL_SECRETS = {"NETWATCH_SEGWARE_TOKEN", "NETWATCH_SIGMA_TOKEN", "NETWATCH_SMTP_PASSWORD",
                     "NETWATCH_WHATSAPP_TOKEN"}
-ALARM_JOB_ENV = {"NETWATCH_DATABASE_URL", "NETWATCH_SEGWARE_TOKEN", "NETWATCH_SMTP_PASSWORD",
-                 "NETWATCH_WHATSAPP_TOKEN"}
+# Every job ends by delivering the whole outbox (Sigma events and every notification channel).
+JOB_ENV = {"NETWATCH_DATABASE_URL", *OPTIONAL_SECRETS}
 BASE_IMAGE = "registry.example.invalid/netwatch"
 KUSTOMIZATION = "kustomization.yaml"
 # Env a pod or host gets from its Secret: enough for load_config, never a real credential.
@@ -475,11 +475,11 @@ def test_only_ping_sweep_runs_as_root() -> None:
         assert context["seccompProfile"] == {"type": "RuntimeDefault"}
 
 
-@pytest.mark.parametrize("job", ALARM_JOBS)
-def test_alarm_jobs_get_their_secrets_by_reference(job: str) -> None:
+@pytest.mark.parametrize("job", ["ping-sweep", *ALARM_JOBS])
+def test_every_job_gets_every_secret_by_reference(job: str) -> None:
     (container,) = job_pod(job)["containers"]
     refs = {item["name"]: item["valueFrom"]["secretKeyRef"] for item in container["env"] if "valueFrom" in item}
-    assert set(refs) == ALARM_JOB_ENV
+    assert set(refs) == JOB_ENV
     for name, ref in refs.items():
         assert ref["name"] == "netwatch-secrets"
         assert ref.get("optional", False) is (name in OPTIONAL_SECRETS), name

@@ -425,8 +425,9 @@ def test_refused_credentials_stop_the_run_but_keep_earlier_outcomes(engine: Engi
     config = delivery_config(tmp_path, receiver, whatsapp=None)
     queue(engine, [host_notice(config, f"host-{n}", "host_offline", T0, key=f"k{n}") for n in (1, 2, 3)], config, T0)
     receiver.statuses["/hook"] = [200, 401]
-    with pytest.raises(ApiAuthError):
-        deliver_notices(engine, {"webhook": channels_for(receiver)["webhook"]}, config, T0, StopFlag())
+    report = deliver_notices(engine, {"webhook": channels_for(receiver)["webhook"]}, config, T0, StopFlag())
+    assert isinstance(report.problem, ApiAuthError) and report.problem.exit_code == 78
+    assert report.sent == 1
     assert [(i.idempotency_key, i.status, i.attempts) for i in items(engine)] == [
         ("webhook-k1", "sent", 1), ("webhook-k2", "pending", 0), ("webhook-k3", "pending", 0)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -176,6 +177,10 @@ def test_segware_down_keeps_event_pending(nw: Netwatch, fake: FakeApis) -> None:
     done = nw.sweep()
     assert done.returncode == 69, done.stderr
     assert "held back" in done.stderr and "Traceback" not in done.stderr
+    assert "ping-sweep finished" in done.stderr and "hosts=1" in done.stderr and "exit_code=69" in done.stderr
+    [run] = nw.rows("job_runs")
+    assert (run["outcome"], run["exit_code"], json.loads(run["counts"])["hosts"]) == ("failed", 69, 1)
+    assert "held back" in run["error"]
     [item] = nw.outbox()
     assert item.status == "pending"
     assert "enrichment" in (item.last_error or "")

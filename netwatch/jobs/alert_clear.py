@@ -62,12 +62,10 @@ def alert_clear(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Jo
     for row, c in zip(cleared, clears, strict=True):
         log.info("alert cleared: %s (%s, last count %d, active %s)", subject(row.key), c.reason, c.last_count,
                  format_duration(c.active_seconds))
-    report = dispatch(deps, config, run.now)
     return JobOutcome(
         counts={"active": len(active), "cleared": len(cleared), "events": sum(g.count for g in counts.values()),
-                "notifications": queued, "sent": report.sent, "delivery_failed": report.failed,
-                "pending": report.pending, "dead": report.dead},
-        delivery_failed=report.trouble,
+                "notifications": queued},
+        delivery=dispatch(deps, config, run.now),
     )
 
 

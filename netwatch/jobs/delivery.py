@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
+from netwatch.errors import ConfigError, NetwatchError
 from netwatch.jobs.lease import Lease
 from netwatch.outcome import Delivery
 from netwatch.stopflag import StopFlag
@@ -49,15 +50,22 @@ class RetryRule:
 
 @dataclass(frozen=True)
 class DeliveryReport:
+    """What one run delivered; `problem` is what kept part of the outbox from going out (78 or 69)."""
+
     sent: int = 0
     failed: int = 0
     pending: int = 0
     dead: int = 0
+    problem: NetwatchError | None = None
 
     @property
     def trouble(self) -> bool:
         """True when any delivery attempt of this run did not end as sent."""
         return bool(self.failed or self.pending or self.dead)
+
+    def counts(self) -> dict[str, int]:
+        """The summary-line counts of a run's deliveries."""
+        return {"sent": self.sent, "delivery_failed": self.failed, "pending": self.pending, "dead": self.dead}
 
     @classmethod
     def of(cls, items: Sequence[OutboxItem]) -> DeliveryReport:
@@ -71,7 +79,14 @@ class DeliveryReport:
 
     def __add__(self, other: DeliveryReport) -> DeliveryReport:
         return DeliveryReport(self.sent + other.sent, self.failed + other.failed, self.pending + other.pending,
-                              self.dead + other.dead)
+                              self.dead + other.dead, _graver(self.problem, other.problem))
+
+
+def _graver(first: NetwatchError | None, second: NetwatchError | None) -> NetwatchError | None:
+    """A refused credential (fix the config) outranks an unavailable service (wait); else the first."""
+    if first is None or (isinstance(second, ConfigError) and not isinstance(first, ConfigError)):
+        return second
+    return first
 
 
 def apply_outcome(item: OutboxItem, outcome: Delivery, now: datetime, rule: RetryRule) -> OutboxItem:
@@ -111,17 +126,25 @@ def deliver_items(
 
     A transient failure (pending) ends the loop: the sink is struggling and the rest waits for the
     next run. Outcomes already obtained are stored even when SIGTERM or a rejected token ends the
-    loop, so a delivered message is not sent again (and if it were, its idempotency key says so).
+    loop, so a delivered message is not sent again (and if it were, its idempotency key says so); a
+    rejected token becomes the report's `problem`.
     The report counts the stored outcomes only: one discarded because a newer message superseded
     the item meanwhile is no delivery trouble.
     """
     if not items and not settled:
         return DeliveryReport()
     done = list(settled)
+    problem: ConfigError | None = None
     try:
         for item in items:
             stop.check()
-            outcome = send(item)
+            try:
+                outcome = send(item)
+            except ConfigError as exc:
+                # The sink refused our credentials: the rest of its queue waits, other sinks go on.
+                log.warning("delivery to %s stopped: %s", item.channel, exc.message)
+                problem = exc
+                break
             done.append(apply_outcome(item, outcome, now, rule))
             if outcome.status == "pending":
                 break
@@ -130,4 +153,4 @@ def deliver_items(
             stored = outbox.record_outcomes(conn, done)
     if len(stored) < len(done):
         log.info("%d delivery outcomes dropped: superseded meanwhile by newer messages", len(done) - len(stored))
-    return DeliveryReport.of(stored)
+    return replace(DeliveryReport.of(stored), problem=problem)

@@ -78,12 +78,10 @@ def event_scan(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Job
         run.lease.fence(conn)
     for row in raised:
         log.warning("alert raised: %s count %d >= %d", subject(row.key), row.count, row.threshold)
-    report = dispatch(deps, config, run.now)
     return JobOutcome(
         counts={"events": sum(g.count for g in counts.values()), "groups": len(counts), "raised": len(raised),
-                "updated": len(updated), "recorded": recorded, "notifications": queued, "sent": report.sent,
-                "delivery_failed": report.failed, "pending": report.pending, "dead": report.dead},
-        delivery_failed=report.trouble,
+                "updated": len(updated), "recorded": recorded, "notifications": queued},
+        delivery=dispatch(deps, config, run.now),
     )
 
 

@@ -71,7 +71,6 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
         if event.status == outbox.UNDELIVERED:
             log.warning("undelivered: no sink configured", extra={"fields": {"host": event.subject,
                                                                              "type": event.kind}})
-    report = dispatch(deps, config, run.now)
     statuses = Counter(str(check.status) for check in checks.values())
     return JobOutcome(
         counts={
@@ -83,12 +82,8 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
             "removed": removed,
             "events": len(events),
             "notifications": queued,
-            "sent": report.sent,
-            "delivery_failed": report.failed,
-            "pending": report.pending,
-            "dead": report.dead,
         },
-        delivery_failed=report.trouble,
+        delivery=dispatch(deps, config, run.now),
     )
 
 

@@ -15,6 +15,7 @@ from netwatch.db import migrate, runs
 from netwatch.db.engine import db_error_line, describe_db_error, is_db_unavailable
 from netwatch.deps import Deps
 from netwatch.errors import ExitCode, LeaseHeld, NetwatchError, Stopped
+from netwatch.jobs.delivery import DeliveryReport
 from netwatch.jobs.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class RunContext:
 @dataclass(frozen=True)
 class JobOutcome:
     counts: Mapping[str, int] = field(default_factory=dict)
-    delivery_failed: bool = False
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
 
 def prepare_schema(engine: Engine, now: datetime) -> None:
@@ -74,16 +75,29 @@ def run_job(job: str, shard: str, lease_seconds: float, deps: Deps,
             code, message = _describe_failure(exc)
             _finish_quietly(deps, run_id, "failed", code, message)
             raise
-        code = ExitCode.DELIVERY_FAILED if outcome.delivery_failed else ExitCode.OK
-        _finish(deps, run_id, "delivery_failed" if outcome.delivery_failed else "ok", code, outcome.counts)
+        delivery = outcome.delivery
+        counts = {**outcome.counts, **delivery.counts()}
+        result, code = _result(delivery)
+        _finish(deps, run_id, result, code, counts, delivery.problem.message if delivery.problem else None)
         log.info(
             "%s finished", job,
-            extra={"fields": {"shard": shard, "run_id": run_id, **outcome.counts,
+            extra={"fields": {"shard": shard, "run_id": run_id, **counts,
                               "duration_s": round(time.monotonic() - started, 3), "exit_code": int(code)}},
         )
+        if delivery.problem is not None:
+            # The run's work is committed and counted; the problem still ends it with its code and line.
+            raise delivery.problem
         return code
     finally:
         lease.release()
+
+
+def _result(delivery: DeliveryReport) -> tuple[str, ExitCode]:
+    if delivery.problem is not None:
+        return "failed", delivery.problem.exit_code
+    if delivery.trouble:
+        return "delivery_failed", ExitCode.DELIVERY_FAILED
+    return "ok", ExitCode.OK
 
 
 def _describe_failure(exc: Exception) -> tuple[int, str]:

@@ -24,8 +24,8 @@ def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime) ->
 
     An event whose account details cannot be read now is held back without spending an attempt
     (Sigma was never asked, so a long Segware outage must not make events dead); the others go out.
-    Then a rejected Segware token raises ApiAuthError (exit 78) and held-back events
-    ServiceUnavailable (exit 69), after every outcome was stored.
+    The report's problem is then a rejected Segware token (ApiAuthError, exit 78) or the held-back
+    events (ServiceUnavailable, exit 69); every outcome is stored either way.
     """
     sigma = deps.sigma
     if sigma is None:
@@ -36,18 +36,18 @@ def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime) ->
     if not items:
         return DeliveryReport()
     wanted = {i.id: account for i in items if _needs_location(i) and (account := _account(i))}
-    lookup = look_up_accounts(engine, deps.segware, set(wanted.values()), now,
-                                        config.segware.cache_ttl_seconds, deps.stop)
+    lookup = look_up_accounts(engine, deps.segware, set(wanted.values()), now, config.segware.cache_ttl_seconds,
+                              deps.stop)
     waiting = {item_id for item_id, account in wanted.items() if account in lookup.unavailable}
     held = [i.with_outcome(last_error=f"enrichment: {lookup.error}", updated_at=now) for i in items if i.id in waiting]
     ready = [_located(i, lookup) for i in items if i.id not in waiting]
     report = deliver_items(engine, ready, lambda item: sigma.send_event(_sigma_event(item)), rule, now, deps.stop,
                            held)
     if lookup.refused is not None:
-        raise lookup.refused
+        return report + DeliveryReport(problem=lookup.refused)
     if held:
-        raise ServiceUnavailable(f"{len(held)} Sigma event(s) held back until their account details can be read:"
-                                 f" {lookup.error}")
+        return report + DeliveryReport(problem=ServiceUnavailable(
+            f"{len(held)} Sigma event(s) held back until their account details can be read: {lookup.error}"))
     return report
 
 
