@@ -19,6 +19,7 @@ from netwatch.db import accounts, checks, hosts, leases, migrate, outbox, runs, 
 from netwatch.db.ddl import mysql_ddl
 from netwatch.db.engine import build_engine, count_statements
 from netwatch.errors import ConfigError
+from netwatch.jobs.lease import Lease
 
 T0 = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
 
@@ -116,37 +117,52 @@ def test_schema_sql_applies_on_mariadb(mysql_url: str) -> None:
     engine.dispose()
 
 
+def acquire(engine: Engine, name: str, holder: str, now: datetime, ttl_seconds: float) -> bool:
+    """Claims a lease the way every run does: claim, create the row if missing, claim again."""
+    return Lease(engine, name, holder, ttl_seconds, lambda: now).try_acquire()
+
+
+def test_claim_needs_the_row_and_ensuring_it_twice_is_harmless(engine: Engine) -> None:
+    with engine.begin() as conn:
+        assert not leases.claim_lease(conn, "job:0/1", "a", T0, 60)
+        leases.ensure_lease_row(conn, "job:0/1")
+        leases.ensure_lease_row(conn, "job:0/1")
+        assert leases.claim_lease(conn, "job:0/1", "a", T0, 60)
+        assert leases.read_lease(conn, "job:0/1") == leases.LeaseInfo("a", T0 + timedelta(seconds=60))
+
+
 def test_lease_excludes_a_second_holder_until_expiry(engine: Engine) -> None:
-    assert leases.acquire_lease(engine, "ping-sweep:0/1", "a", T0, 60)
-    assert not leases.acquire_lease(engine, "ping-sweep:0/1", "b", T0 + timedelta(seconds=59), 60)
-    assert leases.acquire_lease(engine, "ping-sweep:0/1", "a", T0 + timedelta(seconds=1), 60)
-    assert leases.acquire_lease(engine, "other:0/1", "b", T0, 60)
+    assert acquire(engine, "ping-sweep:0/1", "a", T0, 60)
+    assert not acquire(engine, "ping-sweep:0/1", "b", T0 + timedelta(seconds=59), 60)
+    assert acquire(engine, "ping-sweep:0/1", "a", T0 + timedelta(seconds=1), 60)
+    assert acquire(engine, "other:0/1", "b", T0, 60)
     with engine.begin() as conn:
         info = leases.read_lease(conn, "ping-sweep:0/1")
     assert info.holder == "a"
     assert info.expires_at == T0 + timedelta(seconds=61)
-    assert leases.acquire_lease(engine, "ping-sweep:0/1", "b", T0 + timedelta(seconds=62), 60)
+    assert acquire(engine, "ping-sweep:0/1", "b", T0 + timedelta(seconds=62), 60)
     with engine.begin() as conn:
         assert not leases.renew_lease(conn, "ping-sweep:0/1", "a", T0 + timedelta(seconds=63), 60)
         assert leases.renew_lease(conn, "ping-sweep:0/1", "b", T0 + timedelta(seconds=63), 60)
 
 
 def test_released_lease_is_free_at_once(engine: Engine) -> None:
-    assert leases.acquire_lease(engine, "job:0/1", "a", T0, 600)
+    assert acquire(engine, "job:0/1", "a", T0, 600)
     with engine.begin() as conn:
         leases.release_lease(conn, "job:0/1", "b")
-    assert not leases.acquire_lease(engine, "job:0/1", "b", T0, 600)
+    assert not acquire(engine, "job:0/1", "b", T0, 600)
     with engine.begin() as conn:
         leases.release_lease(conn, "job:0/1", "a")
-    assert leases.acquire_lease(engine, "job:0/1", "b", T0, 600)
+    assert acquire(engine, "job:0/1", "b", T0, 600)
 
 
 def test_many_processes_racing_for_a_lease_never_deadlock(db_url: str, engine: Engine) -> None:
     """Eight processes claim one lease at once, five rounds: exactly one wins each round, none errors."""
     script = (
         "import sys\nfrom datetime import UTC, datetime\nfrom netwatch.db.engine import build_engine\n"
-        "from netwatch.db.leases import acquire_lease\n"
-        "won = acquire_lease(build_engine(sys.argv[1]), sys.argv[2], sys.argv[3], datetime.now(UTC), 600)\n"
+        "from netwatch.jobs.lease import Lease\n"
+        "lease = Lease(build_engine(sys.argv[1]), sys.argv[2], sys.argv[3], 600, lambda: datetime.now(UTC))\n"
+        "won = lease.try_acquire()\n"
         "print('won' if won else 'lost')\n"
     )
     for round_number in range(5):

@@ -23,9 +23,11 @@ from netwatch.clients.segware import SegwareClient
 from netwatch.config import NotificationsConfig, parse_config
 from netwatch.db import outbox
 from netwatch.db.accounts import load_cached_accounts
-from netwatch.db.leases import acquire_lease, release_lease
+from netwatch.db.leases import release_lease
+from netwatch.errors import Stopped
 from netwatch.jobs.delivery import DELIVERY_LEASE, DeliveryReport
 from netwatch.jobs.enrichment import look_up_accounts
+from netwatch.jobs.lease import Lease
 from netwatch.jobs.notifications import deliver_notices, make_notice, queue_notices
 from netwatch.notify.message import Message
 from netwatch.outcome import Delivery
@@ -123,6 +125,30 @@ def test_accounts_read_before_a_refused_token_are_cached(engine: Engine) -> None
         again = look_up_accounts(engine, _segware(), ["1111", "2222"], T0 + timedelta(seconds=1), 3600, StopFlag())
         assert len(rsps.calls) == 1, "1111 came from the cache"
     assert again.refused is not None and "HTTP 403" in again.refused.message
+
+
+class _StopOnSecondCheck(StopFlag):
+    """SIGTERM arriving while the second account is about to be asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checks = 0
+
+    def check(self) -> None:
+        self.checks += 1
+        if self.checks == 2:
+            self.set()
+        super().check()
+
+
+def test_accounts_read_before_a_stop_are_cached(engine: Engine) -> None:
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{SEGWARE}/v1/accounts/1111", json={**ACCOUNT, "account": "1111"})
+        with pytest.raises(Stopped):
+            look_up_accounts(engine, _segware(), ["2222", "1111"], T0, 3600, _StopOnSecondCheck())
+        assert len(rsps.calls) == 1
+    with engine.begin() as conn:
+        assert set(load_cached_accounts(conn, ["1111", "2222"], T0, 3600)) == {"1111"}
 
 
 # 2. An enrichment outage spends no Sigma attempt and never makes an event dead.
@@ -270,7 +296,7 @@ def test_delivery_lease_held_elsewhere_leaves_events_for_the_next_run(
     nw: Netwatch, fake: FakeApis, engine: Engine
 ) -> None:
     other = "other-host:4242:feedbeef"
-    assert acquire_lease(engine, DELIVERY_LEASE, other, datetime.now(UTC), 600)
+    assert Lease(engine, DELIVERY_LEASE, other, 600, lambda: datetime.now(UTC)).try_acquire()
     hosts = [{"name": f"lo-{n}", "address": f"127.0.0.{n}", "account": "1234", "partition": "01", "zone": f"00{n}"}
              for n in (1, 2)]
     nw.write_config(hosts, thresholds={"notify_initial": True}, **_apis(fake))

@@ -23,7 +23,8 @@ from netwatch.clients.http import ApiAuthError, RetryPolicy
 from netwatch.config import NotificationsConfig, parse_config
 from netwatch.db import outbox
 from netwatch.errors import Stopped
-from netwatch.jobs.delivery import DeliveryReport
+from netwatch.jobs.delivery import DELIVERY_LEASE, DeliveryReport
+from netwatch.jobs.lease import Lease
 from netwatch.jobs.notifications import Notice, deliver_notices, make_notice, queue_notices
 from netwatch.notify.channel import Channel
 from netwatch.notify.message import Message
@@ -473,3 +474,20 @@ def test_recovery_supersedes_a_waiting_message_on_a_channel_without_send_recover
                       start + timedelta(seconds=30), 3)
         items = outbox.list_items(conn)
     assert [(i.idempotency_key, i.status) for i in items] == [("whatsapp-k1", "sent"), ("whatsapp-k2", "superseded")]
+
+
+def test_delivery_stops_once_the_delivery_lease_is_no_longer_valid(engine: Engine, tmp_path: Path,
+                                                                   receiver: Receiver) -> None:
+    config = delivery_config(tmp_path, receiver, whatsapp=None)
+    queue(engine, [host_notice(config, f"host-{n}", "host_offline", T0, key=f"k{n}") for n in (1, 2)], config, T0)
+    clock = [T0]
+    turn = Lease(engine, DELIVERY_LEASE, "this-run", 60, lambda: clock[0])
+    assert turn.try_acquire() and turn.valid()
+    clock[0] = T0 + timedelta(seconds=61)  # renewals failed for longer than the TTL
+    assert not turn.valid()
+    report = deliver_notices(engine, {"webhook": channels_for(receiver)["webhook"]}, config, T0, StopFlag(), turn)
+    assert (report.sent, report.pending, receiver.seen) == (0, 0, [])
+    assert [(i.status, i.attempts) for i in items(engine)] == [("pending", 0), ("pending", 0)]
+    clock[0] = T0
+    assert deliver_notices(engine, {"webhook": channels_for(receiver)["webhook"]}, config, T0, StopFlag(),
+                           turn).sent == 2

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from netwatch.db.tables import leases
 from netwatch.db.upsert import insert_missing
@@ -22,12 +22,12 @@ class LeaseInfo:
     expires_at: datetime | None
 
 
-def acquire_lease(engine: Engine, name: str, holder: str, now: datetime, ttl_seconds: float) -> bool:
-    """Claims `name` for `holder` if it is free, expired or already ours.
+def claim_lease(conn: Connection, name: str, holder: str, now: datetime, ttl_seconds: float) -> bool:
+    """Claims `name` for `holder` in one conditional UPDATE if it is free, expired or already ours.
 
-    Each step is its own one-statement transaction: an INSERT IGNORE and an UPDATE of the same row
-    in one transaction deadlock on MariaDB when two runs start together (shared lock, then
-    exclusive), and a single statement cannot wait in a cycle.
+    False also when the row does not exist yet (see `ensure_lease_row`). Run it in a transaction of
+    its own: an INSERT IGNORE and an UPDATE of the same row in one transaction deadlock on MariaDB
+    when two runs start together (shared lock, then exclusive); one statement cannot wait in a cycle.
     """
     claim = (
         update(leases)
@@ -39,13 +39,12 @@ def acquire_lease(engine: Engine, name: str, holder: str, now: datetime, ttl_sec
         )
         .values(holder=holder, acquired_at=now, expires_at=now + timedelta(seconds=ttl_seconds))
     )
-    with engine.begin() as conn:
-        if conn.execute(claim).rowcount == 1:
-            return True
-    with engine.begin() as conn:
-        insert_missing(conn, leases, [{"name": name, "holder": None, "acquired_at": None, "expires_at": None}])
-    with engine.begin() as conn:
-        return conn.execute(claim).rowcount == 1
+    return conn.execute(claim).rowcount == 1
+
+
+def ensure_lease_row(conn: Connection, name: str) -> None:
+    """Creates the free row of lease `name` unless it exists (insert-if-missing)."""
+    insert_missing(conn, leases, [{"name": name, "holder": None, "acquired_at": None, "expires_at": None}])
 
 
 def renew_lease(conn: Connection, name: str, holder: str, now: datetime, ttl_seconds: float) -> bool:

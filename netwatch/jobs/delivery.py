@@ -25,19 +25,21 @@ _MAX_WAIT_S = timedelta(days=1).total_seconds()
 
 
 @contextmanager
-def delivery_turn(engine: Engine, holder: str, lease_seconds: float, clock: Callable[[], datetime]) -> Iterator[bool]:
+def delivery_turn(engine: Engine, holder: str, lease_seconds: float,
+                  clock: Callable[[], datetime]) -> Iterator[Lease | None]:
     """One process at a time delivers from the outbox, whatever job it runs, so no message is sent twice.
 
-    Yields False when another run is delivering: this run's messages then go out with a later run.
+    Yields the delivery lease (hand it to `deliver_items`, which stops sending once it is no longer
+    valid), or None when another run is delivering: this run's messages then go out with a later run.
     """
     lease = Lease(engine, DELIVERY_LEASE, holder, lease_seconds, clock)
     if not lease.try_acquire():
         log.info("another run is delivering from the outbox; this run leaves its messages to a later run")
-        yield False
+        yield None
         return
     lease.keep_renewed()
     try:
-        yield True
+        yield lease
     finally:
         lease.release()
 
@@ -121,6 +123,7 @@ def deliver_items(
     now: datetime,
     stop: StopFlag,
     settled: Sequence[OutboxItem] = (),
+    turn: Lease | None = None,
 ) -> DeliveryReport:
     """Sends `items` in order and stores every outcome (and the already `settled` ones) in one batch.
 
@@ -129,7 +132,8 @@ def deliver_items(
     loop, so a delivered message is not sent again (and if it were, its idempotency key says so); a
     rejected token becomes the report's `problem`.
     The report counts the stored outcomes only: one discarded because a newer message superseded
-    the item meanwhile is no delivery trouble.
+    the item meanwhile is no delivery trouble. With `turn` (the delivery lease), sending stops once
+    the lease is no longer valid, so two processes never send the same items.
     """
     if not items and not settled:
         return DeliveryReport()
@@ -138,6 +142,9 @@ def deliver_items(
     try:
         for item in items:
             stop.check()
+            if turn is not None and not turn.valid():
+                log.warning("the outbox delivery lease is no longer ours; the rest waits for a later run")
+                break
             try:
                 outcome = send(item)
             except ConfigError as exc:

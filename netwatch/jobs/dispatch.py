@@ -17,8 +17,8 @@ def dispatch(deps: Deps, config: Config, now: datetime) -> DeliveryReport:
     A sink that refuses our credentials, or Sigma events held back because Segware cannot enrich
     them, do not hold back the others: the report's `problem` says it, and the run ends with it.
     """
-    with delivery_turn(deps.engine, deps.holder, config.run.lease_seconds, deps.clock) as mine:
-        if not mine:
+    with delivery_turn(deps.engine, deps.holder, config.run.lease_seconds, deps.clock) as turn:
+        if turn is None:
             return DeliveryReport()
-        return (deliver_events(deps.engine, deps, config, now)
-                + deliver_notices(deps.engine, deps.channels, config.notifications, now, deps.stop))
+        return (deliver_events(deps.engine, deps, config, now, turn)
+                + deliver_notices(deps.engine, deps.channels, config.notifications, now, deps.stop, turn))

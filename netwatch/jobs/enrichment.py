@@ -9,10 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from netwatch.clients.http import ApiAuthError, ApiRejected, ApiUnavailable
 from netwatch.clients.segware import SegwareClient
 from netwatch.db.accounts import CachedAccount, load_cached_accounts, store_accounts
+from netwatch.errors import Stopped
 from netwatch.stopflag import StopFlag
 
 log = logging.getLogger(__name__)
@@ -55,11 +57,22 @@ def look_up_accounts(
         return AccountLookup({**found, **dict.fromkeys(missing)}, frozenset())
     fetched: list[CachedAccount] = []
     try:
-        return _fetch(segware, missing, found, fetched, now, stop)
-    finally:
-        # Also when SIGTERM ends the loop: what was read need not be asked again next run.
+        lookup = _fetch(segware, missing, found, fetched, now, stop)
+    except Stopped:
+        # What was read need not be asked again next run; the stop is what this run reports.
+        _store_quietly(engine, fetched)
+        raise
+    with engine.begin() as conn:
+        store_accounts(conn, fetched)
+    return lookup
+
+
+def _store_quietly(engine: Engine, fetched: list[CachedAccount]) -> None:
+    try:
         with engine.begin() as conn:
             store_accounts(conn, fetched)
+    except SQLAlchemyError as exc:
+        log.warning("could not cache %d account(s) read before the stop: %s", len(fetched), type(exc).__name__)
 
 
 def _fetch(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -29,10 +29,35 @@ class Lease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.lost = False
+        self._expires_at: datetime | None = None
 
     def try_acquire(self) -> bool:
-        """Claims the lease if it is free, expired or ours; False when another run holds it."""
-        return leases.acquire_lease(self.engine, self.name, self.holder, self.clock(), self.ttl_seconds)
+        """Claims the lease if it is free, expired or ours; False when another run holds it.
+
+        Each step is a transaction of its own (see leases.claim_lease); the row is created the
+        first time a lease of this name is claimed.
+        """
+        if self._claim():
+            return True
+        with self.engine.begin() as conn:
+            leases.ensure_lease_row(conn, self.name)
+        return self._claim()
+
+    def _claim(self) -> bool:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            if not leases.claim_lease(conn, self.name, self.holder, now, self.ttl_seconds):
+                return False
+        self._expires_at = now + timedelta(seconds=self.ttl_seconds)
+        return True
+
+    def valid(self) -> bool:
+        """Whether this process may still act as the holder: not taken, and renewed within the TTL.
+
+        A run whose renewals keep failing (database trouble) stops trusting the lease at its expiry,
+        when another run may already hold it.
+        """
+        return not self.lost and self._expires_at is not None and self.clock() < self._expires_at
 
     def acquire(self) -> None:
         """Claims the lease or raises LeaseHeld naming the current holder."""
@@ -51,18 +76,22 @@ class Lease:
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.ttl_seconds / 3):
             try:
+                now = self.clock()
                 with self.engine.begin() as conn:
-                    if not leases.renew_lease(conn, self.name, self.holder, self.clock(), self.ttl_seconds):
+                    if not leases.renew_lease(conn, self.name, self.holder, now, self.ttl_seconds):
                         self.lost = True
                         log.warning("lease %s was taken by another run", self.name)
                         return
+                self._expires_at = now + timedelta(seconds=self.ttl_seconds)
             except SQLAlchemyError as exc:
                 log.warning("could not renew lease %s: %s", self.name, type(exc).__name__)
 
     def fence(self, conn: Connection) -> None:
         """Inside the job's transaction: renews the lease or raises so the commit never happens."""
-        if self.lost or not leases.renew_lease(conn, self.name, self.holder, self.clock(), self.ttl_seconds):
+        now = self.clock()
+        if self.lost or not leases.renew_lease(conn, self.name, self.holder, now, self.ttl_seconds):
             raise LeaseHeld(f"lost the {self.name} lease to another run; nothing committed")
+        self._expires_at = now + timedelta(seconds=self.ttl_seconds)
 
     def release(self) -> None:
         """Frees the lease; best effort: if the database is gone, it expires on its own."""

@@ -21,6 +21,7 @@ from netwatch.config import NotificationsConfig
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
 from netwatch.jobs.delivery import BATCH, DeliveryReport, RetryRule, deliver_items
+from netwatch.jobs.lease import Lease
 from netwatch.notify.channel import Channel
 from netwatch.notify.message import Message
 from netwatch.notify.templates import render
@@ -89,7 +90,8 @@ def queue_notices(
 
 
 def deliver_notices(
-    engine: Engine, channels: Mapping[str, Channel], config: NotificationsConfig, now: datetime, stop: StopFlag
+    engine: Engine, channels: Mapping[str, Channel], config: NotificationsConfig, now: datetime, stop: StopFlag,
+    turn: Lease | None = None,
 ) -> DeliveryReport:
     """Sends due notifications channel by channel; a transient failure leaves that channel's rest for later."""
     if not channels:
@@ -100,7 +102,8 @@ def deliver_notices(
     report = DeliveryReport()
     for name, items in due.items():
         channel = channels[name]
-        report += deliver_items(engine, items, lambda item, channel=channel: _send(channel, item), rule, now, stop)
+        report += deliver_items(engine, items, lambda item, channel=channel: _send(channel, item), rule, now, stop,
+                                turn=turn)
     return report
 
 

@@ -15,11 +15,13 @@ from netwatch.deps import Deps
 from netwatch.errors import ServiceUnavailable
 from netwatch.jobs.delivery import BATCH, DeliveryReport, RetryRule, deliver_items
 from netwatch.jobs.enrichment import AccountLookup, look_up_accounts
+from netwatch.jobs.lease import Lease
 
 CHANNEL = "sigma"
 
 
-def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime) -> DeliveryReport:
+def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime,
+                   turn: Lease | None = None) -> DeliveryReport:
     """Sends due events oldest first, after filling in missing partition/zone from Segware.
 
     An event whose account details cannot be read now is held back without spending an attempt
@@ -42,7 +44,7 @@ def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime) ->
     held = [i.with_outcome(last_error=f"enrichment: {lookup.error}", updated_at=now) for i in items if i.id in waiting]
     ready = [_located(i, lookup) for i in items if i.id not in waiting]
     report = deliver_items(engine, ready, lambda item: sigma.send_event(_sigma_event(item)), rule, now, deps.stop,
-                           held)
+                           held, turn=turn)
     if lookup.refused is not None:
         return report + DeliveryReport(problem=lookup.refused)
     if held:
