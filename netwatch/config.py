@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from netwatch import limits
 from netwatch.errors import ConfigError
 from netwatch.inventory import HostSpec, hosts_from_csv, hosts_from_yaml
 from netwatch.notify.templates import validate_overrides
@@ -370,8 +371,9 @@ def _event_scan(section: _Section) -> EventScanConfig:
         for code, threshold in raw_codes.items():
             if not isinstance(code, str) or not code.strip():
                 raise section.error("codes", f"alarm codes must be quoted strings, got {code!r}")
-            if "," in code or len(code.strip()) > 32:
-                raise section.error(f"codes.{code.strip()}", "an alarm code has at most 32 characters and no comma")
+            if "," in code or len(code.strip()) > limits.CODE:
+                raise section.error(f"codes.{code.strip()}",
+                                    f"an alarm code has at most {limits.CODE} characters and no comma")
             if threshold is None:
                 threshold = default_threshold
             if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:

@@ -10,20 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String
-
-from netwatch.db.tables import hosts as hosts_table
+from netwatch import limits
 from netwatch.errors import ConfigError
 
 REQUIRED_COLUMNS = ("name", "address", "account", "partition", "zone")
 OPTIONAL_COLUMNS = ("description", "enabled")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")
 _ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
-# The `hosts` column (netwatch/db/tables.py) each value is stored in; `description` is not stored.
-_STORED_IN = {"name": "name", "address": "address", "account": "account", "partition": "partition_code",
-              "zone": "zone_code"}
-# An address is an IPv4 address or a DNS name, and a DNS name has at most 253 characters.
-_DNS_NAME_MAX = 253
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n"}
 _DOTTED_NUMBERS = re.compile(r"^[0-9.]+$")
@@ -31,17 +24,9 @@ _DOTTED_NUMBERS = re.compile(r"^[0-9.]+$")
 _CODE_KEYS = ("account", "partition", "zone")
 
 
-def _column_width(column: str) -> int:
-    column_type = hosts_table.c[column].type
-    if not isinstance(column_type, String) or column_type.length is None:
-        raise TypeError(f"hosts.{column} is not a string column with a length")
-    return column_type.length
-
-
-# Checked when the config is read: a longer value would fail (or be cut short on a non-strict MySQL
-# server) only when the run stores it, while SQLite would keep it whole.
-FIELD_WIDTHS = {key: _column_width(column) for key, column in _STORED_IN.items()}
-FIELD_WIDTHS["address"] = min(FIELD_WIDTHS["address"], _DNS_NAME_MAX)
+# Checked when the config is read (see netwatch/limits.py); `description` is not stored.
+FIELD_WIDTHS = {"name": limits.HOST_NAME, "address": limits.ADDRESS, "account": limits.ACCOUNT,
+                "partition": limits.PARTITION, "zone": limits.ZONE}
 
 
 @dataclass(frozen=True)

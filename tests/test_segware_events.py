@@ -16,17 +16,7 @@ from fakeapi import FakeApis, FakeTime, api_client
 from responses import matchers
 
 from netwatch.clients.http import ApiAuthError, ApiRejected, ApiUnavailable
-from netwatch.clients.segware import (
-    MAX_ACCOUNT_LENGTH,
-    MAX_CODE_LENGTH,
-    MAX_CUC_LENGTH,
-    MAX_ID_LENGTH,
-    MAX_PARTITION_LENGTH,
-    MAX_ZONE_LENGTH,
-    SegwareClient,
-    SegwareEvent,
-    format_timestamp,
-)
+from netwatch.clients.segware import SegwareClient, SegwareEvent, format_timestamp
 from netwatch.errors import ExitCode
 
 BASE = "https://segware.example.invalid"
@@ -370,30 +360,26 @@ def test_an_earlier_event_shifted_onto_the_next_page_is_counted_once(rsps: respo
     assert ids(read(segware())) == [f"ev-{n:06d}" for n in range(6)]
 
 
-LIMITS = {
-    "id": MAX_ID_LENGTH,
-    "account": MAX_ACCOUNT_LENGTH,
-    "cuc": MAX_CUC_LENGTH,
-    "code": MAX_CODE_LENGTH,
-    "partition": MAX_PARTITION_LENGTH,
-    "zone": MAX_ZONE_LENGTH,
-}
+KEY_LIMITS = {"account": 64, "cuc": 64, "code": 32}
 
 
-def test_field_limits_match_the_database_columns() -> None:
-    assert LIMITS == {"id": 100, "account": 64, "cuc": 64, "code": 32, "partition": 32, "zone": 32}
-
-
-@pytest.mark.parametrize("field", sorted(LIMITS))
-def test_a_field_too_long_for_the_database_is_unavailable(rsps: responses.RequestsMock, field: str) -> None:
-    limit = LIMITS[field]
+@pytest.mark.parametrize("field", sorted(KEY_LIMITS))
+def test_a_key_field_too_long_for_the_database_is_unavailable(rsps: responses.RequestsMock, field: str) -> None:
+    limit = KEY_LIMITS[field]
     longest = {**event_json(1, T0), field: "x" * limit}
     add_page(rsps, query(T0, T0 + HOUR, 0, 3), body=page_json([longest], 0, 3, 1))
-    assert len(read(segware())) == 1
+    assert len(read(segware(), codes=None)) == 1
     add_page(rsps, query(T0, T0 + 2 * HOUR, 0, 3), body=page_json([{**longest, field: "x" * (limit + 1)}], 0, 3, 1))
     with pytest.raises(ApiUnavailable, match=f"malformed page .*'{field}' is longer than {limit} characters") as err:
         read(segware(), end=T0 + 2 * HOUR, codes=None)
     assert "x" * (limit + 1) not in err.value.message
+
+
+def test_a_long_partition_and_zone_are_cut_and_a_long_id_is_kept(rsps: responses.RequestsMock) -> None:
+    long = {**event_json(1, T0), "id": "i" * 500, "partition": "p" * 40, "zone": "z" * 40}
+    add_page(rsps, query(T0, T0 + HOUR, 0, 3), body=page_json([long], 0, 3, 1))
+    [event] = read(segware())
+    assert (event.id, event.partition, event.zone) == ("i" * 500, "p" * 32, "z" * 32)
 
 
 def test_paging_that_never_ends_is_cut_off(rsps: responses.RequestsMock) -> None:

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import requests
 
+from netwatch import limits
 from netwatch.clients.http import ApiClient, ApiRejected, ApiUnavailable
 from netwatch.outcome import Delivery
 
@@ -24,25 +25,12 @@ MAX_PAGE_SIZE = 500
 DEFAULT_MAX_RESULTS = 10_000
 # Pages allowed beyond what the query's size implies, for events arriving while we page.
 _EXTRA_PAGES = 5
-# Longest event fields accepted. They match the database columns the fields end up in
-# (netwatch/db/tables.py: triggers.account String(64), cuc String(64), code String(32);
-# hosts.partition_code and zone_code String(32)), so a longer value fails the read as a malformed
-# page instead of crashing every scan on a "Data too long" insert. Ids are not stored; their bound
-# keeps the duplicate sets small and messages short. Kept here: clients do not import db.
-MAX_ID_LENGTH = 100
-MAX_ACCOUNT_LENGTH = 64
-MAX_CUC_LENGTH = 64
-MAX_CODE_LENGTH = 32
-MAX_PARTITION_LENGTH = 32
-MAX_ZONE_LENGTH = 32
-_EVENT_FIELD_LIMITS = {
-    "id": MAX_ID_LENGTH,
-    "account": MAX_ACCOUNT_LENGTH,
-    "cuc": MAX_CUC_LENGTH,
-    "code": MAX_CODE_LENGTH,
-    "partition": MAX_PARTITION_LENGTH,
-    "zone": MAX_ZONE_LENGTH,
-}
+# Key fields longer than their columns (netwatch/limits.py) fail the read as a malformed page: a
+# group that cannot be stored must not be counted as if it could. Partition and zone only name
+# where an injected alarm points, so they are cut to their width; ids are never stored.
+_KEY_FIELD_LIMITS = {"account": limits.ACCOUNT, "cuc": limits.CUC, "code": limits.CODE}
+# Longest id shown in a message.
+_ID_SHOWN = 100
 
 
 @dataclass(frozen=True)
@@ -199,7 +187,7 @@ def parse_event(data: Any) -> SegwareEvent:
     for key in ("cuc", "partition", "zone"):
         if not isinstance(data.get(key), str):
             raise _Malformed(f"event field {key!r} is not a string")
-    for key, limit in _EVENT_FIELD_LIMITS.items():
+    for key, limit in _KEY_FIELD_LIMITS.items():
         value = data.get(key)
         if isinstance(value, str) and len(value) > limit:
             raise _Malformed(f"event field {key!r} is longer than {limit} characters")
@@ -208,8 +196,8 @@ def parse_event(data: Any) -> SegwareEvent:
         account=_text(data, "account"),
         cuc=data["cuc"],
         code=_text(data, "code"),
-        partition=data["partition"],
-        zone=data["zone"],
+        partition=data["partition"][: limits.PARTITION],
+        zone=data["zone"][: limits.ZONE],
         received_at=parse_timestamp(data.get("receivedAt")),
     )
 
@@ -298,7 +286,7 @@ class _Seen:
             new = False
         else:
             raise _OutOfOrder(
-                f"event {event.id!r} received at {format_timestamp(event.received_at)}"
+                f"event {event.id[:_ID_SHOWN]!r} received at {format_timestamp(event.received_at)}"
                 f" after one received at {format_timestamp(self.last_at)}"
             )
         self._current.add(event.id)

@@ -1,0 +1,18 @@
+"""Widths of the stored text values: the one source for the table columns and the input checks.
+
+Config, inventory and API input are checked against these when read, so a value that would not fit
+its column is refused with a clear message instead of failing (or being cut short on a non-strict
+MySQL server) when a run stores it.
+"""
+
+ACCOUNT = 64
+CUC = 64
+CODE = 32
+PARTITION = 32
+ZONE = 32
+HOST_NAME = 190
+# An address is an IPv4 address or a DNS name (at most 253 characters); the column has room for it.
+ADDRESS = 253
+ADDRESS_COLUMN = 255
+# Account name, company and client group from Segware, cut to this width when stored.
+LABEL = 190
