@@ -63,7 +63,8 @@ def mysql_admin() -> Iterator[Engine]:
 
 @pytest.fixture
 def mysql_url(mysql_admin: Engine) -> Iterator[str]:
-    name = f"nwt_{os.getpid()}_{next(_counter)}"
+    # .ci/run sets the prefix to its run database's name, so its cleanup finds what a crash left.
+    name = f"{os.environ.get('NETWATCH_TEST_DB_PREFIX', 'nwt')}_{os.getpid()}_{next(_counter)}"
     with mysql_admin.begin() as conn:
         conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
     url = mysql_admin.url.set(database=name)
