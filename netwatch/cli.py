@@ -23,7 +23,7 @@ from netwatch import logs, reports
 from netwatch.config import Config, config_path, load_config
 from netwatch.db import migrate
 from netwatch.db.ddl import mysql_ddl
-from netwatch.db.engine import build_engine, describe_db_error
+from netwatch.db.engine import build_engine, describe_db_error, is_db_unavailable
 from netwatch.deps import Deps, build_deps, utc_now
 from netwatch.errors import ExitCode, NetwatchError, UsageError
 from netwatch.jobs.alert_clear import run_alert_clear
@@ -327,6 +327,8 @@ def _run_expected(call: Callable[[], Any]) -> int:
     except NetwatchError as exc:
         return _fail(exc.message, exc.exit_code)
     except SQLAlchemyError as exc:
+        if not is_db_unavailable(exc):
+            raise  # a bug: _run logs it with its traceback and exits 70
         error = describe_db_error(exc)
         return _fail(error.message, error.exit_code)
     return int(result or 0)

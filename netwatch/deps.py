@@ -78,8 +78,12 @@ def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag) -> Deps:
     sigma_url, segware_url = config.sigma.api.base_url, config.segware.api.base_url
     sigma = SigmaClient(client(config.sigma.api, "sigma", sigma_url)) if sigma_url else None
     segware = SegwareClient(client(config.segware.api, "segware", segware_url)) if segware_url else None
+    engine = build_engine(config.database_url)
+    if engine.url.password:
+        # Masked in every later log line of the run, tracebacks of bugs included.
+        logs.register_secret(str(engine.url.password))
     return Deps(
-        engine=build_engine(config.database_url),
+        engine=engine,
         clock=utc_now,
         sweep=sweep,
         check_ping_permission=require_permission,

@@ -21,7 +21,10 @@ import pytest
 
 from netwatch import logs
 from netwatch.cli import _run, cli
+from netwatch.config import parse_config
+from netwatch.deps import build_deps
 from netwatch.errors import ExitCode
+from netwatch.stopflag import StopFlag
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.yaml"
@@ -424,3 +427,19 @@ def test_readme_first_command_runs_on_a_fresh_sqlite_file_without_db_init(tmp_pa
     assert (tmp_path / "netwatch.db").is_file()
     status = netwatch("status", "--json", "--config", str(config), cwd=tmp_path)
     assert sorted(host["name"] for host in json.loads(status.stdout)) == ["localhost-name", "loopback-1", "loopback-2"]
+
+
+def test_the_database_password_is_masked_in_later_log_lines() -> None:
+    root = logging.getLogger("netwatch")
+    saved = (root.handlers[:], root.level, root.propagate)
+    stream = io.StringIO()
+    logs.setup_logging("text", "info", stream)
+    try:
+        config = parse_config({"database": {"url": "mysql+pymysql://netwatch:db-pass-7f3e91@127.0.0.1:1/x"}},
+                              "test", REPO, {})
+        build_deps(config, {}, StopFlag()).engine.dispose()
+        logging.getLogger("netwatch.test").error("connect failed for netwatch:db-pass-7f3e91")
+    finally:
+        root.handlers[:], root.propagate = saved[0], saved[2]
+        root.setLevel(saved[1])
+    assert stream.getvalue() == "error: connect failed for netwatch:***\n"

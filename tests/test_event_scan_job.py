@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from netwatch.config import parse_config
 from netwatch.db.engine import count_statements
+from netwatch.db.triggers import CLEARED, load_triggers, save_triggers
 from netwatch.deps import build_deps
 from netwatch.jobs.event_scan import run_event_scan
 from netwatch.stopflag import StopFlag
@@ -153,9 +155,17 @@ def test_an_alert_without_events_expires(nw: Netwatch, fake: FakeApis) -> None:
     assert (trigger["status"], trigger["clear_reason"]) == ("cleared", "expired")
     assert nw.run("run", "event-scan").returncode == 0, "the same old events do not raise it again"
     assert [(t["status"], t["generation"]) for t in nw.rows("triggers")] == [("cleared", 1)]
+    # Only events after the clear count toward raising it again: one, then 49, are not enough.
+    for fresh in (1, 48):
+        fake.events = [*fake.events, *events(fresh, spread=timedelta(milliseconds=fresh))]
+        assert nw.run("run", "event-scan").returncode == 0
+        assert [(t["status"], t["generation"]) for t in nw.rows("triggers")] == [("cleared", 1)], fresh
     fake.events = [*fake.events, *events(1, spread=timedelta(milliseconds=1))]
     assert nw.run("run", "event-scan").returncode == 0
-    assert [(t["status"], t["generation"]) for t in nw.rows("triggers")] == [("active", 2)]
+    assert [(t["status"], t["generation"], t["count"]) for t in nw.rows("triggers")] == [("active", 2, 110)], (
+        "the 50th new event raises it, with the whole window's count")
+    assert [(e["action"], e["count"]) for e in nw.rows("register_log")] == [
+        ("raised", 60), ("cleared", 60), ("raised", 110)]
 
 
 def test_alert_raised_while_accounts_are_down_is_enriched_once_they_answer(nw: Netwatch, fake: FakeApis) -> None:
@@ -300,3 +310,32 @@ def test_raised_alert_is_injected_as_a_segware_alarm(nw: Netwatch, fake: FakeApi
     assert nw.run("run", "alert-clear").returncode == 0
     assert [(a["code"], a["partition"], a["zone"]) for a in fake.alarms()] == [("E900", "02", "017"),
                                                                              ("R900", "02", "017")]
+
+
+def test_event_scan_commits_nothing_when_the_triggers_changed_during_its_read(
+    nw: Netwatch, fake: FakeApis, engine: Engine
+) -> None:
+    _config(nw, fake)
+    fake.events = events(60)
+    assert nw.run("run", "event-scan").returncode == 0
+    fake.events = events(60) + events(60, account="5678", cuc="CUC-5")
+    fake.accounts_delay_s = 2.0
+    scan = nw.start("run", "event-scan")
+    deadline = time.monotonic() + 30
+    while not fake.requests_to("GET", "/v1/accounts/5678") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake.requests_to("GET", "/v1/accounts/5678"), "the scan reached its account look-up"
+    # Between the scan's two loads, as only a run that took its lease could: CUC-77 is cleared.
+    with engine.begin() as conn:
+        [row] = load_triggers(conn).values()
+        save_triggers(conn, [replace(row, status=CLEARED, cleared_at=datetime.now(UTC), clear_reason="expired")])
+    _, stderr = scan.communicate(timeout=60)
+    assert scan.returncode == 75, stderr
+    assert "triggers changed while the window was read" in stderr and "Traceback" not in stderr
+    assert [(t["cuc"], t["status"]) for t in nw.rows("triggers")] == [("CUC-77", "cleared")]
+    assert [(e["action"], e["cuc"]) for e in nw.rows("register_log")] == [("raised", "CUC-77")]
+
+    fake.accounts_delay_s = 0.0
+    assert nw.run("run", "event-scan").returncode == 0
+    assert sorted((t["cuc"], t["status"]) for t in nw.rows("triggers")) == [
+        ("CUC-5", "active"), ("CUC-77", "cleared")], "CUC-77's events all predate its clear"

@@ -25,7 +25,7 @@ from sqlalchemy.pool import QueuePool
 
 from netwatch.config import Config, parse_config
 from netwatch.db import runs, tables
-from netwatch.db.engine import describe_db_error
+from netwatch.db.engine import describe_db_error, is_db_unavailable
 from netwatch.db.leases import LeaseInfo, read_lease
 from netwatch.deps import Deps, build_deps, utc_now
 from netwatch.errors import ExitCode, LeaseHeld, Stopped
@@ -287,6 +287,7 @@ def test_database_outage_mid_run_is_recorded_as_69_and_frees_the_lease(
 
     with pytest.raises(OperationalError) as caught:
         run_job(JOB, "0/1", 30, deps, work)
+    assert is_db_unavailable(caught.value)
     error = describe_db_error(caught.value)
     assert error.exit_code == ExitCode.UNAVAILABLE
     assert ("database is locked" if db_url.startswith("sqlite") else "Lock wait timeout") in error.message
@@ -303,8 +304,7 @@ def test_database_bug_mid_run_propagates_and_is_recorded_as_a_crash(deps: Deps, 
 
     with pytest.raises(IntegrityError) as caught:
         run_job(JOB, "0/1", 30, deps, work)
-    with pytest.raises(IntegrityError):
-        describe_db_error(caught.value)
+    assert not is_db_unavailable(caught.value)
     [done] = _runs(engine)
     assert (done.outcome, done.exit_code) == ("failed", ExitCode.SOFTWARE)
     assert done.error is not None and done.error.startswith("netwatch bug (IntegrityError: ")
@@ -353,3 +353,32 @@ def test_database_outage_mid_run_cli_prints_one_line_and_exits_69(
     assert run.error is not None and fragment in run.error
     assert _count(engine, "check_results") == 0
     assert _all_leases_free(engine)
+
+
+@pytest.mark.parametrize("command", [["status"], ["run", "ping-sweep"]])
+def test_missing_table_under_a_current_schema_version_exits_70_with_a_traceback(
+    tmp_path: Path, command: list[str]
+) -> None:
+    # sqlite3 raises OperationalError("no such table: hosts"): a schema that does not match, not an outage.
+    nw = Netwatch(tmp_path, f"sqlite:///{tmp_path / 'netwatch.db'}", {})
+    nw.write_config([{"name": "lo-1", "address": "127.0.0.1"}], ping=QUICK_PING)
+    init = nw.run("db", "init")
+    assert init.returncode == 0, init.stderr
+    engine = nw.engine()
+    try:
+        with engine.begin() as conn:
+            tables.hosts.drop(conn)
+
+        done = nw.run(*command)
+        assert done.returncode == ExitCode.SOFTWARE, done.stderr
+        assert "netwatch bug (OperationalError), exit 70; traceback:" in done.stderr
+        assert "Traceback (most recent call last)" in done.stderr and "no such table: hosts" in done.stderr
+        assert "database unavailable" not in done.stderr
+        if command[0] == "run":
+            [run] = _runs(engine, "ping-sweep")
+            assert (run.outcome, run.exit_code) == ("failed", ExitCode.SOFTWARE)
+            assert run.error is not None
+            assert run.error.startswith("netwatch bug (OperationalError: no such table: hosts"), run.error
+            assert _all_leases_free(engine)
+    finally:
+        engine.dispose()

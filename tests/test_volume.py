@@ -762,29 +762,269 @@ def test_invariants_hold_over_random_window_sequences(seed: int) -> None:
             assert now - remaining.last_seen <= timedelta(minutes=rules.expire_minutes)
 
 
-def _window_group(count: int, last_minute: int) -> GroupCount:
-    return GroupCount(count=count, first_seen=datetime(2026, 11, 22, 8, 0, tzinfo=UTC),
-                      last_seen=datetime(2026, 11, 22, 9, last_minute, tzinfo=UTC))
+# --- re-raising a cleared group: only events after the clear count ------------------------------
+
+
+def counted(cleared: dict[GroupKey, datetime], *minutes: float, key: GroupKey = K) -> dict[GroupKey, GroupCount]:
+    """The groups a counter given `cleared` makes of events of `key` at these minutes."""
+    counter = GroupCounter(RULES.thresholds, cleared)
+    for minute in minutes:
+        counter.add(key.account, key.cuc, key.code, at(minute))
+    return counter.groups()
+
+
+def test_counter_counts_the_events_up_to_a_clear_apart() -> None:
+    other = GroupKey("1002", "7", "E130")
+    counter = GroupCounter({"E130"}, {K: at(5)})
+    for minute in [6, 3, 5, 9, 1]:
+        counter.add("1001", "7", "E130", at(minute))
+    counter.add("1002", "7", "E130", at(2))
+
+    groups = counter.groups()
+
+    assert groups == {K: GroupCount(5, at(1), at(9), before_clear=3, cleared_at=at(5)),
+                      other: GroupCount(1, at(2), at(2))}
+    assert (groups[K].since_clear, groups[other].since_clear) == (2, 1)
 
 
 @pytest.mark.parametrize(
-    ("cleared_minute", "last_event_minute", "raised"),
-    [(30, 10, False), (30, 30, False), (30, 31, True), (None, 10, True)],
-    ids=["old-events-only", "event-at-clear-time", "newer-event", "never-cleared"],
+    ("offset", "fresh"),
+    [(timedelta(microseconds=-1), False), (timedelta(0), False), (timedelta(microseconds=1), True)],
+    ids=["just-before-clear", "exactly-at-clear", "just-after-clear"],
 )
-def test_a_cleared_group_raises_again_only_on_newer_events(
-    cleared_minute: int | None, last_event_minute: int, raised: bool
+def test_an_event_exactly_at_the_clear_is_not_fresh(offset: timedelta, fresh: bool) -> None:
+    counter = GroupCounter({"E130"}, {K: at(5)})
+    counter.add("1001", "7", "E130", at(5) + offset)
+
+    assert counter.groups()[K].since_clear == int(fresh)
+
+
+def test_counter_compares_clears_and_events_as_instants_across_offsets() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    counter = GroupCounter({"E130"}, {K: datetime(2024, 3, 1, 14, 5, tzinfo=plus_two)})  # 12:05 UTC
+    counter.add("1001", "7", "E130", at(5))
+    counter.add("1001", "7", "E130", at(6))
+    groups = counter.groups()
+
+    assert groups[K].since_clear == 1
+    assert decide_scan(groups, {}, replace(RULES, thresholds={"E130": 1}), {K: at(5)})[0] == [
+        Raise(K, 2, 1, at(5), at(6))]
+
+
+def test_counter_keeps_its_own_copy_of_the_clears() -> None:
+    clears = {K: at(5)}
+    counter = GroupCounter({"E130"}, clears)
+    counter.add("1001", "7", "E130", at(1))
+    clears[K] = at(0)
+    counter.add("1001", "7", "E130", at(2))
+
+    assert counter.groups()[K] == GroupCount(2, at(1), at(2), before_clear=2, cleared_at=at(5))
+
+
+def test_a_clear_of_an_unwatched_code_changes_nothing() -> None:
+    key = GroupKey("1001", "7", "X999")
+    counter = GroupCounter(RULES.thresholds, {key: at(5)})
+    counter.add("1001", "7", "X999", at(6))
+
+    assert counter.groups() == {}
+    assert counter.events == 0
+
+
+def test_counter_memory_is_one_entry_per_group_also_with_clears() -> None:
+    e401 = GroupKey("1001", "7", "E401")
+    clears = {K: at(29.5), e401: at(29.5)} | {GroupKey(f"c{i}", "7", "E130"): at(0) for i in range(1000)}
+    counter = GroupCounter({"E130", "E401"}, clears)
+    times = [at(i % 60) for i in range(100_000)]
+    for code in ["E130", "E401"]:
+        counter.add("1001", "7", code, at(0))
+
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for i, received_at in enumerate(times):
+            counter.add("1001", "7", "E130" if i % 2 else "E401", received_at)
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert after - before < 100_000
+    # Minutes 0-39 occur 1,667 times, 40-59 1,666 times; 15 of each group's minutes are up to 29.5.
+    old = 1 + 15 * 1667
+    assert old == 1 + sum(1 for i, t in enumerate(times) if i % 2 and t <= at(29.5))
+    groups = counter.groups()
+    assert groups == {
+        K: GroupCount(50_001, at(0), at(59), before_clear=old, cleared_at=at(29.5)),
+        e401: GroupCount(50_001, at(0), at(58), before_clear=old, cleared_at=at(29.5)),
+    }
+    assert groups[K].since_clear == groups[e401].since_clear == 50_001 - old
+
+
+def test_naive_clears_are_rejected() -> None:
+    bad = datetime(2024, 3, 1, 12, 0)
+    with pytest.raises(ValueError, match=r"cleared_at\[.*\] must be a timezone-aware"):
+        GroupCounter({"E130"}, {K: bad})
+    with pytest.raises(ValueError, match=r"cleared_at\[.*\] must be a timezone-aware"):
+        decide_scan({}, {}, RULES, {K: bad})
+    with pytest.raises(ValueError, match="cleared_at must be a timezone-aware"):
+        GroupCount(1, at(0), at(0), cleared_at=bad)
+
+
+@pytest.mark.parametrize(
+    ("count", "before_clear", "cleared", "message"),
+    [
+        (3, 1, None, "before_clear must be 0 without a clear"),
+        (3, 4, at(0), "before_clear must be >= 0 and <= count 3"),
+        (3, -1, at(0), "before_clear must be >= 0 and <= count 3"),
+    ],
+)
+def test_inconsistent_counts_since_a_clear_are_rejected(
+    count: int, before_clear: int, cleared: datetime | None, message: str
 ) -> None:
-    key = GroupKey("1234", "C", "E130")
-    rules = Rules(thresholds={"E130": 50}, clear_below_percent=100, expire_minutes=10)
-    cleared = {} if cleared_minute is None else {key: datetime(2026, 11, 22, 9, cleared_minute, tzinfo=UTC)}
-    raises, updates = decide_scan({key: _window_group(60, last_event_minute)}, {}, rules, cleared)
-    assert [r.key for r in raises] == ([key] if raised else [])
+    with pytest.raises(ValueError, match=message):
+        GroupCount(count, at(0), at(1), before_clear=before_clear, cleared_at=cleared)
+
+
+@pytest.mark.parametrize(("before_clear", "since_clear"), [(0, 3), (1, 2), (3, 0)])
+def test_since_clear_is_the_count_without_the_events_up_to_the_clear(before_clear: int, since_clear: int) -> None:
+    assert GroupCount(3, at(0), at(1), before_clear=before_clear, cleared_at=at(0)).since_clear == since_clear
+    assert GroupCount(3, at(0), at(1)).since_clear == 3, "never cleared: every event is fresh"
+
+
+@pytest.mark.parametrize(
+    ("old", "fresh", "raises"),
+    [(60, 0, False), (60, 1, False), (60, 49, False), (60, 50, True), (60, 51, True), (0, 49, False),
+     (0, 50, True), (500, 1, False)],
+)
+def test_a_cleared_group_raises_again_only_when_its_fresh_events_reach_the_threshold(
+    old: int, fresh: int, raises: bool
+) -> None:
+    # Cleared at minute 0: `old` events before it (and one exactly at it), `fresh` ones after it.
+    minutes = [-60 + i * 59 / max(old, 1) for i in range(old)] + [0] + [1 + i / 10 for i in range(fresh)]
+    counts = counted({K: at(0)}, *minutes)
+
+    raised, updates = decide_scan(counts, {}, RULES, {K: at(0)})
+
+    assert counts[K].since_clear == fresh
+    first = at(-60) if old else at(0)
+    assert raised == ([Raise(K, old + 1 + fresh, 50, first, at(1 + (fresh - 1) / 10))] if raises else []), (
+        "the raise carries the whole window's count, first and last seen")
     assert updates == []
 
 
-def test_cleared_at_must_be_aware() -> None:
-    key = GroupKey("1234", "C", "E130")
-    rules = Rules(thresholds={"E130": 50}, clear_below_percent=100, expire_minutes=10)
-    with pytest.raises(ValueError):
-        decide_scan({}, {}, rules, {key: datetime(2026, 11, 22, 9, 0)})
+@pytest.mark.parametrize(
+    ("code", "count", "raises"),
+    [("E130", 49, False), ("E130", 50, True), ("E401", 4, False), ("E401", 5, True), ("X999", 500, False)],
+)
+def test_never_cleared_groups_raise_on_their_whole_count_as_before(code: str, count: int, raises: bool) -> None:
+    key = GroupKey("1001", "7", code)
+    cleared = {GroupKey("1001", "8", code): at(0), GroupKey("1002", "7", code): at(100)}  # other groups' clears
+    counts = counted(cleared, *[i / 10 for i in range(count)], key=key)
+
+    raised, _ = decide_scan(counts, {}, RULES, cleared)
+
+    assert [(r.key, r.count) for r in raised] == ([(key, count)] if raises else [])
+
+
+def test_cleared_and_never_cleared_groups_in_one_scan() -> None:
+    cleared_key, new_key = GroupKey("1001", "7", "E401"), GroupKey("1001", "8", "E401")
+    clears = {cleared_key: at(0)}
+    counter = GroupCounter(RULES.thresholds, clears)
+    for minute in [-3, -2, -1, 0, 1, 2, 3, 4]:  # 4 fresh of 8
+        counter.add("1001", "7", "E401", at(minute))
+        counter.add("1001", "8", "E401", at(minute))
+
+    raised, _ = decide_scan(counter.groups(), {}, RULES, clears)
+
+    assert [r.key for r in raised] == [new_key]
+    counter.add("1001", "7", "E401", at(5))
+    assert [r.key for r in decide_scan(counter.groups(), {}, RULES, clears)[0]] == [cleared_key, new_key]
+
+
+def test_the_update_of_an_active_trigger_uses_the_whole_window_count() -> None:
+    # A group being raised again is active: its update describes the window, old events included.
+    counts = counted({K: at(0)}, *[i - 30 for i in range(60)])
+
+    raised, updates = decide_scan(counts, {K: trigger(peak=60, last=-40)}, RULES, {})
+
+    assert raised == []
+    assert updates == [Update(K, 60, 60, at(29))]
+
+
+@pytest.mark.parametrize(
+    ("counted_with", "given"),
+    [({}, {K: at(0)}), ({K: at(0)}, {}), ({K: at(0)}, {K: at(1)})],
+    ids=["counted-without-the-clear", "clear-gone", "other-clear"],
+)
+def test_counts_made_against_other_clears_are_rejected(
+    counted_with: dict[GroupKey, datetime], given: dict[GroupKey, datetime]
+) -> None:
+    counts = counted(counted_with, *[i / 10 for i in range(60)])
+
+    with pytest.raises(ValueError, match="was counted since the clear"):
+        decide_scan(counts, {}, RULES, given)
+
+
+def test_a_trickle_after_an_expired_clear_does_not_flap() -> None:
+    # Raised on 60 events, cleared as expired 40 minutes later while the window still holds them.
+    rules = Rules(thresholds={"E130": 50}, clear_below_percent=100, expire_minutes=30)
+    old = [i / 10 for i in range(60)]
+    [raised], _ = decide_scan(counted({}, *old), {}, rules)
+    active = {K: stored(raised, now=at(6))}
+    [clear] = decide_clear(counted({}, *old), active, rules, now=at(40))
+    assert clear.reason is ClearReason.EXPIRED
+    clears = {K: at(40)}
+
+    # Then one event a minute: the alert comes back with the 50th event after the clear, not the 1st.
+    trickle: list[float] = []
+    for minute in range(41, 91):
+        trickle.append(minute)
+        again, updates = decide_scan(counted(clears, *old, *trickle), {}, rules, clears)
+        assert updates == []
+        assert [r.count for r in again] == ([110] if len(trickle) == 50 else []), len(trickle)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_windows_raise_a_cleared_group_only_on_events_after_its_clear(seed: int) -> None:
+    # An oracle over the raw events: each scan's raises are exactly the inactive watched groups with
+    # at least threshold events newer than their last clear, each carrying its whole window count.
+    rng = random.Random(seed)
+    rules = Rules(thresholds={"E130": rng.randint(1, 8), "E401": rng.randint(1, 8)},
+                  clear_below_percent=rng.choice([100, 50, 1]), expire_minutes=rng.choice([2, 5, 20]))
+    keys = [GroupKey(a, "1", code) for a in ["1001", "1002", "1003"] for code in ["E130", "E401", "X999"]]
+    window = timedelta(minutes=30)
+    log: list[tuple[GroupKey, datetime]] = []
+    active: dict[GroupKey, ActiveTrigger] = {}
+    clears: dict[GroupKey, datetime] = {}
+    now = T0
+    raised_after_clear = 0
+    for _ in range(120):
+        now += timedelta(minutes=rng.choice([1, 1, 2, 5]))
+        for _ in range(rng.choice([0, 0, 1, 3, 10])):
+            log.append((rng.choice(keys), now - timedelta(seconds=rng.randint(1, 60))))
+        seen = [(key, when) for key, when in log if now - window <= when < now]
+        counter = GroupCounter(rules.thresholds, clears)
+        for key, when in rng.sample(seen, len(seen)):
+            counter.add(key.account, key.cuc, key.code, when)
+        counts = counter.groups()
+
+        raised, updates = decide_scan(counts, active, rules, clears)
+
+        expected = sorted(
+            key for key in {k for k, _ in seen}
+            if key.code in rules.thresholds and key not in active
+            and sum(1 for k, w in seen if k == key and (key not in clears or w > clears[key]))
+            >= rules.thresholds[key.code])
+        assert [r.key for r in raised] == expected
+        for r in raised:
+            assert r.count == sum(1 for k, _ in seen if k == r.key)
+            raised_after_clear += r.key in clears
+        for u in updates:
+            assert u.count == sum(1 for k, _ in seen if k == u.key)
+            active[u.key] = applied(active[u.key], u)
+        for r in raised:
+            active[r.key] = stored(r, now)
+            clears.pop(r.key, None)
+        for c in decide_clear(counts, active, rules, now):
+            del active[c.key]
+            clears[c.key] = now
+    assert raised_after_clear, "the sequence raises a cleared group again at least once"

@@ -1,10 +1,11 @@
 """Window decisions of the event-scan and alert-clear jobs: pure code, no I/O, no clock reads.
 
-The event-scan job reads the events of its window into a `GroupCounter`, loads the active triggers
-and calls `decide_scan`; it stores each `Raise` as a new trigger row keyed by (account, CUC, code),
-which is what makes raising idempotent across runs, overlapping runs and retries, and applies each
-`Update`. The alert-clear job makes a fresh, complete read of the window for the triggers' codes,
-loads the active triggers and calls `decide_clear` with the run's `now`.
+The event-scan job loads the triggers, reads the events of its window into a `GroupCounter` given
+the cleared triggers' `cleared_at`, and calls `decide_scan` with the same clears; it stores each
+`Raise` as a new trigger row keyed by (account, CUC, code), which is what makes raising idempotent
+across runs, overlapping runs and retries, and applies each `Update`. The alert-clear job makes a
+fresh, complete read of the window for the triggers' codes, loads the active triggers and calls
+`decide_clear` with the run's `now`.
 
 Rules worth knowing:
 
@@ -12,6 +13,14 @@ Rules worth knowing:
   never updated; `GroupCounter` does not even count it.
 - A group raises when its count is at or above its code's threshold (inclusive) and no trigger is
   active for its key. Raises and updates are sorted by key, so runs are deterministic.
+- A group whose alert was cleared (for any reason) raises again only when its events received
+  *after* the clear reach the threshold; an event at exactly `cleared_at` is not after it. After an
+  `expired` clear the window still holds the old events, and counting them would re-raise on a
+  trickle of one new event. `GroupCounter`, given the clears, counts the older events apart
+  (`GroupCount.since_clear` is `count` for a group never cleared), and `decide_scan` refuses counts
+  made against other clears than the ones it is given (`ValueError`): a decision never mixes two
+  views of the triggers. A raise still carries the whole window's count, first and last seen: the
+  stored count describes the window, as every later `Update` and the clear rules do.
 - Every active trigger of a watched code gets exactly one `Update` per scan, also when its group had
   no event in the window: then the count is 0 and peak and last-seen stay as stored, so the stored
   count always describes the latest window. A key is never both raised and updated in one scan.
@@ -56,7 +65,11 @@ class GroupKey:
 
 @dataclass(frozen=True)
 class GroupCount:
-    """The events of one group in one window: how many, and the first and last receivedAt."""
+    """The events of one group in one window: how many, and the first and last receivedAt.
+
+    `cleared_at` is the clear of the group's last alert that the counter was given (None: never
+    cleared); `before_clear` counts the events received at or before it, which a re-raise ignores.
+    """
 
     count: int
     first_seen: datetime
@@ -64,6 +77,8 @@ class GroupCount:
     # Where the latest event came from: an alarm injected for the group names a partition and zone.
     partition: str = ""
     zone: str = ""
+    before_clear: int = 0
+    cleared_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _require_aware(self.first_seen, "first_seen")
@@ -76,6 +91,17 @@ class GroupCount:
             raise ValueError(
                 f"first_seen {self.first_seen.isoformat()} is after last_seen {self.last_seen.isoformat()}"
             )
+        if self.cleared_at is not None:
+            _require_aware(self.cleared_at, "cleared_at")
+        elif self.before_clear:
+            raise ValueError(f"before_clear must be 0 without a clear, got {self.before_clear}")
+        if not 0 <= self.before_clear <= self.count:
+            raise ValueError(f"before_clear must be >= 0 and <= count {self.count}, got {self.before_clear}")
+
+    @property
+    def since_clear(self) -> int:
+        """The events received after `cleared_at`: all of them for a group never cleared."""
+        return self.count - self.before_clear
 
 
 @dataclass(slots=True)
@@ -85,13 +111,23 @@ class _Tally:
     last_seen: datetime
     partition: str
     zone: str
+    cleared_at: datetime | None
+    before_clear: int
 
 
 class GroupCounter:
-    """Counts events per group while a window is read; memory is one entry per group."""
+    """Counts events per group while a window is read; memory is one entry per group.
 
-    def __init__(self, watched_codes: Collection[str]) -> None:
+    `cleared_at` maps a group to the clear of its last alert: the counter also counts, per group,
+    the events received at or before it, so `decide_scan` can tell fresh events from old ones.
+    """
+
+    def __init__(self, watched_codes: Collection[str], cleared_at: Mapping[GroupKey, datetime] | None = None) -> None:
         self._watched = frozenset(watched_codes)
+        # A copy: the clears every count of one read is made against stay those given here.
+        self._cleared_at = dict(cleared_at or {})
+        for key, when in self._cleared_at.items():
+            _require_aware(when, f"cleared_at[{key}]")
         self._tallies: dict[GroupKey, _Tally] = {}
         self.events = 0
 
@@ -105,9 +141,11 @@ class GroupCounter:
         key = GroupKey(account, cuc, code)
         tally = self._tallies.get(key)
         if tally is None:
-            self._tallies[key] = _Tally(1, received_at, received_at, partition, zone)
-            return
+            tally = _Tally(0, received_at, received_at, partition, zone, self._cleared_at.get(key), 0)
+            self._tallies[key] = tally
         tally.count += 1
+        if tally.cleared_at is not None and received_at <= tally.cleared_at:
+            tally.before_clear += 1
         # Events do not arrive in time order (pages, retries, late deliveries).
         tally.first_seen = min(tally.first_seen, received_at)
         if received_at >= tally.last_seen:
@@ -116,7 +154,7 @@ class GroupCounter:
 
     def groups(self) -> dict[GroupKey, GroupCount]:
         """A snapshot of every group counted so far."""
-        return {key: GroupCount(t.count, t.first_seen, t.last_seen, t.partition, t.zone)
+        return {key: GroupCount(t.count, t.first_seen, t.last_seen, t.partition, t.zone, t.before_clear, t.cleared_at)
                 for key, t in self._tallies.items()}
 
 
@@ -205,20 +243,24 @@ def decide_scan(
 ) -> tuple[list[Raise], list[Update]]:
     """What one scan raises and which active triggers it updates; see the module docstring.
 
-    `cleared_at` holds when each group's last alert was cleared: such a group raises again only on
-    an event newer than that, so an alert cleared as expired (or unwatched) is not raised again by
-    the same old events still inside the window.
+    `cleared_at` holds when each group's last alert was cleared, as the caller sees the triggers
+    now; `counts` must come from a `GroupCounter` given the same clears, else `ValueError`. A
+    cleared group raises again only on `since_clear` events, so an alert cleared as expired (or
+    unwatched) is not raised again by the old events still inside the window.
     """
     _check_active(active)
     cleared_at = cleared_at or {}
     for key, when in cleared_at.items():
         _require_aware(when, f"cleared_at[{key}]")
-    raises = [
-        Raise(key, group.count, rules.threshold(key.code), group.first_seen, group.last_seen)
-        for key, group in sorted(counts.items())
-        if key.code in rules.thresholds and key not in active and group.count >= rules.threshold(key.code)
-        and (key not in cleared_at or group.last_seen > cleared_at[key])
-    ]
+    raises = []
+    for key, group in sorted(counts.items()):
+        if key.code not in rules.thresholds or key in active:
+            continue
+        if group.cleared_at != cleared_at.get(key):
+            raise ValueError(f"the group {key} was counted since the clear {_iso(group.cleared_at)}, "
+                             f"but its clear is {_iso(cleared_at.get(key))}")
+        if group.since_clear >= rules.threshold(key.code):
+            raises.append(Raise(key, group.count, rules.threshold(key.code), group.first_seen, group.last_seen))
     updates = []
     for key, trigger in sorted(active.items()):
         if key.code not in rules.thresholds:
@@ -283,6 +325,10 @@ def _check_active(active: Mapping[GroupKey, ActiveTrigger]) -> None:
     for key, trigger in active.items():
         if trigger.key != key:
             raise ValueError(f"active trigger stored under {key} has key {trigger.key}")
+
+
+def _iso(value: datetime | None) -> str:
+    return "none" if value is None else value.isoformat()
 
 
 def _require_aware(value: datetime, name: str) -> None:

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pymysql
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import (
-    ArgumentError,
-    DataError,
-    DBAPIError,
-    DisconnectionError,
-    IntegrityError,
-    NotSupportedError,
-    ProgrammingError,
-    SQLAlchemyError,
-)
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from netwatch.errors import ConfigError, NetwatchError, ServiceUnavailable
+from netwatch.errors import ConfigError, ServiceUnavailable
 
 
 def safe_url(url: str) -> str:
@@ -115,17 +108,40 @@ def count_statements(engine: Engine) -> Iterator[StatementCount]:
         event.remove(engine, "before_cursor_execute", _count)
 
 
-# Errors in what netwatch sent (a duplicate key, a value too long, SQL the server rejects): a bug,
-# not an outage. Every other driver error means the database could not serve the run right now:
-# server gone or unreachable, lock wait timeout, deadlock, a locked, full or damaged SQLite file.
-_NETWATCH_BUGS = (IntegrityError, DataError, ProgrammingError, NotSupportedError)
+# Outages are listed and every other database error is a bug. The driver's error class cannot tell
+# them apart: PyMySQL raises OperationalError for "Unknown column" and sqlite3 for "no such table",
+# the shapes of a bug or of a schema that does not match. Those must show their traceback (70)
+# instead of sending an operator after a database that is fine.
+_MYSQL_OUTAGES = frozenset({  # MySQL/MariaDB error numbers: exc.orig.args[0]
+    2002, 2003, 2005, 2006, 2013, 2055,  # cannot connect, unknown host, server gone, connection lost
+    1040, 1053, 1927,  # too many connections, server shutting down, connection killed
+    1205, 1213,  # lock wait timeout, deadlock
+    1044, 1045, 1698, 1049,  # access denied, unknown database: the driver's line names which
+    1021, 1114,  # disk full, table full
+    1290, 1836,  # server read-only
+})
+_SQLITE_OUTAGES = (  # how sqlite3's messages begin ("database table is locked: name")
+    "database is locked", "database table is locked", "disk I/O error", "unable to open database file",
+    "database or disk is full", "attempt to write a readonly database", "database disk image is malformed",
+    "file is not a database",
+)
 
 
 def is_db_unavailable(exc: SQLAlchemyError) -> bool:
-    """True for an outage (69); False for an error in what netwatch sent or in how it used SQLAlchemy."""
-    if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or not isinstance(exc, _NETWATCH_BUGS)
-    return isinstance(exc, DisconnectionError | PoolTimeout)
+    """True for a listed outage (69); False for anything else, a bug in netwatch or its schema (70)."""
+    if isinstance(exc, DisconnectionError | PoolTimeout):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    return exc.connection_invalidated or _is_driver_outage(exc.orig)
+
+
+def _is_driver_outage(orig: BaseException | None) -> bool:
+    if isinstance(orig, sqlite3.Error):
+        return str(orig).startswith(_SQLITE_OUTAGES)
+    if isinstance(orig, pymysql.err.InterfaceError):
+        return True  # PyMySQL's "(0, '')": the connection is already closed
+    return isinstance(orig, pymysql.err.Error) and bool(orig.args) and orig.args[0] in _MYSQL_OUTAGES
 
 
 def db_error_line(exc: SQLAlchemyError) -> str:
@@ -134,13 +150,9 @@ def db_error_line(exc: SQLAlchemyError) -> str:
     return str(original if original is not None else exc).partition("\n")[0][:200]
 
 
-def describe_db_error(exc: SQLAlchemyError) -> NetwatchError:
-    """A one-line, secret-free ServiceUnavailable (69) for a database that could not serve the run.
+def describe_db_error(exc: SQLAlchemyError) -> ServiceUnavailable:
+    """The one-line, secret-free ServiceUnavailable (69) for an error `is_db_unavailable` calls an outage.
 
-    Any other database error (IntegrityError, DataError, ProgrammingError, ...) means netwatch sent
-    something wrong: a bug, not an outage. It is re-raised, so its traceback gets reported instead
-    of an operator chasing a database that is fine.
+    Callers check `is_db_unavailable` first and re-raise anything else, so a bug keeps its traceback.
     """
-    if not is_db_unavailable(exc):
-        raise exc
     return ServiceUnavailable(f"database unavailable: {db_error_line(exc)}")

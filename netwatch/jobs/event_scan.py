@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from netwatch.config import Config
 from netwatch.core.volume import GroupCount, GroupKey, Raise, Rules, Update, decide_scan
@@ -13,7 +13,7 @@ from netwatch.db.register import RegisterEntry, append_entries
 from netwatch.db.scan_counts import record_counts
 from netwatch.db.triggers import ACTIVE, TriggerRow, load_triggers, save_triggers
 from netwatch.deps import Deps
-from netwatch.errors import ConfigError
+from netwatch.errors import ConfigError, LeaseHeld
 from netwatch.jobs.dispatch import dispatch
 from netwatch.jobs.enrichment import look_up_accounts
 from netwatch.jobs.notifications import make_notice, queue_notices
@@ -47,9 +47,11 @@ def run_event_scan(config: Config, deps: Deps) -> int:
 def event_scan(config: Config, deps: Deps, rules: Rules, run: RunContext) -> JobOutcome:
     """Reads the whole window first; only a complete read leads to one transaction of changes."""
     segware = require_segware(deps.segware, JOB)
-    counts = read_window(segware, rules.thresholds, run.now, config, deps.stop)
+    # The triggers come first: the read counts a cleared group's events after its clear apart.
     with deps.engine.begin() as conn:
         known = load_triggers(conn)
+    clears = _clears(known)
+    counts = read_window(segware, rules.thresholds, run.now, config, deps.stop, clears)
     # Accounts to enrich: those of the alerts this scan will raise, and of active alerts raised while
     # the account API was unavailable (their enrichment is filled in once it answers).
     planned, _ = _decide(counts, known, rules)
@@ -61,6 +63,11 @@ def event_scan(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Job
         raise lookup.refused
     with deps.engine.begin() as conn:
         known = load_triggers(conn)
+        if _clears(known) != clears:
+            # Only a run that took our lease could have cleared or raised a group meanwhile; the
+            # counts were made against the old clears, so deciding on them could re-raise old events.
+            raise LeaseHeld(f"the triggers changed while the window was read: another run took the {LEASE_GROUP} "
+                            "lease; nothing committed")
         raises, updates = _decide(counts, known, rules)
         raised = [_raised_row(decision, counts[decision.key], known.get(decision.key),
                               lookup.found.get(decision.key.account), run) for decision in raises]
@@ -88,8 +95,12 @@ def event_scan(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Job
 def _decide(counts: Mapping[GroupKey, GroupCount], known: Mapping[GroupKey, TriggerRow],
             rules: Rules) -> tuple[list[Raise], list[Update]]:
     active = {key: row.active() for key, row in known.items() if row.status == ACTIVE}
-    cleared_at = {key: row.cleared_at for key, row in known.items() if row.status != ACTIVE and row.cleared_at}
-    return decide_scan(counts, active, rules, cleared_at)
+    return decide_scan(counts, active, rules, _clears(known))
+
+
+def _clears(known: Mapping[GroupKey, TriggerRow]) -> dict[GroupKey, datetime]:
+    """When each group that is not active had its last alert cleared."""
+    return {key: row.cleared_at for key, row in known.items() if row.status != ACTIVE and row.cleared_at}
 
 
 def _enriched(row: TriggerRow) -> bool:

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 
+from netwatch import limits
 from netwatch.clients.segware import SegwareClient
 from netwatch.config import Config
 from netwatch.core.volume import GroupCount, GroupCounter, GroupKey, Rules
@@ -16,8 +17,6 @@ from netwatch.stopflag import StopFlag
 _STOP_CHECK_EVERY = 1000
 # event-scan and alert-clear both change `triggers`: one lease for both, so they never interleave.
 LEASE_GROUP = "alert-volume"
-# Width of the enrichment columns (triggers/register_log account_name, company, client_group).
-LABEL_WIDTH = 190
 
 
 def volume_rules(config: Config) -> Rules:
@@ -35,15 +34,19 @@ def require_segware(segware: SegwareClient | None, job: str) -> SegwareClient:
 
 
 def read_window(
-    segware: SegwareClient, codes: Collection[str], end: datetime, config: Config, stop: StopFlag
+    segware: SegwareClient, codes: Collection[str], end: datetime, config: Config, stop: StopFlag,
+    cleared_at: Mapping[GroupKey, datetime] | None = None,
 ) -> dict[GroupKey, GroupCount]:
     """Counts per group of every event of [end - window, end) with a watched code.
+
+    With `cleared_at` (group -> clear of its last alert), each count also tells the events received
+    after that clear from the older ones (see `GroupCounter`).
 
     Raises ApiUnavailable (exit 69) when the window cannot be read completely; the caller has not
     written anything yet, so a partial count never raises or clears an alert.
     """
     scan = config.event_scan
-    counter = GroupCounter(codes)
+    counter = GroupCounter(codes, cleared_at)
     if not codes:
         return {}
     events = segware.iter_events(end - timedelta(minutes=scan.window_minutes), end, codes=sorted(codes),
@@ -83,4 +86,4 @@ def enrichment(found: Mapping[str, object] | None) -> tuple[str | None, str | No
 
 
 def _label(value: object) -> str | None:
-    return str(value)[:LABEL_WIDTH] or None if value else None
+    return str(value)[: limits.LABEL] or None if value else None
