@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fakeapi import FakeApis
+from jobkit import ACCOUNT, TOKEN, Netwatch
 from netns import netns_unavailable_reason
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
@@ -91,3 +93,16 @@ def engine(db_url: str) -> Iterator[Engine]:
         migrate.upgrade(conn, datetime(2026, 11, 22, tzinfo=UTC))
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeApis]:
+    """Loopback Segware and Sigma APIs that know account 1234 and want jobkit.TOKEN."""
+    with FakeApis(accounts={"1234": ACCOUNT}, token=TOKEN) as apis:
+        yield apis
+
+
+@pytest.fixture
+def nw(tmp_path: Path, engine: Engine, db_url: str) -> Netwatch:
+    """A netwatch set-up (config file, environment with both tokens) on a database with the schema."""
+    return Netwatch(tmp_path, db_url, {"NETWATCH_SIGMA_TOKEN": TOKEN, "NETWATCH_SEGWARE_TOKEN": TOKEN})

@@ -30,6 +30,14 @@ from netwatch.db import outbox, tables
 from netwatch.db.engine import build_engine
 
 FAST_PING = {"count": 2, "timeout_seconds": 0.3, "interval_ms": 20, "rate_limit_pps": 1000, "retries": 0}
+# The token of both loopback APIs in job tests (the `fake` and `nw` fixtures of conftest.py).
+TOKEN = "netwatch-job-test-token-7c1d"
+# Segware's account 1234 as the `fake` fixture serves it.
+ACCOUNT = {
+    "account": "1234", "name": "Loja Centro", "companyId": 9, "companyName": "Acme Seguranca",
+    "clientGroup": "Varejo Sul", "partitions": [{"code": "01", "name": "Loja"}],
+    "zones": [{"code": "003", "name": "Porta dos fundos", "partition": "01"}],
+}
 
 
 @dataclass

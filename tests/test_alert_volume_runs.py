@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fakeapi import FakeApis
-from jobkit import Netwatch, webhook_receiver
+from jobkit import ACCOUNT, TOKEN, Netwatch, webhook_receiver
 from sqlalchemy.engine import Engine
-from test_event_scan_job import ACCOUNT, TOKEN, events
+from test_event_scan_job import events
 
 from netwatch.config import Config, parse_config
 from netwatch.db.engine import count_statements
@@ -25,18 +25,6 @@ from netwatch.stopflag import StopFlag
 
 # Long enough that the first run still holds the lease when the second, started together, asks.
 SLOW_PAGE_S = 2.5
-
-
-# The fixtures of test_event_scan_job, with the Sigma token too for ping-sweep (one token for both APIs).
-@pytest.fixture
-def fake() -> Iterator[FakeApis]:
-    with FakeApis(accounts={"1234": ACCOUNT}, token=TOKEN) as apis:
-        yield apis
-
-
-@pytest.fixture
-def nw(tmp_path: Path, engine: Engine, db_url: str) -> Netwatch:
-    return Netwatch(tmp_path, db_url, {"NETWATCH_SEGWARE_TOKEN": TOKEN, "NETWATCH_SIGMA_TOKEN": TOKEN})
 
 
 def _write(nw: Netwatch, fake: FakeApis, *, hook_url: str | None = None, segware: Mapping[str, Any] | None = None,

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 
@@ -376,18 +377,25 @@ def test_missing_token_exits_78_naming_the_variable(tmp_path: Path) -> None:
     assert "NETWATCH_SIGMA_TOKEN is not set" in error_line(result)
 
 
-def test_logged_secrets_are_masked() -> None:
+@contextmanager
+def captured_logs(fmt: str) -> Iterator[io.StringIO]:
+    """netwatch's own logging set up as the CLI does, into a string; the logger is restored after."""
     root = logging.getLogger("netwatch")
     saved = (root.handlers[:], root.level, root.propagate)
     stream = io.StringIO()
-    logs.setup_logging("json", "info", stream)
-    logs.register_secret(TOKEN)
+    logs.setup_logging(fmt, "info", stream)
     try:
-        logging.getLogger("netwatch.test").warning("header was Bearer %s", TOKEN, extra={"fields": {"t": TOKEN}})
+        yield stream
     finally:
         # setup_logging is process-wide; give later tests (and caplog) the logger back as it was.
         root.handlers[:], root.propagate = saved[0], saved[2]
         root.setLevel(saved[1])
+
+
+def test_logged_secrets_are_masked() -> None:
+    logs.register_secret(TOKEN)
+    with captured_logs("json") as stream:
+        logging.getLogger("netwatch.test").warning("header was Bearer %s", TOKEN, extra={"fields": {"t": TOKEN}})
 
     entry = json.loads(stream.getvalue())
     assert entry["msg"] == "header was Bearer ***"
@@ -396,20 +404,13 @@ def test_logged_secrets_are_masked() -> None:
 
 
 def test_a_bug_exits_70_with_its_traceback_and_masked_secrets() -> None:
-    root = logging.getLogger("netwatch")
-    saved = (root.handlers[:], root.level, root.propagate)
-    stream = io.StringIO()
-    logs.setup_logging("json", "info", stream)
     logs.register_secret(TOKEN)
 
     def buggy() -> None:
         raise KeyError(f"lookup of {TOKEN}")
 
-    try:
+    with captured_logs("json") as stream:
         code = _run(buggy)
-    finally:
-        root.handlers[:], root.propagate = saved[0], saved[2]
-        root.setLevel(saved[1])
     assert code == ExitCode.SOFTWARE == 70
     [entry] = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert entry["level"] == "critical"
@@ -430,16 +431,9 @@ def test_readme_first_command_runs_on_a_fresh_sqlite_file_without_db_init(tmp_pa
 
 
 def test_the_database_password_is_masked_in_later_log_lines() -> None:
-    root = logging.getLogger("netwatch")
-    saved = (root.handlers[:], root.level, root.propagate)
-    stream = io.StringIO()
-    logs.setup_logging("text", "info", stream)
-    try:
+    with captured_logs("text") as stream:
         config = parse_config({"database": {"url": "mysql+pymysql://netwatch:db-pass-7f3e91@127.0.0.1:1/x"}},
                               "test", REPO, {})
         build_deps(config, {}, StopFlag()).engine.dispose()
         logging.getLogger("netwatch.test").error("connect failed for netwatch:db-pass-7f3e91")
-    finally:
-        root.handlers[:], root.propagate = saved[0], saved[2]
-        root.setLevel(saved[1])
     assert stream.getvalue() == "error: connect failed for netwatch:***\n"

@@ -6,7 +6,6 @@ repository- and function-level cases on the same two databases.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 import responses
 from fakeapi import FakeApis, FakeTime, api_client
-from jobkit import Netwatch, webhook_receiver
+from jobkit import ACCOUNT, TOKEN, Netwatch, webhook_receiver
 from sqlalchemy.engine import Engine
 
 from netwatch.clients.http import ApiAuthError
@@ -33,28 +32,10 @@ from netwatch.notify.message import Message
 from netwatch.outcome import Delivery
 from netwatch.stopflag import StopFlag
 
-TOKEN = "delivery-paths-token-4711"
 WRONG = "wrong-segware-token-0815"
 CLOSED = "http://127.0.0.1:1"
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-ACCOUNT = {
-    "account": "1234", "name": "Loja Centro", "companyId": 9, "companyName": "Acme Seguranca",
-    "clientGroup": "Varejo Sul", "partitions": [{"code": "01", "name": "Loja"}],
-    "zones": [{"code": "003", "name": "Porta dos fundos", "partition": "01"}],
-}
 SEGWARE = "https://segware.example.invalid"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeApis]:
-    with FakeApis(accounts={"1234": ACCOUNT}, token=TOKEN) as apis:
-        yield apis
-
-
-@pytest.fixture
-def nw(tmp_path: Path, engine: Engine, db_url: str) -> Netwatch:
-    """A netwatch set-up on a database with the current schema."""
-    return Netwatch(tmp_path, db_url, {"NETWATCH_SIGMA_TOKEN": TOKEN, "NETWATCH_SEGWARE_TOKEN": TOKEN})
 
 
 def _apis(fake: FakeApis, segware_url: str | None = None, **sigma: object) -> dict[str, dict[str, object]]:

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from fakeapi import FakeApis
 from freezegun import freeze_time
-from jobkit import Netwatch, smtp_server, webhook_receiver
+from jobkit import TOKEN, Netwatch, smtp_server, webhook_receiver
 from sqlalchemy.engine import Engine
 
 from netwatch.config import parse_config
@@ -26,11 +25,6 @@ from netwatch.deps import build_deps
 from netwatch.jobs.event_scan import run_event_scan
 from netwatch.stopflag import StopFlag
 
-TOKEN = "segware-secret-token-321"
-ACCOUNT = {
-    "account": "1234", "name": "Loja Centro", "companyId": 9, "companyName": "Acme Seguranca",
-    "clientGroup": "Varejo Sul", "partitions": [{"code": "01", "name": "Loja"}], "zones": [],
-}
 _ids = iter(range(1, 10**9))
 
 
@@ -44,17 +38,6 @@ def events(count: int, *, account: str = "1234", cuc: str = "CUC-77", code: str 
          "zone": "003", "receivedAt": (end - step * (i + 1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
         for i in range(count)
     ]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeApis]:
-    with FakeApis(accounts={"1234": ACCOUNT}, token=TOKEN) as apis:
-        yield apis
-
-
-@pytest.fixture
-def nw(tmp_path: Path, engine: Engine, db_url: str) -> Netwatch:
-    return Netwatch(tmp_path, db_url, {"NETWATCH_SEGWARE_TOKEN": TOKEN})
 
 
 def _config(nw: Netwatch, fake: FakeApis, smtp_port: int | None = None, hook_url: str | None = None,

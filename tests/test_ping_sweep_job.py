@@ -8,12 +8,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fakeapi import FakeApis
-from jobkit import Netwatch, terminate, webhook_receiver
+from jobkit import TOKEN, Netwatch, terminate, webhook_receiver
 from netns import netns_lab, requires_netns
 from sqlalchemy.engine import Engine
 
@@ -23,25 +22,6 @@ from netwatch.deps import build_deps
 from netwatch.jobs.ping_sweep import run_ping_sweep
 from netwatch.shard import Shard
 from netwatch.stopflag import StopFlag
-
-TOKEN = "sigma-secret-token-123"
-ACCOUNT = {
-    "account": "1234", "name": "Loja Centro", "companyId": 9, "companyName": "Acme Seguranca",
-    "clientGroup": "Varejo Sul", "partitions": [{"code": "01", "name": "Loja"}],
-    "zones": [{"code": "003", "name": "Porta dos fundos", "partition": "01"}],
-}
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeApis]:
-    with FakeApis(accounts={"1234": ACCOUNT}, token=TOKEN) as apis:
-        yield apis
-
-
-@pytest.fixture
-def nw(tmp_path: Path, engine: Engine, db_url: str) -> Netwatch:
-    """A netwatch set-up on a database that `netwatch db init` has prepared."""
-    return Netwatch(tmp_path, db_url, {"NETWATCH_SIGMA_TOKEN": TOKEN, "NETWATCH_SEGWARE_TOKEN": TOKEN})
 
 
 def _apis(fake: FakeApis, **sigma: object) -> dict[str, dict[str, object]]:
