@@ -147,8 +147,8 @@ UNAVAILABLE = [
                  "Too many connections", id="mysql-too-many"),
     pytest.param(_wrapped(pymysql.err.OperationalError(1927, "Connection was killed"), pymysql.err.Error),
                  "killed", id="mysql-killed"),
-    pytest.param(_wrapped(pymysql.err.OperationalError(1698, "Access denied for user 'netwatch'@'10.0.0.5'"),
-                          pymysql.err.Error), "Access denied", id="mysql-access-denied"),
+    pytest.param(_wrapped(pymysql.err.OperationalError(1317, "Query execution was interrupted"), pymysql.err.Error),
+                 "interrupted", id="mysql-interrupted"),
     pytest.param(_wrapped(pymysql.err.OperationalError(1021, "Disk full (/tmp/#sql-1.MAI); waiting for someone "
                                                              "to free some space..."), pymysql.err.Error),
                  "Disk full", id="mysql-disk-full"),
@@ -186,6 +186,17 @@ def test_outages_are_69_unavailable_in_one_line_without_sql(error: SQLAlchemyErr
     assert fragment in described.message
     assert "\n" not in described.message
     assert "statement-param-secret" not in described.message and "UPDATE" not in described.message
+
+
+@pytest.mark.parametrize("errno", [1044, 1045, 1698, 1049])
+def test_a_refused_login_or_unknown_database_is_a_config_error(errno: int) -> None:
+    error = _wrapped(pymysql.err.OperationalError(errno, "Access denied for user 'netwatch'@'10.0.0.5'"),
+                     pymysql.err.Error)
+    assert is_db_unavailable(error)
+    described = describe_db_error(error)
+    assert described.exit_code == ExitCode.CONFIG
+    assert described.message == (
+        f"database.url: the server refused it: ({errno}, \"Access denied for user 'netwatch'@'10.0.0.5'\")")
 
 
 BUGS = [
@@ -254,7 +265,7 @@ def test_a_real_database_that_cannot_be_opened_is_an_outage(db_url: str, tmp_pat
         url, fragment = f"sqlite:///{tmp_path}", "unable to open database file"  # a folder, not a file
     else:
         url = make_url(db_url).set(database="nwt_no_such_database").render_as_string(hide_password=False)
-        fragment = "Unknown database"
+        fragment = "the server refused it: (1049, \"Unknown database"
     engine = build_engine(url)
     try:
         with pytest.raises(OperationalError) as caught, engine.begin() as conn:

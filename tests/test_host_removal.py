@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fakeapi import FakeApis
 from jobkit import Netwatch
 from sqlalchemy import func, select
@@ -24,19 +22,7 @@ from netwatch.jobs.ping_sweep import departed_hosts, run_ping_sweep
 from netwatch.shard import Shard
 from netwatch.stopflag import StopFlag
 
-TOKEN = "sigma-secret-token-456"
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def nw(tmp_path: Path, engine: Engine, db_url: str) -> Netwatch:
-    return Netwatch(tmp_path, db_url, {"NETWATCH_SIGMA_TOKEN": TOKEN, "NETWATCH_SEGWARE_TOKEN": TOKEN})
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeApis]:
-    with FakeApis(token=TOKEN) as apis:
-        yield apis
 
 
 def _loopback(names: list[str]) -> list[dict[str, Any]]:

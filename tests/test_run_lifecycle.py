@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from fakeapi import FakeApis
-from jobkit import Netwatch
+from jobkit import TOKEN, Netwatch
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -35,7 +35,6 @@ from netwatch.jobs.runner import JobOutcome, RunContext, run_job
 from netwatch.shard import Shard
 from netwatch.stopflag import StopFlag
 
-TOKEN = "sigma-secret-token-lifecycle"
 ENV = {"NETWATCH_SIGMA_TOKEN": TOKEN, "NETWATCH_SEGWARE_TOKEN": TOKEN}
 JOB = "lifecycle"
 LEASE = f"{JOB}:0/1"
@@ -55,12 +54,6 @@ def deps(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[Deps]:
     _, built = _setup(db_url, tmp_path)
     yield built
     built.engine.dispose()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeApis]:
-    with FakeApis(token=TOKEN) as apis:
-        yield apis
 
 
 def _sweep_sections(fake: FakeApis) -> dict[str, Any]:

@@ -5,33 +5,18 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fakeapi import FakeApis
-from jobkit import Netwatch
-from sqlalchemy.engine import Engine
+from jobkit import TOKEN, Netwatch
 
-TOKEN = "sigma-summary-token-4f1e"
 HOSTS = [
     {"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "001"},
     {"name": "lo-2", "address": "127.0.0.2", "account": "1234", "partition": "01", "zone": "002"},
 ]
 SUMMARY = "ping-sweep finished"
 _TEXT_FIELD = re.compile(r" (\w+)=(\S+)")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeApis]:
-    with FakeApis(token=TOKEN) as apis:
-        yield apis
-
-
-@pytest.fixture
-def nw(tmp_path: Path, engine: Engine, db_url: str) -> Netwatch:
-    return Netwatch(tmp_path, db_url, {"NETWATCH_SIGMA_TOKEN": TOKEN})
 
 
 def sweep(nw: Netwatch, log_format: str) -> subprocess.CompletedProcess[str]:

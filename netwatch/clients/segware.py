@@ -27,7 +27,8 @@ DEFAULT_MAX_RESULTS = 10_000
 _EXTRA_PAGES = 5
 # Key fields longer than their columns (netwatch/limits.py) fail the read as a malformed page: a
 # group that cannot be stored must not be counted as if it could. Partition and zone only name
-# where an injected alarm points, so they are cut to their width; ids are never stored.
+# where an injected alarm points: one too long to store is left empty (unknown), never cut to a
+# code that may name another zone. Ids are never stored.
 _KEY_FIELD_LIMITS = {"account": limits.ACCOUNT, "cuc": limits.CUC, "code": limits.CODE}
 # Longest id shown in a message.
 _ID_SHOWN = 100
@@ -196,10 +197,14 @@ def parse_event(data: Any) -> SegwareEvent:
         account=_text(data, "account"),
         cuc=data["cuc"],
         code=_text(data, "code"),
-        partition=data["partition"][: limits.PARTITION],
-        zone=data["zone"][: limits.ZONE],
+        partition=_code_or_unknown(data["partition"], limits.PARTITION),
+        zone=_code_or_unknown(data["zone"], limits.ZONE),
         received_at=parse_timestamp(data.get("receivedAt")),
     )
+
+
+def _code_or_unknown(value: str, width: int) -> str:
+    return value if len(value) <= width else ""
 
 
 def _count(data: dict[str, Any], key: str) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from netwatch.errors import ConfigError, ServiceUnavailable
+from netwatch.errors import ConfigError, NetwatchError, ServiceUnavailable
 
 
 def safe_url(url: str) -> str:
@@ -112,18 +112,22 @@ def count_statements(engine: Engine) -> Iterator[StatementCount]:
 # them apart: PyMySQL raises OperationalError for "Unknown column" and sqlite3 for "no such table",
 # the shapes of a bug or of a schema that does not match. Those must show their traceback (70)
 # instead of sending an operator after a database that is fine.
-_MYSQL_OUTAGES = frozenset({  # MySQL/MariaDB error numbers: exc.orig.args[0]
-    2002, 2003, 2005, 2006, 2013, 2055,  # cannot connect, unknown host, server gone, connection lost
-    1040, 1053, 1927,  # too many connections, server shutting down, connection killed
-    1205, 1213,  # lock wait timeout, deadlock
-    1044, 1045, 1698, 1049,  # access denied, unknown database: the driver's line names which
+# The server refused the login or does not know the database: database.url is wrong (78).
+_MYSQL_REFUSALS = frozenset({1044, 1045, 1698, 1049})
+_MYSQL_OUTAGES = _MYSQL_REFUSALS | frozenset({  # MySQL/MariaDB error numbers: exc.orig.args[0]
+    2002, 2003, 2005, 2006, 2013, 2026, 2055,  # cannot connect, unknown host, gone, lost, TLS failed
+    1040, 1203, 1226, 1053, 1927,  # too many connections (server, user), shutting down, killed
+    1129, 1130,  # this host is blocked or not allowed
+    1158, 1159, 1160, 1161,  # network read/write errors
+    1205, 1213, 1317, 1969, 3024,  # lock wait timeout, deadlock, query interrupted or timed out
+    1037, 1041, 1047,  # out of memory or resources, Galera node not ready
     1021, 1114,  # disk full, table full
     1290, 1836,  # server read-only
 })
 _SQLITE_OUTAGES = (  # how sqlite3's messages begin ("database table is locked: name")
-    "database is locked", "database table is locked", "disk I/O error", "unable to open database file",
-    "database or disk is full", "attempt to write a readonly database", "database disk image is malformed",
-    "file is not a database",
+    "database is locked", "database table is locked", "database schema is locked", "disk I/O error",
+    "unable to open database file", "database or disk is full", "attempt to write a readonly database",
+    "database disk image is malformed", "file is not a database", "out of memory", "locking protocol",
 )
 
 
@@ -150,9 +154,14 @@ def db_error_line(exc: SQLAlchemyError) -> str:
     return str(original if original is not None else exc).partition("\n")[0][:200]
 
 
-def describe_db_error(exc: SQLAlchemyError) -> ServiceUnavailable:
-    """The one-line, secret-free ServiceUnavailable (69) for an error `is_db_unavailable` calls an outage.
+def describe_db_error(exc: SQLAlchemyError) -> NetwatchError:
+    """The one-line, secret-free error for what `is_db_unavailable` calls an outage.
 
-    Callers check `is_db_unavailable` first and re-raise anything else, so a bug keeps its traceback.
+    A refused login or an unknown database is a ConfigError naming database.url (78); any other
+    outage is ServiceUnavailable (69). Callers check `is_db_unavailable` first and re-raise anything
+    else, so a bug keeps its traceback.
     """
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, pymysql.err.Error) and orig.args and orig.args[0] in _MYSQL_REFUSALS:
+        return ConfigError(f"database.url: the server refused it: {db_error_line(exc)}")
     return ServiceUnavailable(f"database unavailable: {db_error_line(exc)}")

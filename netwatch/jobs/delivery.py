@@ -133,7 +133,7 @@ def deliver_items(
     rejected token becomes the report's `problem`.
     The report counts the stored outcomes only: one discarded because a newer message superseded
     the item meanwhile is no delivery trouble. With `turn` (the delivery lease), sending stops once
-    the lease is no longer valid, so two processes never send the same items.
+    the lease may be lapsing, before another process could take it over and send the same items.
     """
     if not items and not settled:
         return DeliveryReport()
@@ -149,7 +149,7 @@ def deliver_items(
                 outcome = send(item)
             except ConfigError as exc:
                 # The sink refused our credentials: the rest of its queue waits, other sinks go on.
-                log.warning("delivery to %s stopped: %s", item.channel, exc.message)
+                log.warning("delivery to %s stopped: it refused our credentials; the rest waits", item.channel)
                 problem = exc
                 break
             done.append(apply_outcome(item, outcome, now, rule))

@@ -52,12 +52,15 @@ class Lease:
         return True
 
     def valid(self) -> bool:
-        """Whether this process may still act as the holder: not taken, and renewed within the TTL.
+        """Whether this process may still act as the holder: not taken, and not near its expiry.
 
-        A run whose renewals keep failing (database trouble) stops trusting the lease at its expiry,
-        when another run may already hold it.
+        A run whose renewals keep failing (database trouble) stops trusting the lease a third of the
+        TTL before it expires (one renewal period: room for a late renewal and for clock skew),
+        before another run can take it.
         """
-        return not self.lost and self._expires_at is not None and self.clock() < self._expires_at
+        if self.lost or self._expires_at is None:
+            return False
+        return self.clock() < self._expires_at - timedelta(seconds=self.ttl_seconds / 3)
 
     def acquire(self) -> None:
         """Claims the lease or raises LeaseHeld naming the current holder."""

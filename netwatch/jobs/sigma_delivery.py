@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
@@ -16,6 +17,8 @@ from netwatch.errors import ServiceUnavailable
 from netwatch.jobs.delivery import BATCH, DeliveryReport, RetryRule, deliver_items
 from netwatch.jobs.enrichment import AccountLookup, look_up_accounts
 from netwatch.jobs.lease import Lease
+
+log = logging.getLogger(__name__)
 
 CHANNEL = "sigma"
 
@@ -48,8 +51,11 @@ def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime,
     if lookup.refused is not None:
         return report + DeliveryReport(problem=lookup.refused)
     if held:
-        return report + DeliveryReport(problem=ServiceUnavailable(
-            f"{len(held)} Sigma event(s) held back until their account details can be read: {lookup.error}"))
+        problem = ServiceUnavailable(
+            f"{len(held)} Sigma event(s) held back until their account details can be read: {lookup.error}")
+        # Logged here too: a graver problem elsewhere (a refused token) may be the one the run ends with.
+        log.warning("%s", problem.message)
+        return report + DeliveryReport(problem=problem)
     return report
 
 
