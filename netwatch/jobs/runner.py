@@ -101,7 +101,7 @@ def _result(delivery: DeliveryReport) -> tuple[str, ExitCode]:
 
 
 def _describe_failure(exc: Exception) -> tuple[int, str]:
-    """Exit code and one line for the run row: 69 for a database outage, else a bug's crash.
+    """Exit code and one line for the run row: a database outage (69, or 78 for a refused login), else a bug (70).
 
     A bug propagates with its traceback; the row names it and, for a database bug, adds the
     driver's line (never the message of an arbitrary exception, which could hold anything).
