@@ -23,8 +23,8 @@ from netwatch.db.engine import count_statements
 from netwatch.db.runs import recent_runs
 from netwatch.deps import build_deps, utc_now
 from netwatch.jobs.ping_sweep import JOB, run_ping_sweep
+from netwatch.running.stopflag import StopFlag
 from netwatch.shard import Shard
-from netwatch.stopflag import StopFlag
 
 
 def _cpu_seconds(usage: resource.struct_rusage) -> float:

@@ -31,7 +31,7 @@ from netwatch.db.engine import count_statements
 from netwatch.db.runs import recent_runs
 from netwatch.deps import build_deps
 from netwatch.jobs.event_scan import JOB, run_event_scan
-from netwatch.stopflag import StopFlag
+from netwatch.running.stopflag import StopFlag
 
 TOKEN_ENV = {"NETWATCH_SEGWARE_TOKEN": "bench-segware-token"}  # the token _event_server.py expects
 

@@ -29,8 +29,8 @@ from netwatch.errors import ExitCode, NetwatchError, UsageError
 from netwatch.jobs.alert_clear import run_alert_clear
 from netwatch.jobs.event_scan import run_event_scan
 from netwatch.jobs.ping_sweep import run_ping_sweep
+from netwatch.running.stopflag import StopFlag, install_sigterm_handler
 from netwatch.shard import parse_shard
-from netwatch.stopflag import StopFlag, install_sigterm_handler
 
 log = logging.getLogger("netwatch.cli")
 

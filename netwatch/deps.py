@@ -25,7 +25,7 @@ from netwatch.notify.webhook import WebhookChannel
 from netwatch.notify.whatsapp import WhatsappChannel
 from netwatch.probes.icmp import PingSettings, ProbeResult, Target, require_permission, sweep
 from netwatch.probes.resolve import Resolution, resolve_all
-from netwatch.stopflag import StopFlag
+from netwatch.running.stopflag import StopFlag
 
 Sweeper = Callable[[Sequence[Target], PingSettings, Callable[[], bool]], dict[str, ProbeResult]]
 Resolver = Callable[[Sequence[str], int], dict[str, Resolution]]

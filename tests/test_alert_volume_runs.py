@@ -21,7 +21,7 @@ from netwatch.db.engine import count_statements
 from netwatch.deps import build_deps
 from netwatch.jobs.alert_clear import run_alert_clear
 from netwatch.jobs.event_scan import run_event_scan
-from netwatch.stopflag import StopFlag
+from netwatch.running.stopflag import StopFlag
 
 # Long enough that the first run still holds the lease when the second, started together, asks.
 SLOW_PAGE_S = 2.5

@@ -25,7 +25,7 @@ from netwatch.cli import _run, cli
 from netwatch.config import parse_config
 from netwatch.deps import build_deps
 from netwatch.errors import ExitCode
-from netwatch.stopflag import StopFlag
+from netwatch.running.stopflag import StopFlag
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.yaml"

@@ -19,7 +19,7 @@ from netwatch.db import accounts, checks, hosts, leases, migrate, outbox, runs, 
 from netwatch.db.ddl import mysql_ddl
 from netwatch.db.engine import build_engine, count_statements
 from netwatch.errors import ConfigError
-from netwatch.jobs.lease import Lease
+from netwatch.running.lease import Lease
 
 T0 = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
 
@@ -160,7 +160,7 @@ def test_many_processes_racing_for_a_lease_never_deadlock(db_url: str, engine: E
     """Eight processes claim one lease at once, five rounds: exactly one wins each round, none errors."""
     script = (
         "import sys\nfrom datetime import UTC, datetime\nfrom netwatch.db.engine import build_engine\n"
-        "from netwatch.jobs.lease import Lease\n"
+        "from netwatch.running.lease import Lease\n"
         "lease = Lease(build_engine(sys.argv[1]), sys.argv[2], sys.argv[3], 600, lambda: datetime.now(UTC))\n"
         "won = lease.try_acquire()\n"
         "print('won' if won else 'lost')\n"

@@ -9,9 +9,9 @@ from sqlalchemy.engine import Engine
 
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
-from netwatch.jobs.delivery import RetryRule, apply_outcome, deliver_items
-from netwatch.outcome import Delivery
-from netwatch.stopflag import StopFlag
+from netwatch.delivery.loop import RetryRule, apply_outcome, deliver_items
+from netwatch.delivery.outcome import Delivery
+from netwatch.running.stopflag import StopFlag
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

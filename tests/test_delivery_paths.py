@@ -23,14 +23,14 @@ from netwatch.config import NotificationsConfig, parse_config
 from netwatch.db import outbox
 from netwatch.db.accounts import load_cached_accounts
 from netwatch.db.leases import release_lease
+from netwatch.delivery.loop import DELIVERY_LEASE, DeliveryReport
+from netwatch.delivery.notices import deliver_notices, make_notice, queue_notices
+from netwatch.delivery.outcome import Delivery
+from netwatch.enrichment.accounts import look_up_accounts
 from netwatch.errors import Stopped
-from netwatch.jobs.delivery import DELIVERY_LEASE, DeliveryReport
-from netwatch.jobs.enrichment import look_up_accounts
-from netwatch.jobs.lease import Lease
-from netwatch.jobs.notifications import deliver_notices, make_notice, queue_notices
 from netwatch.notify.message import Message
-from netwatch.outcome import Delivery
-from netwatch.stopflag import StopFlag
+from netwatch.running.lease import Lease
+from netwatch.running.stopflag import StopFlag
 
 WRONG = "wrong-segware-token-0815"
 CLOSED = "http://127.0.0.1:1"

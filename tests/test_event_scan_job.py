@@ -23,7 +23,7 @@ from netwatch.db.engine import count_statements
 from netwatch.db.triggers import CLEARED, load_triggers, save_triggers
 from netwatch.deps import build_deps
 from netwatch.jobs.event_scan import run_event_scan
-from netwatch.stopflag import StopFlag
+from netwatch.running.stopflag import StopFlag
 
 _ids = iter(range(1, 10**9))
 

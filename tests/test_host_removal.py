@@ -19,8 +19,8 @@ from netwatch.db.engine import count_statements
 from netwatch.db.hosts import HostRow, delete_hosts, save_hosts
 from netwatch.deps import build_deps
 from netwatch.jobs.ping_sweep import departed_hosts, run_ping_sweep
+from netwatch.running.stopflag import StopFlag
 from netwatch.shard import Shard
-from netwatch.stopflag import StopFlag
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 

@@ -22,15 +22,15 @@ from sqlalchemy.engine import Engine
 from netwatch.clients.http import ApiAuthError, RetryPolicy
 from netwatch.config import NotificationsConfig, parse_config
 from netwatch.db import outbox
+from netwatch.delivery.loop import DELIVERY_LEASE, DeliveryReport
+from netwatch.delivery.notices import Notice, deliver_notices, make_notice, queue_notices
 from netwatch.errors import Stopped
-from netwatch.jobs.delivery import DELIVERY_LEASE, DeliveryReport
-from netwatch.jobs.lease import Lease
-from netwatch.jobs.notifications import Notice, deliver_notices, make_notice, queue_notices
 from netwatch.notify.channel import Channel
 from netwatch.notify.message import Message
 from netwatch.notify.webhook import WebhookChannel
 from netwatch.notify.whatsapp import WhatsappChannel
-from netwatch.stopflag import StopFlag
+from netwatch.running.lease import Lease
+from netwatch.running.stopflag import StopFlag
 
 T0 = datetime(2026, 11, 22, 10, 0, 0, 250000, tzinfo=UTC)
 CLOSED = "http://127.0.0.1:1"

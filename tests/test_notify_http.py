@@ -16,11 +16,11 @@ import responses
 from fakeapi import FakeTime, api_client
 
 from netwatch.clients.http import ApiAuthError, RetryPolicy
+from netwatch.delivery.outcome import Delivery
 from netwatch.errors import ConfigError
 from netwatch.notify.message import Message
 from netwatch.notify.webhook import WebhookChannel
 from netwatch.notify.whatsapp import WhatsappChannel
-from netwatch.outcome import Delivery
 
 TOKEN = "wa-t0ken-s3cret"
 HOOK_URL = "https://hooks.example.invalid/netwatch/in"

@@ -20,8 +20,8 @@ from netwatch.config import parse_config
 from netwatch.db.engine import count_statements
 from netwatch.deps import build_deps
 from netwatch.jobs.ping_sweep import run_ping_sweep
+from netwatch.running.stopflag import StopFlag
 from netwatch.shard import Shard
-from netwatch.stopflag import StopFlag
 
 
 def _apis(fake: FakeApis, **sigma: object) -> dict[str, dict[str, object]]:

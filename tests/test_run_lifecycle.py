@@ -29,11 +29,11 @@ from netwatch.db.engine import describe_db_error, is_db_unavailable
 from netwatch.db.leases import LeaseInfo, read_lease
 from netwatch.deps import Deps, build_deps, utc_now
 from netwatch.errors import ExitCode, LeaseHeld, Stopped
-from netwatch.jobs.lease import Lease
 from netwatch.jobs.ping_sweep import run_ping_sweep
-from netwatch.jobs.runner import JobOutcome, RunContext, run_job
+from netwatch.running.lease import Lease
+from netwatch.running.runner import JobOutcome, RunContext, run_job
+from netwatch.running.stopflag import StopFlag
 from netwatch.shard import Shard
-from netwatch.stopflag import StopFlag
 
 ENV = {"NETWATCH_SIGMA_TOKEN": TOKEN, "NETWATCH_SEGWARE_TOKEN": TOKEN}
 JOB = "lifecycle"

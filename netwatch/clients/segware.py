@@ -14,7 +14,7 @@ import requests
 
 from netwatch import limits
 from netwatch.clients.http import ApiClient, ApiRejected, ApiUnavailable
-from netwatch.outcome import Delivery
+from netwatch.delivery.outcome import Delivery
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from netwatch.clients.http import ApiClient, ApiRejected, ApiUnavailable
-from netwatch.outcome import Delivery
+from netwatch.delivery.outcome import Delivery
 
 EVENT_TYPES = frozenset({"HOST_OFFLINE", "HOST_ONLINE"})
 _EVENTS_PATH = "/v1/events"

@@ -5,15 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from netwatch.config import Config
-from netwatch.core.volume import Clear, Rules, decide_clear, format_duration
-from netwatch.db.register import RegisterEntry, append_entries
-from netwatch.db.triggers import CLEARED, TriggerRow, load_triggers, save_triggers
-from netwatch.deps import Deps
-from netwatch.jobs.dispatch import dispatch
-from netwatch.jobs.notifications import make_notice, queue_notices
-from netwatch.jobs.runner import JobOutcome, RunContext, run_job
-from netwatch.jobs.volume_window import (
+from netwatch.alerts.window import (
     LEASE_GROUP,
     alert_fields,
     alert_key,
@@ -22,6 +14,14 @@ from netwatch.jobs.volume_window import (
     subject,
     volume_rules,
 )
+from netwatch.config import Config
+from netwatch.core.volume import Clear, Rules, decide_clear, format_duration
+from netwatch.db.register import RegisterEntry, append_entries
+from netwatch.db.triggers import CLEARED, TriggerRow, load_triggers, save_triggers
+from netwatch.delivery.dispatch import dispatch
+from netwatch.delivery.notices import make_notice, queue_notices
+from netwatch.deps import Deps
+from netwatch.running.runner import JobOutcome, RunContext, run_job
 
 log = logging.getLogger(__name__)
 

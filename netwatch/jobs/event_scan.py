@@ -7,18 +7,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from netwatch.config import Config
-from netwatch.core.volume import GroupCount, GroupKey, Raise, Rules, Update, decide_scan
-from netwatch.db.register import RegisterEntry, append_entries
-from netwatch.db.scan_counts import record_counts
-from netwatch.db.triggers import ACTIVE, TriggerRow, load_triggers, save_triggers
-from netwatch.deps import Deps
-from netwatch.errors import ConfigError, LeaseHeld
-from netwatch.jobs.dispatch import dispatch
-from netwatch.jobs.enrichment import look_up_accounts
-from netwatch.jobs.notifications import make_notice, queue_notices
-from netwatch.jobs.runner import JobOutcome, RunContext, run_job
-from netwatch.jobs.volume_window import (
+from netwatch.alerts.window import (
     LEASE_GROUP,
     alert_fields,
     alert_key,
@@ -28,6 +17,17 @@ from netwatch.jobs.volume_window import (
     subject,
     volume_rules,
 )
+from netwatch.config import Config
+from netwatch.core.volume import GroupCount, GroupKey, Raise, Rules, Update, decide_scan
+from netwatch.db.register import RegisterEntry, append_entries
+from netwatch.db.scan_counts import record_counts
+from netwatch.db.triggers import ACTIVE, TriggerRow, load_triggers, save_triggers
+from netwatch.delivery.dispatch import dispatch
+from netwatch.delivery.notices import make_notice, queue_notices
+from netwatch.deps import Deps
+from netwatch.enrichment.accounts import look_up_accounts
+from netwatch.errors import ConfigError, LeaseHeld
+from netwatch.running.runner import JobOutcome, RunContext, run_job
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from netwatch.db import outbox
 from netwatch.db.checks import CheckRow, insert_check_results
 from netwatch.db.hosts import HostRow, delete_hosts, load_host_states, save_hosts
 from netwatch.db.outbox import OutboxItem
+from netwatch.delivery.dispatch import dispatch
+from netwatch.delivery.notices import Notice, make_notice, queue_notices
+from netwatch.delivery.sigma import CHANNEL
 from netwatch.deps import Deps
 from netwatch.inventory import HostSpec
-from netwatch.jobs.dispatch import dispatch
-from netwatch.jobs.notifications import Notice, make_notice, queue_notices
-from netwatch.jobs.runner import JobOutcome, RunContext, run_job
-from netwatch.jobs.sigma_delivery import CHANNEL
 from netwatch.probes.icmp import PingSettings, ProbeResult, Target
+from netwatch.running.runner import JobOutcome, RunContext, run_job
 from netwatch.shard import Shard
 
 log = logging.getLogger(__name__)

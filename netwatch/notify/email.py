@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from netwatch.delivery.outcome import Delivery
 from netwatch.errors import ConfigError
 from netwatch.notify.message import Message
-from netwatch.outcome import Delivery
 
 log = logging.getLogger(__name__)
 

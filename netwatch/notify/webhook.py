@@ -7,8 +7,8 @@ from datetime import UTC
 from typing import Any
 
 from netwatch.clients.http import ApiClient, ApiRejected, ApiUnavailable
+from netwatch.delivery.outcome import Delivery
 from netwatch.notify.message import Message
-from netwatch.outcome import Delivery
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import logging
 from collections.abc import Sequence
 
 from netwatch.clients.http import ApiClient, ApiRejected, ApiUnavailable
+from netwatch.delivery.outcome import Delivery
 from netwatch.errors import ConfigError
 from netwatch.notify.message import Message
-from netwatch.outcome import Delivery
 
 log = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from netwatch.config import Config
+from netwatch.delivery.loop import DeliveryReport, delivery_turn
+from netwatch.delivery.notices import deliver_notices
+from netwatch.delivery.sigma import deliver_events
 from netwatch.deps import Deps
-from netwatch.jobs.delivery import DeliveryReport, delivery_turn
-from netwatch.jobs.notifications import deliver_notices
-from netwatch.jobs.sigma_delivery import deliver_events
 
 
 def dispatch(deps: Deps, config: Config, now: datetime) -> DeliveryReport:

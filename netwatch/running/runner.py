@@ -13,10 +13,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from netwatch.db import migrate, runs
 from netwatch.db.engine import db_error_line, describe_db_error, is_db_unavailable
+from netwatch.delivery.loop import DeliveryReport
 from netwatch.deps import Deps
 from netwatch.errors import ExitCode, LeaseHeld, NetwatchError, Stopped
-from netwatch.jobs.delivery import DeliveryReport
-from netwatch.jobs.lease import Lease
+from netwatch.running.lease import Lease
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from sqlalchemy.engine import Engine
 
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
+from netwatch.delivery.outcome import Delivery
 from netwatch.errors import ConfigError, NetwatchError
-from netwatch.jobs.lease import Lease
-from netwatch.outcome import Delivery
-from netwatch.stopflag import StopFlag
+from netwatch.running.lease import Lease
+from netwatch.running.stopflag import StopFlag
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from netwatch.config import Config
 from netwatch.core.location import UNKNOWN, choose_location
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
+from netwatch.delivery.loop import BATCH, DeliveryReport, RetryRule, deliver_items
 from netwatch.deps import Deps
+from netwatch.enrichment.accounts import AccountLookup, look_up_accounts
 from netwatch.errors import ServiceUnavailable
-from netwatch.jobs.delivery import BATCH, DeliveryReport, RetryRule, deliver_items
-from netwatch.jobs.enrichment import AccountLookup, look_up_accounts
-from netwatch.jobs.lease import Lease
+from netwatch.running.lease import Lease
 
 log = logging.getLogger(__name__)
 

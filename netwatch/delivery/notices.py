@@ -20,13 +20,13 @@ from sqlalchemy.engine import Connection, Engine
 from netwatch.config import NotificationsConfig
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
-from netwatch.jobs.delivery import BATCH, DeliveryReport, RetryRule, deliver_items
-from netwatch.jobs.lease import Lease
+from netwatch.delivery.loop import BATCH, DeliveryReport, RetryRule, deliver_items
+from netwatch.delivery.outcome import Delivery
 from netwatch.notify.channel import Channel
 from netwatch.notify.message import Message
 from netwatch.notify.templates import render
-from netwatch.outcome import Delivery
-from netwatch.stopflag import StopFlag
+from netwatch.running.lease import Lease
+from netwatch.running.stopflag import StopFlag
 
 log = logging.getLogger(__name__)
 

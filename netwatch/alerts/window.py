@@ -12,7 +12,7 @@ from netwatch.config import Config
 from netwatch.core.volume import GroupCount, GroupCounter, GroupKey, Rules
 from netwatch.db.triggers import TriggerRow
 from netwatch.errors import ConfigError
-from netwatch.stopflag import StopFlag
+from netwatch.running.stopflag import StopFlag
 
 _STOP_CHECK_EVERY = 1000
 # event-scan and alert-clear both change `triggers`: one lease for both, so they never interleave.

@@ -15,7 +15,7 @@ from netwatch.clients.http import ApiAuthError, ApiRejected, ApiUnavailable
 from netwatch.clients.segware import SegwareClient
 from netwatch.db.accounts import CachedAccount, load_cached_accounts, store_accounts
 from netwatch.errors import Stopped
-from netwatch.stopflag import StopFlag
+from netwatch.running.stopflag import StopFlag
 
 log = logging.getLogger(__name__)
 
