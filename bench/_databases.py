@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pymysql
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from netwatch.db.tables import job_runs
 
 MYSQL_HOST, MYSQL_PORT, MYSQL_USER = "127.0.0.1", 3306, "root"
 
@@ -43,3 +48,12 @@ def throwaway_database(backend: str, directory: Path, prefix: str, tag: str) -> 
     finally:
         with mysql_connect() as conn, conn.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def last_run_counts(engine: Engine, job: str) -> dict[str, int]:
+    """The counts the latest run of `job` recorded."""
+    with engine.begin() as conn:
+        counts = conn.execute(
+            select(job_runs.c.counts).where(job_runs.c.job == job).order_by(job_runs.c.id.desc()).limit(1)
+        ).scalar_one()
+    return json.loads(counts) if counts else {}

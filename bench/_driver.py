@@ -16,11 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+from _databases import last_run_counts
+
 from netwatch import logs
 from netwatch.config import load_config
 from netwatch.db import migrate
 from netwatch.db.engine import count_statements
-from netwatch.db.runs import recent_runs
 from netwatch.deps import build_deps, utc_now
 from netwatch.jobs.ping_sweep import JOB, run_ping_sweep
 from netwatch.running.stopflag import StopFlag
@@ -38,10 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=2, help="job runs on the same database (default 2)")
     args = parser.parse_args(argv)
 
-    logs.setup_logging("text", "info")  # what the CLI does by default: logging is part of the job's cost
+    redactor = logs.Redactor()
+    logs.setup_logging("text", "info", redactor)  # what the CLI does by default: logging is part of the job's cost
     started = time.perf_counter()
     config = load_config(args.config, {})  # {}: NETWATCH_DATABASE_URL in our env must not redirect the bench
-    deps = build_deps(config, {}, StopFlag())
+    deps = build_deps(config, {}, StopFlag(), redactor)
     load_s = time.perf_counter() - started
 
     # `netwatch db init` before the first measured run (the job itself only initialises SQLite).
@@ -56,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             code = run_ping_sweep(config, deps, Shard())
         wall_s = time.perf_counter() - began
         after = resource.getrusage(resource.RUSAGE_SELF)
-        with deps.engine.begin() as conn:
-            counts = recent_runs(conn, JOB, limit=1)[0].counts
+        counts = last_run_counts(deps.engine, JOB)
         record = {
             "run": run,
             "exit_code": int(code),

@@ -22,13 +22,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import psutil
+from _databases import last_run_counts
 
 from netwatch import logs
 from netwatch.clients.segware import parse_timestamp
 from netwatch.config import load_config
 from netwatch.db import migrate
 from netwatch.db.engine import count_statements
-from netwatch.db.runs import recent_runs
 from netwatch.deps import build_deps
 from netwatch.jobs.event_scan import JOB, run_event_scan
 from netwatch.running.stopflag import StopFlag
@@ -58,9 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     first_now = parse_timestamp(args.now)
 
-    logs.setup_logging("text", "info")  # what the CLI does by default: logging is part of the job's cost
+    redactor = logs.Redactor()
+    logs.setup_logging("text", "info", redactor)  # what the CLI does by default: logging is part of the job's cost
     config = load_config(args.config, {})  # {}: NETWATCH_DATABASE_URL in our env must not redirect the bench
-    base = build_deps(config, TOKEN_ENV, StopFlag())
+    base = build_deps(config, TOKEN_ENV, StopFlag(), redactor)
     server = psutil.Process(args.server_pid) if args.server_pid else None
 
     with base.engine.begin() as conn:  # `netwatch db init` before the first measured run
@@ -84,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         server_after = _server_cpu_seconds(server)
         if profiler is not None:
             profiler.dump_stats(str(args.profile))
-        with deps.engine.begin() as conn:
-            counts = recent_runs(conn, JOB, limit=1)[0].counts
+        counts = last_run_counts(deps.engine, JOB)
         record = {
             "run": run,
             "exit_code": int(code),

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from netwatch.cli import main
+from netwatch.entry import main
 
 main()

@@ -1,6 +1,9 @@
 """The `netwatch` command: parses, builds dependencies, calls a job, maps errors to exit codes.
 
-Only this module imports click and only this module ends the process.
+Only this module imports click. What a command needs beyond click (SQLAlchemy, requests, the
+jobs) is imported inside that command, so `netwatch --version` and `--help` start fast.
+Logging is set up from the arguments before click parses them, so even a usage error comes out
+in the chosen format; the global options are accepted before or after the subcommand.
 """
 
 from __future__ import annotations
@@ -9,53 +12,69 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
 
-from netwatch import logs, reports
-from netwatch.config import Config, config_path, load_config
-from netwatch.db import migrate
-from netwatch.db.ddl import mysql_ddl
-from netwatch.db.engine import build_engine, describe_db_error, is_db_unavailable
-from netwatch.deps import Deps, build_deps, utc_now
+from netwatch import logs
 from netwatch.errors import ExitCode, NetwatchError, UsageError
-from netwatch.jobs.alert_clear import run_alert_clear
-from netwatch.jobs.event_scan import run_event_scan
-from netwatch.jobs.ping_sweep import run_ping_sweep
-from netwatch.running.stopflag import StopFlag, install_sigterm_handler
-from netwatch.shard import parse_shard
+from netwatch.running.stopflag import StopFlag
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from netwatch.config import Config
+    from netwatch.deps import Deps
 
 log = logging.getLogger("netwatch.cli")
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
 CONFIG_HELP = "Config file (default: $NETWATCH_CONFIG, else ./netwatch.yaml)."
 config_option = click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
 
 
-def _load(config_file: str | None) -> Config:
-    return load_config(config_path(config_file), os.environ)
+DepsFactory = Callable[["Config", Mapping[str, str], StopFlag, logs.Redactor], "Deps"]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the process made before parsing: its secrets' redactor, its stop flag, how to build Deps."""
+
+    redactor: logs.Redactor
+    stop: StopFlag
+    build_deps: DepsFactory | None = None
+
+
+def _log_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The global options, accepted on every command too (their values are applied before parsing)."""
+    level = click.option("--log-level", type=click.Choice(LOG_LEVELS), expose_value=False,
+                         help="Lowest level logged (default info).")
+    fmt = click.option("--log-format", type=click.Choice(logs.LOG_FORMATS), expose_value=False,
+                       help="Log lines on stderr: text or json (default text, env NETWATCH_LOG_FORMAT).")
+    return fmt(level(function))
+
+
+def _command(group: click.Group, name: str | None = None) -> Callable[[Callable[..., Any]], click.Command]:
+    def decorate(function: Callable[..., Any]) -> click.Command:
+        return group.command(name)(_log_options(function))
+    return decorate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--log-format", type=click.Choice(logs.FORMATS), envvar="NETWATCH_LOG_FORMAT", default="text",
-              show_default=True, help="Log lines on stderr: human text or JSON (env NETWATCH_LOG_FORMAT).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
-              show_default=True, help="Lowest level logged.")
+@_log_options
 @click.version_option(package_name="netwatch")
-def cli(log_format: str, log_level: str) -> None:
+def cli() -> None:
     """Monitoring jobs for alarm-monitoring operators: each run does one pass and exits.
 
     \b
     Example:
       netwatch run ping-sweep --config /etc/netwatch/netwatch.yaml
     """
-    logs.setup_logging(log_format, log_level)
 
 
 @cli.group()
@@ -68,53 +87,69 @@ def run() -> None:
     """
 
 
-@run.command("ping-sweep")
+@_command(run, "ping-sweep")
 @config_option
 @click.option("--shard", default="0/1", show_default=True, metavar="INDEX/COUNT",
               help="Handle only this share of the hosts, e.g. 1/4 (one lease per shard).")
-def ping_sweep_command(config_file: str | None, shard: str) -> None:
+@click.pass_obj
+def ping_sweep_command(runtime: Runtime, config_file: str | None, shard: str) -> int:
     """Ping every host once, apply thresholds, record results, send confirmed changes to Sigma.
 
     \b
     Example:
       netwatch run ping-sweep --config netwatch.yaml --shard 0/2
     """
+    from netwatch.jobs.ping_sweep import run_ping_sweep
+    from netwatch.shard import parse_shard
+
     chosen = parse_shard(shard)
-    config, deps = _job_setup(config_file)
-    sys.exit(int(run_ping_sweep(config, deps, chosen)))
+    config, deps = _job_setup(runtime, config_file)
+    return run_ping_sweep(config, deps, chosen)
 
 
-@run.command("event-scan")
+@_command(run, "event-scan")
 @config_option
-def event_scan_command(config_file: str | None) -> None:
+@click.pass_obj
+def event_scan_command(runtime: Runtime, config_file: str | None) -> int:
     """Count the window's Segware alarm events per account/CUC/code and raise each alert once.
 
     \b
     Example:
       netwatch run event-scan --config netwatch.yaml
     """
-    config, deps = _job_setup(config_file)
-    sys.exit(int(run_event_scan(config, deps)))
+    from netwatch.jobs.event_scan import run_event_scan
+
+    config, deps = _job_setup(runtime, config_file)
+    return run_event_scan(config, deps)
 
 
-@run.command("alert-clear")
+@_command(run, "alert-clear")
 @config_option
-def alert_clear_command(config_file: str | None) -> None:
+@click.pass_obj
+def alert_clear_command(runtime: Runtime, config_file: str | None) -> int:
     """Clear active alerts whose volume fell below the clear level or that saw no event for too long.
 
     \b
     Example:
       netwatch run alert-clear --config netwatch.yaml
     """
-    config, deps = _job_setup(config_file)
-    sys.exit(int(run_alert_clear(config, deps)))
+    from netwatch.jobs.alert_clear import run_alert_clear
+
+    config, deps = _job_setup(runtime, config_file)
+    return run_alert_clear(config, deps)
 
 
-def _job_setup(config_file: str | None) -> tuple[Config, Deps]:
+def _load(config_file: str | None) -> Config:
+    from netwatch.config import config_path, load_config
+
+    return load_config(config_path(config_file, os.environ), os.environ)
+
+
+def _job_setup(runtime: Runtime, config_file: str | None) -> tuple[Config, Deps]:
+    from netwatch.deps import build_deps
+
     config = _load(config_file)
-    stop = StopFlag()
-    install_sigterm_handler(stop)
-    return config, build_deps(config, os.environ, stop)
+    return config, (runtime.build_deps or build_deps)(config, os.environ, runtime.stop, runtime.redactor)
 
 
 @cli.group()
@@ -127,7 +162,7 @@ def db() -> None:
     """
 
 
-@db.command("init")
+@_command(db, "init")
 @config_option
 def db_init(config_file: str | None) -> None:
     """Create the schema on an empty database (does nothing if it is already there).
@@ -136,6 +171,10 @@ def db_init(config_file: str | None) -> None:
     Example:
       NETWATCH_DATABASE_URL=mysql+pymysql://netwatch@db/netwatch netwatch db init
     """
+    from netwatch.db import migrate
+    from netwatch.db.engine import build_engine
+    from netwatch.deps import utc_now
+
     engine = build_engine(_load(config_file).database_url)
     with engine.begin() as conn:
         if migrate.current_version(conn) is not None:
@@ -146,7 +185,7 @@ def db_init(config_file: str | None) -> None:
     click.echo(f"schema created at version {migrate.LATEST}")
 
 
-@db.command("upgrade")
+@_command(db, "upgrade")
 @config_option
 def db_upgrade(config_file: str | None) -> None:
     """Apply the versioned schema changes this netwatch has and the database lacks.
@@ -157,13 +196,17 @@ def db_upgrade(config_file: str | None) -> None:
     Example:
       netwatch db upgrade --config netwatch.yaml
     """
+    from netwatch.db import migrate
+    from netwatch.db.engine import build_engine
+    from netwatch.deps import utc_now
+
     engine = build_engine(_load(config_file).database_url)
     with engine.begin() as conn:
         applied = migrate.upgrade(conn, utc_now())
     click.echo(f"applied versions {applied}" if applied else f"schema is current (version {migrate.LATEST})")
 
 
-@db.command("schema")
+@_command(db, "schema")
 def db_schema() -> None:
     """Print the MySQL DDL generated from the table definitions (the content of schema.sql).
 
@@ -171,10 +214,12 @@ def db_schema() -> None:
     Example:
       netwatch db schema > schema.sql
     """
+    from netwatch.db.ddl import mysql_ddl
+
     click.echo(mysql_ddl(), nl=False)
 
 
-@cli.command("init-config")
+@_command(cli, "init-config")
 @click.argument("path", default="netwatch.yaml", metavar="[PATH]")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init_config(path: str, force: bool) -> None:
@@ -198,7 +243,7 @@ def init_config(path: str, force: bool) -> None:
     click.echo(f"wrote {path}")
 
 
-@cli.command("check-config")
+@_command(cli, "check-config")
 @config_option
 def check_config(config_file: str | None) -> None:
     """Validate a config file; prints the first problem with its key path (exit 78).
@@ -211,7 +256,7 @@ def check_config(config_file: str | None) -> None:
     click.echo(f"{config.source}: ok ({len(config.hosts)} hosts)")
 
 
-@cli.command("status")
+@_command(cli, "status")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def status(config_file: str | None, as_json: bool) -> None:
@@ -221,6 +266,8 @@ def status(config_file: str | None, as_json: bool) -> None:
     Example:
       netwatch status --config netwatch.yaml --json
     """
+    from netwatch import reports
+
     with _report_connection(config_file) as conn:
         rows = reports.host_rows(conn)
     fmt = "json" if as_json else "table"
@@ -238,6 +285,7 @@ def _since_option(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @cli.group("alerts", invoke_without_command=True)
+@_log_options
 @config_option
 @click.option("--active", is_flag=True, help="Only alerts that are active now.")
 @_since_option
@@ -250,11 +298,14 @@ def alerts(ctx: click.Context, config_file: str | None, active: bool, since: str
     Example:
       netwatch alerts --active --since 24h --json
     """
+    from netwatch import reports
+    from netwatch.deps import utc_now
+
     if ctx.invoked_subcommand is not None:
         if active:
             raise UsageError("--active lists active alerts; it does not apply to `alerts log`")
         # `netwatch alerts --config X --json log` means the same as `netwatch alerts log --config X --json`.
-        ctx.obj = {"config_file": config_file, "since": since, "fmt": fmt}
+        ctx.meta["alerts"] = {"config_file": config_file, "since": since, "fmt": fmt}
         return
     cutoff = utc_now() - reports.parse_age(since) if since else None
     with _report_connection(config_file) as conn:
@@ -262,21 +313,25 @@ def alerts(ctx: click.Context, config_file: str | None, active: bool, since: str
     click.echo(reports.render(rows, reports.ALERT_COLUMNS, fmt or "table", reports.ALERT_TABLE), nl=False)
 
 
-@alerts.command("log")
+@_command(alerts, "log")
 @config_option
 @_since_option
 @_format_option
-@click.pass_obj
-def alerts_log(outer: dict[str, str | None], config_file: str | None, since: str | None, fmt: str | None) -> None:
+@click.pass_context
+def alerts_log(ctx: click.Context, config_file: str | None, since: str | None, fmt: str | None) -> None:
     """Print the register log: every alert raised and cleared, oldest first.
 
     \b
     Example:
       netwatch alerts log --since 7d --csv
     """
-    config_file = config_file or outer["config_file"]
-    since = since or outer["since"]
-    fmt = fmt or outer["fmt"]
+    from netwatch import reports
+    from netwatch.deps import utc_now
+
+    outer = ctx.meta.get("alerts", {})
+    config_file = config_file or outer.get("config_file")
+    since = since or outer.get("since")
+    fmt = fmt or outer.get("fmt")
     cutoff = utc_now() - reports.parse_age(since) if since else None
     with _report_connection(config_file) as conn:
         rows = reports.log_rows(conn, cutoff)
@@ -285,27 +340,55 @@ def alerts_log(outer: dict[str, str | None], config_file: str | None, since: str
 
 @contextmanager
 def _report_connection(config_file: str | None) -> Iterator[Connection]:
+    from netwatch.db import migrate
+    from netwatch.db.engine import build_engine
+
     engine = build_engine(_load(config_file).database_url)
-    with engine.begin() as conn:
-        migrate.require_current(conn)
-        yield conn
+    try:
+        with engine.begin() as conn:
+            migrate.require_current(conn)
+            yield conn
+    finally:
+        engine.dispose()
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point: one place maps every expected failure to a line and an exit code."""
-    sys.exit(_run(lambda: cli.main(args=argv, prog_name="netwatch", standalone_mode=False)))
+def early_log_options(args: Sequence[str], env: Mapping[str, str]) -> tuple[str, str]:
+    """The log format and level the arguments ask for, wherever they stand (click checks them later)."""
+    chosen = {"--log-format": env.get("NETWATCH_LOG_FORMAT", "text"), "--log-level": "info"}
+    allowed = {"--log-format": logs.LOG_FORMATS, "--log-level": LOG_LEVELS}
+    words = list(args[: args.index("--")] if "--" in args else args)
+    for position, word in enumerate(words):
+        name, equals, value = word.partition("=")
+        if name not in chosen:
+            continue
+        if not equals:
+            value = words[position + 1] if position + 1 < len(words) else ""
+        if value in allowed[name]:
+            chosen[name] = value
+    fmt = chosen["--log-format"] if chosen["--log-format"] in logs.LOG_FORMATS else "text"
+    return fmt, chosen["--log-level"]
+
+
+def run_cli(args: list[str], stop: StopFlag, build_deps: DepsFactory | None = None,
+            log_stream: TextIO | None = None) -> int:
+    """Runs one command; returns its exit code. Every expected failure is one line, never a traceback.
+
+    `build_deps` and `log_stream` are the seams for in-process tests (planned sweeps, fixed clocks).
+    """
+    redactor = logs.Redactor()
+    fmt, level = early_log_options(args, os.environ)
+    logs.setup_logging(fmt, level, redactor, log_stream)
+    runtime = Runtime(redactor=redactor, stop=stop, build_deps=build_deps)
+    return _run(lambda: cli.main(args=args, prog_name="netwatch", standalone_mode=False, obj=runtime))
 
 
 def _run(call: Callable[[], Any]) -> int:
     try:
         return _run_expected(call)
     except Exception as exc:
-        # A bug: the traceback is the report. Logged (not printed) so registered secrets are masked.
-        detail = f"netwatch bug ({type(exc).__name__}), exit {int(ExitCode.SOFTWARE)}; traceback:\n"
-        if logging.getLogger("netwatch").handlers:
-            log.critical("%s%s", detail, traceback.format_exc().rstrip())
-        else:
-            click.echo(f"netwatch: {detail}{traceback.format_exc().rstrip()}", err=True)
+        # A bug: the traceback is the report. Logged (not printed) so the process's secrets are masked.
+        log.critical("netwatch bug (%s), exit %d; traceback:\n%s", type(exc).__name__, int(ExitCode.SOFTWARE),
+                     traceback.format_exc().rstrip())
         return int(ExitCode.SOFTWARE)
 
 
@@ -319,25 +402,29 @@ def _run_expected(call: Callable[[], Any]) -> int:
         click.echo(exc.format_message(), err=True)
         return int(ExitCode.USAGE)
     except click.exceptions.Abort:
-        return _fail("aborted", ExitCode.STOPPED)
-    except click.UsageError as exc:
-        return _fail(exc.format_message(), ExitCode.USAGE)
+        return _fail("aborted", ExitCode.INTERRUPTED)
     except click.ClickException as exc:
         return _fail(exc.format_message(), ExitCode.USAGE)
     except NetwatchError as exc:
         return _fail(exc.message, exc.exit_code)
-    except SQLAlchemyError as exc:
-        if not is_db_unavailable(exc):
+    except Exception as exc:
+        expected = _database_outage(exc)
+        if expected is None:
             raise  # a bug: _run logs it with its traceback and exits 70
-        error = describe_db_error(exc)
-        return _fail(error.message, error.exit_code)
+        return _fail(expected.message, expected.exit_code)
     return int(result or 0)
 
 
+def _database_outage(exc: Exception) -> NetwatchError | None:
+    """The one-line error for a database outage, or None for anything else (a bug)."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
+        return None  # SQLAlchemy was never imported, so this is none of its errors
+    from netwatch.db.engine import describe_db_error, is_db_unavailable
+
+    return describe_db_error(exc) if is_db_unavailable(exc) else None
+
+
 def _fail(message: str, code: int) -> int:
-    # Before logging is set up (a bad global option) the error goes out plain, once.
-    if logging.getLogger("netwatch").handlers:
-        log.error(message, extra={"fields": {"exit_code": int(code)}})
-    else:
-        click.echo(f"netwatch: {message}", err=True)
+    log.error(message, extra={"machine_fields": {"exit_code": int(code)}})
     return int(code)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 import yaml
 
 from netwatch import limits
+from netwatch.core.hoststate import Thresholds
 from netwatch.errors import ConfigError
 from netwatch.inventory import HostSpec, hosts_from_csv, hosts_from_yaml
 from netwatch.notify.templates import validate_overrides
@@ -43,6 +43,7 @@ class _StrictLoader(yaml.SafeLoader):
 class RunConfig:
     deadline_seconds: float = 300.0
     lease_seconds: float = 120.0
+    clock_tolerance_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -55,14 +56,6 @@ class PingConfig:
     loss_degraded_percent: float = 20.0
     latency_degraded_ms: float = 500.0
     resolve_concurrency: int = 32
-
-
-@dataclass(frozen=True)
-class ThresholdConfig:
-    down_after: int = 3
-    up_after: int = 2
-    min_transition_seconds: float = 300.0
-    notify_initial: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,7 +161,7 @@ class Config:
     database_url: str
     run: RunConfig
     ping: PingConfig
-    thresholds: ThresholdConfig
+    thresholds: Thresholds
     hosts: tuple[HostSpec, ...]
     segware: SegwareConfig
     sigma: SigmaConfig
@@ -291,6 +284,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     run_config = RunConfig(
         deadline_seconds=run.number("deadline_seconds", RunConfig.deadline_seconds, minimum=1),
         lease_seconds=run.number("lease_seconds", RunConfig.lease_seconds, minimum=10),
+        clock_tolerance_seconds=run.number("clock_tolerance_seconds", RunConfig.clock_tolerance_seconds, minimum=1),
     )
     run.done()
 
@@ -310,13 +304,11 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     ping.done()
 
     thresholds = top.section("thresholds")
-    threshold_config = ThresholdConfig(
-        down_after=thresholds.integer("down_after", ThresholdConfig.down_after, minimum=1),
-        up_after=thresholds.integer("up_after", ThresholdConfig.up_after, minimum=1),
-        min_transition_seconds=thresholds.number(
-            "min_transition_seconds", ThresholdConfig.min_transition_seconds, minimum=0
-        ),
-        notify_initial=thresholds.boolean("notify_initial", ThresholdConfig.notify_initial),
+    threshold_config = Thresholds(
+        down_after=thresholds.integer("down_after", 3, minimum=1),
+        up_after=thresholds.integer("up_after", 2, minimum=1),
+        min_transition_seconds=thresholds.number("min_transition_seconds", 300.0, minimum=0),
+        notify_initial=thresholds.boolean("notify_initial", False),
     )
     thresholds.done()
 
@@ -562,6 +554,6 @@ def read_token(api: ApiConfig, env: Mapping[str, str]) -> str:
     return token
 
 
-def config_path(option: str | None, env: Mapping[str, str] = os.environ) -> Path:
+def config_path(option: str | None, env: Mapping[str, str]) -> Path:
     """The config file to use: --config, else NETWATCH_CONFIG, else ./netwatch.yaml."""
     return Path(option or env.get("NETWATCH_CONFIG") or "netwatch.yaml")

@@ -10,14 +10,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from netwatch import logs
 from netwatch.clients.http import ApiClient, RetryPolicy, make_session
 from netwatch.clients.segware import SegwareClient
 from netwatch.clients.sigma import SigmaClient
 from netwatch.config import ApiConfig, Config, NotificationsConfig, read_token
+from netwatch.db.clock import server_now
 from netwatch.db.engine import build_engine
+from netwatch.logs import Redactor
 from netwatch.notify.channel import Channel
 from netwatch.notify.email import EmailChannel
 from netwatch.notify.segware_alarm import SegwareAlarmChannel
@@ -37,8 +38,11 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class Deps:
+    """The run's side effects. `clock` is this machine's; `server_clock` the database server's (leases)."""
+
     engine: Engine
     clock: Callable[[], datetime]
+    server_clock: Callable[[Connection], datetime]
     sweep: Sweeper
     check_ping_permission: Callable[[], None]
     resolve: Resolver
@@ -47,6 +51,7 @@ class Deps:
     channels: Mapping[str, Channel]
     stop: StopFlag
     holder: str
+    redactor: Redactor
 
 
 def make_holder() -> str:
@@ -54,15 +59,14 @@ def make_holder() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag) -> Deps:
+def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag, redactor: Redactor) -> Deps:
     """Builds the engine, the API clients (only those configured) and the pinger for one run."""
     deadline_at = time.monotonic() + config.run.deadline_seconds
     session = make_session()
 
     def client(settings: ApiConfig, name: str, base_url: str) -> ApiClient:
         token = read_token(settings, env) if settings.token_env or settings.token_file else None
-        if token:
-            logs.register_secret(token)
+        redactor.add(token)
         return ApiClient(
             name=name,
             base_url=base_url,
@@ -80,19 +84,21 @@ def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag) -> Deps:
     segware = SegwareClient(client(config.segware.api, "segware", segware_url)) if segware_url else None
     engine = build_engine(config.database_url)
     if engine.url.password:
-        # Masked in every later log line of the run, tracebacks of bugs included.
-        logs.register_secret(str(engine.url.password))
+        # Masked in every later log line and stored error of the run, tracebacks of bugs included.
+        redactor.add(str(engine.url.password))
     return Deps(
         engine=engine,
         clock=utc_now,
+        server_clock=server_now,
         sweep=sweep,
         check_ping_permission=require_permission,
         resolve=lambda names, workers: resolve_all(names, max_workers=workers),
         sigma=sigma,
         segware=segware,
-        channels=build_channels(config.notifications, env, segware, client),
+        channels=build_channels(config.notifications, env, segware, client, redactor),
         stop=stop,
         holder=make_holder(),
+        redactor=redactor,
     )
 
 
@@ -101,14 +107,14 @@ def build_channels(
     env: Mapping[str, str],
     segware: SegwareClient | None,
     client: Callable[[ApiConfig, str, str], ApiClient],
+    redactor: Redactor,
 ) -> dict[str, Channel]:
     """The configured notification channels by name; none is on until configured."""
     channels: dict[str, Channel] = {}
     if config.email is not None:
         email = config.email
         password = env.get(email.password_env) or None
-        if password:
-            logs.register_secret(password)
+        redactor.add(password)
         channels["email"] = EmailChannel(
             email.host, email.port, starttls=email.starttls, tls=email.tls, username=email.username,
             password=password, sender=email.sender, recipients=email.recipients, timeout_s=email.timeout_seconds,

@@ -13,9 +13,11 @@ class ExitCode(IntEnum):
     USAGE = 64
     UNAVAILABLE = 69
     SOFTWARE = 70
+    CLOCK = 71
     LEASE_HELD = 75
     NO_PERMISSION = 77
     CONFIG = 78
+    INTERRUPTED = 130
     STOPPED = 143
 
 
@@ -53,7 +55,17 @@ class NoPermission(NetwatchError):
     exit_code = ExitCode.NO_PERMISSION
 
 
+class ClockUntrusted(NetwatchError):
+    """This machine's clock is too far from the database server's or behind the job's last run."""
+
+    exit_code = ExitCode.CLOCK
+
+
 class Stopped(NetwatchError):
-    """SIGTERM arrived; raised at the next safe point so the open transaction rolls back."""
+    """SIGTERM (143) or SIGINT (130) arrived; raised at a safe point so the open transaction rolls back."""
 
     exit_code = ExitCode.STOPPED
+
+    def __init__(self, message: str, exit_code: ExitCode = ExitCode.STOPPED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

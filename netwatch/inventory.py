@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import ipaddress
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from netwatch import limits
+from netwatch.core.addresses import is_ipv4
 from netwatch.errors import ConfigError
 
 REQUIRED_COLUMNS = ("name", "address", "account", "partition", "zone")
@@ -128,7 +128,7 @@ def _host(values: dict[str, str | None], origin: str, key_at: Any) -> HostSpec |
         raise ConfigError(f"{key_at('address')}: IPv6 addresses are not supported: {address!r}")
     if not _ADDRESS.match(address):
         raise ConfigError(f"{key_at('address')}: invalid address {address!r}")
-    if _DOTTED_NUMBERS.match(address) and not _is_ipv4(address):
+    if _DOTTED_NUMBERS.match(address) and not is_ipv4(address):
         raise ConfigError(f"{key_at('address')}: invalid IPv4 address {address!r}")
     for key, width in FIELD_WIDTHS.items():
         value = values.get(key)
@@ -148,11 +148,3 @@ def _host(values: dict[str, str | None], origin: str, key_at: Any) -> HostSpec |
         description=values.get("description"),
         origin=origin,
     )
-
-
-def _is_ipv4(text: str) -> bool:
-    try:
-        ipaddress.IPv4Address(text)
-    except ValueError:
-        return False
-    return True

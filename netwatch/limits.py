@@ -20,3 +20,5 @@ LABEL = 190
 SUBJECT = max(HOST_NAME, ACCOUNT + CUC + CODE + 2)
 # A resolved IPv4 or IPv6 address as text (at most 45 characters).
 RESOLVED_ADDRESS = 64
+# A stored error or failure reason (check results, outbox rows), cut to this width.
+ERROR_TEXT = 255

@@ -17,7 +17,6 @@ from netwatch.db.register import read_entries
 from netwatch.db.triggers import list_triggers
 from netwatch.errors import UsageError
 
-FORMATS = ("table", "json", "csv")
 _AGE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 

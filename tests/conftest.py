@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from fakeapi import FakeApis
+from inproc import InProcess
 from jobkit import ACCOUNT, TOKEN, Netwatch
 from netns import netns_unavailable_reason
 from sqlalchemy import create_engine, text
@@ -106,3 +107,9 @@ def fake() -> Iterator[FakeApis]:
 def nw(tmp_path: Path, engine: Engine, db_url: str) -> Netwatch:
     """A netwatch set-up (config file, environment with both tokens) on a database with the schema."""
     return Netwatch(tmp_path, db_url, {"NETWATCH_SIGMA_TOKEN": TOKEN, "NETWATCH_SEGWARE_TOKEN": TOKEN})
+
+
+@pytest.fixture
+def nwi(tmp_path: Path, engine: Engine, db_url: str) -> InProcess:
+    """As `nw`, but its commands run in this process with a planned sweep (see tests/inproc.py)."""
+    return InProcess(tmp_path, db_url, {"NETWATCH_SIGMA_TOKEN": TOKEN, "NETWATCH_SEGWARE_TOKEN": TOKEN})

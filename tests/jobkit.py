@@ -6,6 +6,7 @@ import email
 import email.policy
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import dbread
 import yaml
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
@@ -28,6 +30,19 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from netwatch.db import outbox, tables
 from netwatch.db.engine import build_engine
+
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (debug|info|warning|error|critical): ")
+
+
+def log_lines(stderr: str) -> list[str]:
+    """Text log lines as "level: message fields", without their timestamps; any other line fails the test."""
+    lines = []
+    for line in stderr.splitlines():
+        match = _LOG_LINE.match(line)
+        assert match is not None, f"not a timestamped log line: {line!r}"
+        lines.append(line[match.end(0) - len(match[1]) - 2:])
+    return lines
+
 
 FAST_PING = {"count": 2, "timeout_seconds": 0.3, "interval_ms": 20, "rate_limit_pps": 1000, "retries": 0}
 # The token of both loopback APIs in job tests (the `fake` and `nw` fixtures of conftest.py).
@@ -84,7 +99,7 @@ class Netwatch:
         engine = self.engine()
         try:
             with engine.begin() as conn:
-                return outbox.list_items(conn)
+                return dbread.list_items(conn)
         finally:
             engine.dispose()
 

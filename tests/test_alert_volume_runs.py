@@ -21,6 +21,7 @@ from netwatch.db.engine import count_statements
 from netwatch.deps import build_deps
 from netwatch.jobs.alert_clear import run_alert_clear
 from netwatch.jobs.event_scan import run_event_scan
+from netwatch.logs import Redactor
 from netwatch.running.stopflag import StopFlag
 
 # Long enough that the first run still holds the lease when the second, started together, asks.
@@ -112,7 +113,7 @@ def _segware_account(account: str) -> dict[str, Any]:
 
 def _counted(run: Callable[[Config, Any], int], config: Config) -> int:
     """Statements one in-process run sends; a fresh Deps each time, as each cron run has."""
-    deps = build_deps(config, {"NETWATCH_SEGWARE_TOKEN": TOKEN}, StopFlag())
+    deps = build_deps(config, {"NETWATCH_SEGWARE_TOKEN": TOKEN}, StopFlag(), Redactor())
     try:
         with count_statements(deps.engine) as counter:
             assert run(config, deps) == 0

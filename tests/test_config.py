@@ -12,11 +12,11 @@ from netwatch.config import (
     ApiConfig,
     PingConfig,
     RunConfig,
-    ThresholdConfig,
     config_path,
     load_config,
     read_token,
 )
+from netwatch.core.hoststate import Thresholds
 from netwatch.errors import ConfigError, ExitCode
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.yaml"
@@ -44,7 +44,7 @@ def test_example_config_parses_with_documented_defaults() -> None:
     assert config.database_url == DEFAULT_DATABASE_URL
     assert config.run == RunConfig()
     assert config.ping == PingConfig()
-    assert config.thresholds == ThresholdConfig()
+    assert config.thresholds == Thresholds(down_after=3, up_after=2, min_transition_seconds=300.0)
     assert [(h.name, h.address, h.account, h.partition, h.zone) for h in config.hosts] == [
         ("loopback-1", "127.0.0.1", "1234", "01", "001"),
         ("loopback-2", "127.0.0.2", "1234", "01", "002"),
@@ -92,7 +92,7 @@ segware: {base_url: "http://127.0.0.1:8080/api", token_file: secrets/segware, ca
     assert config.database_url == "sqlite:////var/lib/netwatch/nw.db"
     assert config.run == RunConfig(deadline_seconds=60, lease_seconds=30)
     assert config.ping == PingConfig(5, 2.0, 0, 50, 0, 50.0, 250.5, 4)
-    assert config.thresholds == ThresholdConfig(1, 1, 0.0, True)
+    assert config.thresholds == Thresholds(1, 1, 0.0, True)
     assert config.sigma.api.base_url == "https://sigma.example.invalid"
     assert config.sigma.api.token_env == "MY_SIGMA"
     assert (config.sigma.offline_code, config.sigma.online_code, config.sigma.max_attempts) == ("X1", "X2", 2)

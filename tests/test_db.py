@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dbread
 import pytest
 from sqlalchemy import Column, MetaData, Table, select, text
 from sqlalchemy.engine import Engine
@@ -69,7 +70,7 @@ def test_upgrade_from_version_1_adds_only_the_later_tables(db_url: str) -> None:
     with engine.begin() as conn:
         assert migrate.upgrade(conn, T0) == [n for n in sorted(migrate.MIGRATIONS) if n > 1]
         migrate.require_current(conn)
-        assert len(runs.recent_runs(conn, "ping-sweep")) == 1
+        assert len(dbread.recent_runs(conn, "ping-sweep")) == 1
     engine.dispose()
 
 
@@ -119,7 +120,7 @@ def test_schema_sql_applies_on_mariadb(mysql_url: str) -> None:
 
 def acquire(engine: Engine, name: str, holder: str, now: datetime, ttl_seconds: float) -> bool:
     """Claims a lease the way every run does: claim, create the row if missing, claim again."""
-    return Lease(engine, name, holder, ttl_seconds, lambda: now).try_acquire()
+    return Lease(engine, name, holder, ttl_seconds, lambda _conn: now).try_acquire()
 
 
 def test_claim_needs_the_row_and_ensuring_it_twice_is_harmless(engine: Engine) -> None:
@@ -161,7 +162,7 @@ def test_many_processes_racing_for_a_lease_never_deadlock(db_url: str, engine: E
     script = (
         "import sys\nfrom datetime import UTC, datetime\nfrom netwatch.db.engine import build_engine\n"
         "from netwatch.running.lease import Lease\n"
-        "lease = Lease(build_engine(sys.argv[1]), sys.argv[2], sys.argv[3], 600, lambda: datetime.now(UTC))\n"
+        "lease = Lease(build_engine(sys.argv[1]), sys.argv[2], sys.argv[3], 600, lambda _conn: datetime.now(UTC))\n"
         "won = lease.try_acquire()\n"
         "print('won' if won else 'lost')\n"
     )
@@ -178,7 +179,7 @@ def test_runs_start_finish_and_abandon_crashed_ones(engine: Engine) -> None:
         crashed = runs.start_run(conn, "ping-sweep", "0/1", "a", T0)
         current = runs.start_run(conn, "ping-sweep", "0/1", "b", T0 + timedelta(minutes=1))
         runs.finish_run(conn, current, T0 + timedelta(minutes=2), "ok", 0, {"hosts": 3})
-        latest = runs.recent_runs(conn, "ping-sweep")
+        latest = dbread.recent_runs(conn, "ping-sweep")
     assert [(r.id, r.outcome) for r in latest] == [(current, "ok"), (crashed, "abandoned")]
     assert latest[0].counts == {"hosts": 3}
     assert latest[0].exit_code == 0
@@ -216,7 +217,7 @@ def test_check_results_insert_and_read(engine: Engine) -> None:
     with engine.begin() as conn:
         checks.insert_check_results(conn, [checks.CheckRow(7, "a", T0, "127.0.0.1", result)])
         checks.insert_check_results(conn, [])
-        rows = checks.results_of_run(conn, 7)
+        rows = dbread.results_of_run(conn, 7)
     assert len(rows) == 1
     assert rows[0]["status"] == "degraded"
     assert rows[0]["received"] == 2
@@ -245,8 +246,8 @@ def test_outbox_due_order_outcomes_and_unique_keys(engine: Engine) -> None:
     with engine.begin() as conn:
         assert [i.idempotency_key for i in outbox.due_items(conn, "sigma", T0, 10)] == ["k3"]
         assert [i.idempotency_key for i in outbox.due_items(conn, "sigma", T0 + timedelta(minutes=1), 1)] == ["k2"]
-        stored = {i.idempotency_key: i for i in outbox.list_items(conn, "sigma")}
-        assert outbox.count_by_status(conn) == {"pending": 2, "sent": 1}
+        stored = {i.idempotency_key: i for i in dbread.list_items(conn, "sigma")}
+        assert dbread.count_by_status(conn) == {"pending": 2, "sent": 1}
     assert stored["k1"].delivered_at == T0
     assert stored["k2"].payload == {"host_name": "a", "zone": "003"}
     assert len(stored["k2"].last_error or "") == 255

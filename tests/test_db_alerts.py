@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import dbread
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
@@ -212,7 +213,7 @@ def test_record_counts_keeps_groups_at_or_above_the_floor(engine: Engine) -> Non
     assert stored == 2
     assert counter.value == 1
     with engine.begin() as conn:
-        assert scan_counts.counts_of_run(conn, 7) == {KEY_A: 10, KEY_C: 500}
+        assert dbread.counts_of_run(conn, 7) == {KEY_A: 10, KEY_C: 500}
         rows = conn.execute(select(tables.scan_counts).order_by(tables.scan_counts.c.id)).mappings().all()
     assert [(r["window_start"], r["window_end"]) for r in rows] == [(start, end), (start, end)]
     assert all(r["window_end"].tzinfo is UTC for r in rows)
@@ -225,7 +226,7 @@ def test_record_counts_below_floor_stores_nothing(engine: Engine) -> None:
     assert counter.value == 0
     with engine.begin() as conn:
         assert scan_counts.record_counts(conn, 1, T0, T0, {}, floor=1) == 0
-        assert scan_counts.counts_of_run(conn, 1) == {}
+        assert dbread.counts_of_run(conn, 1) == {}
 
 
 def test_counts_of_run_separates_runs(engine: Engine) -> None:
@@ -233,9 +234,9 @@ def test_counts_of_run_separates_runs(engine: Engine) -> None:
         assert scan_counts.record_counts(conn, 1, T0, T0, {KEY_A: _count(12)}, floor=1) == 1
         assert scan_counts.record_counts(conn, 2, T0, T0, {KEY_A: _count(15), KEY_B: _count(1)}, floor=1) == 2
     with engine.begin() as conn:
-        assert scan_counts.counts_of_run(conn, 1) == {KEY_A: 12}
-        assert scan_counts.counts_of_run(conn, 2) == {KEY_A: 15, KEY_B: 1}
-        assert scan_counts.counts_of_run(conn, 3) == {}
+        assert dbread.counts_of_run(conn, 1) == {KEY_A: 12}
+        assert dbread.counts_of_run(conn, 2) == {KEY_A: 15, KEY_B: 1}
+        assert dbread.counts_of_run(conn, 3) == {}
 
 
 # --- outbox: cooldown anchors and superseding -----------------------------------------------------
@@ -252,7 +253,7 @@ def _item(key: str, channel: str, subject: str, status: str = outbox.PENDING,
 
 def _statuses(engine: Engine) -> dict[str, str]:
     with engine.begin() as conn:
-        return {item.idempotency_key: item.status for item in outbox.list_items(conn)}
+        return {item.idempotency_key: item.status for item in dbread.list_items(conn)}
 
 
 def test_last_delivered_is_the_latest_sent_per_channel_and_subject(engine: Engine) -> None:
@@ -304,8 +305,8 @@ def test_supersede_pending_touches_only_waiting_items_of_that_channel_and_subjec
         "e-a-pending": outbox.PENDING,
     }
     with engine.begin() as conn:
-        superseded = outbox.list_items(conn, status=outbox.SUPERSEDED)
-        assert outbox.due_items(conn, "webhook", later, 10) == outbox.list_items(conn, "webhook", outbox.PENDING)
+        superseded = dbread.list_items(conn, status=outbox.SUPERSEDED)
+        assert outbox.due_items(conn, "webhook", later, 10) == dbread.list_items(conn, "webhook", outbox.PENDING)
     assert {item.updated_at for item in superseded} == {later}
 
 

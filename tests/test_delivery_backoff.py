@@ -102,7 +102,7 @@ def test_stored_next_attempt_is_due_exactly_then(engine: Engine, backoff_s: floa
     with engine.begin() as conn:
         outbox.enqueue(conn, [_item()])
         [queued] = outbox.due_items(conn, "sigma", NOW, 10)
-    report = deliver_items(engine, [queued], lambda _item: UNAVAILABLE, RetryRule(10, backoff_s), NOW, StopFlag())
+    report = deliver_items(engine, [queued], lambda _item: UNAVAILABLE, RetryRule(10, backoff_s), NOW, StopFlag(), str)
     assert report.pending == 1
     with engine.begin() as conn:
         too_early = outbox.due_items(conn, "sigma", NOW + due_after - timedelta(milliseconds=1), 10)

@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dbread
 import pytest
 import responses
 from fakeapi import FakeApis, FakeTime, api_client
-from jobkit import ACCOUNT, TOKEN, Netwatch, webhook_receiver
+from jobkit import ACCOUNT, TOKEN, Netwatch, log_lines, webhook_receiver
 from sqlalchemy.engine import Engine
 
 from netwatch.clients.http import ApiAuthError
@@ -44,7 +45,7 @@ def _apis(fake: FakeApis, segware_url: str | None = None, **sigma: object) -> di
 
 
 def _errors(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("error:")]
+    return [line for line in log_lines(stderr) if line.startswith("error:")]
 
 
 def _sigma_keys(fake: FakeApis) -> list[str]:
@@ -216,7 +217,7 @@ def test_record_outcomes_keeps_superseded_unless_sent(engine: Engine) -> None:
         stored = outbox.record_outcomes(conn, outcomes)
     assert [i.subject for i in stored] == ["sent", "untouched"]
     with engine.begin() as conn:
-        rows = {i.subject: i for i in outbox.list_items(conn, "webhook")}
+        rows = {i.subject: i for i in dbread.list_items(conn, "webhook")}
     assert {s: (rows[s].status, rows[s].attempts, rows[s].last_error) for s in subjects} == {
         "pending": ("superseded", 0, None),
         "failed": ("superseded", 0, None),
@@ -263,12 +264,12 @@ def test_outcome_dropped_for_a_superseded_item_is_no_delivery_trouble(
     with engine.begin() as conn:
         queue_notices(conn, [make_notice("host_offline", "k1", "h", T0, fields, config)], config, T0, 1)
     channel = SupersededWhileSending(engine, outcome)
-    report = deliver_notices(engine, {"webhook": channel}, config, T0, StopFlag())
+    report = deliver_notices(engine, {"webhook": channel}, config, T0, StopFlag(), str)
     assert channel.sent == ["webhook-k1"]
     assert report == expected
     assert report.trouble is False
     with engine.begin() as conn:
-        assert [(i.status, i.attempts) for i in outbox.list_items(conn)] == [(status, int(status == "sent"))]
+        assert [(i.status, i.attempts) for i in dbread.list_items(conn)] == [(status, int(status == "sent"))]
 
 
 # 5. The delivery lease held by another process.
@@ -277,7 +278,7 @@ def test_delivery_lease_held_elsewhere_leaves_events_for_the_next_run(
     nw: Netwatch, fake: FakeApis, engine: Engine
 ) -> None:
     other = "other-host:4242:feedbeef"
-    assert Lease(engine, DELIVERY_LEASE, other, 600, lambda: datetime.now(UTC)).try_acquire()
+    assert Lease(engine, DELIVERY_LEASE, other, 600, lambda _conn: datetime.now(UTC)).try_acquire()
     hosts = [{"name": f"lo-{n}", "address": f"127.0.0.{n}", "account": "1234", "partition": "01", "zone": f"00{n}"}
              for n in (1, 2)]
     nw.write_config(hosts, thresholds={"notify_initial": True}, **_apis(fake))
@@ -315,7 +316,7 @@ def test_sigma_token_refused_webhook_still_delivered_and_exit_78(nw: Netwatch, f
     assert TOKEN not in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
     [(headers, body)] = hook.received
-    assert (body["kind"], body["subject"]) == ("host_online", "lo-1")
+    assert (body["kind"], body["subject"]) == ("host_first_status", "lo-1")
     assert headers["Idempotency-Key"].startswith("webhook-nw-")
     assert {i.channel: (i.status, i.attempts) for i in nw.outbox()} == {"sigma": ("pending", 0),
                                                                         "webhook": ("sent", 1)}

@@ -23,6 +23,7 @@ from netwatch.db.engine import count_statements
 from netwatch.db.triggers import CLEARED, load_triggers, save_triggers
 from netwatch.deps import build_deps
 from netwatch.jobs.event_scan import run_event_scan
+from netwatch.logs import Redactor
 from netwatch.running.stopflag import StopFlag
 
 _ids = iter(range(1, 10**9))
@@ -250,7 +251,8 @@ def test_window_is_half_open(
                            "event_scan": {"codes": {"E130": 1}, "record_floor": 1}}, "test", tmp_path, {})
     with freeze_time(now):
         # Built under the frozen clock: freezegun also freezes time.monotonic, which the deadline uses.
-        deps = build_deps(config, {"NETWATCH_SEGWARE_TOKEN": TOKEN}, StopFlag())
+        deps = replace(build_deps(config, {"NETWATCH_SEGWARE_TOKEN": TOKEN}, StopFlag(), Redactor()),
+                       server_clock=lambda _conn: now)  # MariaDB's clock is not frozen: one clock for the run
         assert run_event_scan(config, deps) == 0
     assert bool(Netwatch(tmp_path, db_url, {}).rows("triggers")) is counted
     [query] = [r.query for r in fake.requests_to("GET", "/v1/events")]
@@ -266,7 +268,7 @@ def test_statements_per_scan_do_not_grow_with_events(
     counts = []
     for size in (20, 200, 4000):  # the first run also creates the lease rows: a warm-up
         fake.events = [e for i in range(20) for e in events(size // 20, account=f"a{i}-{size}")]
-        deps = build_deps(config, {"NETWATCH_SEGWARE_TOKEN": TOKEN}, StopFlag())
+        deps = build_deps(config, {"NETWATCH_SEGWARE_TOKEN": TOKEN}, StopFlag(), Redactor())
         with count_statements(deps.engine) as counter:
             assert run_event_scan(config, deps) == 0
         counts.append(counter.value)

@@ -19,6 +19,7 @@ from netwatch.db.engine import count_statements
 from netwatch.db.hosts import HostRow, delete_hosts, save_hosts
 from netwatch.deps import build_deps
 from netwatch.jobs.ping_sweep import departed_hosts, run_ping_sweep
+from netwatch.logs import Redactor
 from netwatch.running.stopflag import StopFlag
 from netwatch.shard import Shard
 
@@ -142,7 +143,7 @@ def _sweep_counting_statements(db_url: str, tmp_path: Path, names: list[str]) ->
                                                 for i, n in enumerate(names)],
          "ping": {"count": 1, "timeout_seconds": 0.5, "interval_ms": 0, "rate_limit_pps": 10000, "retries": 0}},
         "test", tmp_path, {})
-    deps = build_deps(config, {}, StopFlag())
+    deps = build_deps(config, {}, StopFlag(), Redactor())
     try:
         with count_statements(deps.engine) as counter:
             assert run_ping_sweep(config, deps, Shard()) == 0

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import dbread
 import pytest
 from fakeapi import FakeTime, api_client
 from sqlalchemy.engine import Engine
@@ -70,7 +71,7 @@ def queue(engine: Engine, notices: list[Notice], config: NotificationsConfig, no
 
 def items(engine: Engine, **filters: str) -> list[outbox.OutboxItem]:
     with engine.begin() as conn:
-        return outbox.list_items(conn, **filters)
+        return dbread.list_items(conn, **filters)
 
 
 def mark_sent(engine: Engine, item: outbox.OutboxItem, at: datetime) -> None:
@@ -338,7 +339,7 @@ def test_deliver_sends_every_due_item(engine: Engine, tmp_path: Path, receiver: 
     config = delivery_config(tmp_path, receiver)
     three_hosts(engine, config)
     now = T0 + timedelta(seconds=1)
-    report = deliver_notices(engine, channels_for(receiver), config, now, StopFlag())
+    report = deliver_notices(engine, channels_for(receiver), config, now, StopFlag(), str)
     assert report == DeliveryReport(sent=6)
     for item in items(engine):
         assert (item.status, item.attempts, item.http_status, item.delivered_at) == ("sent", 1, 200, now)
@@ -348,19 +349,19 @@ def test_deliver_sends_every_due_item(engine: Engine, tmp_path: Path, receiver: 
     hook_body = next(body for path, _, body in receiver.seen if path == "/hook")
     assert hook_body["subject"] == "host-1" and hook_body["kind"] == "host_offline"
     # Nothing due any more: a second run sends nothing.
-    assert deliver_notices(engine, channels_for(receiver), config, now, StopFlag()) == DeliveryReport()
+    assert deliver_notices(engine, channels_for(receiver), config, now, StopFlag(), str) == DeliveryReport()
     assert len(receiver.seen) == 6
 
 
 def test_deliver_leaves_items_in_cooldown_for_later(engine: Engine, tmp_path: Path, receiver: Receiver) -> None:
     config = delivery_config(tmp_path, receiver, whatsapp=None)
     queue(engine, [host_notice(config, "host-a", "host_offline", T0)], config, T0)
-    assert deliver_notices(engine, channels_for(receiver), config, T0, StopFlag()) == DeliveryReport(sent=1)
+    assert deliver_notices(engine, channels_for(receiver), config, T0, StopFlag(), str) == DeliveryReport(sent=1)
     now = T0 + timedelta(seconds=60)
     queue(engine, [host_notice(config, "host-a", "host_online", now)], config, now)
-    assert deliver_notices(engine, channels_for(receiver), config, now, StopFlag()) == DeliveryReport()
+    assert deliver_notices(engine, channels_for(receiver), config, now, StopFlag(), str) == DeliveryReport()
     later = T0 + timedelta(seconds=300)
-    assert deliver_notices(engine, channels_for(receiver), config, later, StopFlag()) == DeliveryReport(sent=1)
+    assert deliver_notices(engine, channels_for(receiver), config, later, StopFlag(), str) == DeliveryReport(sent=1)
     assert [(i.kind, i.status, i.delivered_at) for i in items(engine)] == [
         ("host_offline", "sent", T0), ("host_online", "sent", later)]
 
@@ -371,7 +372,7 @@ def test_transient_failure_stops_that_channel_for_this_run(engine: Engine, tmp_p
     three_hosts(engine, config)
     receiver.statuses["/hook"] = [200, 503]
     now = T0 + timedelta(seconds=1)
-    report = deliver_notices(engine, channels_for(receiver), config, now, StopFlag())
+    report = deliver_notices(engine, channels_for(receiver), config, now, StopFlag(), str)
     assert report == DeliveryReport(sent=4, pending=1)
     hook = {i.idempotency_key: i for i in items(engine, channel="webhook")}
     assert hook["webhook-k1"].status == "sent"
@@ -387,9 +388,9 @@ def test_transient_failure_stops_that_channel_for_this_run(engine: Engine, tmp_p
     assert {i.status for i in items(engine, channel="whatsapp")} == {"sent"}
     # Next run, before the backoff ends: k3 goes out, k2 waits; after it, k2 goes out.
     assert deliver_notices(engine, channels_for(receiver), config, now + timedelta(seconds=1),
-                           StopFlag()) == DeliveryReport(sent=1)
+                           StopFlag(), str) == DeliveryReport(sent=1)
     assert deliver_notices(engine, channels_for(receiver), config, now + timedelta(seconds=60),
-                           StopFlag()) == DeliveryReport(sent=1)
+                           StopFlag(), str) == DeliveryReport(sent=1)
     assert receiver.keys("/hook") == ["webhook-k1", "webhook-k2", "webhook-k3", "webhook-k2"]
     assert {i.status for i in items(engine)} == {"sent"}
 
@@ -399,7 +400,7 @@ def test_permanent_refusal_marks_failed_and_goes_on(engine: Engine, tmp_path: Pa
     two_hosts = [host_notice(config, f"host-{n}", "host_offline", T0, key=f"k{n}") for n in (1, 2)]
     queue(engine, two_hosts, config, T0)
     receiver.statuses["/hook"] = [404]
-    report = deliver_notices(engine, {"webhook": channels_for(receiver)["webhook"]}, config, T0, StopFlag())
+    report = deliver_notices(engine, {"webhook": channels_for(receiver)["webhook"]}, config, T0, StopFlag(), str)
     assert report == DeliveryReport(sent=1, failed=1)
     first, second = items(engine)
     assert (first.status, first.http_status, first.next_attempt_at, first.delivered_at) == ("failed", 404, None, None)
@@ -412,12 +413,12 @@ def test_max_attempts_reached_marks_dead(engine: Engine, tmp_path: Path, receive
     queue(engine, [host_notice(config, "host-a", "host_offline", T0, key="k")], config, T0)
     receiver.statuses["/hook"] = [503, 502]
     channels: dict[str, Channel] = {"webhook": channels_for(receiver)["webhook"]}
-    assert deliver_notices(engine, channels, config, T0, StopFlag()) == DeliveryReport(pending=1)
+    assert deliver_notices(engine, channels, config, T0, StopFlag(), str) == DeliveryReport(pending=1)
     later = T0 + timedelta(seconds=60)
-    assert deliver_notices(engine, channels, config, later, StopFlag()) == DeliveryReport(dead=1)
+    assert deliver_notices(engine, channels, config, later, StopFlag(), str) == DeliveryReport(dead=1)
     (item,) = items(engine)
     assert (item.status, item.attempts, item.http_status, item.next_attempt_at) == ("dead", 2, 502, None)
-    assert deliver_notices(engine, channels, config, later + timedelta(days=2), StopFlag()) == DeliveryReport()
+    assert deliver_notices(engine, channels, config, later + timedelta(days=2), StopFlag(), str) == DeliveryReport()
     assert len(receiver.seen) == 2
 
 
@@ -426,7 +427,7 @@ def test_refused_credentials_stop_the_run_but_keep_earlier_outcomes(engine: Engi
     config = delivery_config(tmp_path, receiver, whatsapp=None)
     queue(engine, [host_notice(config, f"host-{n}", "host_offline", T0, key=f"k{n}") for n in (1, 2, 3)], config, T0)
     receiver.statuses["/hook"] = [200, 401]
-    report = deliver_notices(engine, {"webhook": channels_for(receiver)["webhook"]}, config, T0, StopFlag())
+    report = deliver_notices(engine, {"webhook": channels_for(receiver)["webhook"]}, config, T0, StopFlag(), str)
     assert isinstance(report.problem, ApiAuthError) and report.problem.exit_code == 78
     assert report.sent == 1
     assert [(i.idempotency_key, i.status, i.attempts) for i in items(engine)] == [
@@ -439,7 +440,7 @@ def test_a_set_stop_flag_sends_nothing(engine: Engine, tmp_path: Path, receiver:
     stop = StopFlag()
     stop.set()
     with pytest.raises(Stopped):
-        deliver_notices(engine, channels_for(receiver), config, T0, stop)
+        deliver_notices(engine, channels_for(receiver), config, T0, stop, str)
     assert receiver.seen == []
     assert {i.status for i in items(engine)} == {"pending"}
 
@@ -447,7 +448,7 @@ def test_a_set_stop_flag_sends_nothing(engine: Engine, tmp_path: Path, receiver:
 def test_no_channels_delivers_nothing(engine: Engine, tmp_path: Path, receiver: Receiver) -> None:
     config = delivery_config(tmp_path, receiver)
     three_hosts(engine, config)
-    assert deliver_notices(engine, {}, config, T0, StopFlag()) == DeliveryReport()
+    assert deliver_notices(engine, {}, config, T0, StopFlag(), str) == DeliveryReport()
     assert receiver.seen == []
 
 
@@ -466,13 +467,13 @@ def test_recovery_supersedes_a_waiting_message_on_a_channel_without_send_recover
 
     with engine.begin() as conn:
         queue_notices(conn, [host("host_offline", "k1", start)], config, start, 1)
-        [first] = outbox.list_items(conn)
+        [first] = dbread.list_items(conn)
         outbox.record_outcomes(conn, [first.with_outcome(status=outbox.SENT, delivered_at=start, attempts=1)])
         queue_notices(conn, [host("host_offline", "k2", start + timedelta(seconds=20))], config,
                       start + timedelta(seconds=20), 2)
         queue_notices(conn, [host("host_online", "k3", start + timedelta(seconds=30))], config,
                       start + timedelta(seconds=30), 3)
-        items = outbox.list_items(conn)
+        items = dbread.list_items(conn)
     assert [(i.idempotency_key, i.status) for i in items] == [("whatsapp-k1", "sent"), ("whatsapp-k2", "superseded")]
 
 
@@ -480,16 +481,16 @@ def test_delivery_stops_once_the_delivery_lease_is_no_longer_valid(engine: Engin
                                                                    receiver: Receiver) -> None:
     config = delivery_config(tmp_path, receiver, whatsapp=None)
     queue(engine, [host_notice(config, f"host-{n}", "host_offline", T0, key=f"k{n}") for n in (1, 2)], config, T0)
-    clock = [T0]
-    turn = Lease(engine, DELIVERY_LEASE, "this-run", 60, lambda: clock[0])
+    ticks = [0.0]  # the lease's monotonic clock, in seconds
+    turn = Lease(engine, DELIVERY_LEASE, "this-run", 60, lambda _conn: T0, monotonic=lambda: ticks[0])
     assert turn.try_acquire() and turn.valid()
-    clock[0] = T0 + timedelta(seconds=39)
+    ticks[0] = 39.0
     assert turn.valid()
-    clock[0] = T0 + timedelta(seconds=40)  # renewals failed for two thirds of the TTL: it may lapse soon
+    ticks[0] = 40.0  # renewals failed for two thirds of the TTL: it may lapse soon
     assert not turn.valid()
-    report = deliver_notices(engine, {"webhook": channels_for(receiver)["webhook"]}, config, T0, StopFlag(), turn)
+    report = deliver_notices(engine, {"webhook": channels_for(receiver)["webhook"]}, config, T0, StopFlag(), str, turn)
     assert (report.sent, report.pending, receiver.seen) == (0, 0, [])
     assert [(i.status, i.attempts) for i in items(engine)] == [("pending", 0), ("pending", 0)]
-    clock[0] = T0
-    assert deliver_notices(engine, {"webhook": channels_for(receiver)["webhook"]}, config, T0, StopFlag(),
+    ticks[0] = 0.0
+    assert deliver_notices(engine, {"webhook": channels_for(receiver)["webhook"]}, config, T0, StopFlag(), str,
                            turn).sent == 2

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from netwatch.notify.kinds import FIELDS
 from netwatch.notify.message import Message
-from netwatch.notify.templates import DEFAULT_TEMPLATES, FIELDS, render, validate_overrides
+from netwatch.notify.templates import DEFAULT_TEMPLATES, render, validate_overrides
 
 HOST = {
     "host": "cam-01",
@@ -31,7 +32,10 @@ ALERT = {
     "occurred_at": "2024-05-01T10:00:00+00:00",
 }
 CLEARED = {**ALERT, "reason": "below threshold", "last_count": "2", "duration": "1h 5m"}
-FIELDS_BY_KIND = {"host_offline": HOST, "host_online": HOST, "alert_raised": ALERT, "alert_cleared": CLEARED}
+FIRST = {**HOST, "status": "online"}
+REMOVED = {key: value for key, value in HOST.items() if key != "streak"} | {"status": "offline"}
+FIELDS_BY_KIND = {"host_offline": HOST, "host_online": HOST, "host_first_status": FIRST, "host_removed": REMOVED,
+                  "alert_raised": ALERT, "alert_cleared": CLEARED}
 
 
 def test_documented_fields_match_the_test_fields() -> None:
@@ -56,6 +60,13 @@ def test_default_texts() -> None:
         "Since 2024-05-01T10:00:00+00:00.",
     )
     assert render("host_online", HOST)[0] == "ONLINE: cam-01 (10.1.2.3)"
+    assert render("host_first_status", FIRST) == (
+        "MONITORED: cam-01 (10.1.2.3) is online",
+        "First confirmed status of host cam-01 (10.1.2.3): online, after 3 consecutive checks.\n"
+        "Account 1234, partition 1, zone 7.\n"
+        "At 2024-05-01T10:00:00+00:00.",
+    )
+    assert render("host_removed", REMOVED)[0] == "REMOVED: cam-01 (10.1.2.3) from monitoring"
     assert render("alert_raised", ALERT)[0] == "ALERT: Padaria Central (1234) code E130: 12 in 15min"
     title, body = render("alert_cleared", CLEARED)
     assert title == "CLEARED: Padaria Central (1234) code E130"

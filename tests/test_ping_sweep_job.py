@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from fakeapi import FakeApis
-from jobkit import TOKEN, Netwatch, terminate, webhook_receiver
+from inproc import InProcess
+from jobkit import TOKEN, Netwatch, log_lines, terminate, webhook_receiver
 from netns import netns_lab, requires_netns
 from sqlalchemy.engine import Engine
 
@@ -20,6 +21,7 @@ from netwatch.config import parse_config
 from netwatch.db.engine import count_statements
 from netwatch.deps import build_deps
 from netwatch.jobs.ping_sweep import run_ping_sweep
+from netwatch.logs import Redactor
 from netwatch.running.stopflag import StopFlag
 from netwatch.shard import Shard
 
@@ -264,7 +266,7 @@ def test_statements_per_run_do_not_grow_with_hosts(
              **_apis(fake)},
             "test", tmp_path, {})
         deps = build_deps(config, {"NETWATCH_SIGMA_TOKEN": TOKEN, "NETWATCH_SEGWARE_TOKEN": TOKEN},
-                          StopFlag())
+                          StopFlag(), Redactor())
         with count_statements(deps.engine) as counter:
             assert run_ping_sweep(config, deps, Shard()) == 0
         counts.append(counter.value)
@@ -283,34 +285,34 @@ def _exits_77_unprivileged(tmp_path: Path) -> None:
     tmp_path.chmod(0o755)
     config = tmp_path / "netwatch.yaml"
     config.write_text(f"database: {{url: 'sqlite:///{tmp_path}/nw.db'}}\nhosts: [{{name: a, address: 127.0.0.1}}]\n")
-    drop = ("import os, sqlite3, sys; from netwatch.cli import main; "
-            "os.setgroups([]); os.setgid(65534); os.setuid(65534); "
-            "main(['run', 'ping-sweep', '--config', sys.argv[1]])")
+    # The modules are imported first: the interpreter's own files are not readable by uid 65534 here.
+    drop = ("import os, sys; import netwatch.cli, netwatch.deps, netwatch.jobs.ping_sweep; "
+            "from netwatch.entry import main; os.setgroups([]); os.setgid(65534); os.setuid(65534); "
+            "sys.argv[1:] = ['run', 'ping-sweep', '--config', sys.argv[1]]; main()")
     done = subprocess.run([sys.executable, "-c", drop, str(config)], capture_output=True, text=True, timeout=60,
                           check=False)
     assert done.returncode == 77, done.stderr
-    assert done.stderr.strip().splitlines() == [
-        "error: raw ICMP sockets need root or CAP_NET_RAW: Operation not permitted exit_code=77"]
+    assert log_lines(done.stderr) == ["error: raw ICMP sockets need root or CAP_NET_RAW: Operation not permitted"]
     assert not (tmp_path / "nw.db").exists()
 
 
-def test_host_notifications_respect_send_recovery(nw: Netwatch) -> None:
-    with webhook_receiver() as wanted, webhook_receiver() as unwanted:
-        nw.write_config(
+@pytest.mark.parametrize("send_recovery", [True, False])
+def test_host_notifications_respect_send_recovery(nwi: InProcess, send_recovery: bool) -> None:
+    with webhook_receiver() as hook:
+        nwi.write_config(
             [{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "7"}],
-            thresholds={"notify_initial": True},
-            notifications={"webhook": {"url": f"http://127.0.0.1:{wanted.server_port}/hook"}},
+            notifications={"webhook": {"url": f"http://127.0.0.1:{hook.server_port}/hook", "cooldown_seconds": 0,
+                                       "send_recovery": send_recovery}},
         )
-        assert nw.sweep().returncode == 0
-        nw.write_config(
-            [{"name": "lo-2", "address": "127.0.0.2"}], thresholds={"notify_initial": True},
-            notifications={"webhook": {"url": f"http://127.0.0.1:{unwanted.server_port}/hook",
-                                       "send_recovery": False}},
-        )
-        assert nw.sweep().returncode == 0
-    [(headers, body)] = wanted.received
-    assert (body["kind"], body["subject"], body["recovery"]) == ("host_online", "lo-1", True)
-    assert body["title"] == "ONLINE: lo-1 (127.0.0.1)"
-    assert body["data"]["zone"] == "7"
+        for down in (False, True, False):
+            if down:
+                nwi.sweep_plan.set_down("lo-1")
+            else:
+                nwi.sweep_plan.set_up("lo-1")
+            assert nwi.sweep().returncode == 0
+    kinds = [(body["kind"], body["recovery"]) for _, body in hook.received]
+    assert kinds == ([("host_offline", False), ("host_online", True)] if send_recovery else [("host_offline", False)])
+    headers, online = hook.received[-1]
+    assert online["title"] == ("ONLINE: lo-1 (127.0.0.1)" if send_recovery else "OFFLINE: lo-1 (127.0.0.1)")
+    assert online["data"]["zone"] == "7"
     assert headers["Idempotency-Key"].startswith("webhook-nw-")
-    assert unwanted.received == []

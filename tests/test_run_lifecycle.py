@@ -15,21 +15,24 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dbread
 import pytest
 from fakeapi import FakeApis
-from jobkit import TOKEN, Netwatch
+from jobkit import TOKEN, Netwatch, log_lines
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import QueuePool
 
-from netwatch.config import Config, parse_config
+from netwatch.config import Config, RunConfig, parse_config
 from netwatch.db import runs, tables
+from netwatch.db.clock import server_now
 from netwatch.db.engine import describe_db_error, is_db_unavailable
 from netwatch.db.leases import LeaseInfo, read_lease
 from netwatch.deps import Deps, build_deps, utc_now
 from netwatch.errors import ExitCode, LeaseHeld, Stopped
 from netwatch.jobs.ping_sweep import run_ping_sweep
+from netwatch.logs import Redactor
 from netwatch.running.lease import Lease
 from netwatch.running.runner import JobOutcome, RunContext, run_job
 from netwatch.running.stopflag import StopFlag
@@ -45,7 +48,7 @@ TWO_HOSTS = [{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partit
 
 def _setup(db_url: str, tmp_path: Path, stop: StopFlag | None = None, **sections: Any) -> tuple[Config, Deps]:
     config = parse_config({"database": {"url": db_url}, **sections}, "test", tmp_path, {})
-    return config, build_deps(config, ENV, stop or StopFlag())
+    return config, build_deps(config, ENV, stop or StopFlag(), Redactor())
 
 
 @pytest.fixture
@@ -69,7 +72,7 @@ def _lease(engine: Engine, name: str = LEASE) -> LeaseInfo:
 
 def _runs(engine: Engine, job: str = JOB) -> list[runs.JobRun]:
     with engine.begin() as conn:
-        return runs.recent_runs(conn, job)
+        return dbread.recent_runs(conn, job)
 
 
 def _count(engine: Engine, table: str) -> int:
@@ -84,7 +87,7 @@ def _all_leases_free(engine: Engine) -> bool:
 
 def _take_over(engine: Engine, holder: str, name: str = LEASE) -> None:
     """Another process takes the lease: expired by hand, then acquired (retried if a renewal got between)."""
-    rival = Lease(engine, name, holder, 60, utc_now)
+    rival = Lease(engine, name, holder, 60, server_now)
     for _ in range(20):
         with engine.begin() as conn:
             conn.execute(update(tables.leases).where(tables.leases.c.name == name)
@@ -101,7 +104,7 @@ def _cache_row(now: datetime) -> dict[str, Any]:
 # 1. Lease renewal and fencing
 
 def test_run_longer_than_its_lease_keeps_it_through_renewal(deps: Deps, engine: Engine) -> None:
-    rival = Lease(engine, LEASE, "rival", 60, utc_now)
+    rival = Lease(engine, LEASE, "rival", 60, server_now)
     polls: list[tuple[bool, datetime, datetime | None]] = []
 
     def work(run: RunContext) -> JobOutcome:
@@ -111,7 +114,7 @@ def test_run_longer_than_its_lease_keeps_it_through_renewal(deps: Deps, engine: 
             time.sleep(0.1)
         return JobOutcome(counts={"polls": len(polls)})
 
-    assert run_job(JOB, "0/1", 0.6, deps, work) == ExitCode.OK
+    assert run_job(JOB, "0/1", RunConfig(lease_seconds=0.6), deps, work) == ExitCode.OK
     assert len(polls) >= 10
     assert [taken for taken, _, _ in polls] == [False] * len(polls)
     assert all(expires is not None and expires > seen for _, seen, expires in polls), polls
@@ -119,7 +122,7 @@ def test_run_longer_than_its_lease_keeps_it_through_renewal(deps: Deps, engine: 
     assert max(expiries) - min(expiries) >= timedelta(seconds=1), "the renewal moved the expiry on"
     [done] = _runs(engine)
     assert (done.outcome, done.exit_code, done.counts) == (
-        "ok", 0, {"polls": len(polls), "sent": 0, "delivery_failed": 0, "pending": 0, "dead": 0})
+        "ok", 0, {"polls": len(polls), "sent": 0, "delivery_failed": 0, "pending": 0, "dead": 0, "waiting": 0})
     assert _lease(engine).holder is None
     assert rival.try_acquire()
 
@@ -133,7 +136,7 @@ def test_lease_taken_mid_run_fences_the_commit_and_exits_75(deps: Deps, engine: 
         return JobOutcome()
 
     with pytest.raises(LeaseHeld) as caught:
-        run_job(JOB, "0/1", 30, deps, work)
+        run_job(JOB, "0/1", RunConfig(lease_seconds=30), deps, work)
     assert caught.value.exit_code == ExitCode.LEASE_HELD == 75
     assert caught.value.message == f"lost the {LEASE} lease to another run; nothing committed"
     assert _count(engine, "account_cache") == 0
@@ -157,7 +160,7 @@ def test_lease_lost_between_commits_is_noticed_by_the_renewal(deps: Deps, engine
         return JobOutcome()
 
     with pytest.raises(LeaseHeld):
-        run_job(JOB, "0/1", 0.6, deps, work)
+        run_job(JOB, "0/1", RunConfig(lease_seconds=0.6), deps, work)
     assert noticed == [True]
     assert _count(engine, "account_cache") == 0
     assert [(r.outcome, r.exit_code) for r in _runs(engine)] == [("failed", 75)]
@@ -279,7 +282,7 @@ def test_database_outage_mid_run_is_recorded_as_69_and_frees_the_lease(
         return JobOutcome()
 
     with pytest.raises(OperationalError) as caught:
-        run_job(JOB, "0/1", 30, deps, work)
+        run_job(JOB, "0/1", RunConfig(lease_seconds=30), deps, work)
     assert is_db_unavailable(caught.value)
     error = describe_db_error(caught.value)
     assert error.exit_code == ExitCode.UNAVAILABLE
@@ -296,7 +299,7 @@ def test_database_bug_mid_run_propagates_and_is_recorded_as_a_crash(deps: Deps, 
         return JobOutcome()
 
     with pytest.raises(IntegrityError) as caught:
-        run_job(JOB, "0/1", 30, deps, work)
+        run_job(JOB, "0/1", RunConfig(lease_seconds=30), deps, work)
     assert not is_db_unavailable(caught.value)
     [done] = _runs(engine)
     assert (done.outcome, done.exit_code) == ("failed", ExitCode.SOFTWARE)
@@ -318,7 +321,7 @@ def _run_with_a_failing_write(nw: Netwatch, engine: Engine, db_url: str) -> tupl
         hosts = [{"name": f"h{i}", "address": f"127.3.{i // 250}.{i % 250 + 1}"} for i in range(1000)]
         config = nw.write_config(hosts, ping=QUICK_PING)
         limited = ("import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (120_000, 120_000)); "
-                   "from netwatch.cli import main; main(sys.argv[1:])")
+                   "from netwatch.entry import main; main()")
         done = subprocess.run([sys.executable, "-c", limited, "run", "ping-sweep", "--config", str(config)],
                               capture_output=True, text=True, timeout=120, check=False)
         return done, "disk I/O error"
@@ -339,7 +342,7 @@ def test_database_outage_mid_run_cli_prints_one_line_and_exits_69(
     done, fragment = _run_with_a_failing_write(Netwatch(tmp_path, db_url, {}), engine, db_url)
     assert done.returncode == 69, done.stderr
     assert "Traceback" not in done.stderr
-    [line] = done.stderr.strip().splitlines()
+    [line] = log_lines(done.stderr)
     assert line.startswith("error: database unavailable: ") and fragment in line, line
     [run] = _runs(engine, "ping-sweep")
     assert (run.outcome, run.exit_code) == ("failed", 69)

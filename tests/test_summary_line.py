@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fakeapi import FakeApis
-from jobkit import TOKEN, Netwatch
+from jobkit import TOKEN, Netwatch, log_lines
 
 HOSTS = [
     {"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "001"},
@@ -32,7 +32,7 @@ def summary_fields(stderr: str, log_format: str) -> dict[str, Any]:
         entries = [json.loads(line) for line in stderr.splitlines()]
         summaries = [entry for entry in entries if entry["msg"] == SUMMARY]
     else:
-        lines = [line for line in stderr.splitlines() if line.startswith(f"info: {SUMMARY} ")]
+        lines = [line for line in log_lines(stderr) if line.startswith(f"info: {SUMMARY} ")]
         summaries = [{key: _number(value) for key, value in _TEXT_FIELD.findall(line)} for line in lines]
     assert len(summaries) == 1, stderr
     return summaries[0]

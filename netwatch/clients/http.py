@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -19,6 +20,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from netwatch.delivery.outcome import Delivery
 from netwatch.errors import ConfigError, ExitCode, NetwatchError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,22 @@ _TRANSIENT_ERRORS = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
+
+
+def format_timestamp(when: datetime) -> str:
+    """ISO 8601 in UTC with a Z suffix, as both APIs take it; microseconds only when non-zero."""
+    when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if when.microsecond else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(value: object) -> datetime:
+    """An ISO 8601 timestamp with an offset, as aware UTC; ValueError for anything else."""
+    if not isinstance(value, str):
+        raise ValueError("timestamp is not a string")
+    parsed = datetime.fromisoformat(value)
+    if parsed.utcoffset() is None:
+        raise ValueError(f"timestamp {value[:40]!r} has no offset")
+    return parsed.astimezone(UTC)
 
 
 def _user_agent() -> str:
@@ -86,6 +104,10 @@ class ApiUnavailable(ServiceUnavailable):
         super().__init__(message)
         self.status = status
         self.retry_after_s = retry_after_s
+
+
+class ApiNotSent(ApiUnavailable):
+    """The run's deadline was used up before the request could go out: nothing reached the server."""
 
 
 class ApiRejected(NetwatchError):
@@ -192,6 +214,8 @@ class ApiClient:
         while True:
             left = self._deadline()
             if left <= 0:
+                if failures == 0:
+                    raise ApiNotSent(f"{what}: not sent, the run's deadline was used up")
                 raise ApiUnavailable(f"{what}: job deadline reached after {failures} attempts")
             timeout = min(self._timeout_s, left)
             try:
@@ -241,6 +265,25 @@ class ApiClient:
                 wait,
             )
             self._sleep(wait)
+
+    def deliver(self, method: str, path: str, body: Any, idempotency_key: str,
+                accept: Collection[int]) -> Delivery:
+        """One delivery attempt of an idempotent POST: the one mapping of HTTP results to outcomes.
+
+        Accepted -> sent; another 4xx -> failed; transient trouble -> pending; never sent (the
+        deadline was used up) -> unsent. 401/403 raise ApiAuthError: the caller stops that sink.
+        """
+        try:
+            response = self.request(method, path, json_body=body, headers={"Idempotency-Key": idempotency_key},
+                                    accept=accept)
+        except ApiNotSent as exc:
+            return Delivery("unsent", None, exc.message)
+        except ApiUnavailable as exc:
+            return Delivery("pending", exc.status, exc.message, exc.retry_after_s)
+        except ApiRejected as exc:
+            return Delivery("failed", exc.status, exc.message)
+        response.close()
+        return Delivery("sent", response.status_code, None)
 
     def _raise_permanent(self, method: str, path: str, response: requests.Response) -> None:
         """Raise for statuses that another try cannot fix; return for transient ones (429, 5xx)."""

@@ -13,7 +13,8 @@ from urllib.parse import quote
 import requests
 
 from netwatch import limits
-from netwatch.clients.http import ApiClient, ApiRejected, ApiUnavailable
+from netwatch.clients.http import ApiClient, ApiRejected, ApiUnavailable, format_timestamp, parse_timestamp
+from netwatch.core.times import require_aware
 from netwatch.delivery.outcome import Delivery
 
 log = logging.getLogger(__name__)
@@ -160,25 +161,7 @@ class Alarm:
     occurred_at: datetime
 
     def __post_init__(self) -> None:
-        if self.occurred_at.utcoffset() is None:
-            raise ValueError("occurred_at must be timezone-aware")
-
-
-def format_timestamp(when: datetime) -> str:
-    """ISO 8601 in UTC with a Z suffix; microseconds only when non-zero (2026-11-22T10:00:00Z)."""
-    when = when.astimezone(UTC)
-    pattern = "%Y-%m-%dT%H:%M:%S.%fZ" if when.microsecond else "%Y-%m-%dT%H:%M:%SZ"
-    return when.strftime(pattern)
-
-
-def parse_timestamp(value: Any) -> datetime:
-    """An ISO 8601 timestamp with an offset, as aware UTC; raises ValueError otherwise."""
-    if not isinstance(value, str):
-        raise _Malformed("timestamp is not a string")
-    parsed = datetime.fromisoformat(value)
-    if parsed.utcoffset() is None:
-        raise _Malformed(f"timestamp {value!r} has no offset")
-    return parsed.astimezone(UTC)
+        require_aware(self.occurred_at, "occurred_at")
 
 
 def parse_event(data: Any) -> SegwareEvent:
@@ -460,22 +443,7 @@ class SegwareClient:
             raise ApiUnavailable(f"{what}: malformed page ({exc})", status=response.status_code) from exc
 
     def post_alarm(self, alarm: Alarm, idempotency_key: str) -> Delivery:
-        """POST one alarm with its Idempotency-Key; 409 (already delivered) counts as sent.
-
-        401/403 raise ApiAuthError; other 4xx are failed, transient failures pending.
-        """
+        """POST one alarm with its Idempotency-Key; 201 created, 409 already delivered (sent too)."""
         if not idempotency_key:
             raise ValueError("idempotency_key must not be empty")
-        try:
-            response = self._api.request(
-                "POST",
-                _ALARMS_PATH,
-                json_body=alarm_body(alarm),
-                headers={"Idempotency-Key": idempotency_key},
-                accept=(201, 409),
-            )
-        except ApiUnavailable as exc:
-            return Delivery("pending", exc.status, exc.message, exc.retry_after_s)
-        except ApiRejected as exc:
-            return Delivery("failed", exc.status, exc.message)
-        return Delivery("sent", response.status_code, None)
+        return self._api.deliver("POST", _ALARMS_PATH, alarm_body(alarm), idempotency_key, (201, 409))

@@ -21,6 +21,9 @@ Rules worth knowing:
   could instead hide a real outage for as long as the clock was off (hours or days). The applied
   transition records `now` as `last_transition_at`, so the machine re-anchors on the new clock and
   no negative duration is ever computed or stored.
+- A host whose address changed is a new target: `moved` starts its streaks over, so neither a
+  failure streak nor a held change of the old address carries over to the new one, while the
+  confirmed status stays (a change from it must be confirmed at the new address).
 - Naive datetimes are a programming error and raise `ValueError`.
 """
 
@@ -29,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+
+from netwatch.core.times import require_aware
 
 
 class Status(StrEnum):
@@ -75,14 +80,19 @@ class Transition:
     notify: bool
     streak: int
 
+    @property
+    def initial(self) -> bool:
+        """A new host's first confirmed status, not a change from a known one."""
+        return self.previous is Status.UNKNOWN
+
 
 def advance(
     state: HostState, check_ok: bool, now: datetime, thresholds: Thresholds
 ) -> tuple[HostState, Transition | None]:
     """Apply one check result (`check_ok`: replies came) at `now`; return the new state and any change."""
-    _require_aware(now, "now")
+    require_aware(now, "now")
     if state.last_transition_at is not None:
-        _require_aware(state.last_transition_at, "state.last_transition_at")
+        require_aware(state.last_transition_at, "state.last_transition_at")
 
     # The database hands back a plain string; normalise so comparisons and the result are Status.
     status = Status(state.status)
@@ -106,6 +116,11 @@ def advance(
     return replace(counted, status=target, last_transition_at=now), transition
 
 
+def moved(state: HostState) -> HostState:
+    """The state of a host whose address changed: the confirmed status stays, the streaks start over."""
+    return replace(state, consecutive_failures=0, consecutive_successes=0, held=False)
+
+
 def _confirmed_target(
     status: Status, failures: int, successes: int, thresholds: Thresholds
 ) -> tuple[Status | None, int]:
@@ -123,8 +138,3 @@ def _interval_passed(last: datetime | None, now: datetime, min_seconds: float) -
     elapsed = (now - last).total_seconds()
     # A backwards clock counts as passed: see the module docstring.
     return elapsed < 0 or elapsed >= min_seconds
-
-
-def _require_aware(value: datetime, name: str) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, got naive {value.isoformat()}")

@@ -47,6 +47,8 @@ from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
+from netwatch.core.times import require_aware
+
 
 class ClearReason(StrEnum):
     BELOW_THRESHOLD = "below_threshold"
@@ -81,8 +83,8 @@ class GroupCount:
     cleared_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        _require_aware(self.first_seen, "first_seen")
-        _require_aware(self.last_seen, "last_seen")
+        require_aware(self.first_seen, "first_seen")
+        require_aware(self.last_seen, "last_seen")
         # A group exists only because an event was read; an empty group would raise nothing and
         # would hide the "no events" case that `decide_scan` handles by absence.
         if self.count < 1:
@@ -92,7 +94,7 @@ class GroupCount:
                 f"first_seen {self.first_seen.isoformat()} is after last_seen {self.last_seen.isoformat()}"
             )
         if self.cleared_at is not None:
-            _require_aware(self.cleared_at, "cleared_at")
+            require_aware(self.cleared_at, "cleared_at")
         elif self.before_clear:
             raise ValueError(f"before_clear must be 0 without a clear, got {self.before_clear}")
         if not 0 <= self.before_clear <= self.count:
@@ -127,14 +129,14 @@ class GroupCounter:
         # A copy: the clears every count of one read is made against stay those given here.
         self._cleared_at = dict(cleared_at or {})
         for key, when in self._cleared_at.items():
-            _require_aware(when, f"cleared_at[{key}]")
+            require_aware(when, f"cleared_at[{key}]")
         self._tallies: dict[GroupKey, _Tally] = {}
         self.events = 0
 
     def add(self, account: str, cuc: str, code: str, received_at: datetime, partition: str = "",
             zone: str = "") -> None:
         """Count one event; events of unwatched codes are ignored."""
-        _require_aware(received_at, "received_at")
+        require_aware(received_at, "received_at")
         if code not in self._watched:
             return
         self.events += 1
@@ -200,8 +202,8 @@ class ActiveTrigger:
     last_seen: datetime
 
     def __post_init__(self) -> None:
-        _require_aware(self.raised_at, "raised_at")
-        _require_aware(self.last_seen, "last_seen")
+        require_aware(self.raised_at, "raised_at")
+        require_aware(self.last_seen, "last_seen")
 
 
 @dataclass(frozen=True)
@@ -251,7 +253,7 @@ def decide_scan(
     _check_active(active)
     cleared_at = cleared_at or {}
     for key, when in cleared_at.items():
-        _require_aware(when, f"cleared_at[{key}]")
+        require_aware(when, f"cleared_at[{key}]")
     raises = []
     for key, group in sorted(counts.items()):
         if key.code not in rules.thresholds or key in active:
@@ -279,7 +281,7 @@ def decide_clear(
     counts: Mapping[GroupKey, GroupCount], active: Mapping[GroupKey, ActiveTrigger], rules: Rules, now: datetime
 ) -> list[Clear]:
     """Which active triggers clear at `now`, given a complete read of the window; sorted by key."""
-    _require_aware(now, "now")
+    require_aware(now, "now")
     _check_active(active)
     expire_seconds = rules.expire_minutes * 60
     clears = []
@@ -329,8 +331,3 @@ def _check_active(active: Mapping[GroupKey, ActiveTrigger]) -> None:
 
 def _iso(value: datetime | None) -> str:
     return "none" if value is None else value.isoformat()
-
-
-def _require_aware(value: datetime, name: str) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, got naive {value.isoformat()}")

@@ -6,13 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from netwatch import limits
 from netwatch.core.checks import CheckResult
 from netwatch.db.tables import check_results
-
-ERROR_WIDTH = 255
 
 
 @dataclass(frozen=True)
@@ -44,16 +42,8 @@ def insert_check_results(conn: Connection, rows: Sequence[CheckRow]) -> None:
                 "rtt_max_ms": row.result.rtt_max_ms,
                 "status": str(row.result.status),
                 "attempts": row.result.attempts,
-                "error": row.result.error[:ERROR_WIDTH] if row.result.error else None,
+                "error": row.result.error[: limits.ERROR_TEXT] if row.result.error else None,
             }
             for row in rows
         ],
     )
-
-
-def results_of_run(conn: Connection, run_id: int) -> list[dict[str, object]]:
-    """The check rows a run wrote, by host name (for reports and tests)."""
-    rows = conn.execute(
-        select(check_results).where(check_results.c.run_id == run_id).order_by(check_results.c.host_name)
-    ).mappings()
-    return [dict(row) for row in rows]

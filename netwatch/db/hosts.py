@@ -31,11 +31,26 @@ class HostRow:
     last_run_id: int | None
 
 
-def load_host_states(conn: Connection) -> dict[str, HostState]:
-    """Every stored host's state, by name, in one query."""
+@dataclass(frozen=True)
+class StoredHost:
+    """What the last run stored of a host: where it was checked, and its threshold state."""
+
+    address: str
+    account: str | None
+    partition: str | None
+    zone: str | None
+    state: HostState
+
+
+def load_host_states(conn: Connection) -> dict[str, StoredHost]:
+    """Every stored host's address and state, by name, in one query."""
     rows = conn.execute(
         select(
             hosts.c.name,
+            hosts.c.address,
+            hosts.c.account,
+            hosts.c.partition_code,
+            hosts.c.zone_code,
             hosts.c.status,
             hosts.c.consecutive_failures,
             hosts.c.consecutive_successes,
@@ -44,12 +59,18 @@ def load_host_states(conn: Connection) -> dict[str, HostState]:
         )
     )
     return {
-        row.name: HostState(
-            status=Status(row.status),
-            consecutive_failures=row.consecutive_failures,
-            consecutive_successes=row.consecutive_successes,
-            last_transition_at=row.last_transition_at,
-            held=bool(row.held),
+        row.name: StoredHost(
+            address=row.address,
+            account=row.account,
+            partition=row.partition_code,
+            zone=row.zone_code,
+            state=HostState(
+                status=Status(row.status),
+                consecutive_failures=row.consecutive_failures,
+                consecutive_successes=row.consecutive_successes,
+                last_transition_at=row.last_transition_at,
+                held=bool(row.held),
+            ),
         )
         for row in rows
     }

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Connection
 
+from netwatch import limits
 from netwatch.db.tables import outbox
 from netwatch.db.upsert import upsert_rows
 
@@ -25,7 +26,6 @@ FAILED = "failed"
 DEAD = "dead"
 UNDELIVERED = "undelivered"
 SUPERSEDED = "superseded"
-ERROR_WIDTH = 255
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class OutboxItem:
     def with_outcome(self, **changes: Any) -> OutboxItem:
         """A copy with delivery fields changed (error text cut to the column width)."""
         if changes.get("last_error"):
-            changes["last_error"] = changes["last_error"][:ERROR_WIDTH]
+            changes["last_error"] = changes["last_error"][: limits.ERROR_TEXT]
         return replace(self, **changes)
 
 
@@ -72,7 +72,7 @@ def _values(item: OutboxItem) -> dict[str, Any]:
     }
 
 
-def _item(row: Mapping[str, Any]) -> OutboxItem:
+def item_from_row(row: Mapping[str, Any]) -> OutboxItem:
     return OutboxItem(
         id=row["id"],
         channel=row["channel"],
@@ -112,7 +112,7 @@ def due_items(conn: Connection, channel: str, now: datetime, limit: int) -> list
         .order_by(outbox.c.id)
         .limit(limit)
     ).mappings()
-    return [_item(row) for row in rows]
+    return [item_from_row(row) for row in rows]
 
 
 def record_outcomes(conn: Connection, items: Sequence[OutboxItem]) -> list[OutboxItem]:
@@ -143,20 +143,17 @@ def record_outcomes(conn: Connection, items: Sequence[OutboxItem]) -> list[Outbo
     return stored
 
 
-def list_items(conn: Connection, channel: str | None = None, status: str | None = None) -> list[OutboxItem]:
-    """Items, oldest first, optionally of one channel and status (reports and tests)."""
-    query = select(outbox).order_by(outbox.c.id)
-    if channel is not None:
-        query = query.where(outbox.c.channel == channel)
-    if status is not None:
-        query = query.where(outbox.c.status == status)
-    return [_item(row) for row in conn.execute(query).mappings()]
+def store_payloads(conn: Connection, items: Sequence[OutboxItem]) -> None:
+    """Stores the payloads (and update times) of already-queued items in one statement."""
+    upsert_rows(conn, outbox, [{"id": item.id, **_values(item)} for item in items], key=["id"],
+                update=["payload", "updated_at"])
 
 
-def count_by_status(conn: Connection) -> dict[str, int]:
-    """How many items are in each status."""
-    rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
-    return {status: count for status, count in rows}
+def count_waiting(conn: Connection, now: datetime) -> int:
+    """Pending items whose next attempt is not due yet (cooldown or backoff)."""
+    return int(conn.execute(
+        select(func.count()).select_from(outbox).where(and_(outbox.c.status == PENDING, outbox.c.next_attempt_at > now))
+    ).scalar_one())
 
 
 def last_delivered(

@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection
 
 from netwatch.db.tables import job_runs
-
-
-@dataclass(frozen=True)
-class JobRun:
-    id: int
-    job: str
-    shard: str
-    started_at: datetime
-    finished_at: datetime | None
-    outcome: str
-    exit_code: int | None
-    counts: dict[str, int]
-    error: str | None
 
 
 def start_run(conn: Connection, job: str, shard: str, holder: str, now: datetime) -> int:
@@ -37,6 +23,18 @@ def start_run(conn: Connection, job: str, shard: str, holder: str, now: datetime
         job_runs.insert().values(job=job, shard=shard, holder=holder, started_at=now, outcome="running")
     )
     return int(result.inserted_primary_key[0])
+
+
+# Outcomes of runs that committed their work and ended well (enough for a clock to compare with).
+COMMITTED = ("ok", "delivery_failed")
+
+
+def last_committed_start(conn: Connection, job: str, shard: str) -> datetime | None:
+    """When the latest committed run of `job` (and shard) started, by its own clock."""
+    return conn.execute(
+        select(func.max(job_runs.c.started_at)).where(
+            and_(job_runs.c.job == job, job_runs.c.shard == shard, job_runs.c.outcome.in_(COMMITTED)))
+    ).scalar()
 
 
 def record_skipped_run(
@@ -70,24 +68,3 @@ def finish_run(
             error=error,
         )
     )
-
-
-def recent_runs(conn: Connection, job: str, limit: int = 20) -> list[JobRun]:
-    """The latest runs of `job`, newest first."""
-    rows = conn.execute(
-        select(job_runs).where(job_runs.c.job == job).order_by(job_runs.c.id.desc()).limit(limit)
-    ).mappings()
-    return [
-        JobRun(
-            id=row["id"],
-            job=row["job"],
-            shard=row["shard"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            outcome=row["outcome"],
-            exit_code=row["exit_code"],
-            counts=json.loads(row["counts"]) if row["counts"] else {},
-            error=row["error"],
-        )
-        for row in rows
-    ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from netwatch.core.volume import GroupCount, GroupKey
@@ -24,9 +23,3 @@ def record_counts(conn: Connection, run_id: int, start: datetime, end: datetime,
     if rows:
         conn.execute(scan_counts.insert(), rows)
     return len(rows)
-
-
-def counts_of_run(conn: Connection, run_id: int) -> dict[GroupKey, int]:
-    """What one run recorded."""
-    rows = conn.execute(select(scan_counts).where(scan_counts.c.run_id == run_id)).mappings()
-    return {GroupKey(r["account"], r["cuc"], r["code"]): r["count"] for r in rows}

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from netwatch.config import Config
-from netwatch.delivery.loop import DeliveryReport, delivery_turn
+from netwatch.db import outbox
+from netwatch.delivery.loop import delivery_turn
 from netwatch.delivery.notices import deliver_notices
+from netwatch.delivery.report import DeliveryReport
 from netwatch.delivery.sigma import deliver_events
 from netwatch.deps import Deps
 
@@ -16,9 +18,13 @@ def dispatch(deps: Deps, config: Config, now: datetime) -> DeliveryReport:
 
     A sink that refuses our credentials, or Sigma events held back because Segware cannot enrich
     them, do not hold back the others: the report's `problem` says it, and the run ends with it.
+    The report also counts the messages still waiting for their cooldown or backoff.
     """
-    with delivery_turn(deps.engine, deps.holder, config.run.lease_seconds, deps.clock) as turn:
-        if turn is None:
-            return DeliveryReport()
-        return (deliver_events(deps.engine, deps, config, now, turn)
-                + deliver_notices(deps.engine, deps.channels, config.notifications, now, deps.stop, turn))
+    with delivery_turn(deps.engine, deps.holder, config.run.lease_seconds, deps.server_clock) as turn:
+        report = DeliveryReport()
+        if turn is not None:
+            report = (deliver_events(deps.engine, deps, config, now, turn)
+                      + deliver_notices(deps.engine, deps.channels, config.notifications, now, deps.stop,
+                                        deps.redactor.mask, turn))
+    with deps.engine.begin() as conn:
+        return report + DeliveryReport(waiting=outbox.count_waiting(conn, now))

@@ -1,19 +1,23 @@
-"""What one delivery attempt means for an outbox item, the same for Sigma and every channel."""
+"""The outbox loop: one process delivers at a time, sends due items in order, stores outcomes as they come."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
 from netwatch.delivery.outcome import Delivery
-from netwatch.errors import ConfigError, NetwatchError
+from netwatch.delivery.report import DeliveryReport
+from netwatch.delivery.retry import RetryRule, apply_outcome
+from netwatch.errors import ConfigError
 from netwatch.running.lease import Lease
 from netwatch.running.stopflag import StopFlag
 
@@ -21,18 +25,20 @@ log = logging.getLogger(__name__)
 
 BATCH = 10_000
 DELIVERY_LEASE = "outbox-delivery:0/1"
-_MAX_WAIT_S = timedelta(days=1).total_seconds()
+# Outcomes wait at most this long before they are stored, so a run killed while it delivers
+# forgets at most this much of what it sent; each store is two statements, whatever it holds.
+STORE_EVERY_S = 1.0
 
 
 @contextmanager
 def delivery_turn(engine: Engine, holder: str, lease_seconds: float,
-                  clock: Callable[[], datetime]) -> Iterator[Lease | None]:
+                  server_now: Callable[[Connection], datetime]) -> Iterator[Lease | None]:
     """One process at a time delivers from the outbox, whatever job it runs, so no message is sent twice.
 
     Yields the delivery lease (hand it to `deliver_items`, which stops sending once it is no longer
     valid), or None when another run is delivering: this run's messages then go out with a later run.
     """
-    lease = Lease(engine, DELIVERY_LEASE, holder, lease_seconds, clock)
+    lease = Lease(engine, DELIVERY_LEASE, holder, lease_seconds, server_now)
     if not lease.try_acquire():
         log.info("another run is delivering from the outbox; this run leaves its messages to a later run")
         yield None
@@ -44,75 +50,57 @@ def delivery_turn(engine: Engine, holder: str, lease_seconds: float,
         lease.release()
 
 
-@dataclass(frozen=True)
-class RetryRule:
-    max_attempts: int
-    backoff_seconds: float
+class _Recorder:
+    """Stores outcomes in the background every `every_s` (and at `close`), each batch in one transaction."""
 
+    def __init__(self, engine: Engine, every_s: float, mask: Callable[[str], str]) -> None:
+        self._engine = engine
+        self._mask = mask
+        self._every_s = every_s
+        self._lock = threading.Lock()
+        self._waiting: list[OutboxItem] = []
+        self._stored: list[OutboxItem] = []
+        self.added = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="outbox-outcomes", daemon=True)
+        self._thread.start()
 
-@dataclass(frozen=True)
-class DeliveryReport:
-    """What one run delivered; `problem` is what kept part of the outbox from going out (78 or 69)."""
+    def add(self, item: OutboxItem) -> None:
+        if item.last_error:
+            item = item.with_outcome(last_error=self._mask(item.last_error))
+        with self._lock:
+            self._waiting.append(item)
+            self.added += 1
 
-    sent: int = 0
-    failed: int = 0
-    pending: int = 0
-    dead: int = 0
-    problem: NetwatchError | None = None
+    def _loop(self) -> None:
+        while not self._done.wait(self._every_s):
+            try:
+                self._store()
+            except SQLAlchemyError as exc:
+                # Kept for the next try; the last store (in close) reports a lasting problem.
+                log.warning("could not store delivery outcomes yet: %s", type(exc).__name__)
 
-    @property
-    def trouble(self) -> bool:
-        """True when any delivery attempt of this run did not end as sent."""
-        return bool(self.failed or self.pending or self.dead)
+    def _store(self) -> None:
+        with self._lock:
+            batch, self._waiting = self._waiting, []
+        if not batch:
+            return
+        try:
+            with self._engine.begin() as conn:
+                stored = outbox.record_outcomes(conn, batch)
+        except BaseException:
+            with self._lock:
+                self._waiting[:0] = batch
+            raise
+        with self._lock:
+            self._stored.extend(stored)
 
-    def counts(self) -> dict[str, int]:
-        """The summary-line counts of a run's deliveries."""
-        return {"sent": self.sent, "delivery_failed": self.failed, "pending": self.pending, "dead": self.dead}
-
-    @classmethod
-    def of(cls, items: Sequence[OutboxItem]) -> DeliveryReport:
-        statuses = [item.status for item in items]
-        return cls(
-            sent=statuses.count(outbox.SENT),
-            failed=statuses.count(outbox.FAILED),
-            pending=statuses.count(outbox.PENDING),
-            dead=statuses.count(outbox.DEAD),
-        )
-
-    def __add__(self, other: DeliveryReport) -> DeliveryReport:
-        return DeliveryReport(self.sent + other.sent, self.failed + other.failed, self.pending + other.pending,
-                              self.dead + other.dead, _graver(self.problem, other.problem))
-
-
-def _graver(first: NetwatchError | None, second: NetwatchError | None) -> NetwatchError | None:
-    """A refused credential (fix the config) outranks an unavailable service (wait); else the first."""
-    if first is None or (isinstance(second, ConfigError) and not isinstance(first, ConfigError)):
-        return second
-    return first
-
-
-def apply_outcome(item: OutboxItem, outcome: Delivery, now: datetime, rule: RetryRule) -> OutboxItem:
-    """The item after one attempt: sent, failed, pending with its next attempt time, or dead."""
-    attempts = item.attempts + 1
-    fields = {"channel": item.channel, "subject": item.subject, "kind": item.kind, "key": item.idempotency_key,
-              "attempts": attempts}
-    common = {"attempts": attempts, "http_status": outcome.http_status, "updated_at": now}
-    if outcome.status == "sent":
-        log.info("%s delivered", item.kind, extra={"fields": fields})
-        return item.with_outcome(status=outbox.SENT, last_error=None, next_attempt_at=None, delivered_at=now,
-                                 **common)
-    if outcome.status == "failed":
-        log.warning("%s refused by %s: %s", item.kind, item.channel, outcome.error, extra={"fields": fields})
-        return item.with_outcome(status=outbox.FAILED, last_error=outcome.error, next_attempt_at=None, **common)
-    if attempts >= rule.max_attempts:
-        log.error("%s dead after %d attempts: %s", item.kind, attempts, outcome.error, extra={"fields": fields})
-        return item.with_outcome(status=outbox.DEAD, last_error=outcome.error, next_attempt_at=None, **common)
-    # In float seconds, capped before a timedelta is built: 2**41 backoffs or a server's absurd
-    # Retry-After must neither overflow nor park a message for years.
-    backoff_s = rule.backoff_seconds * 2.0 ** min(attempts - 1, 64)
-    wait = timedelta(seconds=min(max(backoff_s, outcome.retry_after_s or 0.0), _MAX_WAIT_S))
-    log.warning("%s still pending: %s", item.kind, outcome.error, extra={"fields": fields})
-    return item.with_outcome(status=outbox.PENDING, last_error=outcome.error, next_attempt_at=now + wait, **common)
+    def close(self) -> list[OutboxItem]:
+        """Stops the background stores, stores what is left, returns every item stored."""
+        self._done.set()
+        self._thread.join()
+        self._store()
+        return self._stored
 
 
 def deliver_items(
@@ -122,22 +110,28 @@ def deliver_items(
     rule: RetryRule,
     now: datetime,
     stop: StopFlag,
+    mask: Callable[[str], str],
     settled: Sequence[OutboxItem] = (),
     turn: Lease | None = None,
+    store_every_s: float = STORE_EVERY_S,
 ) -> DeliveryReport:
-    """Sends `items` in order and stores every outcome (and the already `settled` ones) in one batch.
+    """Sends `items` in order; their outcomes (and the already `settled` ones) are stored as they come.
 
-    A transient failure (pending) ends the loop: the sink is struggling and the rest waits for the
-    next run. Outcomes already obtained are stored even when SIGTERM or a rejected token ends the
-    loop, so a delivered message is not sent again (and if it were, its idempotency key says so); a
-    rejected token becomes the report's `problem`.
+    Every stored error text goes through `mask` first (secrets an API may echo never reach a row).
+
+    A transient failure (pending) or a request that could not go out (unsent: the deadline is used
+    up) ends the loop: the rest waits for the next run. Outcomes already obtained are stored even
+    when SIGTERM or a rejected token ends the loop, so a delivered message is not sent again (and
+    if it were, its idempotency key says so); a rejected token becomes the report's `problem`.
     The report counts the stored outcomes only: one discarded because a newer message superseded
     the item meanwhile is no delivery trouble. With `turn` (the delivery lease), sending stops once
     the lease may be lapsing, before another process could take it over and send the same items.
     """
     if not items and not settled:
         return DeliveryReport()
-    done = list(settled)
+    recorder = _Recorder(engine, store_every_s, mask)
+    for item in settled:
+        recorder.add(item)
     problem: ConfigError | None = None
     try:
         for item in items:
@@ -152,12 +146,11 @@ def deliver_items(
                 log.warning("delivery to %s stopped: it refused our credentials; the rest waits", item.channel)
                 problem = exc
                 break
-            done.append(apply_outcome(item, outcome, now, rule))
-            if outcome.status == "pending":
+            recorder.add(apply_outcome(item, outcome, now, rule))
+            if outcome.status in ("pending", "unsent"):
                 break
     finally:
-        with engine.begin() as conn:
-            stored = outbox.record_outcomes(conn, done)
-    if len(stored) < len(done):
-        log.info("%d delivery outcomes dropped: superseded meanwhile by newer messages", len(done) - len(stored))
+        stored = recorder.close()
+    if recorder.added > len(stored):
+        log.info("%d delivery outcomes dropped: superseded meanwhile by newer messages", recorder.added - len(stored))
     return replace(DeliveryReport.of(stored), problem=problem)

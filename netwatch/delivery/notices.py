@@ -11,7 +11,7 @@ waiting message it makes stale (an "offline" must not go out after the host came
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,18 +20,18 @@ from sqlalchemy.engine import Connection, Engine
 from netwatch.config import NotificationsConfig
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
-from netwatch.delivery.loop import BATCH, DeliveryReport, RetryRule, deliver_items
+from netwatch.delivery.loop import BATCH, deliver_items
 from netwatch.delivery.outcome import Delivery
+from netwatch.delivery.report import DeliveryReport
+from netwatch.delivery.retry import RetryRule
 from netwatch.notify.channel import Channel
+from netwatch.notify.kinds import CLOSING
 from netwatch.notify.message import Message
 from netwatch.notify.templates import render
 from netwatch.running.lease import Lease
 from netwatch.running.stopflag import StopFlag
 
 log = logging.getLogger(__name__)
-
-RECOVERY_KINDS = frozenset({"host_online", "alert_cleared"})
-
 
 @dataclass(frozen=True)
 class Notice:
@@ -57,7 +57,7 @@ def make_notice(
     """Renders the kind's templates (operator overrides first) into a Notice."""
     title, body = render(kind, fields, config.templates)
     message = Message(kind=kind, subject=subject, title=title, body=body, occurred_at=occurred_at,
-                      recovery=kind in RECOVERY_KINDS, account=account, partition=partition, zone=zone, code=code,
+                      recovery=kind in CLOSING, account=account, partition=partition, zone=zone, code=code,
                       data=dict(fields))
     return Notice(message=message, key=key)
 
@@ -91,7 +91,7 @@ def queue_notices(
 
 def deliver_notices(
     engine: Engine, channels: Mapping[str, Channel], config: NotificationsConfig, now: datetime, stop: StopFlag,
-    turn: Lease | None = None,
+    mask: Callable[[str], str], turn: Lease | None = None,
 ) -> DeliveryReport:
     """Sends due notifications channel by channel; a transient failure leaves that channel's rest for later."""
     if not channels:
@@ -103,7 +103,7 @@ def deliver_notices(
     for name, items in due.items():
         channel = channels[name]
         report += deliver_items(engine, items, lambda item, channel=channel: _send(channel, item), rule, now, stop,
-                                turn=turn)
+                                mask, turn=turn)
     return report
 
 

@@ -1,4 +1,10 @@
-"""Delivers due host events from the outbox to Sigma (enriched first) and stores the outcomes in one batch."""
+"""Delivers due host events from the outbox to Sigma: locate, store the final body, then send it.
+
+An event's body is final before its first attempt: partition and zone missing from the host row
+are filled in from Segware and stored with the event (one statement for the batch) before any
+request goes out, so every attempt of one Idempotency-Key sends the same bytes, also after a run
+was killed mid-send and the account data changed meanwhile.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,12 @@ from sqlalchemy.engine import Engine
 
 from netwatch.clients.sigma import SigmaEvent
 from netwatch.config import Config
-from netwatch.core.location import UNKNOWN, choose_location
+from netwatch.core.location import choose_location
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
-from netwatch.delivery.loop import BATCH, DeliveryReport, RetryRule, deliver_items
+from netwatch.delivery.loop import BATCH, deliver_items
+from netwatch.delivery.report import DeliveryReport
+from netwatch.delivery.retry import RetryRule
 from netwatch.deps import Deps
 from netwatch.enrichment.accounts import AccountLookup, look_up_accounts
 from netwatch.errors import ServiceUnavailable
@@ -25,7 +33,7 @@ CHANNEL = "sigma"
 
 def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime,
                    turn: Lease | None = None) -> DeliveryReport:
-    """Sends due events oldest first, after filling in missing partition/zone from Segware.
+    """Sends due events oldest first, after locating those whose host row lacks partition or zone.
 
     An event whose account details cannot be read now is held back without spending an attempt
     (Sigma was never asked, so a long Segware outage must not make events dead); the others go out.
@@ -40,14 +48,28 @@ def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime,
         items = outbox.due_items(conn, CHANNEL, now, BATCH)
     if not items:
         return DeliveryReport()
-    wanted = {i.id: account for i in items if _needs_location(i) and (account := _account(i))}
+    events, malformed = _parse(items)
+    wanted = {item_id: event.account for item_id, event in events.items() if not event.located and event.account}
     lookup = look_up_accounts(engine, deps.segware, set(wanted.values()), now, config.segware.cache_ttl_seconds,
                               deps.stop)
     waiting = {item_id for item_id, account in wanted.items() if account in lookup.unavailable}
     held = [i.with_outcome(last_error=f"enrichment: {lookup.error}", updated_at=now) for i in items if i.id in waiting]
-    ready = [_located(i, lookup) for i in items if i.id not in waiting]
-    report = deliver_items(engine, ready, lambda item: sigma.send_event(_sigma_event(item)), rule, now, deps.stop,
-                           held, turn=turn)
+    ready: list[OutboxItem] = []
+    located: list[OutboxItem] = []
+    for item in items:
+        event = events.get(item.id)
+        if event is None or item.id in waiting:
+            continue
+        if not event.located:
+            item = _located(item, event, lookup, now)
+            located.append(item)
+        ready.append(item)
+    if located:
+        with engine.begin() as conn:
+            outbox.store_payloads(conn, located)
+    settled = held + [_malformed(i, now) for i in malformed]
+    report = deliver_items(engine, ready, lambda item: sigma.send(item.payload, item.idempotency_key), rule, now,
+                           deps.stop, deps.redactor.mask, settled, turn=turn)
     if lookup.refused is not None:
         return report + DeliveryReport(problem=lookup.refused)
     if held:
@@ -59,35 +81,24 @@ def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime,
     return report
 
 
-def _account(item: OutboxItem) -> str | None:
-    account = item.payload.get("account")
-    return str(account) if account else None
+def _parse(items: list[OutboxItem]) -> tuple[dict[int | None, SigmaEvent], list[OutboxItem]]:
+    events: dict[int | None, SigmaEvent] = {}
+    malformed: list[OutboxItem] = []
+    for item in items:
+        try:
+            events[item.id] = SigmaEvent.from_body(item.payload)
+        except (KeyError, TypeError, ValueError):
+            malformed.append(item)
+    return events, malformed
 
 
-def _needs_location(item: OutboxItem) -> bool:
-    return not item.payload.get("partition") or not item.payload.get("zone")
+def _malformed(item: OutboxItem, now: datetime) -> OutboxItem:
+    """A stored body that is no Sigma event can never be sent: failed, without a request."""
+    return item.with_outcome(status=outbox.FAILED, last_error="malformed outbox payload: not a Sigma event body",
+                             updated_at=now)
 
 
-def _located(item: OutboxItem, lookup: AccountLookup) -> OutboxItem:
-    if not _needs_location(item):
-        return item
-    account = _account(item)
-    details = lookup.found.get(account) if account else None
-    partition, zone = choose_location(details, item.payload.get("partition"), item.payload.get("zone"))
-    return item.with_outcome(payload={**item.payload, "partition": partition, "zone": zone})
-
-
-def _sigma_event(item: OutboxItem) -> SigmaEvent:
-    p = item.payload
-    return SigmaEvent(
-        idempotency_key=item.idempotency_key,
-        account=p.get("account") or UNKNOWN,
-        partition=p["partition"],
-        zone=p["zone"],
-        code=p["code"],
-        type=p["type"],
-        host_name=p["host_name"],
-        host_address=p["host_address"],
-        occurred_at=datetime.fromisoformat(p["occurred_at"]),
-        description=p["description"],
-    )
+def _located(item: OutboxItem, event: SigmaEvent, lookup: AccountLookup, now: datetime) -> OutboxItem:
+    details = lookup.found.get(event.account) if event.account else None
+    partition, zone = choose_location(details, event.partition, event.zone)
+    return item.with_outcome(payload=event.with_location(partition, zone).body(), updated_at=now)

@@ -32,7 +32,7 @@ def run_alert_clear(config: Config, deps: Deps) -> int:
     """One pass under the job's lease; returns the exit code."""
     require_segware(deps.segware, JOB)
     rules = volume_rules(config)
-    return run_job(JOB, "0/1", config.run.lease_seconds, deps, lambda run: alert_clear(config, deps, rules, run),
+    return run_job(JOB, "0/1", config.run, deps, lambda run: alert_clear(config, deps, rules, run),
                    lease_group=LEASE_GROUP)
 
 

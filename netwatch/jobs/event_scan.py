@@ -40,7 +40,7 @@ def run_event_scan(config: Config, deps: Deps) -> int:
         raise ConfigError(f"{config.source}: event_scan.codes: no alarm codes configured to watch")
     require_segware(deps.segware, JOB)
     rules = volume_rules(config)
-    return run_job(JOB, "0/1", config.run.lease_seconds, deps, lambda run: event_scan(config, deps, rules, run),
+    return run_job(JOB, "0/1", config.run, deps, lambda run: event_scan(config, deps, rules, run),
                    lease_group=LEASE_GROUP)
 
 

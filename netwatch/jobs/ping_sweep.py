@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 from collections import Counter
-from collections.abc import Collection, Iterable
-from datetime import datetime
+from collections.abc import Collection, Iterable, Mapping
 
 from sqlalchemy.engine import Connection
 
+from netwatch.clients import sigma
+from netwatch.clients.sigma import SigmaEvent
 from netwatch.config import Config
+from netwatch.core.addresses import is_ipv4
 from netwatch.core.checks import CheckResult, evaluate_check
-from netwatch.core.hoststate import HostState, Status, Thresholds, Transition, advance
+from netwatch.core.hoststate import HostState, Status, Transition, advance, moved
 from netwatch.db import outbox
 from netwatch.db.checks import CheckRow, insert_check_results
-from netwatch.db.hosts import HostRow, delete_hosts, load_host_states, save_hosts
+from netwatch.db.hosts import HostRow, StoredHost, delete_hosts, load_host_states, save_hosts
 from netwatch.db.outbox import OutboxItem
 from netwatch.delivery.dispatch import dispatch
 from netwatch.delivery.notices import Notice, make_notice, queue_notices
 from netwatch.delivery.sigma import CHANNEL
 from netwatch.deps import Deps
 from netwatch.inventory import HostSpec
+from netwatch.notify.kinds import Kind
 from netwatch.probes.icmp import PingSettings, ProbeResult, Target
 from netwatch.running.runner import JobOutcome, RunContext, run_job
 from netwatch.shard import Shard
@@ -30,14 +32,13 @@ from netwatch.shard import Shard
 log = logging.getLogger(__name__)
 
 JOB = "ping-sweep"
-_EVENT_TYPES = {Status.OFFLINE: "HOST_OFFLINE", Status.ONLINE: "HOST_ONLINE"}
 _LOGGED_NAMES = 10  # removed hosts named in the log line; the count is always complete
 
 
 def run_ping_sweep(config: Config, deps: Deps, shard: Shard) -> int:
     """One pass of the job under its lease; returns the exit code (77 at once without raw ICMP rights)."""
     deps.check_ping_permission()
-    return run_job(JOB, str(shard), config.run.lease_seconds, deps,
+    return run_job(JOB, str(shard), config.run, deps,
                    lambda run: ping_sweep(config, deps, shard, run))
 
 
@@ -46,25 +47,22 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
     hosts = [host for host in config.hosts if shard.owns(host.name)]
     addresses, results = _probe(hosts, config, deps)
     deps.stop.check()
-    thresholds = Thresholds(
-        down_after=config.thresholds.down_after,
-        up_after=config.thresholds.up_after,
-        min_transition_seconds=config.thresholds.min_transition_seconds,
-        notify_initial=config.thresholds.notify_initial,
-    )
     checks = {host.name: _evaluate(results[host.name], config) for host in hosts}
     with deps.engine.begin() as conn:
         previous = load_host_states(conn)
-        rows, transitions, events = _advance_all(hosts, checks, previous, thresholds, config, deps, run)
+        rows, transitions, changes = _advance_all(hosts, checks, previous, config, run)
         insert_check_results(
             conn,
             [CheckRow(run.run_id, h.name, run.now, addresses[h.name], checks[h.name]) for h in hosts],
         )
         save_hosts(conn, rows)
-        removed = _remove_departed(conn, previous, hosts, shard)
+        departed = _remove_departed(conn, previous, hosts, shard)
+        events = [_event_item(host, transition, config, deps.sigma is not None, run) for host, transition in changes]
         outbox.enqueue(conn, events)
-        queued = queue_notices(conn, [_notice(event, config) for event in events], config.notifications, run.now,
-                               run.run_id)
+        notices = [_change_notice(host, transition, config) for host, transition in changes]
+        notices += [_removal_notice(name, previous[name], config, run) for name in departed
+                    if previous[name].state.status is Status.OFFLINE]
+        queued = queue_notices(conn, notices, config.notifications, run.now, run.run_id)
         deps.stop.check()
         run.lease.fence(conn)
     for event in events:
@@ -79,7 +77,7 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
             "degraded": statuses["degraded"],
             "failed": statuses["failed"],
             "transitions": transitions,
-            "removed": removed,
+            "removed": len(departed),
             "events": len(events),
             "notifications": queued,
         },
@@ -95,20 +93,21 @@ def departed_hosts(stored: Iterable[str], inventory: Collection[str], shard: Sha
     return sorted(name for name in stored if shard.owns(name) and name not in inventory)
 
 
-def _remove_departed(conn: Connection, previous: dict[str, HostState], hosts: list[HostSpec], shard: Shard) -> int:
-    """Deletes the state of hosts gone from the inventory; their check history and events stay."""
+def _remove_departed(conn: Connection, previous: Mapping[str, StoredHost], hosts: list[HostSpec],
+                     shard: Shard) -> list[str]:
+    """Deletes the state of hosts gone from the inventory (returned); their check history and events stay."""
     departed = departed_hosts(previous, {host.name for host in hosts}, shard)
     if not departed:
-        return 0
+        return []
     removed = delete_hosts(conn, departed)
     shown = ", ".join(departed[:_LOGGED_NAMES]) + (", ..." if len(departed) > _LOGGED_NAMES else "")
     log.info("removed %d hosts no longer in the inventory: %s", removed, shown)
-    return removed
+    return departed
 
 
 def _probe(hosts: list[HostSpec], config: Config, deps: Deps) -> tuple[dict[str, str | None], dict[str, ProbeResult]]:
     """Resolves names once (concurrently), then sweeps every resolved host in one pass."""
-    names = sorted({h.address for h in hosts if not _is_ipv4(h.address)})
+    names = sorted({h.address for h in hosts if not is_ipv4(h.address)})
     resolved = deps.resolve(names, config.ping.resolve_concurrency) if names else {}
     addresses: dict[str, str | None] = {}
     results: dict[str, ProbeResult] = {}
@@ -146,29 +145,22 @@ def _evaluate(result: ProbeResult, config: Config) -> CheckResult:
     )
 
 
-def _is_ipv4(address: str) -> bool:
-    try:
-        ipaddress.IPv4Address(address)
-    except ValueError:
-        return False
-    return True
-
 
 def _advance_all(
     hosts: list[HostSpec],
     checks: dict[str, CheckResult],
-    previous: dict[str, HostState],
-    thresholds: Thresholds,
+    previous: Mapping[str, StoredHost],
     config: Config,
-    deps: Deps,
     run: RunContext,
-) -> tuple[list[HostRow], int, list[OutboxItem]]:
+) -> tuple[list[HostRow], int, list[tuple[HostSpec, Transition]]]:
+    """Every host's new row, the number of transitions, and the notified ones with their host."""
     rows: list[HostRow] = []
-    events: list[OutboxItem] = []
+    changes: list[tuple[HostSpec, Transition]] = []
     transitions = 0
     for host in hosts:
         check = checks[host.name]
-        state, transition = advance(previous.get(host.name, HostState()), check.check_ok, run.now, thresholds)
+        state, transition = advance(_start_state(host, previous.get(host.name)), check.check_ok, run.now,
+                                    config.thresholds)
         rows.append(
             HostRow(
                 name=host.name,
@@ -184,51 +176,88 @@ def _advance_all(
         )
         if transition is not None:
             transitions += 1
-            level = logging.INFO if transition.previous != Status.UNKNOWN else logging.DEBUG
+            level = logging.DEBUG if transition.initial else logging.INFO
             log.log(level, "host %s is %s (was %s)", host.name, transition.current, transition.previous)
             if transition.notify:
-                events.append(_event(host, transition, config, deps.sigma is not None, run))
-    return rows, transitions, events
+                changes.append((host, transition))
+    return rows, transitions, changes
 
 
-def _notice(event: OutboxItem, config: Config) -> Notice:
-    p = event.payload
-    kind = "host_offline" if event.kind == "HOST_OFFLINE" else "host_online"
-    fields = {"host": p["host_name"], "address": p["host_address"], "account": p["account"] or "unknown",
-              "partition": p["partition"] or "unknown", "zone": p["zone"] or "unknown", "streak": str(p["streak"]),
-              "occurred_at": p["occurred_at"]}
-    return make_notice(kind, event.idempotency_key, event.subject, datetime.fromisoformat(p["occurred_at"]), fields,
-                       config.notifications, account=p["account"], partition=p["partition"], zone=p["zone"])
+def _start_state(host: HostSpec, stored: StoredHost | None) -> HostState:
+    """The stored state, with its streaks started over when the host's address changed."""
+    if stored is None:
+        return HostState()
+    if stored.address != host.address:
+        log.info("host %s moved from %s to %s: its check streaks start over", host.name, stored.address,
+                 host.address)
+        return moved(stored.state)
+    return stored.state
 
 
-def _event(host: HostSpec, transition: Transition, config: Config, has_sink: bool, run: RunContext) -> OutboxItem:
-    kind = _EVENT_TYPES[transition.current]
-    offline = transition.current == Status.OFFLINE
-    occurred_at = transition.at.isoformat()
-    description = (
-        f"{host.name} unreachable: {transition.streak} consecutive failed checks"
-        if offline
-        else f"{host.name} reachable again: {transition.streak} consecutive successful checks"
+def _host_fields(name: str, address: str, account: str | None, partition: str | None, zone: str | None,
+                 occurred_at: str) -> dict[str, str]:
+    return {"host": name, "address": address, "account": account or "unknown", "partition": partition or "unknown",
+            "zone": zone or "unknown", "occurred_at": occurred_at}
+
+
+def _change_kind(transition: Transition) -> Kind:
+    if transition.initial:
+        return Kind.HOST_FIRST_STATUS
+    return Kind.HOST_OFFLINE if transition.current is Status.OFFLINE else Kind.HOST_ONLINE
+
+
+def _change_notice(host: HostSpec, transition: Transition, config: Config) -> Notice:
+    fields = {**_host_fields(host.name, host.address, host.account, host.partition, host.zone,
+                             transition.at.isoformat()),
+              "streak": str(transition.streak), "status": str(transition.current)}
+    kind = _change_kind(transition)
+    return make_notice(kind, _event_key(host.name, transition), host.name, transition.at, fields,
+                       config.notifications, account=host.account, partition=host.partition, zone=host.zone)
+
+
+def _removal_notice(name: str, stored: StoredHost, config: Config, run: RunContext) -> Notice:
+    """The last message about a host removed while offline: its incident ends without a recovery."""
+    fields = {**_host_fields(name, stored.address, stored.account, stored.partition, stored.zone,
+                             run.now.isoformat()), "status": str(stored.state.status)}
+    key = "nw-" + hashlib.sha256(f"{name}|removed|{run.now.isoformat()}".encode()).hexdigest()[:40]
+    return make_notice(Kind.HOST_REMOVED, key, name, run.now, fields, config.notifications, account=stored.account,
+                       partition=stored.partition, zone=stored.zone)
+
+
+def _event_key(name: str, transition: Transition) -> str:
+    """Stable across retries and runs: the host, the change and when it was confirmed."""
+    kind = sigma.HOST_OFFLINE if transition.current is Status.OFFLINE else sigma.HOST_ONLINE
+    return "nw-" + hashlib.sha256(f"{name}|{kind}|{transition.at.isoformat()}".encode()).hexdigest()[:40]
+
+
+def _description(host: HostSpec, transition: Transition) -> str:
+    offline = transition.current is Status.OFFLINE
+    checks = f"{transition.streak} consecutive {'failed' if offline else 'successful'} checks"
+    if transition.initial:
+        return f"{host.name} first confirmed status: {'unreachable' if offline else 'reachable'} ({checks})"
+    return f"{host.name} unreachable: {checks}" if offline else f"{host.name} reachable again: {checks}"
+
+
+def _event_item(host: HostSpec, transition: Transition, config: Config, has_sink: bool, run: RunContext) -> OutboxItem:
+    offline = transition.current is Status.OFFLINE
+    event = SigmaEvent(
+        account=host.account,
+        partition=host.partition,
+        zone=host.zone,
+        code=config.sigma.offline_code if offline else config.sigma.online_code,
+        type=sigma.HOST_OFFLINE if offline else sigma.HOST_ONLINE,
+        host_name=host.name,
+        host_address=host.address,
+        occurred_at=transition.at,
+        description=_description(host, transition),
     )
-    key = hashlib.sha256(f"{host.name}|{kind}|{occurred_at}".encode()).hexdigest()[:40]
     return OutboxItem(
         id=None,
         channel=CHANNEL,
-        idempotency_key=f"nw-{key}",
-        kind=kind,
+        idempotency_key=_event_key(host.name, transition),
+        kind=event.type,
         subject=host.name,
-        payload={
-            "type": kind,
-            "code": config.sigma.offline_code if offline else config.sigma.online_code,
-            "host_name": host.name,
-            "host_address": host.address,
-            "account": host.account,
-            "partition": host.partition,
-            "zone": host.zone,
-            "occurred_at": occurred_at,
-            "description": description,
-            "streak": transition.streak,
-        },
+        payload=event.body(),
         status=outbox.PENDING if has_sink else outbox.UNDELIVERED,
         attempts=0,
         http_status=None,

@@ -7,19 +7,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-KINDS = ("host_offline", "host_online", "alert_raised", "alert_cleared")
+from netwatch.core.times import require_aware
+from netwatch.notify.kinds import FIELDS
 
 
 @dataclass(frozen=True)
 class Message:
     """One rendered notification; `data` holds the template fields (JSON-able) for webhook bodies."""
 
-    kind: str  # "host_offline" | "host_online" | "alert_raised" | "alert_cleared"
+    kind: str  # a Kind (netwatch/notify/kinds.py)
     subject: str  # host name, or "account/cuc/code" for an alert
     title: str
     body: str
     occurred_at: datetime  # aware UTC
-    recovery: bool  # host_online / alert_cleared
+    recovery: bool  # a closing kind (netwatch/notify/kinds.py)
     account: str | None
     partition: str | None
     zone: str | None
@@ -27,10 +28,9 @@ class Message:
     data: Mapping[str, Any]
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown message kind {self.kind!r}; expected one of {', '.join(KINDS)}")
-        if self.occurred_at.tzinfo is None or self.occurred_at.utcoffset() is None:
-            raise ValueError("occurred_at must be timezone-aware")
+        if self.kind not in FIELDS:
+            raise ValueError(f"unknown message kind {self.kind!r}; expected one of {', '.join(FIELDS)}")
+        require_aware(self.occurred_at, "occurred_at")
 
     def to_payload(self) -> dict[str, Any]:
         """A JSON-able dict for the outbox; occurred_at as an ISO 8601 UTC string."""

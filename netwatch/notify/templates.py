@@ -4,6 +4,8 @@ Placeholders are `$name` or `${name}`; write `$$` for a literal dollar sign. The
 kind with exactly these fields, all strings:
 
 - host_offline, host_online: host, address, account, partition, zone, streak, occurred_at
+- host_first_status: the host fields plus status (online or offline)
+- host_removed: host, address, account, partition, zone, occurred_at, status (the last one)
 - alert_raised: account, account_name, company, client_group, cuc, code, count, threshold,
   window_minutes, occurred_at
 - alert_cleared: the alert_raised fields plus reason, last_count, duration (human, e.g. "1h 5m")
@@ -18,32 +20,9 @@ from dataclasses import dataclass
 from string import Template
 from types import MappingProxyType
 
+from netwatch.notify.kinds import FIELDS, Kind
+
 PARTS = ("title", "body")
-
-_HOST_FIELDS = frozenset({"host", "address", "account", "partition", "zone", "streak", "occurred_at"})
-_ALERT_FIELDS = frozenset(
-    {
-        "account",
-        "account_name",
-        "company",
-        "client_group",
-        "cuc",
-        "code",
-        "count",
-        "threshold",
-        "window_minutes",
-        "occurred_at",
-    }
-)
-
-FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(
-    {
-        "host_offline": _HOST_FIELDS,
-        "host_online": _HOST_FIELDS,
-        "alert_raised": _ALERT_FIELDS,
-        "alert_cleared": _ALERT_FIELDS | {"reason", "last_count", "duration"},
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -54,9 +33,9 @@ class TemplatePair:
     body: Template
 
 
-DEFAULT_TEMPLATES: Mapping[str, TemplatePair] = MappingProxyType(
+DEFAULT_TEMPLATES: Mapping[Kind, TemplatePair] = MappingProxyType(
     {
-        "host_offline": TemplatePair(
+        Kind.HOST_OFFLINE: TemplatePair(
             title=Template("OFFLINE: $host ($address)"),
             body=Template(
                 "Host $host ($address) stopped answering after $streak failed checks.\n"
@@ -64,7 +43,7 @@ DEFAULT_TEMPLATES: Mapping[str, TemplatePair] = MappingProxyType(
                 "Since $occurred_at."
             ),
         ),
-        "host_online": TemplatePair(
+        Kind.HOST_ONLINE: TemplatePair(
             title=Template("ONLINE: $host ($address)"),
             body=Template(
                 "Host $host ($address) answers again after $streak successful checks.\n"
@@ -72,7 +51,24 @@ DEFAULT_TEMPLATES: Mapping[str, TemplatePair] = MappingProxyType(
                 "At $occurred_at."
             ),
         ),
-        "alert_raised": TemplatePair(
+        Kind.HOST_FIRST_STATUS: TemplatePair(
+            title=Template("MONITORED: $host ($address) is $status"),
+            body=Template(
+                "First confirmed status of host $host ($address): $status, after $streak consecutive checks.\n"
+                "Account $account, partition $partition, zone $zone.\n"
+                "At $occurred_at."
+            ),
+        ),
+        Kind.HOST_REMOVED: TemplatePair(
+            title=Template("REMOVED: $host ($address) from monitoring"),
+            body=Template(
+                "Host $host ($address) was removed from the inventory while $status: it is no longer checked,\n"
+                "so no recovery will be reported for it.\n"
+                "Account $account, partition $partition, zone $zone.\n"
+                "At $occurred_at."
+            ),
+        ),
+        Kind.ALERT_RAISED: TemplatePair(
             title=Template("ALERT: $account_name ($account) code $code: $count in ${window_minutes}min"),
             body=Template(
                 "Account $account ($account_name, $company, group $client_group), CUC $cuc:\n"
@@ -81,7 +77,7 @@ DEFAULT_TEMPLATES: Mapping[str, TemplatePair] = MappingProxyType(
                 "At $occurred_at."
             ),
         ),
-        "alert_cleared": TemplatePair(
+        Kind.ALERT_CLEARED: TemplatePair(
             title=Template("CLEARED: $account_name ($account) code $code"),
             body=Template(
                 "Account $account ($account_name, $company, group $client_group), CUC $cuc:\n"

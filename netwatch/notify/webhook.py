@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC
 from typing import Any
 
-from netwatch.clients.http import ApiClient, ApiRejected, ApiUnavailable
+from netwatch.clients.http import ApiClient
 from netwatch.delivery.outcome import Delivery
 from netwatch.notify.message import Message
-
-log = logging.getLogger(__name__)
 
 ACCEPTED = (200, 201, 202, 204)
 
@@ -41,21 +38,5 @@ class WebhookChannel:
         self._api = api
 
     def send(self, message: Message, idempotency_key: str) -> Delivery:
-        """2xx -> sent; other 4xx -> failed; transient failures -> pending; 401/403 raise ApiAuthError."""
-        try:
-            response = self._api.request(
-                "POST",
-                "",
-                json_body=webhook_body(message),
-                headers={"Idempotency-Key": idempotency_key},
-                accept=ACCEPTED,
-            )
-        except ApiRejected as exc:
-            log.warning("webhook failed for good: %s", exc.message)
-            return Delivery("failed", exc.status, exc.message)
-        except ApiUnavailable as exc:
-            log.warning("webhook not delivered, will retry: %s", exc.message)
-            return Delivery("pending", exc.status, exc.message, exc.retry_after_s)
-        status = response.status_code
-        response.close()
-        return Delivery("sent", status, None)
+        """One POST; any 2xx is sent (see ApiClient.deliver for the rest)."""
+        return self._api.deliver("POST", "", webhook_body(message), idempotency_key, ACCEPTED)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from netwatch.clients.http import ApiClient, ApiRejected, ApiUnavailable
+from netwatch.clients.http import ApiClient
 from netwatch.delivery.outcome import Delivery
 from netwatch.errors import ConfigError
 from netwatch.notify.message import Message
@@ -36,7 +36,7 @@ class WhatsappChannel:
         self._recipients = tuple(recipients)
 
     def send(self, message: Message, idempotency_key: str) -> Delivery:
-        """Sent only if every recipient accepted; any pending -> pending; otherwise failed.
+        """Sent only if every recipient accepted; any pending -> pending; none sent at all -> unsent; else failed.
 
         ApiAuthError (401/403) propagates at once: the token is wrong for every recipient.
         """
@@ -45,7 +45,10 @@ class WhatsappChannel:
             self._send_one(n, recipient, text, f"{idempotency_key}-{n}")
             for n, recipient in enumerate(self._recipients, start=1)
         ]
-        pending = [d for d in results if d.status == "pending"]
+        if all(d.status == "unsent" for d in results):
+            return results[0]
+        # A recipient not reached because the deadline ran out waits like one that was unavailable.
+        pending = [d for d in results if d.status in ("pending", "unsent")]
         failed = [d for d in results if d.status == "failed"]
         if not pending and not failed:
             return Delivery("sent", results[-1].http_status, None)
@@ -58,14 +61,7 @@ class WhatsappChannel:
 
     def _send_one(self, n: int, recipient: str, text: str, key: str) -> Delivery:
         body = {"messaging_product": "whatsapp", "to": recipient, "type": "text", "text": {"body": text}}
-        try:
-            response = self._api.request("POST", "", json_body=body, headers={"Idempotency-Key": key}, accept=ACCEPTED)
-        except ApiRejected as exc:
-            log.warning("whatsapp to recipient %s failed for good: %s", n, exc.message)
-            return Delivery("failed", exc.status, exc.message)
-        except ApiUnavailable as exc:
-            log.warning("whatsapp to recipient %s not delivered, will retry: %s", n, exc.message)
-            return Delivery("pending", exc.status, exc.message, exc.retry_after_s)
-        status = response.status_code
-        response.close()
-        return Delivery("sent", status, None)
+        delivery = self._api.deliver("POST", "", body, key, ACCEPTED)
+        if delivery.status != "sent":
+            log.warning("whatsapp to recipient %s: %s: %s", n, delivery.status, delivery.error)
+        return delivery

@@ -1,11 +1,17 @@
-"""A lease row held by one process: acquired once, renewed in the background, checked inside commits."""
+"""A lease row held by one process: acquired once, renewed in the background, checked inside commits.
+
+Lease times come from the database server's clock (`server_now`), so a node whose clock is off
+can neither take a live run's lease nor keep one past its expiry. How long this process may still
+trust its lease is measured on the monotonic clock, which no clock step moves.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,21 +21,24 @@ from netwatch.errors import LeaseHeld
 
 log = logging.getLogger(__name__)
 
+ServerClock = Callable[[Connection], datetime]
+
 
 class Lease:
     """A job's lease row: acquired once, renewed in the background, checked inside the commit."""
 
-    def __init__(self, engine: Engine, name: str, holder: str, ttl_seconds: float,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(self, engine: Engine, name: str, holder: str, ttl_seconds: float, server_now: ServerClock,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
+        self.monotonic = monotonic
         self.name = name
         self.holder = holder
         self.ttl_seconds = ttl_seconds
-        self.clock = clock
+        self.server_now = server_now
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.lost = False
-        self._expires_at: datetime | None = None
+        self._trusted_until: float | None = None  # time.monotonic()
 
     def try_acquire(self) -> bool:
         """Claims the lease if it is free, expired or ours; False when another run holds it.
@@ -44,23 +53,24 @@ class Lease:
         return self._claim()
 
     def _claim(self) -> bool:
-        now = self.clock()
+        started = self.monotonic()
         with self.engine.begin() as conn:
-            if not leases.claim_lease(conn, self.name, self.holder, now, self.ttl_seconds):
+            if not leases.claim_lease(conn, self.name, self.holder, self.server_now(conn), self.ttl_seconds):
                 return False
-        self._expires_at = now + timedelta(seconds=self.ttl_seconds)
+        self._trust_from(started)
         return True
 
-    def valid(self) -> bool:
-        """Whether this process may still act as the holder: not taken, and not near its expiry.
+    def _trust_from(self, started: float) -> None:
+        # Counted from before the statement was sent: the server's expiry is no earlier than that.
+        # A run whose renewals keep failing stops trusting the lease a third of the TTL before it
+        # expires (one renewal period: room for a late renewal), before another run can take it.
+        self._trusted_until = started + self.ttl_seconds * 2 / 3
 
-        A run whose renewals keep failing (database trouble) stops trusting the lease a third of the
-        TTL before it expires (one renewal period: room for a late renewal and for clock skew),
-        before another run can take it.
-        """
-        if self.lost or self._expires_at is None:
+    def valid(self) -> bool:
+        """Whether this process may still act as the holder: not taken, and not near its expiry."""
+        if self.lost or self._trusted_until is None:
             return False
-        return self.clock() < self._expires_at - timedelta(seconds=self.ttl_seconds / 3)
+        return self.monotonic() < self._trusted_until
 
     def acquire(self) -> None:
         """Claims the lease or raises LeaseHeld naming the current holder."""
@@ -76,25 +86,28 @@ class Lease:
         self._thread = threading.Thread(target=self._renew_loop, name=f"lease-{self.name}", daemon=True)
         self._thread.start()
 
+    def _renew(self, conn: Connection) -> bool:
+        started = self.monotonic()
+        if not leases.renew_lease(conn, self.name, self.holder, self.server_now(conn), self.ttl_seconds):
+            return False
+        self._trust_from(started)
+        return True
+
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.ttl_seconds / 3):
             try:
-                now = self.clock()
                 with self.engine.begin() as conn:
-                    if not leases.renew_lease(conn, self.name, self.holder, now, self.ttl_seconds):
+                    if not self._renew(conn):
                         self.lost = True
                         log.warning("lease %s was taken by another run", self.name)
                         return
-                self._expires_at = now + timedelta(seconds=self.ttl_seconds)
             except SQLAlchemyError as exc:
                 log.warning("could not renew lease %s: %s", self.name, type(exc).__name__)
 
     def fence(self, conn: Connection) -> None:
         """Inside the job's transaction: renews the lease or raises so the commit never happens."""
-        now = self.clock()
-        if self.lost or not leases.renew_lease(conn, self.name, self.holder, now, self.ttl_seconds):
+        if self.lost or not self._renew(conn):
             raise LeaseHeld(f"lost the {self.name} lease to another run; nothing committed")
-        self._expires_at = now + timedelta(seconds=self.ttl_seconds)
 
     def release(self) -> None:
         """Frees the lease; best effort: if the database is gone, it expires on its own."""

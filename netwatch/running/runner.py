@@ -11,11 +11,13 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from netwatch.config import RunConfig
+from netwatch.core.clockcheck import clock_problem
 from netwatch.db import migrate, runs
 from netwatch.db.engine import db_error_line, describe_db_error, is_db_unavailable
-from netwatch.delivery.loop import DeliveryReport
+from netwatch.delivery.report import DeliveryReport
 from netwatch.deps import Deps
-from netwatch.errors import ExitCode, LeaseHeld, NetwatchError, Stopped
+from netwatch.errors import ClockUntrusted, ExitCode, LeaseHeld, NetwatchError, Stopped
 from netwatch.running.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -44,22 +46,36 @@ def prepare_schema(engine: Engine, now: datetime) -> None:
         migrate.require_version(version)
 
 
-def run_job(job: str, shard: str, lease_seconds: float, deps: Deps,
+def check_clock(deps: Deps, job: str, shard: str, now: datetime, tolerance_s: float) -> None:
+    """Raises ClockUntrusted when this machine's clock is off (see netwatch/core/clockcheck.py)."""
+    with deps.engine.begin() as conn:
+        problem = clock_problem(now, deps.server_clock(conn), runs.last_committed_start(conn, job, shard),
+                                tolerance_s, job)
+    if problem is not None:
+        raise ClockUntrusted(f"{problem}; refusing to act")
+
+
+def run_job(job: str, shard: str, settings: RunConfig, deps: Deps,
             work: Callable[[RunContext], JobOutcome], lease_group: str | None = None) -> ExitCode:
     """Runs `work` under its lease with a `job_runs` row; returns the exit code.
 
     The lease is `<job>:<shard>`, or `<lease_group>:<shard>` for jobs that change the same state
-    and so must never run at the same time.
+    and so must never run at the same time. Every error text stored in the run row is masked.
     """
     started = time.monotonic()
+    # From here a signal stops the run at its next safe point, with its run row and lease in order.
+    deps.stop.arm()
     now = deps.clock()
     prepare_schema(deps.engine, now)
-    lease = Lease(deps.engine, f"{lease_group or job}:{shard}", deps.holder, lease_seconds, deps.clock)
+    check_clock(deps, job, shard, now, settings.clock_tolerance_seconds)
+    lease = Lease(deps.engine, f"{lease_group or job}:{shard}", deps.holder, settings.lease_seconds,
+                  deps.server_clock)
     try:
         lease.acquire()
     except LeaseHeld as exc:
         with deps.engine.begin() as conn:
-            runs.record_skipped_run(conn, job, shard, deps.holder, now, "lease_held", exc.exit_code, exc.message)
+            runs.record_skipped_run(conn, job, shard, deps.holder, now, "lease_held", exc.exit_code,
+                                    deps.redactor.mask(exc.message))
         raise
     try:
         lease.keep_renewed()
@@ -124,4 +140,5 @@ def _finish_quietly(deps: Deps, run_id: int, outcome: str, code: int, error: str
 def _finish(deps: Deps, run_id: int, outcome: str, code: int, counts: Mapping[str, int],
             error: str | None = None) -> None:
     with deps.engine.begin() as conn:
-        runs.finish_run(conn, run_id, deps.clock(), outcome, code, counts, error)
+        runs.finish_run(conn, run_id, deps.clock(), outcome, code, counts,
+                        deps.redactor.mask(error) if error else None)

@@ -1,0 +1,50 @@
+"""What one delivery attempt means for an outbox item, the same for Sigma and every channel."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from netwatch.db import outbox
+from netwatch.db.outbox import OutboxItem
+from netwatch.delivery.outcome import Delivery
+
+log = logging.getLogger(__name__)
+
+_MAX_WAIT_S = timedelta(days=1).total_seconds()
+
+
+@dataclass(frozen=True)
+class RetryRule:
+    max_attempts: int
+    backoff_seconds: float
+
+
+def apply_outcome(item: OutboxItem, outcome: Delivery, now: datetime, rule: RetryRule) -> OutboxItem:
+    """The item after one attempt: sent, failed, pending with its next attempt time, or dead.
+
+    An `unsent` outcome (the request never left) spends no attempt and leaves the item due.
+    """
+    if outcome.status == "unsent":
+        return item.with_outcome(last_error=outcome.error, updated_at=now)
+    attempts = item.attempts + 1
+    fields = {"channel": item.channel, "subject": item.subject, "kind": item.kind, "key": item.idempotency_key,
+              "attempts": attempts}
+    common = {"attempts": attempts, "http_status": outcome.http_status, "updated_at": now}
+    if outcome.status == "sent":
+        log.info("%s delivered", item.kind, extra={"fields": fields})
+        return item.with_outcome(status=outbox.SENT, last_error=None, next_attempt_at=None, delivered_at=now,
+                                 **common)
+    if outcome.status == "failed":
+        log.warning("%s refused by %s: %s", item.kind, item.channel, outcome.error, extra={"fields": fields})
+        return item.with_outcome(status=outbox.FAILED, last_error=outcome.error, next_attempt_at=None, **common)
+    if attempts >= rule.max_attempts:
+        log.error("%s dead after %d attempts: %s", item.kind, attempts, outcome.error, extra={"fields": fields})
+        return item.with_outcome(status=outbox.DEAD, last_error=outcome.error, next_attempt_at=None, **common)
+    # In float seconds, capped before a timedelta is built: 2**41 backoffs or a server's absurd
+    # Retry-After must neither overflow nor park a message for years.
+    backoff_s = rule.backoff_seconds * 2.0 ** min(attempts - 1, 64)
+    wait = timedelta(seconds=min(max(backoff_s, outcome.retry_after_s or 0.0), _MAX_WAIT_S))
+    log.warning("%s still pending: %s", item.kind, outcome.error, extra={"fields": fields})
+    return item.with_outcome(status=outbox.PENDING, last_error=outcome.error, next_attempt_at=now + wait, **common)

@@ -1,0 +1,70 @@
+"""Reading back what the jobs stored, for assertions: helpers the jobs themselves never need."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from netwatch.core.volume import GroupKey
+from netwatch.db.outbox import OutboxItem, item_from_row
+from netwatch.db.tables import check_results, job_runs, outbox, scan_counts
+
+
+def list_items(conn: Connection, channel: str | None = None, status: str | None = None) -> list[OutboxItem]:
+    """Outbox items, oldest first, optionally of one channel and status."""
+    query = select(outbox).order_by(outbox.c.id)
+    if channel is not None:
+        query = query.where(outbox.c.channel == channel)
+    if status is not None:
+        query = query.where(outbox.c.status == status)
+    return [item_from_row(row) for row in conn.execute(query).mappings()]
+
+
+def count_by_status(conn: Connection) -> dict[str, int]:
+    """How many outbox items are in each status."""
+    rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
+    return {status: count for status, count in rows}
+
+
+def results_of_run(conn: Connection, run_id: int) -> list[dict[str, object]]:
+    """The check rows a run wrote, by host name."""
+    rows = conn.execute(
+        select(check_results).where(check_results.c.run_id == run_id).order_by(check_results.c.host_name)
+    ).mappings()
+    return [dict(row) for row in rows]
+
+
+def counts_of_run(conn: Connection, run_id: int) -> dict[GroupKey, int]:
+    """The group counts one event-scan run recorded."""
+    rows = conn.execute(select(scan_counts).where(scan_counts.c.run_id == run_id)).mappings()
+    return {GroupKey(r["account"], r["cuc"], r["code"]): r["count"] for r in rows}
+
+
+@dataclass(frozen=True)
+class JobRun:
+    id: int
+    job: str
+    shard: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    exit_code: int | None
+    counts: dict[str, int]
+    error: str | None
+
+
+def recent_runs(conn: Connection, job: str, limit: int = 20) -> list[JobRun]:
+    """The latest runs of `job`, newest first."""
+    rows = conn.execute(
+        select(job_runs).where(job_runs.c.job == job).order_by(job_runs.c.id.desc()).limit(limit)
+    ).mappings()
+    return [
+        JobRun(id=row["id"], job=row["job"], shard=row["shard"], started_at=row["started_at"],
+               finished_at=row["finished_at"], outcome=row["outcome"], exit_code=row["exit_code"],
+               counts=json.loads(row["counts"]) if row["counts"] else {}, error=row["error"])
+        for row in rows
+    ]
