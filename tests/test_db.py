@@ -196,7 +196,7 @@ def test_hosts_upsert_round_trips_state(engine: Engine) -> None:
     later = HostState(Status.OFFLINE, 3, 0, T0 + timedelta(minutes=5), True)
     with engine.begin() as conn:
         hosts.save_hosts(conn, [_host_row("a", later, run_id=2)])
-        states = hosts.load_host_states(conn)
+        states = {name: stored.state for name, stored in hosts.load_host_states(conn).items()}
         listed = hosts.list_hosts(conn)
     assert states == {"a": later, "b": HostState()}
     assert [(h.name, h.last_run_id, h.zone) for h in listed] == [("a", 2, None), ("b", 1, None)]
