@@ -12,11 +12,13 @@ from netwatch.config import Config
 from netwatch.core.volume import GroupCount, GroupCounter, GroupKey, Rules
 from netwatch.db.triggers import TriggerRow
 from netwatch.errors import ConfigError
+from netwatch.running.runner import LeaseGroup
 from netwatch.running.stopflag import StopFlag
 
 _STOP_CHECK_EVERY = 1000
-# event-scan and alert-clear both change `triggers`: one lease for both, so they never interleave.
-LEASE_GROUP = "alert-volume"
+# event-scan and alert-clear both change `triggers`: one lease for both, so they never interleave,
+# and a run whose clock is behind the other job's last run refuses to act (it would undo it).
+ALERT_VOLUME = LeaseGroup("alert-volume", ("event-scan", "alert-clear"))
 
 
 def volume_rules(config: Config) -> Rules:

@@ -4,7 +4,8 @@ A run reads its window, stamps transitions and schedules retries by this machine
 clock far from the database server's, or behind the start of the last committed run of the same
 job, would make it act on the wrong time (an hour behind, alert-clear reads an old window and
 clears live alerts), so the run refuses to act instead. A clock behind the previous run by less
-than the tolerance (NTP slewing, a second node a little behind) is fine.
+than the tolerance (NTP slewing, a second node a little behind) is fine. The previous run is that
+of any job changing the same state (event-scan and alert-clear compare with each other).
 """
 
 from __future__ import annotations
@@ -34,5 +35,5 @@ def clock_problem(local: datetime, server: datetime, last_start: datetime | None
         if behind > tolerance_s:
             return (f"this machine's clock ({_iso(local)}) is {behind:.0f} s behind the start of the last committed"
                     f" {job} run ({_iso(last_start)}), more than run.clock_tolerance_seconds ({tolerance_s:g}):"
-                    " fix its time sync")
+                    " fix its time sync (if this clock is right, that run's clock was ahead: see README, Clocks)")
     return None

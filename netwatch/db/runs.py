@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
 
 from netwatch.db.tables import job_runs
@@ -29,12 +30,21 @@ def start_run(conn: Connection, job: str, shard: str, holder: str, now: datetime
 COMMITTED = ("ok", "delivery_failed")
 
 
-def last_committed_start(conn: Connection, job: str, shard: str) -> datetime | None:
-    """When the latest committed run of `job` (and shard) started, by its own clock."""
-    return conn.execute(
-        select(func.max(job_runs.c.started_at)).where(
-            and_(job_runs.c.job == job, job_runs.c.shard == shard, job_runs.c.outcome.in_(COMMITTED)))
-    ).scalar()
+@dataclass(frozen=True)
+class LastRun:
+    job: str
+    started_at: datetime
+
+
+def last_committed_run(conn: Connection, jobs: Collection[str], shard: str) -> LastRun | None:
+    """The latest-starting committed run of any of `jobs` (and shard), with its start by its own clock."""
+    row = conn.execute(
+        select(job_runs.c.job, job_runs.c.started_at)
+        .where(and_(job_runs.c.job.in_(sorted(jobs)), job_runs.c.shard == shard, job_runs.c.outcome.in_(COMMITTED)))
+        .order_by(job_runs.c.started_at.desc())
+        .limit(1)
+    ).first()
+    return LastRun(row.job, row.started_at) if row else None
 
 
 def record_skipped_run(

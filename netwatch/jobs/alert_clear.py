@@ -6,7 +6,7 @@ import logging
 from dataclasses import replace
 
 from netwatch.alerts.window import (
-    LEASE_GROUP,
+    ALERT_VOLUME,
     alert_fields,
     alert_key,
     read_window,
@@ -33,7 +33,7 @@ def run_alert_clear(config: Config, deps: Deps) -> int:
     require_segware(deps.segware, JOB)
     rules = volume_rules(config)
     return run_job(JOB, "0/1", config.run, deps, lambda run: alert_clear(config, deps, rules, run),
-                   lease_group=LEASE_GROUP)
+                   group=ALERT_VOLUME)
 
 
 def alert_clear(config: Config, deps: Deps, rules: Rules, run: RunContext) -> JobOutcome:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from netwatch.alerts.window import (
-    LEASE_GROUP,
+    ALERT_VOLUME,
     alert_fields,
     alert_key,
     enrichment,
@@ -41,7 +41,7 @@ def run_event_scan(config: Config, deps: Deps) -> int:
     require_segware(deps.segware, JOB)
     rules = volume_rules(config)
     return run_job(JOB, "0/1", config.run, deps, lambda run: event_scan(config, deps, rules, run),
-                   lease_group=LEASE_GROUP)
+                   group=ALERT_VOLUME)
 
 
 def event_scan(config: Config, deps: Deps, rules: Rules, run: RunContext) -> JobOutcome:
@@ -66,8 +66,8 @@ def event_scan(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Job
         if _clears(known) != clears:
             # Only a run that took our lease could have cleared or raised a group meanwhile; the
             # counts were made against the old clears, so deciding on them could re-raise old events.
-            raise LeaseHeld(f"the triggers changed while the window was read: another run took the {LEASE_GROUP} "
-                            "lease; nothing committed")
+            raise LeaseHeld("the triggers changed while the window was read: another run took the "
+                            f"{ALERT_VOLUME.name} lease; nothing committed")
         raises, updates = _decide(counts, known, rules)
         raised = [_raised_row(decision, counts[decision.key], known.get(decision.key),
                               lookup.found.get(decision.key.account), run) for decision in raises]

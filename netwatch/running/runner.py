@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -46,20 +46,33 @@ def prepare_schema(engine: Engine, now: datetime) -> None:
         migrate.require_version(version)
 
 
-def check_clock(deps: Deps, job: str, shard: str, now: datetime, tolerance_s: float) -> None:
-    """Raises ClockUntrusted when this machine's clock is off (see netwatch/core/clockcheck.py)."""
+@dataclass(frozen=True)
+class LeaseGroup:
+    """Jobs that change the same state: one lease for all of them, and one history for the clock check."""
+
+    name: str
+    jobs: tuple[str, ...]
+
+
+def check_clock(deps: Deps, jobs: Collection[str], shard: str, now: datetime, tolerance_s: float) -> None:
+    """Raises ClockUntrusted when this machine's clock is off (see netwatch/core/clockcheck.py).
+
+    Compared with the last committed run of any of `jobs`: a job whose clock is behind the run of
+    another job that changed the same state (alert-clear after event-scan) would undo its work.
+    """
     with deps.engine.begin() as conn:
-        problem = clock_problem(now, deps.server_clock(conn), runs.last_committed_start(conn, job, shard),
-                                tolerance_s, job)
+        last = runs.last_committed_run(conn, jobs, shard)
+        problem = clock_problem(now, deps.server_clock(conn), last.started_at if last else None, tolerance_s,
+                                last.job if last else "")
     if problem is not None:
         raise ClockUntrusted(f"{problem}; refusing to act")
 
 
 def run_job(job: str, shard: str, settings: RunConfig, deps: Deps,
-            work: Callable[[RunContext], JobOutcome], lease_group: str | None = None) -> ExitCode:
+            work: Callable[[RunContext], JobOutcome], group: LeaseGroup | None = None) -> ExitCode:
     """Runs `work` under its lease with a `job_runs` row; returns the exit code.
 
-    The lease is `<job>:<shard>`, or `<lease_group>:<shard>` for jobs that change the same state
+    The lease is `<job>:<shard>`, or `<group.name>:<shard>` for jobs that change the same state
     and so must never run at the same time. Every error text stored in the run row is masked.
     """
     started = time.monotonic()
@@ -67,8 +80,8 @@ def run_job(job: str, shard: str, settings: RunConfig, deps: Deps,
     deps.stop.arm()
     now = deps.clock()
     prepare_schema(deps.engine, now)
-    check_clock(deps, job, shard, now, settings.clock_tolerance_seconds)
-    lease = Lease(deps.engine, f"{lease_group or job}:{shard}", deps.holder, settings.lease_seconds,
+    check_clock(deps, group.jobs if group else (job,), shard, now, settings.clock_tolerance_seconds)
+    lease = Lease(deps.engine, f"{group.name if group else job}:{shard}", deps.holder, settings.lease_seconds,
                   deps.server_clock)
     try:
         lease.acquire()
