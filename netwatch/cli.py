@@ -379,7 +379,13 @@ def run_cli(args: list[str], stop: StopFlag, build_deps: DepsFactory | None = No
     fmt, level = early_log_options(args, os.environ)
     logs.setup_logging(fmt, level, redactor, log_stream)
     runtime = Runtime(redactor=redactor, stop=stop, build_deps=build_deps)
-    return _run(lambda: cli.main(args=args, prog_name="netwatch", standalone_mode=False, obj=runtime))
+
+    def command() -> Any:
+        # A signal noted while netwatch was importing ends the process here, as one line.
+        stop.stop_at_once()
+        return cli.main(args=args, prog_name="netwatch", standalone_mode=False, obj=runtime)
+
+    return _run(command)
 
 
 def _run(call: Callable[[], Any]) -> int:

@@ -1,9 +1,15 @@
-"""SIGTERM and SIGINT: until a run is armed they end the process at once; then they only set a flag.
+"""SIGTERM and SIGINT: noted while netwatch starts, then ending the process at once, then a flag for the run.
 
 The handlers are installed before anything else is imported (netwatch/entry.py), so a signal in
 the first moments of a process still ends it with 143 (SIGTERM) or 130 (SIGINT), not with the raw
-signal. Once a job's run is under way (`arm`), a signal only sets the flag and the job raises
-`Stopped` at its next safe point, so the open transaction rolls back and the run row says why.
+signal. Three phases:
+
+1. Until the CLI is ready (`stop_at_once`), a signal is only noted: raised in the middle of an
+   import it would end the process with a traceback and exit 1. The CLI raises it once ready.
+2. From then until a job's run is under way (`arm`), a signal raises Stopped at once: nothing is
+   written yet, and a slow start (reading the config, a database connect) must not delay the stop.
+3. Once armed, a signal only sets the flag and the job raises `Stopped` at its next safe point, so
+   the open transaction rolls back and the run row says why.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from netwatch.errors import ExitCode, Stopped
 
 _CODES = {signal.SIGTERM: ExitCode.STOPPED, signal.SIGINT: ExitCode.INTERRUPTED}
 _NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
+_EARLY = "before any work began"
 
 
 class StopFlag:
@@ -24,7 +31,14 @@ class StopFlag:
     def __init__(self) -> None:
         self._event = threading.Event()
         self._signal = signal.SIGTERM
+        self.at_once = False
         self.armed = False
+
+    def stop_at_once(self) -> None:
+        """From now until `arm`, a signal raises Stopped at once; so does one noted before."""
+        self.at_once = True
+        if self.is_set():
+            raise self.stopped(_EARLY)
 
     def arm(self) -> None:
         """From now on a signal only sets the flag; the run stops at its next safe point."""
@@ -52,7 +66,7 @@ class StopFlag:
 
 
 def install_signal_handlers(flag: StopFlag) -> None:
-    """SIGTERM and SIGINT set `flag`, and raise Stopped at once while no run is armed.
+    """SIGTERM and SIGINT set `flag`, and raise Stopped at once between `stop_at_once` and `arm`.
 
     Python as PID 1 in a container would otherwise ignore SIGTERM, and SIGINT would be a
     KeyboardInterrupt that leaves the run row `running`.
@@ -60,8 +74,8 @@ def install_signal_handlers(flag: StopFlag) -> None:
 
     def _handler(signum: int, _frame: FrameType | None) -> None:
         flag.set(signum)
-        if not flag.armed:
-            raise flag.stopped("before any work began")
+        if flag.at_once and not flag.armed:
+            raise flag.stopped(_EARLY)
 
     signal.signal(signal.SIGTERM, _handler)
     signal.signal(signal.SIGINT, _handler)
