@@ -24,13 +24,17 @@ class RetryRule:
 def apply_outcome(item: OutboxItem, outcome: Delivery, now: datetime, rule: RetryRule) -> OutboxItem:
     """The item after one attempt: sent, failed, pending with its next attempt time, or dead.
 
-    An `unsent` outcome (the request never left) spends no attempt and leaves the item due.
+    An `unsent` outcome (the request never left: the run's deadline was used up) spends no
+    attempt and leaves the item due: only a request that reached the receiver, or failed on its way
+    there, counts towards `max_attempts`.
     """
+    fields = {"channel": item.channel, "subject": item.subject, "kind": item.kind, "key": item.idempotency_key,
+              "attempts": item.attempts}
     if outcome.status == "unsent":
+        log.warning("%s not sent, no attempt spent: %s", item.kind, outcome.error, extra={"fields": fields})
         return item.with_outcome(last_error=outcome.error, updated_at=now)
     attempts = item.attempts + 1
-    fields = {"channel": item.channel, "subject": item.subject, "kind": item.kind, "key": item.idempotency_key,
-              "attempts": attempts}
+    fields["attempts"] = attempts
     common = {"attempts": attempts, "http_status": outcome.http_status, "updated_at": now}
     if outcome.status == "sent":
         log.info("%s delivered", item.kind, extra={"fields": fields})
