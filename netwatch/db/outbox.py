@@ -118,6 +118,7 @@ def due_items(conn: Connection, channel: str, now: datetime, limit: int) -> list
 def record_outcomes(conn: Connection, items: Sequence[OutboxItem]) -> list[OutboxItem]:
     """Stores the delivery fields of already-queued items (one read, one write); returns those stored.
 
+    The payload is not among them: it was final before the first attempt (see `store_payloads`).
     An item superseded while it was being sent keeps `superseded` unless it was in fact sent: a
     stale message must not come back as pending, failed or dead, so that outcome is discarded (and
     left out of the result). The read locks those rows on MySQL until commit.
@@ -137,14 +138,16 @@ def record_outcomes(conn: Connection, items: Sequence[OutboxItem]) -> list[Outbo
         outbox,
         [{"id": item.id, **_values(item)} for item in stored],
         key=["id"],
-        update=["payload", "status", "attempts", "http_status", "last_error", "next_attempt_at", "updated_at",
-                "delivered_at"],
+        update=["status", "attempts", "http_status", "last_error", "next_attempt_at", "updated_at", "delivered_at"],
     )
     return stored
 
 
 def store_payloads(conn: Connection, items: Sequence[OutboxItem]) -> None:
-    """Stores the payloads (and update times) of already-queued items in one statement."""
+    """Stores the payloads (and update times) of already-queued items in one statement.
+
+    Only before an item's first attempt: every attempt of one Idempotency-Key sends the stored body.
+    """
     upsert_rows(conn, outbox, [{"id": item.id, **_values(item)} for item in items], key=["id"],
                 update=["payload", "updated_at"])
 
