@@ -18,6 +18,7 @@ from netwatch.clients.sigma import SigmaClient
 from netwatch.config import ApiConfig, Config, NotificationsConfig, read_token
 from netwatch.db.clock import server_now
 from netwatch.db.engine import build_engine
+from netwatch.delivery.loop import STORE_EVERY_S
 from netwatch.logs import Redactor
 from netwatch.notify.channel import Channel
 from netwatch.notify.email import EmailChannel
@@ -38,7 +39,10 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class Deps:
-    """The run's side effects. `clock` is this machine's; `server_clock` the database server's (leases)."""
+    """The run's side effects. `clock` is this machine's; `server_clock` the database server's (leases).
+
+    `store_every_s`: how long a delivery outcome may wait before it is stored (netwatch/delivery/loop.py).
+    """
 
     engine: Engine
     clock: Callable[[], datetime]
@@ -52,6 +56,7 @@ class Deps:
     stop: StopFlag
     holder: str
     redactor: Redactor
+    store_every_s: float = STORE_EVERY_S
 
 
 def make_holder() -> str:

@@ -25,6 +25,6 @@ def dispatch(deps: Deps, config: Config, now: datetime) -> DeliveryReport:
         if turn is not None:
             report = (deliver_events(deps.engine, deps, config, now, turn)
                       + deliver_notices(deps.engine, deps.channels, config.notifications, now, deps.stop,
-                                        deps.redactor.mask, turn))
+                                        deps.redactor.mask, turn, deps.store_every_s))
     with deps.engine.begin() as conn:
         return report + DeliveryReport(waiting=outbox.count_waiting(conn, now))

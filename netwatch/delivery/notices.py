@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from netwatch.config import NotificationsConfig
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
-from netwatch.delivery.loop import BATCH, deliver_items
+from netwatch.delivery.loop import BATCH, STORE_EVERY_S, deliver_items
 from netwatch.delivery.outcome import Delivery
 from netwatch.delivery.report import DeliveryReport
 from netwatch.delivery.retry import RetryRule
@@ -91,7 +91,7 @@ def queue_notices(
 
 def deliver_notices(
     engine: Engine, channels: Mapping[str, Channel], config: NotificationsConfig, now: datetime, stop: StopFlag,
-    mask: Callable[[str], str], turn: Lease | None = None,
+    mask: Callable[[str], str], turn: Lease | None = None, store_every_s: float = STORE_EVERY_S,
 ) -> DeliveryReport:
     """Sends due notifications channel by channel; a transient failure leaves that channel's rest for later."""
     if not channels:
@@ -103,7 +103,7 @@ def deliver_notices(
     for name, items in due.items():
         channel = channels[name]
         report += deliver_items(engine, items, lambda item, channel=channel: _send(channel, item), rule, now, stop,
-                                mask, turn=turn)
+                                mask, turn=turn, store_every_s=store_every_s)
     return report
 
 

@@ -69,7 +69,7 @@ def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime,
             outbox.store_payloads(conn, located)
     settled = held + [_malformed(i, now) for i in malformed]
     report = deliver_items(engine, ready, lambda item: sigma.send(item.payload, item.idempotency_key), rule, now,
-                           deps.stop, deps.redactor.mask, settled, turn=turn)
+                           deps.stop, deps.redactor.mask, settled, turn=turn, store_every_s=deps.store_every_s)
     if lookup.refused is not None:
         return report + DeliveryReport(problem=lookup.refused)
     if held:
