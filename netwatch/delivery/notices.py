@@ -5,7 +5,8 @@ Cooldown: per channel and subject (a host, an alert group), messages go out at l
 about the same subject supersedes one still waiting, so a flapping subject yields at most one
 message per cooldown, and always the latest state. Recovery messages (host back online, alert
 cleared) go only to channels with `send_recovery`; on the others a recovery still supersedes the
-waiting message it makes stale (an "offline" must not go out after the host came back).
+waiting message it makes stale (an "offline" must not go out after the host came back). A first
+status `online` goes to every channel but the Segware alarm one, where it would be a false alarm.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from netwatch.delivery.outcome import Delivery
 from netwatch.delivery.report import DeliveryReport
 from netwatch.delivery.retry import RetryRule
 from netwatch.notify.channel import Channel
-from netwatch.notify.kinds import CLOSING
+from netwatch.notify.kinds import ALARM_CHANNELS, CLOSING, is_alarm_free
 from netwatch.notify.message import Message
 from netwatch.notify.templates import render
 from netwatch.running.lease import Lease
@@ -77,6 +78,8 @@ def queue_notices(
         for subject, notice in latest.items():
             if notice.message.recovery and not policy.send_recovery:
                 continue
+            if channel in ALARM_CHANNELS and is_alarm_free(notice.message.kind, notice.message.data):
+                continue  # an alarm for a healthy new host would be a false alarm
             anchor = anchors.get((channel, subject))
             due = now if anchor is None else max(now, anchor + timedelta(seconds=policy.cooldown_seconds))
             items.append(OutboxItem(

@@ -8,6 +8,7 @@
 
 A closing kind (host back online, a removal that ends an offline period, an alert cleared) goes
 only to channels with `send_recovery`; a Segware alarm channel injects its restore code for it.
+A first status `online` reports no problem and closes none: an alarm channel gets nothing for it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class Kind(StrEnum):
 
 
 CLOSING: frozenset[Kind] = frozenset({Kind.HOST_ONLINE, Kind.HOST_REMOVED, Kind.ALERT_CLEARED})
+# Channels that turn every message into an alarm (or, for a closing kind, its restore).
+ALARM_CHANNELS = frozenset({"segware_alarm"})
 
 _HOST = frozenset({"host", "address", "account", "partition", "zone", "occurred_at"})
 _ALERT = frozenset({"account", "account_name", "company", "client_group", "cuc", "code", "count", "threshold",
@@ -41,3 +44,8 @@ FIELDS: Mapping[Kind, frozenset[str]] = MappingProxyType({
     Kind.ALERT_RAISED: _ALERT,
     Kind.ALERT_CLEARED: _ALERT | {"reason", "last_count", "duration"},
 })
+
+
+def is_alarm_free(kind: str, fields: Mapping[str, str]) -> bool:
+    """Whether a message neither reports a problem nor ends one: a new host's first status `online`."""
+    return kind == Kind.HOST_FIRST_STATUS and fields.get("status") == "online"
