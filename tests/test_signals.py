@@ -1,12 +1,15 @@
 """SIGTERM and SIGINT on a real `netwatch` process: 143 and 130 from its first moments to its last.
 
 Synchronised on conditions, never on sleeps: the early signal goes out when the process reports
-(`-X importtime`) that it is importing click, the first import after the handlers are installed
-and long before the imports end; the late one when Sigma holds the run's POST.
+(`-X importtime`) that it imported click, the first import after the handlers are installed and
+long before the imports end; the late one when Sigma holds the run's POST.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,22 +34,43 @@ def _not_import_lines(stderr: str) -> str:
     return "\n".join(line for line in stderr.splitlines() if not line.startswith("import time:"))
 
 
+def _stderr_until(fd: int, pattern: re.Pattern[bytes]) -> bytes:
+    """Reads `fd` in small pieces until `pattern` matches what was read (or the stream ends)."""
+    seen = b""
+    while not pattern.search(seen):
+        piece = os.read(fd, 256)
+        if not piece:
+            raise AssertionError(f"the stream ended before {pattern.pattern!r}: {seen[-500:]!r}")
+        seen += piece
+    return seen
+
+
+def _read_to_end(fd: int) -> bytes:
+    pieces = []
+    while piece := os.read(fd, 65536):
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_while_netwatch_is_still_importing_exits_with_its_code(tmp_path: Path, signum: int) -> None:
     config = tmp_path / "netwatch.yaml"
     config.write_text(f"database:\n  url: sqlite:///{tmp_path / 'netwatch.db'}\nhosts: []\n", encoding="utf-8")
     command = [sys.executable, "-X", "importtime", "-m", "netwatch", "run", "ping-sweep", "--config", str(config)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A one-page pipe read in small pieces: once the test stops reading, the process can write at
+    # most a few KB of import lines before it blocks, far short of the ~29 KB it writes after
+    # click, so the signal lands while it imports however slowly the test is scheduled.
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=write_end)
+    os.close(write_end)
     try:
-        assert process.stderr is not None
-        for line in process.stderr:  # ends with the process: bounded by its life
-            if line.startswith("import time:") and line.split("|")[-1].strip() == "click":
-                process.send_signal(signum)
-                break
-        else:
-            raise AssertionError("the process never imported click")
-        _, rest = process.communicate(timeout=30)
+        early = _stderr_until(read_end, re.compile(rb"import time:[^\n]*\|\s*click\n"))
+        process.send_signal(signum)
+        rest = (early + _read_to_end(read_end)).decode()
+        process.wait(timeout=30)
     finally:
+        os.close(read_end)
         process.kill()
         process.wait(timeout=10)
 
