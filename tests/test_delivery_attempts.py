@@ -73,8 +73,8 @@ def test_an_event_the_deadline_never_let_out_stays_pending_not_dead(nwi: InProce
     """The issue's case: a hanging Segware lookup for one event uses up the run's deadline."""
     hosts = [{"name": "needs-segware", "address": "127.0.0.1", "account": "1234"},
              {"name": "located", "address": "127.0.0.2", "account": "1234", "partition": "01", "zone": "001"}]
-    nwi.write_config(hosts, thresholds={"notify_initial": True}, run={"deadline_seconds": 1},
-                     segware={"base_url": fake.url}, sigma={"base_url": fake.url, "max_attempts": 1})
+    apis = {"segware": {"base_url": fake.url}, "sigma": {"base_url": fake.url, "max_attempts": 1}}
+    nwi.write_config(hosts, thresholds={"notify_initial": True}, run={"deadline_seconds": 1}, **apis)
     fake.accounts_delay_s = 5  # longer than the whole run may take
 
     done = nwi.sweep()
@@ -88,6 +88,7 @@ def test_an_event_the_deadline_never_let_out_stays_pending_not_dead(nwi: InProce
     assert any(line.startswith("warning: HOST_ONLINE not sent, no attempt spent") for line in log_lines(done.stderr))
 
     fake.accounts_delay_s = 0
+    nwi.write_config(hosts, thresholds={"notify_initial": True}, **apis)  # the default deadline again
     again = nwi.sweep()
 
     assert again.returncode == 0, again.stderr
