@@ -14,6 +14,9 @@ it arrived while a client pages), `events_status` (force a status), `events_fail
 (each events page is held that long, like a slow server).
 Alarms (POST /v1/alarms): 201 the first time per Idempotency-Key, 409 after; `alarms_status`
 forces a status; `fake.alarms()` returns the accepted bodies.
+`sigma_gate`: while it is an unset threading.Event, every Sigma POST is recorded, then held until
+the test sets it (at most 30 s); `sigma_arrived` is set at each recorded Sigma POST. Together they
+let a test act while a run is certainly in the middle of its delivery (and so holds its lease).
 
 Attributes may be changed while the server runs; a lock guards the shared state.
 """
@@ -72,6 +75,8 @@ class FakeApis:
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     events_delay_s: float = 0.0
+    sigma_gate: threading.Event | None = field(default=None, repr=False)
+    sigma_arrived: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def url(self) -> str:
@@ -328,6 +333,10 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw_body.decode("utf-8", "replace")
         fake.record(RecordedRequest(self.command, url.path, url.query, headers, body, status))
+        if (self.command, url.path) == ("POST", "/v1/events"):
+            fake.sigma_arrived.set()
+            if fake.sigma_gate is not None:
+                fake.sigma_gate.wait(30)
         time.sleep(fake.delay_s(self.command, url.path))
         payload = json.dumps(answer).encode()
         try:

@@ -8,7 +8,8 @@
 
 Everything but the process start and the ICMP socket is real: click parsing, the config file,
 the database, the HTTP clients and servers, logging (captured), exit codes. The sweep is a
-`PlannedSweep`; the clock is this machine's unless `clock` is set (a `Clock` to step by hand).
+`PlannedSweep`; the clock is this machine's unless `clock` is set (a `Clock` to step by hand);
+waits between API retries return at once (`NoWaitStop`), so a test never sleeps through a backoff.
 """
 
 from __future__ import annotations
@@ -84,6 +85,18 @@ class PlannedSweep:
         return results
 
 
+class NoWaitStop(StopFlag):
+    """A stop flag whose waits (API retry backoff, Retry-After) return at once; `waits` records them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.check()
+
+
 @dataclass(frozen=True)
 class Result:
     """What a command left: its exit code and what it wrote, like subprocess.CompletedProcess."""
@@ -99,7 +112,7 @@ class InProcess(Netwatch):
 
     sweep_plan: PlannedSweep = field(default_factory=PlannedSweep)
     clock: Clock | None = None
-    stop: StopFlag = field(default_factory=StopFlag)
+    stop: StopFlag = field(default_factory=NoWaitStop)
     deps_seen: list[Deps] = field(default_factory=list)
 
     def _build(self, config: Config, env: Mapping[str, str], stop: StopFlag, redactor: Redactor) -> Deps:
