@@ -19,6 +19,7 @@ import io
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from unittest import mock
@@ -142,6 +143,13 @@ class InProcess(Netwatch):
 
     def sweep(self) -> Result:  # type: ignore[override]
         return self.run("run", "ping-sweep")
+
+    def run_in_background(self, *args: str) -> Future[Result]:
+        """Starts `run(*args)` on a thread; the test goes on (one command at a time: logging is per process)."""
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netwatch-inproc")
+        future = pool.submit(self.run, *args)
+        pool.shutdown(wait=False)
+        return future
 
 
 @contextlib.contextmanager

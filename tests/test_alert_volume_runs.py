@@ -4,10 +4,10 @@ the shared account cache, hysteresis and expiry; the real CLI, a loopback Segwar
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any
 
 import pytest
@@ -26,7 +26,6 @@ from netwatch.logs import Redactor
 from netwatch.running.stopflag import StopFlag
 
 # Long enough that the first run still holds the lease when the second, started together, asks.
-SLOW_PAGE_S = 2.5
 
 
 def _write(nw: Netwatch, fake: FakeApis, *, hook_url: str | None = None, segware: Mapping[str, Any] | None = None,
@@ -42,14 +41,17 @@ def _hook_url(hook: Any) -> str:
     return f"http://127.0.0.1:{hook.server_port}/netwatch"
 
 
-def _run_together(nw: Netwatch, *jobs: str) -> dict[str, list[subprocess.CompletedProcess[str]]]:
-    """Starts `netwatch run <job>` for every job at once; the finished runs by job."""
-    started = [(job, nw.start("run", job)) for job in jobs]
-    finished: dict[str, list[subprocess.CompletedProcess[str]]] = {}
-    for job, process in started:
-        out, err = process.communicate(timeout=90)
-        finished.setdefault(job, []).append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
-    return finished
+def _while_held(nw: Netwatch, fake: FakeApis, first: str, second: str) -> tuple[CompletedProcess[str], Any]:
+    """Runs `second` (in this process) while a `first` process is held in its window read (inside its lease)."""
+    read = fake.hold("GET", "/v1/events")
+    running = nw.start("run", first)
+    try:
+        assert read.arrived.wait(30), f"{first} never started reading its window"
+        later = InProcess(nw.tmp_path, nw.db_url, nw.env).run("run", second)
+    finally:
+        read.release()
+    out, err = running.communicate(timeout=60)
+    return CompletedProcess(running.args, running.returncode, out, err), later
 
 
 def _pages_served(fake: FakeApis) -> int:
@@ -65,47 +67,44 @@ def _statuses(nw: Netwatch) -> dict[str, tuple[str, str | None]]:
     return {t["cuc"]: (t["status"], t["clear_reason"]) for t in nw.rows("triggers")}
 
 
-def test_two_event_scans_at_once_one_raises_the_other_exits_75(nwi: InProcess, fake: FakeApis) -> None:
+def test_two_event_scans_at_once_one_raises_the_other_exits_75(nw: Netwatch, fake: FakeApis) -> None:
     with webhook_receiver() as hook:
-        _write(nwi, fake, hook_url=_hook_url(hook))
+        _write(nw, fake, hook_url=_hook_url(hook))
         fake.events = events(60)
-        fake.events_delay_s = SLOW_PAGE_S
-        runs = _run_together(nwi, "event-scan", "event-scan")["event-scan"]
-        assert sorted(r.returncode for r in runs) == [0, 75], [r.stderr for r in runs]
-        [loser] = [r for r in runs if r.returncode == 75]
-        assert "alert-volume" in loser.stderr and "Traceback" not in loser.stderr
-        assert [(t["cuc"], t["status"], t["generation"]) for t in nwi.rows("triggers")] == [("CUC-77", "active", 1)]
-        assert [e["action"] for e in nwi.rows("register_log")] == ["raised"]
-        assert [(i.kind, i.status) for i in nwi.outbox()] == [("alert_raised", "sent")]
+        first, second = _while_held(nw, fake, "event-scan", "event-scan")
+        assert (first.returncode, second.returncode) == (0, 75), (first.stderr, second.stderr)
+        assert "alert-volume" in second.stderr and "Traceback" not in second.stderr
+        assert [(t["cuc"], t["status"], t["generation"]) for t in nw.rows("triggers")] == [("CUC-77", "active", 1)]
+        assert [e["action"] for e in nw.rows("register_log")] == ["raised"]
+        assert [(i.kind, i.status) for i in nw.outbox()] == [("alert_raised", "sent")]
         assert [body["kind"] for _, body in hook.received] == ["alert_raised"]
-    assert sorted(r["outcome"] for r in nwi.rows("job_runs")) == ["lease_held", "ok"]
+    assert sorted(r["outcome"] for r in nw.rows("job_runs")) == ["lease_held", "ok"]
 
 
-def test_event_scan_and_alert_clear_at_once_share_one_lease(nwi: InProcess, fake: FakeApis) -> None:
+@pytest.mark.parametrize("first", ["event-scan", "alert-clear"])
+def test_event_scan_and_alert_clear_at_once_share_one_lease(nw: Netwatch, fake: FakeApis, first: str) -> None:
+    second = "alert-clear" if first == "event-scan" else "event-scan"
     with webhook_receiver() as hook:
-        _write(nwi, fake, hook_url=_hook_url(hook))
+        _write(nw, fake, hook_url=_hook_url(hook))
         fake.events = events(60)
-        assert nwi.run("run", "event-scan").returncode == 0
+        assert InProcess(nw.tmp_path, nw.db_url, nw.env).run("run", "event-scan").returncode == 0
         # Either job alone changes something: event-scan would raise CUC-88, alert-clear would clear CUC-77.
         fake.events = events(10) + events(60, cuc="CUC-88")
-        fake.events_delay_s = SLOW_PAGE_S
-        runs = _run_together(nwi, "event-scan", "alert-clear")
-        [scan], [clear] = runs["event-scan"], runs["alert-clear"]
-        assert {scan.returncode, clear.returncode} == {0, 75}, (scan.stderr, clear.stderr)
-        loser = scan if scan.returncode == 75 else clear
-        assert "alert-volume" in loser.stderr
+        held, later = _while_held(nw, fake, first, second)
+        assert (held.returncode, later.returncode) == (0, 75), (held.stderr, later.stderr)
+        assert "alert-volume" in later.stderr
         kinds = [body["kind"] for _, body in hook.received]
-        log = [(e["action"], e["cuc"]) for e in nwi.rows("register_log")]
-        if scan.returncode == 0:
-            assert _statuses(nwi) == {"CUC-77": ("active", None), "CUC-88": ("active", None)}
+        log = [(e["action"], e["cuc"]) for e in nw.rows("register_log")]
+        if first == "event-scan":
+            assert _statuses(nw) == {"CUC-77": ("active", None), "CUC-88": ("active", None)}
             assert log == [("raised", "CUC-77"), ("raised", "CUC-88")]
             assert kinds == ["alert_raised", "alert_raised"]
         else:
-            assert _statuses(nwi) == {"CUC-77": ("cleared", "below_threshold")}
+            assert _statuses(nw) == {"CUC-77": ("cleared", "below_threshold")}
             assert log == [("raised", "CUC-77"), ("cleared", "CUC-77")]
             assert kinds == ["alert_raised", "alert_cleared"]
-    skipped = [(r["job"], r["exit_code"]) for r in nwi.rows("job_runs") if r["outcome"] == "lease_held"]
-    assert skipped == [("event-scan" if scan.returncode == 75 else "alert-clear", 75)]
+    skipped = [(r["job"], r["exit_code"]) for r in nw.rows("job_runs") if r["outcome"] == "lease_held"]
+    assert skipped == [(second, 75)]
 
 
 def _segware_account(account: str) -> dict[str, Any]:

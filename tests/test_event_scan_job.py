@@ -299,29 +299,28 @@ def test_raised_alert_is_injected_as_a_segware_alarm(nwi: InProcess, fake: FakeA
 
 
 def test_event_scan_commits_nothing_when_the_triggers_changed_during_its_read(
-    nw: Netwatch, fake: FakeApis, engine: Engine
+    nwi: InProcess, fake: FakeApis, engine: Engine
 ) -> None:
-    _config(nw, fake)
+    _config(nwi, fake)
     fake.events = events(60)
-    assert nw.run("run", "event-scan").returncode == 0
+    assert nwi.run("run", "event-scan").returncode == 0
     fake.events = events(60) + events(60, account="5678", cuc="CUC-5")
-    fake.accounts_delay_s = 2.0
-    scan = nw.start("run", "event-scan")
-    deadline = time.monotonic() + 30
-    while not fake.requests_to("GET", "/v1/accounts/5678") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert fake.requests_to("GET", "/v1/accounts/5678"), "the scan reached its account look-up"
-    # Between the scan's two loads, as only a run that took its lease could: CUC-77 is cleared.
-    with engine.begin() as conn:
-        [row] = load_triggers(conn).values()
-        save_triggers(conn, [replace(row, status=CLEARED, cleared_at=datetime.now(UTC), clear_reason="expired")])
-    _, stderr = scan.communicate(timeout=60)
-    assert scan.returncode == 75, stderr
-    assert "triggers changed while the window was read" in stderr and "Traceback" not in stderr
-    assert [(t["cuc"], t["status"]) for t in nw.rows("triggers")] == [("CUC-77", "cleared")]
-    assert [(e["action"], e["cuc"]) for e in nw.rows("register_log")] == [("raised", "CUC-77")]
+    lookup = fake.hold("GET", "/v1/accounts/5678")
+    try:
+        scan = nwi.run_in_background("run", "event-scan")
+        assert lookup.arrived.wait(30), "the scan reached its account look-up"
+        # Between the scan's two loads, as only a run that took its lease could: CUC-77 is cleared.
+        with engine.begin() as conn:
+            [row] = load_triggers(conn).values()
+            save_triggers(conn, [replace(row, status=CLEARED, cleared_at=datetime.now(UTC), clear_reason="expired")])
+    finally:
+        lookup.release()
+    done = scan.result(timeout=60)
+    assert done.returncode == 75, done.stderr
+    assert "triggers changed while the window was read" in done.stderr and "Traceback" not in done.stderr
+    assert [(t["cuc"], t["status"]) for t in nwi.rows("triggers")] == [("CUC-77", "cleared")]
+    assert [(e["action"], e["cuc"]) for e in nwi.rows("register_log")] == [("raised", "CUC-77")]
 
-    fake.accounts_delay_s = 0.0
-    assert nw.run("run", "event-scan").returncode == 0
-    assert sorted((t["cuc"], t["status"]) for t in nw.rows("triggers")) == [
+    assert nwi.run("run", "event-scan").returncode == 0
+    assert sorted((t["cuc"], t["status"]) for t in nwi.rows("triggers")) == [
         ("CUC-5", "active"), ("CUC-77", "cleared")], "CUC-77's events all predate its clear"

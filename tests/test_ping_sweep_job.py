@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -201,13 +200,13 @@ def test_two_sweeps_at_once_one_acts_the_other_exits_75(nw: Netwatch, fake: Fake
     """Two real processes; the first is held inside its delivery (so inside its lease) until the second is done."""
     nw.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "1"}],
                     thresholds={"notify_initial": True}, **_apis(fake))
-    fake.sigma_gate = threading.Event()
+    delivery = fake.hold("POST", "/v1/events")
     first = nw.start("run", "ping-sweep")
     try:
-        assert fake.sigma_arrived.wait(30), "the first run never reached its delivery"
+        assert delivery.arrived.wait(30), "the first run never reached its delivery"
         second = nw.sweep()
     finally:
-        fake.sigma_gate.set()
+        delivery.release()
     _, err = first.communicate(timeout=30)
     assert second.returncode == 75, second.stderr
     assert "another run holds the ping-sweep:0/1 lease" in second.stderr
