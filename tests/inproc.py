@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from unittest import mock
 
 from jobkit import Netwatch
@@ -131,15 +132,12 @@ class InProcess(Netwatch):
 
     def cli(self, *args: str) -> Result:
         """Runs `netwatch <args>` exactly as given, in this process."""
-        stderr, stdout = io.StringIO(), io.StringIO()
-        with _restored_logging(), mock.patch.dict(os.environ, self.env), contextlib.redirect_stdout(stdout):
-            try:
-                code = run_cli(list(args), self.stop, self._build, stderr)
-            finally:
-                for deps in self.deps_seen:
-                    deps.engine.dispose()
-                self.deps_seen.clear()
-        return Result(code, stdout.getvalue(), stderr.getvalue())
+        try:
+            return run_command(list(args), {**os.environ, **self.env}, build_deps=self._build, stop=self.stop)
+        finally:
+            for deps in self.deps_seen:
+                deps.engine.dispose()
+            self.deps_seen.clear()
 
     def sweep(self) -> Result:  # type: ignore[override]
         return self.run("run", "ping-sweep")
@@ -150,6 +148,28 @@ class InProcess(Netwatch):
         future = pool.submit(self.run, *args)
         pool.shutdown(wait=False)
         return future
+
+
+def run_command(args: list[str], env: Mapping[str, str], cwd: Path | None = None,
+                build_deps: Callable[[Config, Mapping[str, str], StopFlag, Redactor], Deps] | None = None,
+                stop: StopFlag | None = None) -> Result:
+    """`netwatch ARGS` in this process with exactly the environment `env`, in `cwd`: code, stdout, stderr."""
+    stderr, stdout = io.StringIO(), io.StringIO()
+    with (_restored_logging(), mock.patch.dict(os.environ, env, clear=True), _working_directory(cwd),
+          contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr)):
+        code = run_cli(args, stop or NoWaitStop(), build_deps, stderr)
+    return Result(code, stdout.getvalue(), stderr.getvalue())
+
+
+@contextlib.contextmanager
+def _working_directory(cwd: Path | None) -> Iterator[None]:
+    before = Path.cwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 @contextlib.contextmanager
