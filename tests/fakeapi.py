@@ -14,6 +14,9 @@ it arrived while a client pages), `events_status` (force a status), `events_fail
 (each events page is held that long, like a slow server).
 Alarms (POST /v1/alarms): 201 the first time per Idempotency-Key, 409 after; `alarms_status`
 forces a status; `fake.alarms()` returns the accepted bodies.
+`hold(method, path_prefix)` returns a `Hold`: matching requests are recorded, set `arrived`, then
+wait (at most 30 s) until the test calls `release()`. A test can so act while a run is certainly in
+the middle of a request (inside its lease, between its reads), with no sleep.
 
 Attributes may be changed while the server runs; a lock guards the shared state.
 """
@@ -47,6 +50,22 @@ class RecordedRequest:
 
 
 @dataclass
+class Hold:
+    """Requests matching `method` and `path_prefix` wait for `release()` once they `arrived`."""
+
+    method: str
+    path_prefix: str
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def matches(self, method: str, path: str) -> bool:
+        return method == self.method and path.startswith(self.path_prefix)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
 class FakeApis:
     """Both APIs on one 127.0.0.1 port; use as a context manager, base URL for both is `url`."""
 
@@ -72,6 +91,7 @@ class FakeApis:
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     events_delay_s: float = 0.0
+    holds: list[Hold] = field(default_factory=list, repr=False)
 
     @property
     def url(self) -> str:
@@ -95,6 +115,20 @@ class FakeApis:
         self._server.server_close()
         self._thread.join(timeout=5)
         self._server = None
+
+    def hold(self, method: str, path_prefix: str) -> Hold:
+        """Holds matching requests from now on (see the module docstring); release it in a finally."""
+        hold = Hold(method, path_prefix)
+        with self.lock:
+            self.holds.append(hold)
+        return hold
+
+    def wait_if_held(self, method: str, path: str) -> None:
+        with self.lock:
+            holds = [hold for hold in self.holds if hold.matches(method, path)]
+        for hold in holds:
+            hold.arrived.set()
+            hold.released.wait(30)
 
     def sigma_events(self) -> list[Any]:
         """Bodies of the events Sigma accepted (201/202), in arrival order; duplicates (409) excluded."""
@@ -328,6 +362,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw_body.decode("utf-8", "replace")
         fake.record(RecordedRequest(self.command, url.path, url.query, headers, body, status))
+        fake.wait_if_held(self.command, url.path)
         time.sleep(fake.delay_s(self.command, url.path))
         payload = json.dumps(answer).encode()
         try:

@@ -8,7 +8,8 @@
 
 Everything but the process start and the ICMP socket is real: click parsing, the config file,
 the database, the HTTP clients and servers, logging (captured), exit codes. The sweep is a
-`PlannedSweep`; the clock is this machine's unless `clock` is set (a `Clock` to step by hand).
+`PlannedSweep`; the clock is this machine's unless `clock` is set (a `Clock` to step by hand);
+waits between API retries return at once (`NoWaitStop`), so a test never sleeps through a backoff.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import io
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from unittest import mock
 
 from jobkit import Netwatch
@@ -84,6 +87,18 @@ class PlannedSweep:
         return results
 
 
+class NoWaitStop(StopFlag):
+    """A stop flag whose waits (API retry backoff, Retry-After) return at once; `waits` records them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.check()
+
+
 @dataclass(frozen=True)
 class Result:
     """What a command left: its exit code and what it wrote, like subprocess.CompletedProcess."""
@@ -99,7 +114,7 @@ class InProcess(Netwatch):
 
     sweep_plan: PlannedSweep = field(default_factory=PlannedSweep)
     clock: Clock | None = None
-    stop: StopFlag = field(default_factory=StopFlag)
+    stop: StopFlag = field(default_factory=NoWaitStop)
     deps_seen: list[Deps] = field(default_factory=list)
 
     def _build(self, config: Config, env: Mapping[str, str], stop: StopFlag, redactor: Redactor) -> Deps:
@@ -117,18 +132,44 @@ class InProcess(Netwatch):
 
     def cli(self, *args: str) -> Result:
         """Runs `netwatch <args>` exactly as given, in this process."""
-        stderr, stdout = io.StringIO(), io.StringIO()
-        with _restored_logging(), mock.patch.dict(os.environ, self.env), contextlib.redirect_stdout(stdout):
-            try:
-                code = run_cli(list(args), self.stop, self._build, stderr)
-            finally:
-                for deps in self.deps_seen:
-                    deps.engine.dispose()
-                self.deps_seen.clear()
-        return Result(code, stdout.getvalue(), stderr.getvalue())
+        try:
+            return run_command(list(args), {**os.environ, **self.env}, build_deps=self._build, stop=self.stop)
+        finally:
+            for deps in self.deps_seen:
+                deps.engine.dispose()
+            self.deps_seen.clear()
 
     def sweep(self) -> Result:  # type: ignore[override]
         return self.run("run", "ping-sweep")
+
+    def run_in_background(self, *args: str) -> Future[Result]:
+        """Starts `run(*args)` on a thread; the test goes on (one command at a time: logging is per process)."""
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netwatch-inproc")
+        future = pool.submit(self.run, *args)
+        pool.shutdown(wait=False)
+        return future
+
+
+def run_command(args: list[str], env: Mapping[str, str], cwd: Path | None = None,
+                build_deps: Callable[[Config, Mapping[str, str], StopFlag, Redactor], Deps] | None = None,
+                stop: StopFlag | None = None) -> Result:
+    """`netwatch ARGS` in this process with exactly the environment `env`, in `cwd`: code, stdout, stderr."""
+    stderr, stdout = io.StringIO(), io.StringIO()
+    with (_restored_logging(), mock.patch.dict(os.environ, env, clear=True), _working_directory(cwd),
+          contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr)):
+        code = run_cli(args, stop or NoWaitStop(), build_deps, stderr)
+    return Result(code, stdout.getvalue(), stderr.getvalue())
+
+
+@contextlib.contextmanager
+def _working_directory(cwd: Path | None) -> Iterator[None]:
+    before = Path.cwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 @contextlib.contextmanager

@@ -4,15 +4,16 @@ the shared account cache, hysteresis and expiry; the real CLI, a loopback Segwar
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any
 
 import pytest
 from fakeapi import FakeApis
+from inproc import InProcess
 from jobkit import ACCOUNT, TOKEN, Netwatch, webhook_receiver
 from sqlalchemy.engine import Engine
 from test_event_scan_job import events
@@ -26,7 +27,6 @@ from netwatch.logs import Redactor
 from netwatch.running.stopflag import StopFlag
 
 # Long enough that the first run still holds the lease when the second, started together, asks.
-SLOW_PAGE_S = 2.5
 
 
 def _write(nw: Netwatch, fake: FakeApis, *, hook_url: str | None = None, segware: Mapping[str, Any] | None = None,
@@ -42,14 +42,17 @@ def _hook_url(hook: Any) -> str:
     return f"http://127.0.0.1:{hook.server_port}/netwatch"
 
 
-def _run_together(nw: Netwatch, *jobs: str) -> dict[str, list[subprocess.CompletedProcess[str]]]:
-    """Starts `netwatch run <job>` for every job at once; the finished runs by job."""
-    started = [(job, nw.start("run", job)) for job in jobs]
-    finished: dict[str, list[subprocess.CompletedProcess[str]]] = {}
-    for job, process in started:
-        out, err = process.communicate(timeout=90)
-        finished.setdefault(job, []).append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
-    return finished
+def _while_held(nw: Netwatch, fake: FakeApis, first: str, second: str) -> tuple[CompletedProcess[str], Any]:
+    """Runs `second` (in this process) while a `first` process is held in its window read (inside its lease)."""
+    read = fake.hold("GET", "/v1/events")
+    running = nw.start("run", first)
+    try:
+        assert read.arrived.wait(30), f"{first} never started reading its window"
+        later = InProcess(nw.tmp_path, nw.db_url, nw.env).run("run", second)
+    finally:
+        read.release()
+    out, err = running.communicate(timeout=60)
+    return CompletedProcess(running.args, running.returncode, out, err), later
 
 
 def _pages_served(fake: FakeApis) -> int:
@@ -69,11 +72,9 @@ def test_two_event_scans_at_once_one_raises_the_other_exits_75(nw: Netwatch, fak
     with webhook_receiver() as hook:
         _write(nw, fake, hook_url=_hook_url(hook))
         fake.events = events(60)
-        fake.events_delay_s = SLOW_PAGE_S
-        runs = _run_together(nw, "event-scan", "event-scan")["event-scan"]
-        assert sorted(r.returncode for r in runs) == [0, 75], [r.stderr for r in runs]
-        [loser] = [r for r in runs if r.returncode == 75]
-        assert "alert-volume" in loser.stderr and "Traceback" not in loser.stderr
+        first, second = _while_held(nw, fake, "event-scan", "event-scan")
+        assert (first.returncode, second.returncode) == (0, 75), (first.stderr, second.stderr)
+        assert "alert-volume" in second.stderr and "Traceback" not in second.stderr
         assert [(t["cuc"], t["status"], t["generation"]) for t in nw.rows("triggers")] == [("CUC-77", "active", 1)]
         assert [e["action"] for e in nw.rows("register_log")] == ["raised"]
         assert [(i.kind, i.status) for i in nw.outbox()] == [("alert_raised", "sent")]
@@ -81,22 +82,21 @@ def test_two_event_scans_at_once_one_raises_the_other_exits_75(nw: Netwatch, fak
     assert sorted(r["outcome"] for r in nw.rows("job_runs")) == ["lease_held", "ok"]
 
 
-def test_event_scan_and_alert_clear_at_once_share_one_lease(nw: Netwatch, fake: FakeApis) -> None:
+@pytest.mark.parametrize("first", ["event-scan", "alert-clear"])
+def test_event_scan_and_alert_clear_at_once_share_one_lease(nw: Netwatch, fake: FakeApis, first: str) -> None:
+    second = "alert-clear" if first == "event-scan" else "event-scan"
     with webhook_receiver() as hook:
         _write(nw, fake, hook_url=_hook_url(hook))
         fake.events = events(60)
-        assert nw.run("run", "event-scan").returncode == 0
+        assert InProcess(nw.tmp_path, nw.db_url, nw.env).run("run", "event-scan").returncode == 0
         # Either job alone changes something: event-scan would raise CUC-88, alert-clear would clear CUC-77.
         fake.events = events(10) + events(60, cuc="CUC-88")
-        fake.events_delay_s = SLOW_PAGE_S
-        runs = _run_together(nw, "event-scan", "alert-clear")
-        [scan], [clear] = runs["event-scan"], runs["alert-clear"]
-        assert {scan.returncode, clear.returncode} == {0, 75}, (scan.stderr, clear.stderr)
-        loser = scan if scan.returncode == 75 else clear
-        assert "alert-volume" in loser.stderr
+        held, later = _while_held(nw, fake, first, second)
+        assert (held.returncode, later.returncode) == (0, 75), (held.stderr, later.stderr)
+        assert "alert-volume" in later.stderr
         kinds = [body["kind"] for _, body in hook.received]
         log = [(e["action"], e["cuc"]) for e in nw.rows("register_log")]
-        if scan.returncode == 0:
+        if first == "event-scan":
             assert _statuses(nw) == {"CUC-77": ("active", None), "CUC-88": ("active", None)}
             assert log == [("raised", "CUC-77"), ("raised", "CUC-88")]
             assert kinds == ["alert_raised", "alert_raised"]
@@ -105,7 +105,7 @@ def test_event_scan_and_alert_clear_at_once_share_one_lease(nw: Netwatch, fake: 
             assert log == [("raised", "CUC-77"), ("cleared", "CUC-77")]
             assert kinds == ["alert_raised", "alert_cleared"]
     skipped = [(r["job"], r["exit_code"]) for r in nw.rows("job_runs") if r["outcome"] == "lease_held"]
-    assert skipped == [("event-scan" if scan.returncode == 75 else "alert-clear", 75)]
+    assert skipped == [(second, 75)]
 
 
 def _segware_account(account: str) -> dict[str, Any]:
@@ -157,102 +157,102 @@ def test_statements_per_run_do_not_grow_with_groups(
         "raise": True, "update": True, "clear": True}, counts
 
 
-def test_alert_clear_with_the_api_down_mid_read_changes_nothing(nw: Netwatch, fake: FakeApis) -> None:
+def test_alert_clear_with_the_api_down_mid_read_changes_nothing(nwi: InProcess, fake: FakeApis) -> None:
     with webhook_receiver() as hook:
         # 300 events, 50 a page: the two pages read before the outage hold 100, below the threshold of 200.
-        _write(nw, fake, hook_url=_hook_url(hook), page_size=50, codes={"E130": 200})
+        _write(nwi, fake, hook_url=_hook_url(hook), page_size=50, codes={"E130": 200})
         fake.events = events(300)
-        assert nw.run("run", "event-scan").returncode == 0
-        trigger_before, outbox_before = nw.rows("triggers"), nw.rows("outbox")
+        assert nwi.run("run", "event-scan").returncode == 0
+        trigger_before, outbox_before = nwi.rows("triggers"), nwi.rows("outbox")
         assert [(t["status"], t["count"]) for t in trigger_before] == [("active", 300)]
         pages_before = _pages_served(fake)
         fake.events_fail_after_pages = pages_before + 2
-        down = nw.run("run", "alert-clear")
+        down = nwi.run("run", "alert-clear")
         assert down.returncode == 69, down.stderr
         assert "Traceback" not in down.stderr
         assert _pages_served(fake) - pages_before == 2, "the outage came in the middle of the read"
-        assert nw.rows("triggers") == trigger_before
-        assert [e["action"] for e in nw.rows("register_log")] == ["raised"]
-        assert nw.rows("outbox") == outbox_before
+        assert nwi.rows("triggers") == trigger_before
+        assert [e["action"] for e in nwi.rows("register_log")] == ["raised"]
+        assert nwi.rows("outbox") == outbox_before
         assert [body["kind"] for _, body in hook.received] == ["alert_raised"]
-    assert [r["outcome"] for r in nw.rows("job_runs")] == ["ok", "failed"]
+    assert [r["outcome"] for r in nwi.rows("job_runs")] == ["ok", "failed"]
 
 
-def test_event_scan_with_the_api_down_mid_read_changes_nothing(nw: Netwatch, fake: FakeApis) -> None:
+def test_event_scan_with_the_api_down_mid_read_changes_nothing(nwi: InProcess, fake: FakeApis) -> None:
     with webhook_receiver() as hook:
-        _write(nw, fake, hook_url=_hook_url(hook), page_size=50)
+        _write(nwi, fake, hook_url=_hook_url(hook), page_size=50)
         fake.events = events(300)
         fake.events_fail_after_pages = 2
-        down = nw.run("run", "event-scan")
+        down = nwi.run("run", "event-scan")
         assert down.returncode == 69, down.stderr
         assert _pages_served(fake) == 2, "the outage came in the middle of the read"
-        assert nw.rows("triggers") == [] and nw.rows("register_log") == [] and nw.rows("outbox") == []
+        assert nwi.rows("triggers") == [] and nwi.rows("register_log") == [] and nwi.rows("outbox") == []
         assert hook.received == []
 
 
-def test_account_cache_is_used_within_its_ttl_and_refreshed_after(nw: Netwatch, fake: FakeApis) -> None:
-    _write(nw, fake)
+def test_account_cache_is_used_within_its_ttl_and_refreshed_after(nwi: InProcess, fake: FakeApis) -> None:
+    _write(nwi, fake)
     fake.events = events(60)
-    assert nw.run("run", "event-scan").returncode == 0
+    assert nwi.run("run", "event-scan").returncode == 0
     assert _account_gets(fake) == 1
 
     fake.events = events(60) + events(60, cuc="CUC-88")
-    assert nw.run("run", "event-scan").returncode == 0
+    assert nwi.run("run", "event-scan").returncode == 0
     assert _account_gets(fake) == 1, "a second CUC of the account is enriched from the cache"
 
-    _write(nw, fake, segware={"cache_ttl_seconds": 0})
+    _write(nwi, fake, segware={"cache_ttl_seconds": 0})
     fake.events = events(60) + events(60, cuc="CUC-88") + events(60, cuc="CUC-99")
-    assert nw.run("run", "event-scan").returncode == 0
+    assert nwi.run("run", "event-scan").returncode == 0
     assert _account_gets(fake) == 2, "with a TTL of 0 the cached entry is stale at once"
-    names = {t["cuc"]: (t["status"], t["account_name"], t["company"]) for t in nw.rows("triggers")}
+    names = {t["cuc"]: (t["status"], t["account_name"], t["company"]) for t in nwi.rows("triggers")}
     assert names == {cuc: ("active", "Loja Centro", "Acme Seguranca") for cuc in ("CUC-77", "CUC-88", "CUC-99")}
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="ping-sweep needs raw ICMP sockets, which need root")
-def test_ping_sweep_enriches_from_the_cache_event_scan_wrote(nw: Netwatch, fake: FakeApis) -> None:
+def test_ping_sweep_enriches_from_the_cache_event_scan_wrote(nwi: InProcess, fake: FakeApis) -> None:
     with fake.lock:
         fake.accounts["1234"] = {**ACCOUNT, "zones": [{"code": "003", "name": "Porta dos fundos", "partition": "01"}]}
     # No partition or zone on the host: the Sigma event needs the account's, from the cache.
-    nw.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234"}],
+    nwi.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234"}],
                     thresholds={"notify_initial": True}, segware={"base_url": fake.url},
                     sigma={"base_url": fake.url, "retry_backoff_seconds": 0}, event_scan={"codes": {"E130": 50}})
     fake.events = events(60)
-    assert nw.run("run", "event-scan").returncode == 0
+    assert nwi.run("run", "event-scan").returncode == 0
     assert _account_gets(fake) == 1
-    swept = nw.sweep()
+    swept = nwi.sweep()
     assert swept.returncode == 0, swept.stderr
     [event] = fake.sigma_events()
     assert (event["type"], event["account"], event["partition"], event["zone"]) == ("HOST_ONLINE", "1234", "01", "003")
     assert _account_gets(fake) == 1, "ping-sweep was served from the cache event-scan wrote"
 
 
-def test_hysteresis_keeps_the_alert_until_below_the_clear_level(nw: Netwatch, fake: FakeApis) -> None:
-    _write(nw, fake, clear_below_percent=50)  # threshold 50: clears below 25
+def test_hysteresis_keeps_the_alert_until_below_the_clear_level(nwi: InProcess, fake: FakeApis) -> None:
+    _write(nwi, fake, clear_below_percent=50)  # threshold 50: clears below 25
     fake.events = events(60)
-    assert nw.run("run", "event-scan").returncode == 0
+    assert nwi.run("run", "event-scan").returncode == 0
     fake.events = events(30)
-    assert nw.run("run", "alert-clear").returncode == 0
-    assert _statuses(nw) == {"CUC-77": ("active", None)}, "30 is below the threshold but not below 25"
+    assert nwi.run("run", "alert-clear").returncode == 0
+    assert _statuses(nwi) == {"CUC-77": ("active", None)}, "30 is below the threshold but not below 25"
     fake.events = events(20)
-    assert nw.run("run", "alert-clear").returncode == 0
-    [trigger] = nw.rows("triggers")
+    assert nwi.run("run", "alert-clear").returncode == 0
+    [trigger] = nwi.rows("triggers")
     assert (trigger["status"], trigger["clear_reason"], trigger["count"]) == ("cleared", "below_threshold", 20)
-    assert [(e["action"], e["reason"], e["count"]) for e in nw.rows("register_log")] == [
+    assert [(e["action"], e["reason"], e["count"]) for e in nwi.rows("register_log")] == [
         ("raised", None, 60), ("cleared", "below_threshold", 20)]
 
 
 def test_an_alert_whose_last_event_is_older_than_expire_minutes_clears_as_expired(
-    nw: Netwatch, fake: FakeApis
+    nwi: InProcess, fake: FakeApis
 ) -> None:
-    _write(nw, fake, window_minutes=120, expire_minutes=30)
+    _write(nwi, fake, window_minutes=120, expire_minutes=30)
     now = datetime.now(UTC)
     hour = timedelta(minutes=60)
     # 60 events a minute apart each, all inside the window: the last 40 and 20 minutes ago.
     fake.events = (events(60, cuc="CUC-OLD", end=now - timedelta(minutes=39), spread=hour)
                    + events(60, cuc="CUC-NEW", end=now - timedelta(minutes=19), spread=hour))
-    assert nw.run("run", "event-scan").returncode == 0
-    assert _statuses(nw) == {"CUC-OLD": ("active", None), "CUC-NEW": ("active", None)}
-    assert nw.run("run", "alert-clear").returncode == 0
-    assert _statuses(nw) == {"CUC-OLD": ("cleared", "expired"), "CUC-NEW": ("active", None)}
-    [cleared] = [e for e in nw.rows("register_log") if e["action"] == "cleared"]
+    assert nwi.run("run", "event-scan").returncode == 0
+    assert _statuses(nwi) == {"CUC-OLD": ("active", None), "CUC-NEW": ("active", None)}
+    assert nwi.run("run", "alert-clear").returncode == 0
+    assert _statuses(nwi) == {"CUC-OLD": ("cleared", "expired"), "CUC-NEW": ("active", None)}
+    [cleared] = [e for e in nwi.rows("register_log") if e["action"] == "cleared"]
     assert (cleared["cuc"], cleared["reason"], cleared["count"]) == ("CUC-OLD", "expired", 60)

@@ -1,7 +1,8 @@
 """The `netwatch` command as an operator meets it: exit codes, one-line errors, no tracebacks, no secrets.
 
-Commands run as `python -m netwatch` in a subprocess, so exit codes, stderr and logging setup are the
-real ones.
+Commands run through the real CLI entry (`run_cli`: parsing, logging setup, error mapping) in this
+process (tests/inproc.py `run_command`); the few where the process itself matters run as
+`python -m netwatch` in a subprocess.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import click
 import pytest
+from inproc import Result, run_command
 from jobkit import log_lines
 
 from netwatch import logs
@@ -35,14 +37,23 @@ TOKEN = "sigma-tok-5e2a9c71d0b34f88"
 CLOSED_PORT_MYSQL = "mysql+pymysql://u:hunter2@127.0.0.1:1/x"
 
 
-def netwatch(
+def _clean(env: dict[str, str] | None) -> dict[str, str]:
+    """This environment without the caller's NETWATCH_* variables, plus `env`."""
+    return {**{key: value for key, value in os.environ.items() if not key.startswith("NETWATCH_")}, **(env or {})}
+
+
+def netwatch(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
+    """Runs `netwatch ARGS` in this process with none of the caller's NETWATCH_* variables, plus `env`."""
+    return run_command(list(args), _clean(env), cwd or REPO)
+
+
+def netwatch_process(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Runs `netwatch ARGS` with none of the caller's NETWATCH_* variables, plus `env`."""
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("NETWATCH_")}
+    """As `netwatch`, in a real `python -m netwatch` process."""
     return subprocess.run(
         [sys.executable, "-m", "netwatch", *args],
-        env={**clean, **(env or {})},
+        env=_clean(env),
         cwd=cwd or REPO,
         capture_output=True,
         text=True,
@@ -51,7 +62,7 @@ def netwatch(
     )
 
 
-def error_line(result: subprocess.CompletedProcess[str]) -> str:
+def error_line(result: Result | subprocess.CompletedProcess[str]) -> str:
     """The single stderr line of a failed command; fails the test on a traceback or several lines."""
     assert "Traceback" not in result.stderr
     raw = result.stderr.strip().splitlines()
@@ -105,7 +116,7 @@ def test_help_exits_zero_and_never_shows_a_token(path: list[str]) -> None:
 
 
 def test_version() -> None:
-    result = netwatch("--version")
+    result = netwatch_process("--version")
 
     assert result.returncode == 0
     assert "0.1.0" in result.stdout
@@ -427,7 +438,7 @@ def test_a_bug_exits_70_with_its_traceback_and_masked_secrets() -> None:
 def test_readme_first_command_runs_on_a_fresh_sqlite_file_without_db_init(tmp_path: Path) -> None:
     """`make run`: the example config, no database yet, no `db init`: the job creates the SQLite file."""
     config = write(tmp_path / "config.example.yaml", EXAMPLE.read_text(encoding="utf-8"))
-    run = netwatch("run", "ping-sweep", "--config", str(config), cwd=tmp_path)
+    run = netwatch_process("run", "ping-sweep", "--config", str(config), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "initialised a new SQLite database" in run.stderr
     assert (tmp_path / "netwatch.db").is_file()

@@ -15,7 +15,8 @@ import dbread
 import pytest
 import responses
 from fakeapi import FakeApis, FakeTime, api_client
-from jobkit import ACCOUNT, TOKEN, Netwatch, log_lines, webhook_receiver
+from inproc import InProcess
+from jobkit import ACCOUNT, TOKEN, log_lines, webhook_receiver
 from sqlalchemy.engine import Engine
 
 from netwatch.clients.http import ApiAuthError
@@ -54,12 +55,12 @@ def _sigma_keys(fake: FakeApis) -> list[str]:
 
 # 1. A refused Segware token holds back only the events that need Segware.
 
-def test_refused_segware_token_holds_back_only_events_that_need_enrichment(nw: Netwatch, fake: FakeApis) -> None:
-    nw.env["NETWATCH_SEGWARE_TOKEN"] = WRONG
+def test_refused_segware_token_holds_back_only_events_that_need_enrichment(nwi: InProcess, fake: FakeApis) -> None:
+    nwi.env["NETWATCH_SEGWARE_TOKEN"] = WRONG
     hosts = [{"name": "located", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "001"},
              {"name": "needs-segware", "address": "127.0.0.2", "account": "1234"}]
-    nw.write_config(hosts, thresholds={"notify_initial": True}, **_apis(fake))
-    refused = nw.sweep()
+    nwi.write_config(hosts, thresholds={"notify_initial": True}, **_apis(fake))
+    refused = nwi.sweep()
     assert refused.returncode == 78, refused.stderr
     [line] = _errors(refused.stderr)
     assert "segware API rejected the token (HTTP 401)" in line and "NETWATCH_SEGWARE_TOKEN" in line
@@ -67,21 +68,21 @@ def test_refused_segware_token_holds_back_only_events_that_need_enrichment(nw: N
     assert TOKEN not in refused.stderr + refused.stdout
     assert "Traceback" not in refused.stderr
     assert [e["host"]["name"] for e in fake.sigma_events()] == ["located"]
-    by_host = {i.subject: i for i in nw.outbox()}
+    by_host = {i.subject: i for i in nwi.outbox()}
     assert (by_host["located"].status, by_host["located"].attempts) == ("sent", 1)
     held = by_host["needs-segware"]
     assert (held.status, held.attempts) == ("pending", 0)
     assert (held.last_error or "").startswith("enrichment: segware API rejected the token")
-    assert [(r["outcome"], r["exit_code"]) for r in nw.rows("job_runs")] == [("failed", 78)]
+    assert [(r["outcome"], r["exit_code"]) for r in nwi.rows("job_runs")] == [("failed", 78)]
 
-    nw.env["NETWATCH_SEGWARE_TOKEN"] = TOKEN
-    fixed = nw.sweep()
+    nwi.env["NETWATCH_SEGWARE_TOKEN"] = TOKEN
+    fixed = nwi.sweep()
     assert fixed.returncode == 0, fixed.stderr
     events = fake.sigma_events()
     assert [(e["host"]["name"], e["partition"], e["zone"]) for e in events] == [
         ("located", "01", "001"), ("needs-segware", "01", "003")]
     assert len(_sigma_keys(fake)) == len(set(_sigma_keys(fake))) == 2
-    assert [(i.status, i.attempts) for i in nw.outbox()] == [("sent", 1), ("sent", 1)]
+    assert [(i.status, i.attempts) for i in nwi.outbox()] == [("sent", 1), ("sent", 1)]
 
 
 def _segware(token: str = TOKEN) -> SegwareClient:
@@ -135,55 +136,55 @@ def test_accounts_read_before_a_stop_are_cached(engine: Engine) -> None:
 
 # 2. An enrichment outage spends no Sigma attempt and never makes an event dead.
 
-def test_enrichment_outage_spends_no_sigma_attempt_and_exits_69(nw: Netwatch, fake: FakeApis) -> None:
+def test_enrichment_outage_spends_no_sigma_attempt_and_exits_69(nwi: InProcess, fake: FakeApis) -> None:
     hosts = [{"name": "lo-1", "address": "127.0.0.1", "account": "1234"}]
     outages = [("503", None), ("connection refused", CLOSED), ("503", None)]  # more runs than max_attempts
     for what, segware_url in outages:
-        nw.write_config(hosts, thresholds={"notify_initial": True}, **_apis(fake, segware_url, max_attempts=2))
+        nwi.write_config(hosts, thresholds={"notify_initial": True}, **_apis(fake, segware_url, max_attempts=2))
         fake.accounts_status = 503 if segware_url is None else None
-        done = nw.sweep()
+        done = nwi.sweep()
         assert done.returncode == 69, (what, done.stderr)
         [line] = _errors(done.stderr)
         assert "1 Sigma event(s) held back until their account details can be read" in line, line
         assert TOKEN not in done.stderr + done.stdout
-        [item] = nw.outbox()
+        [item] = nwi.outbox()
         assert (item.status, item.attempts, item.delivered_at) == ("pending", 0, None), what
         assert (item.last_error or "").startswith("enrichment: segware API GET /v1/accounts/1234")
     assert fake.requests_to("POST", "/v1/events") == []
 
     fake.accounts_status = None
-    nw.write_config(hosts, thresholds={"notify_initial": True}, **_apis(fake, max_attempts=2))
-    back = nw.sweep()
+    nwi.write_config(hosts, thresholds={"notify_initial": True}, **_apis(fake, max_attempts=2))
+    back = nwi.sweep()
     assert back.returncode == 0, back.stderr
-    assert nw.sweep().returncode == 0
+    assert nwi.sweep().returncode == 0
     [event] = fake.sigma_events()
     assert (event["host"]["name"], event["partition"], event["zone"]) == ("lo-1", "01", "003")
     assert len(fake.requests_to("POST", "/v1/events")) == 1
-    assert [(i.status, i.attempts, i.last_error) for i in nw.outbox()] == [("sent", 1, None)]
+    assert [(i.status, i.attempts, i.last_error) for i in nwi.outbox()] == [("sent", 1, None)]
 
 
 # 3. A request Segware rejects for good: unknown this run, not cached, asked again next run.
 
-def test_rejected_account_request_is_unknown_for_the_run_and_asked_again(nw: Netwatch, fake: FakeApis) -> None:
+def test_rejected_account_request_is_unknown_for_the_run_and_asked_again(nwi: InProcess, fake: FakeApis) -> None:
     first = [{"name": f"lo-{n}", "address": f"127.0.0.{n}", "account": "1234"} for n in (1, 2)]
-    nw.write_config(first, thresholds={"notify_initial": True}, **_apis(fake))
+    nwi.write_config(first, thresholds={"notify_initial": True}, **_apis(fake))
     fake.accounts_status = 400
-    done = nw.sweep()
+    done = nwi.sweep()
     assert done.returncode == 0, done.stderr
     assert "account 1234 not enriched" in done.stderr and "HTTP 400" in done.stderr
     assert [(e["account"], e["partition"], e["zone"]) for e in fake.sigma_events()] == [
         ("1234", "unknown", "unknown")] * 2
     assert len(fake.requests_to("GET", "/v1/accounts/1234")) == 1, "asked once per run, not per event"
-    assert nw.rows("account_cache") == []
+    assert nwi.rows("account_cache") == []
 
     fake.accounts_status = None
-    nw.write_config([*first, {"name": "lo-3", "address": "127.0.0.3", "account": "1234"}],
+    nwi.write_config([*first, {"name": "lo-3", "address": "127.0.0.3", "account": "1234"}],
                     thresholds={"notify_initial": True}, **_apis(fake))
-    again = nw.sweep()
+    again = nwi.sweep()
     assert again.returncode == 0, again.stderr
     assert len(fake.requests_to("GET", "/v1/accounts/1234")) == 2
     assert [(e["host"]["name"], e["partition"], e["zone"]) for e in fake.sigma_events()][2:] == [("lo-3", "01", "003")]
-    assert [(r["account"], r["found"]) for r in nw.rows("account_cache")] == [("1234", True)]
+    assert [(r["account"], r["found"]) for r in nwi.rows("account_cache")] == [("1234", True)]
 
 
 # 4. Outcomes of items superseded while they were being sent.
@@ -275,40 +276,40 @@ def test_outcome_dropped_for_a_superseded_item_is_no_delivery_trouble(
 # 5. The delivery lease held by another process.
 
 def test_delivery_lease_held_elsewhere_leaves_events_for_the_next_run(
-    nw: Netwatch, fake: FakeApis, engine: Engine
+    nwi: InProcess, fake: FakeApis, engine: Engine
 ) -> None:
     other = "other-host:4242:feedbeef"
     assert Lease(engine, DELIVERY_LEASE, other, 600, lambda _conn: datetime.now(UTC)).try_acquire()
     hosts = [{"name": f"lo-{n}", "address": f"127.0.0.{n}", "account": "1234", "partition": "01", "zone": f"00{n}"}
              for n in (1, 2)]
-    nw.write_config(hosts, thresholds={"notify_initial": True}, **_apis(fake))
-    waiting = nw.sweep()
+    nwi.write_config(hosts, thresholds={"notify_initial": True}, **_apis(fake))
+    waiting = nwi.sweep()
     assert waiting.returncode == 0, waiting.stderr
     assert "another run is delivering from the outbox" in waiting.stderr
-    assert [(i.status, i.attempts) for i in nw.outbox()] == [("pending", 0), ("pending", 0)]
+    assert [(i.status, i.attempts) for i in nwi.outbox()] == [("pending", 0), ("pending", 0)]
     assert fake.requests == []
-    assert [r["holder"] for r in nw.rows("leases") if r["name"] == DELIVERY_LEASE] == [other]
+    assert [r["holder"] for r in nwi.rows("leases") if r["name"] == DELIVERY_LEASE] == [other]
 
     with engine.begin() as conn:
         release_lease(conn, DELIVERY_LEASE, other)
     for _ in range(2):
-        done = nw.sweep()
+        done = nwi.sweep()
         assert done.returncode == 0, done.stderr
     keys = _sigma_keys(fake)
     assert len(keys) == 2 and len(set(keys)) == 2, keys
     assert sorted(e["host"]["name"] for e in fake.sigma_events()) == ["lo-1", "lo-2"]
-    assert [(i.status, i.attempts) for i in nw.outbox()] == [("sent", 1), ("sent", 1)]
+    assert [(i.status, i.attempts) for i in nwi.outbox()] == [("sent", 1), ("sent", 1)]
 
 
 # 6. Sigma refusing our token does not hold back notifications.
 
-def test_sigma_token_refused_webhook_still_delivered_and_exit_78(nw: Netwatch, fake: FakeApis) -> None:
+def test_sigma_token_refused_webhook_still_delivered_and_exit_78(nwi: InProcess, fake: FakeApis) -> None:
     fake.sigma_status = 401
     with webhook_receiver() as hook:
-        nw.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "7"}],
+        nwi.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "7"}],
                         thresholds={"notify_initial": True}, **_apis(fake),
                         notifications={"webhook": {"url": f"http://127.0.0.1:{hook.server_port}/hook"}})
-        done = nw.sweep()
+        done = nwi.sweep()
     assert done.returncode == 78, done.stderr
     [line] = _errors(done.stderr)
     assert "sigma API rejected the token (HTTP 401) on POST /v1/events" in line
@@ -318,30 +319,30 @@ def test_sigma_token_refused_webhook_still_delivered_and_exit_78(nw: Netwatch, f
     [(headers, body)] = hook.received
     assert (body["kind"], body["subject"]) == ("host_first_status", "lo-1")
     assert headers["Idempotency-Key"].startswith("webhook-nw-")
-    assert {i.channel: (i.status, i.attempts) for i in nw.outbox()} == {"sigma": ("pending", 0),
+    assert {i.channel: (i.status, i.attempts) for i in nwi.outbox()} == {"sigma": ("pending", 0),
                                                                         "webhook": ("sent", 1)}
 
 
 # 7. The account cache: one request per account, none within the TTL.
 
-def test_hosts_sharing_an_account_cost_one_account_request(nw: Netwatch, fake: FakeApis) -> None:
+def test_hosts_sharing_an_account_cost_one_account_request(nwi: InProcess, fake: FakeApis) -> None:
     def hosts(count: int) -> list[dict[str, str]]:
         return [{"name": f"shop-{n:02d}", "address": f"127.0.3.{n}", "account": "1234"} for n in range(1, count + 1)]
 
     sections = _apis(fake)
     sections["segware"]["cache_ttl_seconds"] = 3600
-    nw.write_config(hosts(25), thresholds={"notify_initial": True}, **sections)
-    first = nw.sweep()
+    nwi.write_config(hosts(25), thresholds={"notify_initial": True}, **sections)
+    first = nwi.sweep()
     assert first.returncode == 0, first.stderr
     assert len(fake.requests_to("GET", "/v1/accounts/1234")) == 1
     assert len(fake.sigma_events()) == 25
 
     # 25 new hosts of the same account: 25 new events that need enrichment, all from the cache.
-    nw.write_config(hosts(50), thresholds={"notify_initial": True}, **sections)
-    second = nw.sweep()
+    nwi.write_config(hosts(50), thresholds={"notify_initial": True}, **sections)
+    second = nwi.sweep()
     assert second.returncode == 0, second.stderr
     assert len(fake.requests_to("GET", "/v1/accounts/1234")) == 1
     events = fake.sigma_events()
     assert sorted(e["host"]["name"] for e in events) == sorted(h["name"] for h in hosts(50))
     assert {(e["partition"], e["zone"]) for e in events} == {("01", "003")}
-    assert {h["status"] for h in nw.rows("hosts")} == {"online"}
+    assert {h["status"] for h in nwi.rows("hosts")} == {"online"}

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from fakeapi import FakeApis
 from freezegun import freeze_time
+from inproc import InProcess
 from jobkit import TOKEN, Netwatch, smtp_server, webhook_receiver
 from sqlalchemy.engine import Engine
 
@@ -56,24 +57,24 @@ def _config(nw: Netwatch, fake: FakeApis, smtp_port: int | None = None, hook_url
                     notifications=notifications)
 
 
-def test_volume_rises_raises_one_alert_over_three_scans_then_clears_once(nw: Netwatch, fake: FakeApis) -> None:
+def test_volume_rises_raises_one_alert_over_three_scans_then_clears_once(nwi: InProcess, fake: FakeApis) -> None:
     with smtp_server() as (port, mails), webhook_receiver() as hook:
-        _config(nw, fake, smtp_port=port, hook_url=f"http://127.0.0.1:{hook.server_port}/netwatch")
+        _config(nwi, fake, smtp_port=port, hook_url=f"http://127.0.0.1:{hook.server_port}/netwatch")
         fake.events = events(30) + events(5, code="E999")
-        first = nw.run("run", "event-scan")
+        first = nwi.run("run", "event-scan")
         fake.events = events(60) + events(5, code="E999")
-        second = nw.run("run", "event-scan")
+        second = nwi.run("run", "event-scan")
         fake.events = events(80)
-        third = nw.run("run", "event-scan")
+        third = nwi.run("run", "event-scan")
         assert [first.returncode, second.returncode, third.returncode] == [0, 0, 0], third.stderr
 
-        [trigger] = nw.rows("triggers")
+        [trigger] = nwi.rows("triggers")
         assert (trigger["account"], trigger["cuc"], trigger["code"], trigger["status"]) == (
             "1234", "CUC-77", "E130", "active")
         assert (trigger["count"], trigger["peak"], trigger["threshold"], trigger["generation"]) == (80, 80, 50, 1)
         assert (trigger["account_name"], trigger["company"], trigger["client_group"]) == (
             "Loja Centro", "Acme Seguranca", "Varejo Sul")
-        assert [(e["action"], e["count"], e["threshold"], e["window_minutes"]) for e in nw.rows("register_log")] == [
+        assert [(e["action"], e["count"], e["threshold"], e["window_minutes"]) for e in nwi.rows("register_log")] == [
             ("raised", 60, 50, 120)]
         assert len(mails) == 1
         assert "E130" in mails[0]["Subject"] and "Loja Centro" in mails[0].get_content()
@@ -83,130 +84,130 @@ def test_volume_rises_raises_one_alert_over_three_scans_then_clears_once(nw: Net
         assert len(fake.requests_to("GET", "/v1/accounts/1234")) == 1
 
         fake.events = events(20)
-        cleared = nw.run("run", "alert-clear")
-        again = nw.run("run", "alert-clear")
+        cleared = nwi.run("run", "alert-clear")
+        again = nwi.run("run", "alert-clear")
         assert (cleared.returncode, again.returncode) == (0, 0), cleared.stderr
-        [trigger] = nw.rows("triggers")
+        [trigger] = nwi.rows("triggers")
         assert (trigger["status"], trigger["clear_reason"], trigger["count"]) == ("cleared", "below_threshold", 20)
-        log = nw.rows("register_log")
+        log = nwi.rows("register_log")
         assert [(e["action"], e["reason"], e["count"]) for e in log] == [
             ("raised", None, 60), ("cleared", "below_threshold", 20)]
         assert log[1]["active_seconds"] >= 0
         assert len(mails) == 2
         assert [body["kind"] for _, body in hook.received] == ["alert_raised", "alert_cleared"]
         assert hook.received[1][1]["recovery"] is True
-    assert [r["outcome"] for r in nw.rows("job_runs")] == ["ok"] * 5
+    assert [r["outcome"] for r in nwi.rows("job_runs")] == ["ok"] * 5
 
 
-def test_api_down_mid_read_changes_nothing(nw: Netwatch, fake: FakeApis) -> None:
-    _config(nw, fake, page_size=50)
+def test_api_down_mid_read_changes_nothing(nwi: InProcess, fake: FakeApis) -> None:
+    _config(nwi, fake, page_size=50)
     fake.events = events(300)
     fake.events_fail_after_pages = 2
-    down = nw.run("run", "event-scan")
+    down = nwi.run("run", "event-scan")
     assert down.returncode == 69, down.stderr
     assert "Traceback" not in down.stderr
-    assert nw.rows("triggers") == [] and nw.rows("register_log") == [] and nw.rows("scan_counts") == []
-    assert [r["outcome"] for r in nw.rows("job_runs")] == ["failed"]
+    assert nwi.rows("triggers") == [] and nwi.rows("register_log") == [] and nwi.rows("scan_counts") == []
+    assert [r["outcome"] for r in nwi.rows("job_runs")] == ["failed"]
 
     fake.events_fail_after_pages = None
-    assert nw.run("run", "event-scan").returncode == 0
-    assert [t["status"] for t in nw.rows("triggers")] == ["active"]
+    assert nwi.run("run", "event-scan").returncode == 0
+    assert [t["status"] for t in nwi.rows("triggers")] == ["active"]
     fake.events = events(10)
     fake.events_fail_after_pages = 0
-    assert nw.run("run", "alert-clear").returncode == 69
-    assert [t["status"] for t in nw.rows("triggers")] == ["active"]
-    assert [e["action"] for e in nw.rows("register_log")] == ["raised"]
+    assert nwi.run("run", "alert-clear").returncode == 69
+    assert [t["status"] for t in nwi.rows("triggers")] == ["active"]
+    assert [e["action"] for e in nwi.rows("register_log")] == ["raised"]
 
 
-def test_too_many_results_are_split_and_counted_once(nw: Netwatch, fake: FakeApis) -> None:
-    _config(nw, fake, record_floor=1)
+def test_too_many_results_are_split_and_counted_once(nwi: InProcess, fake: FakeApis) -> None:
+    _config(nwi, fake, record_floor=1)
     fake.max_results = 120
     fake.events = events(700) + events(35, cuc="CUC-8", code="E131")
-    done = nw.run("run", "event-scan")
+    done = nwi.run("run", "event-scan")
     assert done.returncode == 0, done.stderr
-    counts = {(r["cuc"], r["code"]): r["count"] for r in nw.rows("scan_counts")}
+    counts = {(r["cuc"], r["code"]): r["count"] for r in nwi.rows("scan_counts")}
     assert counts == {("CUC-77", "E130"): 700, ("CUC-8", "E131"): 35}
-    assert sorted(t["code"] for t in nw.rows("triggers")) == ["E130", "E131"]
+    assert sorted(t["code"] for t in nwi.rows("triggers")) == ["E130", "E131"]
     assert "events=735" in done.stderr
 
 
-def test_an_alert_without_events_expires(nw: Netwatch, fake: FakeApis) -> None:
-    _config(nw, fake, expire_minutes=10)
+def test_an_alert_without_events_expires(nwi: InProcess, fake: FakeApis) -> None:
+    _config(nwi, fake, expire_minutes=10)
     fake.events = events(60, end=datetime.now(UTC) - timedelta(minutes=15), spread=timedelta(minutes=30))
-    assert nw.run("run", "event-scan").returncode == 0
-    assert nw.run("run", "alert-clear").returncode == 0
-    [trigger] = nw.rows("triggers")
+    assert nwi.run("run", "event-scan").returncode == 0
+    assert nwi.run("run", "alert-clear").returncode == 0
+    [trigger] = nwi.rows("triggers")
     assert (trigger["status"], trigger["clear_reason"]) == ("cleared", "expired")
-    assert nw.run("run", "event-scan").returncode == 0, "the same old events do not raise it again"
-    assert [(t["status"], t["generation"]) for t in nw.rows("triggers")] == [("cleared", 1)]
+    assert nwi.run("run", "event-scan").returncode == 0, "the same old events do not raise it again"
+    assert [(t["status"], t["generation"]) for t in nwi.rows("triggers")] == [("cleared", 1)]
     # Only events after the clear count toward raising it again: one, then 49, are not enough.
     for fresh in (1, 48):
         fake.events = [*fake.events, *events(fresh, spread=timedelta(milliseconds=fresh))]
-        assert nw.run("run", "event-scan").returncode == 0
-        assert [(t["status"], t["generation"]) for t in nw.rows("triggers")] == [("cleared", 1)], fresh
+        assert nwi.run("run", "event-scan").returncode == 0
+        assert [(t["status"], t["generation"]) for t in nwi.rows("triggers")] == [("cleared", 1)], fresh
     fake.events = [*fake.events, *events(1, spread=timedelta(milliseconds=1))]
-    assert nw.run("run", "event-scan").returncode == 0
-    assert [(t["status"], t["generation"], t["count"]) for t in nw.rows("triggers")] == [("active", 2, 110)], (
+    assert nwi.run("run", "event-scan").returncode == 0
+    assert [(t["status"], t["generation"], t["count"]) for t in nwi.rows("triggers")] == [("active", 2, 110)], (
         "the 50th new event raises it, with the whole window's count")
-    assert [(e["action"], e["count"]) for e in nw.rows("register_log")] == [
+    assert [(e["action"], e["count"]) for e in nwi.rows("register_log")] == [
         ("raised", 60), ("cleared", 60), ("raised", 110)]
 
 
-def test_alert_raised_while_accounts_are_down_is_enriched_once_they_answer(nw: Netwatch, fake: FakeApis) -> None:
+def test_alert_raised_while_accounts_are_down_is_enriched_once_they_answer(nwi: InProcess, fake: FakeApis) -> None:
     with webhook_receiver() as hook:
-        _config(nw, fake, hook_url=f"http://127.0.0.1:{hook.server_port}/netwatch")
+        _config(nwi, fake, hook_url=f"http://127.0.0.1:{hook.server_port}/netwatch")
         fake.events = events(55)
         fake.accounts_status = 503
-        down = nw.run("run", "event-scan")
+        down = nwi.run("run", "event-scan")
         assert down.returncode == 0, down.stderr
-        [trigger] = nw.rows("triggers")
+        [trigger] = nwi.rows("triggers")
         assert (trigger["status"], trigger["account_name"]) == ("active", None)
         assert [body["kind"] for _, body in hook.received] == ["alert_raised"], "the alert is not held back"
         fake.accounts_status = None
-        assert nw.run("run", "event-scan").returncode == 0
-        [trigger] = nw.rows("triggers")
+        assert nwi.run("run", "event-scan").returncode == 0
+        [trigger] = nwi.rows("triggers")
         assert (trigger["account_name"], trigger["company"], trigger["client_group"]) == (
             "Loja Centro", "Acme Seguranca", "Varejo Sul")
         asked = len(fake.requests_to("GET", "/v1/accounts/1234"))
-        assert nw.run("run", "event-scan").returncode == 0
+        assert nwi.run("run", "event-scan").returncode == 0
         assert len(fake.requests_to("GET", "/v1/accounts/1234")) == asked, "an enriched alert is not looked up again"
         assert [body["kind"] for _, body in hook.received] == ["alert_raised"]
 
 
-def test_cleared_groups_that_cannot_raise_again_are_not_enriched(nw: Netwatch, fake: FakeApis) -> None:
-    _config(nw, fake, expire_minutes=1)
+def test_cleared_groups_that_cannot_raise_again_are_not_enriched(nwi: InProcess, fake: FakeApis) -> None:
+    _config(nwi, fake, expire_minutes=1)
     fake.events = events(55, end=datetime.now(UTC) - timedelta(minutes=5), spread=timedelta(minutes=10))
-    assert nw.run("run", "event-scan").returncode == 0
-    assert nw.run("run", "alert-clear").returncode == 0
-    assert [(t["status"], t["clear_reason"]) for t in nw.rows("triggers")] == [("cleared", "expired")]
-    nw.write_config([], segware={"base_url": fake.url, "cache_ttl_seconds": 1},
+    assert nwi.run("run", "event-scan").returncode == 0
+    assert nwi.run("run", "alert-clear").returncode == 0
+    assert [(t["status"], t["clear_reason"]) for t in nwi.rows("triggers")] == [("cleared", "expired")]
+    nwi.write_config([], segware={"base_url": fake.url, "cache_ttl_seconds": 1},
                     event_scan={"codes": {"E130": 50}, "page_size": 100, "expire_minutes": 1})
     time.sleep(1.1)
     asked = len(fake.requests_to("GET", "/v1/accounts/1234"))
-    assert nw.run("run", "event-scan").returncode == 0
+    assert nwi.run("run", "event-scan").returncode == 0
     assert len(fake.requests_to("GET", "/v1/accounts/1234")) == asked
 
 
-def test_alert_reports(nw: Netwatch, fake: FakeApis) -> None:
-    _config(nw, fake)
+def test_alert_reports(nwi: InProcess, fake: FakeApis) -> None:
+    _config(nwi, fake)
     fake.events = events(55) + events(25, cuc="CUC-9", code="E131")
-    assert nw.run("run", "event-scan").returncode == 0
-    listed = json.loads(nw.run("alerts", "--json").stdout)
+    assert nwi.run("run", "event-scan").returncode == 0
+    listed = json.loads(nwi.run("alerts", "--json").stdout)
     assert [(a["cuc"], a["code"], a["count"], a["threshold"], a["account_name"]) for a in listed] == [
         ("CUC-77", "E130", 55, 50, "Loja Centro"), ("CUC-9", "E131", 25, 20, "Loja Centro")]
     assert all(a["first_seen"] and a["last_seen"] for a in listed)
     fake.events = events(55)
-    assert nw.run("run", "alert-clear").returncode == 0
-    active = json.loads(nw.run("alerts", "--active", "--since", "24h", "--json").stdout)
+    assert nwi.run("run", "alert-clear").returncode == 0
+    active = json.loads(nwi.run("alerts", "--active", "--since", "24h", "--json").stdout)
     assert [(a["cuc"], a["status"]) for a in active] == [("CUC-77", "active")]
-    csv_lines = nw.run("alerts", "--csv").stdout.splitlines()
+    csv_lines = nwi.run("alerts", "--csv").stdout.splitlines()
     assert csv_lines[0].startswith("account,cuc,code,status,count")
     assert len(csv_lines) == 3
-    log = json.loads(nw.run("alerts", "log", "--json").stdout)
+    log = json.loads(nwi.run("alerts", "log", "--json").stdout)
     assert [(e["action"], e["cuc"]) for e in log] == [("raised", "CUC-77"), ("raised", "CUC-9"), ("cleared", "CUC-9")]
-    table = nw.run("alerts").stdout
+    table = nwi.run("alerts").stdout
     assert "Loja Centro" in table and "CUC-77" in table
-    assert nw.run("alerts", "--since", "yesterday").returncode == 64
+    assert nwi.run("alerts", "--since", "yesterday").returncode == 64
 
 
 def test_alerts_group_options_reach_the_log_subcommand(nw: Netwatch, fake: FakeApis) -> None:
@@ -225,12 +226,12 @@ def test_alerts_group_options_reach_the_log_subcommand(nw: Netwatch, fake: FakeA
     assert refused.returncode == 64 and "--active" in refused.stderr
 
 
-def test_event_scan_without_codes_or_segware_is_a_config_error(nw: Netwatch, fake: FakeApis) -> None:
-    nw.write_config([], segware={"base_url": fake.url})
-    no_codes = nw.run("run", "event-scan")
+def test_event_scan_without_codes_or_segware_is_a_config_error(nwi: InProcess, fake: FakeApis) -> None:
+    nwi.write_config([], segware={"base_url": fake.url})
+    no_codes = nwi.run("run", "event-scan")
     assert no_codes.returncode == 78 and "event_scan.codes" in no_codes.stderr
-    nw.write_config([], event_scan={"codes": {"E130": 5}})
-    no_api = nw.run("run", "event-scan")
+    nwi.write_config([], event_scan={"codes": {"E130": 5}})
+    no_api = nwi.run("run", "event-scan")
     assert no_api.returncode == 78 and "segware.base_url" in no_api.stderr
 
 
@@ -276,15 +277,15 @@ def test_statements_per_scan_do_not_grow_with_events(
     assert counts[1] == counts[2], counts
 
 
-def test_raised_alert_is_injected_as_a_segware_alarm(nw: Netwatch, fake: FakeApis) -> None:
-    nw.write_config([], segware={"base_url": fake.url}, event_scan={"codes": {"E130": 10}},
+def test_raised_alert_is_injected_as_a_segware_alarm(nwi: InProcess, fake: FakeApis) -> None:
+    nwi.write_config([], segware={"base_url": fake.url}, event_scan={"codes": {"E130": 10}},
                     notifications={"segware_alarm": {"enabled": True, "code": "E900", "recovery_code": "R900",
                                                      "send_recovery": True, "cooldown_seconds": 0},
                                    "retry_backoff_seconds": 0})
     latest = {**events(1, spread=timedelta(seconds=1))[0], "partition": "02", "zone": "017"}
     fake.events = [*events(11), latest]
-    assert nw.run("run", "event-scan").returncode == 0
-    assert nw.run("run", "event-scan").returncode == 0
+    assert nwi.run("run", "event-scan").returncode == 0
+    assert nwi.run("run", "event-scan").returncode == 0
     [alarm] = fake.alarms()
     assert (alarm["account"], alarm["code"], alarm["partition"], alarm["zone"]) == ("1234", "E900", "02", "017"), (
         "the partition and zone of the group's latest event")
@@ -292,35 +293,34 @@ def test_raised_alert_is_injected_as_a_segware_alarm(nw: Netwatch, fake: FakeApi
     [post] = fake.requests_to("POST", "/v1/alarms")
     assert post.headers["idempotency-key"].startswith("segware_alarm-alert-")
     fake.events = []
-    assert nw.run("run", "alert-clear").returncode == 0
+    assert nwi.run("run", "alert-clear").returncode == 0
     assert [(a["code"], a["partition"], a["zone"]) for a in fake.alarms()] == [("E900", "02", "017"),
                                                                              ("R900", "02", "017")]
 
 
 def test_event_scan_commits_nothing_when_the_triggers_changed_during_its_read(
-    nw: Netwatch, fake: FakeApis, engine: Engine
+    nwi: InProcess, fake: FakeApis, engine: Engine
 ) -> None:
-    _config(nw, fake)
+    _config(nwi, fake)
     fake.events = events(60)
-    assert nw.run("run", "event-scan").returncode == 0
+    assert nwi.run("run", "event-scan").returncode == 0
     fake.events = events(60) + events(60, account="5678", cuc="CUC-5")
-    fake.accounts_delay_s = 2.0
-    scan = nw.start("run", "event-scan")
-    deadline = time.monotonic() + 30
-    while not fake.requests_to("GET", "/v1/accounts/5678") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert fake.requests_to("GET", "/v1/accounts/5678"), "the scan reached its account look-up"
-    # Between the scan's two loads, as only a run that took its lease could: CUC-77 is cleared.
-    with engine.begin() as conn:
-        [row] = load_triggers(conn).values()
-        save_triggers(conn, [replace(row, status=CLEARED, cleared_at=datetime.now(UTC), clear_reason="expired")])
-    _, stderr = scan.communicate(timeout=60)
-    assert scan.returncode == 75, stderr
-    assert "triggers changed while the window was read" in stderr and "Traceback" not in stderr
-    assert [(t["cuc"], t["status"]) for t in nw.rows("triggers")] == [("CUC-77", "cleared")]
-    assert [(e["action"], e["cuc"]) for e in nw.rows("register_log")] == [("raised", "CUC-77")]
+    lookup = fake.hold("GET", "/v1/accounts/5678")
+    try:
+        scan = nwi.run_in_background("run", "event-scan")
+        assert lookup.arrived.wait(30), "the scan reached its account look-up"
+        # Between the scan's two loads, as only a run that took its lease could: CUC-77 is cleared.
+        with engine.begin() as conn:
+            [row] = load_triggers(conn).values()
+            save_triggers(conn, [replace(row, status=CLEARED, cleared_at=datetime.now(UTC), clear_reason="expired")])
+    finally:
+        lookup.release()
+    done = scan.result(timeout=60)
+    assert done.returncode == 75, done.stderr
+    assert "triggers changed while the window was read" in done.stderr and "Traceback" not in done.stderr
+    assert [(t["cuc"], t["status"]) for t in nwi.rows("triggers")] == [("CUC-77", "cleared")]
+    assert [(e["action"], e["cuc"]) for e in nwi.rows("register_log")] == [("raised", "CUC-77")]
 
-    fake.accounts_delay_s = 0.0
-    assert nw.run("run", "event-scan").returncode == 0
-    assert sorted((t["cuc"], t["status"]) for t in nw.rows("triggers")) == [
+    assert nwi.run("run", "event-scan").returncode == 0
+    assert sorted((t["cuc"], t["status"]) for t in nwi.rows("triggers")) == [
         ("CUC-5", "active"), ("CUC-77", "cleared")], "CUC-77's events all predate its clear"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fakeapi import FakeApis
+from inproc import InProcess
 from jobkit import Netwatch
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -60,81 +61,81 @@ def test_departed_hosts_are_this_shards_stored_names_missing_from_the_inventory(
     assert departed_hosts([], set(), Shard()) == []
 
 
-def test_removed_host_leaves_status_and_keeps_its_history(nw: Netwatch) -> None:
-    nw.write_config(_loopback(["lo-1", "lo-2", "lo-3"]))
-    first = nw.sweep()
+def test_removed_host_leaves_status_and_keeps_its_history(nwi: InProcess) -> None:
+    nwi.write_config(_loopback(["lo-1", "lo-2", "lo-3"]))
+    first = nwi.sweep()
     assert first.returncode == 0, first.stderr
-    assert [h["name"] for h in _status(nw)] == ["lo-1", "lo-2", "lo-3"]
-    assert _last_counts(nw)["removed"] == 0
+    assert [h["name"] for h in _status(nwi)] == ["lo-1", "lo-2", "lo-3"]
+    assert _last_counts(nwi)["removed"] == 0
 
-    nw.write_config(_loopback(["lo-1", "lo-2"]))
-    second = nw.sweep()
+    nwi.write_config(_loopback(["lo-1", "lo-2"]))
+    second = nwi.sweep()
 
     assert second.returncode == 0, second.stderr
     assert "removed 1 hosts no longer in the inventory: lo-3" in second.stderr
     assert "removed=1" in second.stderr
-    assert [h["name"] for h in _status(nw)] == ["lo-1", "lo-2"]
-    assert _last_counts(nw)["removed"] == 1
-    history = sorted(r["host_name"] for r in nw.rows("check_results"))
+    assert [h["name"] for h in _status(nwi)] == ["lo-1", "lo-2"]
+    assert _last_counts(nwi)["removed"] == 1
+    history = sorted(r["host_name"] for r in nwi.rows("check_results"))
     assert history == ["lo-1", "lo-1", "lo-2", "lo-2", "lo-3"]
 
 
-def test_re_added_host_starts_from_a_fresh_state(nw: Netwatch) -> None:
+def test_re_added_host_starts_from_a_fresh_state(nwi: InProcess) -> None:
     kept = {"name": "lo-1", "address": "127.4.0.1"}
     flaky = {"name": "gone", "address": "gone.invalid"}
-    nw.write_config([kept, flaky], thresholds={"down_after": 5})
+    nwi.write_config([kept, flaky], thresholds={"down_after": 5})
     for _ in range(2):
-        assert nw.sweep().returncode == 0
-    assert {h["name"]: h["failures"] for h in _status(nw)} == {"gone": 2, "lo-1": 0}
+        assert nwi.sweep().returncode == 0
+    assert {h["name"]: h["failures"] for h in _status(nwi)} == {"gone": 2, "lo-1": 0}
 
-    nw.write_config([kept], thresholds={"down_after": 5})
-    assert nw.sweep().returncode == 0
-    nw.write_config([kept, flaky], thresholds={"down_after": 5})
-    assert nw.sweep().returncode == 0
+    nwi.write_config([kept], thresholds={"down_after": 5})
+    assert nwi.sweep().returncode == 0
+    nwi.write_config([kept, flaky], thresholds={"down_after": 5})
+    assert nwi.sweep().returncode == 0
 
-    assert {h["name"]: (h["failures"], h["status"]) for h in _status(nw)} == {
+    assert {h["name"]: (h["failures"], h["status"]) for h in _status(nwi)} == {
         "gone": (1, "unknown"), "lo-1": (0, "online")}
 
 
-def test_a_shard_never_removes_another_shards_hosts(nw: Netwatch) -> None:
+def test_a_shard_never_removes_another_shards_hosts(nwi: InProcess) -> None:
     zero, one = Shard(0, 2), Shard(1, 2)
     names = sorted([*_names_of_shard(zero, 2), *_names_of_shard(one, 2)])
     everything = _loopback(names)
-    nw.write_config(everything)
+    nwi.write_config(everything)
     for shard in (zero, one):
-        done = nw.run("run", "ping-sweep", "--shard", str(shard))
+        done = nwi.run("run", "ping-sweep", "--shard", str(shard))
         assert done.returncode == 0, done.stderr
-    assert [h["name"] for h in _status(nw)] == names
+    assert [h["name"] for h in _status(nwi)] == names
     dropped_zero, dropped_one = _names_of_shard(zero, 1)[0], _names_of_shard(one, 1)[0]
 
-    nw.write_config([h for h in everything if h["name"] not in (dropped_zero, dropped_one)])
-    by_zero = nw.run("run", "ping-sweep", "--shard", "0/2")
+    nwi.write_config([h for h in everything if h["name"] not in (dropped_zero, dropped_one)])
+    by_zero = nwi.run("run", "ping-sweep", "--shard", "0/2")
 
     assert by_zero.returncode == 0, by_zero.stderr
-    assert _last_counts(nw)["removed"] == 1
-    assert [h["name"] for h in _status(nw)] == sorted(set(names) - {dropped_zero})
+    assert _last_counts(nwi)["removed"] == 1
+    assert [h["name"] for h in _status(nwi)] == sorted(set(names) - {dropped_zero})
 
-    by_one = nw.run("run", "ping-sweep", "--shard", "1/2")
+    by_one = nwi.run("run", "ping-sweep", "--shard", "1/2")
     assert by_one.returncode == 0, by_one.stderr
-    assert [h["name"] for h in _status(nw)] == sorted(set(names) - {dropped_zero, dropped_one})
+    assert [h["name"] for h in _status(nwi)] == sorted(set(names) - {dropped_zero, dropped_one})
 
 
-def test_event_of_a_removed_host_is_still_delivered(nw: Netwatch, fake: FakeApis) -> None:
+def test_event_of_a_removed_host_is_still_delivered(nwi: InProcess, fake: FakeApis) -> None:
     apis = {"sigma": {"base_url": fake.url, "retry_backoff_seconds": 0}, "segware": {"base_url": fake.url}}
     host = {"name": "lo-1", "address": "127.4.0.1", "account": "1234", "partition": "01", "zone": "1"}
-    nw.write_config([host], thresholds={"notify_initial": True}, **apis)
+    nwi.write_config([host], thresholds={"notify_initial": True}, **apis)
     fake.sigma_status = 503
-    assert nw.sweep().returncode == 1
-    assert [i.status for i in nw.outbox()] == ["pending"]
+    assert nwi.sweep().returncode == 1
+    assert [i.status for i in nwi.outbox()] == ["pending"]
 
     fake.sigma_status = None
-    nw.write_config([], **apis)
-    done = nw.sweep()
+    nwi.write_config([], **apis)
+    done = nwi.sweep()
 
     assert done.returncode == 0, done.stderr
-    assert nw.rows("hosts") == []
+    assert nwi.rows("hosts") == []
     assert [(e["host"]["name"], e["type"]) for e in fake.sigma_events()] == [("lo-1", "HOST_ONLINE")]
-    assert [i.status for i in nw.outbox()] == ["sent"]
+    assert [i.status for i in nwi.outbox()] == ["sent"]
 
 
 def _sweep_counting_statements(db_url: str, tmp_path: Path, names: list[str]) -> int:

@@ -19,10 +19,12 @@ from netns import netns_lab, requires_netns
 from sqlalchemy.engine import Engine
 
 from netwatch.config import parse_config
+from netwatch.db.clock import server_now
 from netwatch.db.engine import count_statements
 from netwatch.deps import build_deps
 from netwatch.jobs.ping_sweep import run_ping_sweep
 from netwatch.logs import Redactor
+from netwatch.running.lease import Lease
 from netwatch.running.stopflag import StopFlag
 from netwatch.shard import Shard
 
@@ -33,6 +35,7 @@ def _apis(fake: FakeApis, **sigma: object) -> dict[str, dict[str, object]]:
 
 
 def test_loopback_sweep_records_one_result_per_host(nw: Netwatch) -> None:
+    """End to end: the real process and real ICMP to loopback, on both databases."""
     nw.write_config([
         {"name": "lo-1", "address": "127.0.0.1", "account": "1234"},
         {"name": "lo-2", "address": "127.0.0.2"},
@@ -96,109 +99,115 @@ def test_offline_online_cycle_reaches_sigma_once_each(nw: Netwatch, fake: FakeAp
     assert [h["status"] for h in nw.rows("hosts")] == ["online"]
 
 
-def test_sigma_down_keeps_events_pending_then_delivers_once_in_order(nw: Netwatch, fake: FakeApis) -> None:
+def test_sigma_down_keeps_events_pending_then_delivers_once_in_order(nwi: InProcess, fake: FakeApis) -> None:
     first = [{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "001"}]
-    nw.write_config(first, thresholds={"notify_initial": True}, **_apis(fake))
+    nwi.write_config(first, thresholds={"notify_initial": True}, **_apis(fake))
     fake.sigma_status = 503
-    down = nw.sweep()
+    down = nwi.sweep()
     assert down.returncode == 1, down.stderr
-    [pending] = nw.outbox()
+    [pending] = nwi.outbox()
     assert (pending.status, pending.attempts, pending.http_status) == ("pending", 1, 503)
     assert fake.sigma_events() == []
 
     fake.sigma_status = None
     second = [*first, {"name": "lo-2", "address": "127.0.0.2", "account": "1234", "partition": "01", "zone": "002"}]
-    nw.write_config(second, thresholds={"notify_initial": True}, **_apis(fake))
-    back = nw.sweep()
+    nwi.write_config(second, thresholds={"notify_initial": True}, **_apis(fake))
+    back = nwi.sweep()
     assert back.returncode == 0, back.stderr
-    again = nw.sweep()
+    again = nwi.sweep()
     assert again.returncode == 0, again.stderr
     events = fake.sigma_events()
     assert [(e["host"]["name"], e["type"]) for e in events] == [("lo-1", "HOST_ONLINE"), ("lo-2", "HOST_ONLINE")]
-    assert [(i.subject, i.status, i.attempts) for i in nw.outbox()] == [("lo-1", "sent", 2), ("lo-2", "sent", 1)]
+    assert [(i.subject, i.status, i.attempts) for i in nwi.outbox()] == [("lo-1", "sent", 2), ("lo-2", "sent", 1)]
     assert TOKEN not in down.stderr + back.stderr
 
 
-def test_event_is_dead_after_max_attempts(nw: Netwatch, fake: FakeApis) -> None:
-    nw.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "1"}],
+def test_event_is_dead_after_max_attempts(nwi: InProcess, fake: FakeApis) -> None:
+    nwi.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "1"}],
                     thresholds={"notify_initial": True}, **_apis(fake, max_attempts=2))
     fake.sigma_status = 500
-    assert nw.sweep().returncode == 1
-    last = nw.sweep()
+    assert nwi.sweep().returncode == 1
+    last = nwi.sweep()
     assert last.returncode == 1
     assert "dead after 2 attempts" in last.stderr
-    assert [(i.status, i.attempts) for i in nw.outbox()] == [("dead", 2)]
+    assert [(i.status, i.attempts) for i in nwi.outbox()] == [("dead", 2)]
     fake.sigma_status = None
-    assert nw.sweep().returncode == 0
+    assert nwi.sweep().returncode == 0
     assert fake.sigma_events() == []
 
 
-def test_refused_event_is_failed_and_not_retried(nw: Netwatch, fake: FakeApis) -> None:
-    nw.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "1"}],
+def test_refused_event_is_failed_and_not_retried(nwi: InProcess, fake: FakeApis) -> None:
+    nwi.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "1"}],
                     thresholds={"notify_initial": True}, **_apis(fake))
     fake.sigma_status = 400
-    assert nw.sweep().returncode == 1
+    assert nwi.sweep().returncode == 1
     fake.sigma_status = None
-    assert nw.sweep().returncode == 0
-    assert [(i.status, i.http_status) for i in nw.outbox()] == [("failed", 400)]
+    assert nwi.sweep().returncode == 0
+    assert [(i.status, i.http_status) for i in nwi.outbox()] == [("failed", 400)]
     assert len(fake.requests_to("POST", "/v1/events")) == 1
 
 
-def test_unknown_account_is_enriched_as_unknown(nw: Netwatch, fake: FakeApis) -> None:
-    nw.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "7777"}],
+def test_unknown_account_is_enriched_as_unknown(nwi: InProcess, fake: FakeApis) -> None:
+    nwi.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "7777"}],
                     thresholds={"notify_initial": True}, **_apis(fake))
-    done = nw.sweep()
+    done = nwi.sweep()
     assert done.returncode == 0, done.stderr
     [event] = fake.sigma_events()
     assert (event["account"], event["partition"], event["zone"]) == ("7777", "unknown", "unknown")
 
 
-def test_segware_down_keeps_event_pending(nw: Netwatch, fake: FakeApis) -> None:
-    nw.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234"}],
+def test_segware_down_keeps_event_pending(nwi: InProcess, fake: FakeApis) -> None:
+    nwi.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234"}],
                     thresholds={"notify_initial": True}, **_apis(fake))
     fake.accounts_status = 503
-    done = nw.sweep()
+    done = nwi.sweep()
     assert done.returncode == 69, done.stderr
     assert "held back" in done.stderr and "Traceback" not in done.stderr
     assert "ping-sweep finished" in done.stderr and "hosts=1" in done.stderr and "exit_code=69" in done.stderr
-    [run] = nw.rows("job_runs")
+    [run] = nwi.rows("job_runs")
     assert (run["outcome"], run["exit_code"], json.loads(run["counts"])["hosts"]) == ("failed", 69, 1)
     assert "held back" in run["error"]
-    [item] = nw.outbox()
+    [item] = nwi.outbox()
     assert item.status == "pending"
     assert "enrichment" in (item.last_error or "")
     fake.accounts_status = None
-    assert nw.sweep().returncode == 0
+    assert nwi.sweep().returncode == 0
     assert [(e["partition"], e["zone"]) for e in fake.sigma_events()] == [("01", "003")]
 
 
-def test_without_sink_events_are_recorded_undelivered(nw: Netwatch) -> None:
-    nw.write_config([{"name": "lo-1", "address": "127.0.0.1"}], thresholds={"notify_initial": True})
-    done = nw.sweep()
+def test_without_sink_events_are_recorded_undelivered(nwi: InProcess) -> None:
+    nwi.write_config([{"name": "lo-1", "address": "127.0.0.1"}], thresholds={"notify_initial": True})
+    done = nwi.sweep()
     assert done.returncode == 0, done.stderr
     assert "undelivered: no sink configured" in done.stderr
-    assert [(i.status, i.last_error) for i in nw.outbox()] == [("undelivered", "no sink configured")]
+    assert [(i.status, i.last_error) for i in nwi.outbox()] == [("undelivered", "no sink configured")]
 
 
-def test_rejected_token_stops_with_78_and_keeps_the_event(nw: Netwatch, fake: FakeApis) -> None:
-    nw.env["NETWATCH_SIGMA_TOKEN"] = "wrong-token-value-789"
-    nw.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "1"}],
+def test_rejected_token_stops_with_78_and_keeps_the_event(nwi: InProcess, fake: FakeApis) -> None:
+    nwi.env["NETWATCH_SIGMA_TOKEN"] = "wrong-token-value-789"
+    nwi.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "1"}],
                     thresholds={"notify_initial": True}, **_apis(fake))
-    done = nw.sweep()
+    done = nwi.sweep()
     assert done.returncode == 78
     assert "NETWATCH_SIGMA_TOKEN" in done.stderr
     assert "wrong-token-value-789" not in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
-    assert [(i.status, i.attempts) for i in nw.outbox()] == [("pending", 0)]
-    assert [r["outcome"] for r in nw.rows("job_runs")] == ["failed"]
-    assert all(r["holder"] is None for r in nw.rows("leases"))
+    assert [(i.status, i.attempts) for i in nwi.outbox()] == [("pending", 0)]
+    assert [r["outcome"] for r in nwi.rows("job_runs")] == ["failed"]
+    assert all(r["holder"] is None for r in nwi.rows("leases"))
 
 
-def test_two_sweeps_at_once_one_acts_the_other_exits_75(nw: Netwatch) -> None:
-    nw.write_config([{"name": "lo-1", "address": "127.0.0.1"}], ping={"count": 3, "interval_ms": 1000})
+def test_two_sweeps_at_once_one_acts_the_other_exits_75(nw: Netwatch, fake: FakeApis) -> None:
+    """Two real processes; the first is held inside its delivery (so inside its lease) until the second is done."""
+    nw.write_config([{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition": "01", "zone": "1"}],
+                    thresholds={"notify_initial": True}, **_apis(fake))
+    delivery = fake.hold("POST", "/v1/events")
     first = nw.start("run", "ping-sweep")
-    nw.wait_for_lease("ping-sweep:0/1")
-    second = nw.sweep()
+    try:
+        assert delivery.arrived.wait(30), "the first run never reached its delivery"
+        second = nw.sweep()
+    finally:
+        delivery.release()
     _, err = first.communicate(timeout=30)
     assert second.returncode == 75, second.stderr
     assert "another run holds the ping-sweep:0/1 lease" in second.stderr
@@ -208,12 +217,21 @@ def test_two_sweeps_at_once_one_acts_the_other_exits_75(nw: Netwatch) -> None:
     assert sorted((r["outcome"], r["exit_code"]) for r in nw.rows("job_runs")) == [("lease_held", 75), ("ok", 0)]
 
 
-def test_two_sweeps_started_together_exactly_one_acts(nw: Netwatch) -> None:
-    nw.write_config([{"name": "lo-1", "address": "127.0.0.1"}], ping={"count": 2, "interval_ms": 1000})
-    both = [nw.start("run", "ping-sweep"), nw.start("run", "ping-sweep")]
-    results = [(p.wait(timeout=30), p.communicate()[1]) for p in both]
-    assert sorted(code for code, _ in results) == [0, 75], results
-    assert len(nw.rows("check_results")) == 1
+def test_a_sweep_while_another_run_holds_the_lease_exits_75_and_the_next_one_acts(
+    nwi: InProcess, engine: Engine
+) -> None:
+    nwi.write_config([{"name": "lo-1", "address": "127.0.0.1"}])
+    other = Lease(engine, "ping-sweep:0/1", "another-run", 120, server_now)
+    assert other.try_acquire()
+    held = nwi.sweep()
+    assert held.returncode == 75, held.stderr
+    assert "another run holds the ping-sweep:0/1 lease (another-run, until " in held.stderr
+    assert nwi.rows("check_results") == [] and nwi.sweep_plan.calls == []
+    other.release()
+    done = nwi.sweep()
+    assert done.returncode == 0, done.stderr
+    assert len(nwi.rows("check_results")) == 1
+    assert sorted((r["outcome"], r["exit_code"]) for r in nwi.rows("job_runs")) == [("lease_held", 75), ("ok", 0)]
 
 
 def test_sigterm_mid_sweep_writes_nothing_and_releases_the_lease(nw: Netwatch) -> None:
@@ -241,15 +259,15 @@ def test_sigterm_mid_sweep_writes_nothing_and_releases_the_lease(nw: Netwatch) -
     assert len(nw.outbox()) == 2
 
 
-def test_shards_split_hosts_and_hold_separate_leases(nw: Netwatch) -> None:
+def test_shards_split_hosts_and_hold_separate_leases(nwi: InProcess) -> None:
     hosts = [{"name": f"h{i}", "address": f"127.0.1.{i}"} for i in range(1, 21)]
-    nw.write_config(hosts)
+    nwi.write_config(hosts)
     for index in range(3):
-        done = nw.run("run", "ping-sweep", "--shard", f"{index}/3")
+        done = nwi.run("run", "ping-sweep", "--shard", f"{index}/3")
         assert done.returncode == 0, done.stderr
-    names = sorted(r["host_name"] for r in nw.rows("check_results"))
+    names = sorted(r["host_name"] for r in nwi.rows("check_results"))
     assert names == sorted(h["name"] for h in hosts)
-    assert sorted(r["name"] for r in nw.rows("leases")) == ["outbox-delivery:0/1"] + [f"ping-sweep:{i}/3"
+    assert sorted(r["name"] for r in nwi.rows("leases")) == ["outbox-delivery:0/1"] + [f"ping-sweep:{i}/3"
                                                                                         for i in range(3)]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fakeapi import FakeApis
+from inproc import InProcess
 from jobkit import TOKEN, Netwatch, log_lines
 
 HOSTS = [
@@ -46,10 +47,10 @@ def _number(text: str) -> Any:
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
-def test_successful_run_logs_duration_and_exit_code_0(nw: Netwatch, log_format: str) -> None:
-    nw.write_config(HOSTS)
+def test_successful_run_logs_duration_and_exit_code_0(nwi: InProcess, log_format: str) -> None:
+    nwi.write_config(HOSTS)
 
-    done = sweep(nw, log_format)
+    done = sweep(nwi, log_format)
 
     assert done.returncode == 0, done.stderr
     fields = summary_fields(done.stderr, log_format)
@@ -60,12 +61,12 @@ def test_successful_run_logs_duration_and_exit_code_0(nw: Netwatch, log_format: 
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
-def test_failed_delivery_logs_exit_code_1(nw: Netwatch, fake: FakeApis, log_format: str) -> None:
-    nw.write_config(HOSTS, thresholds={"notify_initial": True},
+def test_failed_delivery_logs_exit_code_1(nwi: InProcess, fake: FakeApis, log_format: str) -> None:
+    nwi.write_config(HOSTS, thresholds={"notify_initial": True},
                     sigma={"base_url": fake.url, "retry_backoff_seconds": 0})
     fake.sigma_status = 503
 
-    done = sweep(nw, log_format)
+    done = sweep(nwi, log_format)
 
     assert done.returncode == 1, done.stderr
     fields = summary_fields(done.stderr, log_format)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from netwatch.config import RunConfig
 from netwatch.core.clockcheck import clock_problem
 from netwatch.db import migrate, runs
-from netwatch.db.engine import db_error_line, describe_db_error, is_db_unavailable
+from netwatch.db.engine import StatementCount, count_statements, db_error_line, describe_db_error, is_db_unavailable
 from netwatch.delivery.report import DeliveryReport
 from netwatch.deps import Deps
 from netwatch.errors import ClockUntrusted, ExitCode, LeaseHeld, NetwatchError, Stopped
@@ -74,7 +74,15 @@ def run_job(job: str, shard: str, settings: RunConfig, deps: Deps,
 
     The lease is `<job>:<shard>`, or `<group.name>:<shard>` for jobs that change the same state
     and so must never run at the same time. Every error text stored in the run row is masked.
+    The counts include `statements`: what the run sent to the database, which must not grow with
+    the number of hosts or events.
     """
+    with count_statements(deps.engine) as statements:
+        return _run_job(job, shard, settings, deps, work, lease_group, statements)
+
+
+def _run_job(job: str, shard: str, settings: RunConfig, deps: Deps, work: Callable[[RunContext], JobOutcome],
+             lease_group: str | None, statements: StatementCount) -> ExitCode:
     started = time.monotonic()
     # From here a signal stops the run at its next safe point, with its run row and lease in order.
     deps.stop.arm()
@@ -105,7 +113,7 @@ def run_job(job: str, shard: str, settings: RunConfig, deps: Deps,
             _finish_quietly(deps, run_id, "failed", code, message)
             raise
         delivery = outcome.delivery
-        counts = {**outcome.counts, **delivery.counts()}
+        counts = {**outcome.counts, **delivery.counts(), "statements": statements.value}
         result, code = _result(delivery)
         _finish(deps, run_id, result, code, counts, delivery.problem.message if delivery.problem else None)
         log.info(
