@@ -78,11 +78,11 @@ def run_job(job: str, shard: str, settings: RunConfig, deps: Deps,
     the number of hosts or events.
     """
     with count_statements(deps.engine) as statements:
-        return _run_job(job, shard, settings, deps, work, lease_group, statements)
+        return _run_job(job, shard, settings, deps, work, group, statements)
 
 
 def _run_job(job: str, shard: str, settings: RunConfig, deps: Deps, work: Callable[[RunContext], JobOutcome],
-             lease_group: str | None, statements: StatementCount) -> ExitCode:
+             group: LeaseGroup | None, statements: StatementCount) -> ExitCode:
     started = time.monotonic()
     # From here a signal stops the run at its next safe point, with its run row and lease in order.
     deps.stop.arm()
