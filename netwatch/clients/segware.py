@@ -10,8 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import requests
-
 from netwatch import limits
 from netwatch.clients.http import ApiClient, ApiRejected, ApiUnavailable, format_timestamp, parse_timestamp
 from netwatch.core.times import require_aware
@@ -303,7 +301,7 @@ class SegwareClient:
             if parsed.account != account:
                 raise _Malformed(f"asked for account {account!r}, got {parsed.account!r}")
         except ValueError as exc:
-            # requests' JSONDecodeError is a ValueError too; a garbled body is likely a proxy or a bad deploy.
+            # Not JSON or not the contract's shape: likely a proxy or a bad deploy.
             raise ApiUnavailable(
                 f"{self._api.name} API GET {path}: malformed response ({exc})", status=response.status_code
             ) from exc
@@ -427,7 +425,7 @@ class SegwareClient:
         what = f"{self._api.name} API GET {_EVENTS_PATH} page {params['page']} from {params['from']} to {params['to']}"
         try:
             data = response.json()
-        except requests.JSONDecodeError as exc:
+        except ValueError as exc:
             raise ApiUnavailable(f"{what}: malformed page (not JSON)", status=response.status_code) from exc
         if response.status_code == 422:
             error = data.get("error") if isinstance(data, dict) else None
