@@ -30,13 +30,15 @@ from urllib3.util.retry import Retry
 
 from netwatch.delivery.outcome import Delivery
 from netwatch.errors import ConfigError, ExitCode, NetwatchError, ServiceUnavailable
+from netwatch.printable import printable
 
 log = logging.getLogger(__name__)
 
 # The largest response body read (documented in README): a full Segware page or an account with
 # thousands of zones is well under 1 MiB. A larger body fails the request, not the process's memory.
 MAX_BODY_BYTES = 16 * 1024 * 1024
-# Of an error body only this much is read, for the excerpt in the error message.
+# Of an error body only this much is read, for the excerpt in the error message: more than the
+# excerpt looks at (4 x 160 characters of up to 4 bytes), so an echoed token is never cut by the read.
 DETAIL_READ_BYTES = 4096
 _DETAIL_MAX_CHARS = 160
 _CHUNK_BYTES = 64 * 1024
@@ -56,6 +58,12 @@ _TRANSIENT_ERRORS = (
 )
 
 
+def excerpt(text: str, limit: int = _DETAIL_MAX_CHARS) -> str:
+    """Server text as one short line: whitespace runs as one space, control characters escaped, cut at `limit`."""
+    line = printable(" ".join(text[: limit * 4].split()))
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def format_timestamp(when: datetime) -> str:
     """ISO 8601 in UTC with a Z suffix, as both APIs take it; microseconds only when non-zero."""
     when = when.astimezone(UTC)
@@ -66,7 +74,11 @@ def parse_timestamp(value: object) -> datetime:
     """An ISO 8601 timestamp with an offset, as aware UTC; ValueError for anything else."""
     if not isinstance(value, str):
         raise ValueError("timestamp is not a string")
-    parsed = datetime.fromisoformat(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        # fromisoformat's own message holds the whole value, however long.
+        raise ValueError(f"timestamp {value[:40]!r} is not ISO 8601") from None
     if parsed.utcoffset() is None:
         raise ValueError(f"timestamp {value[:40]!r} has no offset")
     return parsed.astimezone(UTC)
@@ -458,10 +470,11 @@ class ApiClient:
         raise ApiRejected(f"{self.name} API {method} {path}: HTTP {status}: {detail}", status=status, detail=detail)
 
     def _detail(self, response: ApiResponse) -> str:
-        """A short one-line excerpt of the error body, with our token removed should the server echo it."""
-        text = " ".join(response.content.decode("utf-8", "replace")[: _DETAIL_MAX_CHARS * 4].split())
+        """A short printable one-line excerpt of the error body, with our token removed should the server echo it.
+
+        The excerpt looks at fewer characters than were read, so an echoed token is never cut off.
+        """
+        text = response.content.decode("utf-8", "replace")
         if self._token:
             text = text.replace(self._token, "<redacted>")
-        if len(text) > _DETAIL_MAX_CHARS:
-            text = text[: _DETAIL_MAX_CHARS - 3] + "..."
-        return text or response.reason or "no detail"
+        return excerpt(text) or excerpt(response.reason) or "no detail"
