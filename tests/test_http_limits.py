@@ -107,7 +107,7 @@ def test_an_error_body_is_read_only_for_its_excerpt() -> None:
     assert err.value.detail == "x" * 157 + "..."
 
 
-def test_an_accepted_delivery_is_sent_without_reading_its_body() -> None:
+def test_an_accepted_delivery_is_sent_reading_only_the_start_of_its_answer() -> None:
     with ScriptedServer(streaming(b"HTTP/1.1 201 Created\r\nConnection: close\r\n\r\n", HUGE)) as server:
         delivery = api_client(server.url, timeout_s=20).deliver("POST", "/v1/events", {"a": 1}, "key-1", (201,))
         server.wait_for_hang_up()

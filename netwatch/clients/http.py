@@ -3,8 +3,8 @@
 Each try runs in a daemon thread while the caller waits for it in short slices, so a try ends after
 min(its timeout, the time left before the run's deadline) however slowly the server answers
 (connect, status line, headers or body), and a stop (SIGTERM) ends it within a slice. Every body
-read is capped (MAX_BODY_BYTES; of an error body only an excerpt is read). No API field names live
-here; the adapters (segware.py, sigma.py) own those.
+read is capped: MAX_BODY_BYTES, and of a body not needed (an error's, an accepted delivery's) only
+SHORT_READ_BYTES. No API field names live here; the adapters (segware.py, sigma.py) own those.
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ log = logging.getLogger(__name__)
 # The largest response body read (documented in README): a full Segware page or an account with
 # thousands of zones is well under 1 MiB. A larger body fails the request, not the process's memory.
 MAX_BODY_BYTES = 16 * 1024 * 1024
-# Of an error body only this much is read, for the excerpt in the error message: more than the
-# excerpt looks at (4 x 160 characters of up to 4 bytes), so an echoed token is never cut by the read.
-DETAIL_READ_BYTES = 4096
+# Of any other body (an error's, an accepted delivery's) only this much is read: enough for the
+# excerpt in an error message (4 x 160 characters of up to 4 bytes, so an echoed token is never cut
+# by the read) and for a short body to end, so that its connection can serve the next request.
+SHORT_READ_BYTES = 4096
 _DETAIL_MAX_CHARS = 160
 _CHUNK_BYTES = 64 * 1024
 # How often a caller waiting for a try checks the stop flag and the try's own deadline.
@@ -194,7 +195,7 @@ def parse_retry_after(value: str | None, now_s: float) -> float | None:
 
 @dataclass(frozen=True)
 class ApiResponse:
-    """An answer read within the limits; of an error body only its first DETAIL_READ_BYTES."""
+    """An answer read within the limits: a whole accepted body, else only its first SHORT_READ_BYTES."""
 
     status_code: int
     reason: str
@@ -220,11 +221,9 @@ def _is_transient(status: int) -> bool:
 
 def _read_plan(status: int, accept: Collection[int], read_body: bool) -> tuple[int, bool]:
     """How many body bytes to read for `status`, and whether a longer body is an error (else it is cut)."""
-    if status in accept:
-        return (MAX_BODY_BYTES, True) if read_body else (0, False)
-    if _is_transient(status) or status in (401, 403):
-        return 0, False
-    return DETAIL_READ_BYTES, False
+    if status in accept and read_body:
+        return MAX_BODY_BYTES, True
+    return SHORT_READ_BYTES, False
 
 
 def _read_capped(raw: urllib3.BaseHTTPResponse, limit: int, abandoned: threading.Event) -> bytes:
@@ -253,7 +252,7 @@ def _exchange(send: Callable[[], requests.Response], plan: Callable[[int], tuple
         declared = response.raw.length_remaining
         if strict and declared is not None and declared > limit:
             raise _BodyTooLarge(status)
-        body = _read_capped(response.raw, limit, abandoned) if limit else b""
+        body = _read_capped(response.raw, limit, abandoned)
         if strict and len(body) > limit:
             raise _BodyTooLarge(status)
         return ApiResponse(status, response.reason or "", response.headers, body[:limit])
@@ -265,8 +264,8 @@ class _Try:
     """One request in a daemon thread; the caller waits for it in slices and may give up at any moment.
 
     A try given up on is marked abandoned: its thread stops reading the body at the next bytes that
-    arrive and closes the connection. One still waiting for the status line or the headers goes on
-    until its socket timeout, its server's next line, or the end of the process (a daemon thread).
+    arrive and closes the connection. One still reading the status line or the headers goes on until
+    they end, until no byte came for its socket timeout, or until the process ends (a daemon thread).
     """
 
     def __init__(self, send: Callable[[], requests.Response], plan: Callable[[int], tuple[int, bool]]) -> None:
@@ -361,10 +360,11 @@ class ApiClient:
         """Send one request, retrying transient failures; return the answer if its status is in `accept`.
 
         Each try, body included, ends within min(the client's timeout, the time left before the
-        deadline). The body of an accepted answer is read (unless `read_body` is False) up to
-        MAX_BODY_BYTES. Raises ApiAuthError (401/403), ApiRejected (other 4xx or unexpected status),
-        ApiUnavailable (transient failures exhausted the attempts or the deadline, or the body is too
-        large), ApiNotSent (the deadline was used up before the first try) or Stopped.
+        deadline). The body of an accepted answer is read up to MAX_BODY_BYTES (unless `read_body`
+        is False), any other only up to SHORT_READ_BYTES. Raises ApiAuthError (401/403), ApiRejected
+        (other 4xx or unexpected status), ApiUnavailable (transient failures exhausted the attempts
+        or the deadline, or the body is too large), ApiNotSent (the deadline was used up before the
+        first try) or Stopped.
         """
         what = f"{self.name} API {method} {path}"
         url = self._base_url + path
@@ -440,7 +440,7 @@ class ApiClient:
                 accept: Collection[int]) -> Delivery:
         """One delivery attempt of an idempotent POST: the one mapping of HTTP results to outcomes.
 
-        Accepted -> sent (its body is not read); another 4xx -> failed; transient trouble -> pending;
+        Accepted -> sent (its body is not needed); another 4xx -> failed; transient trouble -> pending;
         never sent (the deadline was used up) -> unsent. 401/403 raise ApiAuthError: the caller stops
         that sink.
         """
