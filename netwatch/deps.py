@@ -82,6 +82,7 @@ def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag, redactor:
             retry=RetryPolicy(),
             deadline=lambda: deadline_at - time.monotonic(),
             sleep=stop.sleep,
+            check_stop=stop.check,
         )
 
     sigma_url, segware_url = config.sigma.api.base_url, config.segware.api.base_url

@@ -1,14 +1,21 @@
 """Generic HTTP client for the external APIs: one session factory, timeouts, retries and error mapping.
 
-No API field names live here; the adapters (segware.py, sigma.py) own those.
+Each try runs in a daemon thread while the caller waits for it in short slices, so a try ends after
+min(its timeout, the time left before the run's deadline) however slowly the server answers
+(connect, status line, headers or body), and a stop (SIGTERM) ends it within a slice. Every body
+read is capped: MAX_BODY_BYTES, and of a body not needed (an error's, an accepted delivery's) only
+SHORT_READ_BYTES. No API field names live here; the adapters (segware.py, sigma.py) own those.
 """
 
 from __future__ import annotations
 
 import email.utils
+import functools
+import json
 import logging
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -17,22 +24,45 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from netwatch.delivery.outcome import Delivery
 from netwatch.errors import ConfigError, ExitCode, NetwatchError, ServiceUnavailable
+from netwatch.printable import printable
 
 log = logging.getLogger(__name__)
 
+# The largest response body read (documented in README): a full Segware page or an account with
+# thousands of zones is well under 1 MiB. A larger body fails the request, not the process's memory.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+# Of any other body (an error's, an accepted delivery's) only this much is read: enough for the
+# excerpt in an error message (4 x 160 characters of up to 4 bytes, so an echoed token is never cut
+# by the read) and for a short body to end, so that its connection can serve the next request.
+SHORT_READ_BYTES = 4096
 _DETAIL_MAX_CHARS = 160
+_CHUNK_BYTES = 64 * 1024
+# How often a caller waiting for a try checks the stop flag and the try's own deadline.
+_WAIT_SLICE_S = 0.2
 # Errors that mean "the service or the path to it is having a bad moment": worth another try.
+# The urllib3 ones come from reading a streamed body, which requests does not wrap.
 _TRANSIENT_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.ReadTimeoutError,
+    urllib3.exceptions.DecodeError,
+    urllib3.exceptions.SSLError,
 )
+
+
+def excerpt(text: str, limit: int = _DETAIL_MAX_CHARS) -> str:
+    """Server text as one short line: whitespace runs as one space, control characters escaped, cut at `limit`."""
+    line = printable(" ".join(text[: limit * 4].split()))
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def format_timestamp(when: datetime) -> str:
@@ -45,7 +75,11 @@ def parse_timestamp(value: object) -> datetime:
     """An ISO 8601 timestamp with an offset, as aware UTC; ValueError for anything else."""
     if not isinstance(value, str):
         raise ValueError("timestamp is not a string")
-    parsed = datetime.fromisoformat(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        # fromisoformat's own message holds the whole value, however long.
+        raise ValueError(f"timestamp {value[:40]!r} is not ISO 8601") from None
     if parsed.utcoffset() is None:
         raise ValueError(f"timestamp {value[:40]!r} has no offset")
     return parsed.astimezone(UTC)
@@ -159,8 +193,125 @@ def parse_retry_after(value: str | None, now_s: float) -> float | None:
     return max(0.0, seconds)
 
 
+@dataclass(frozen=True)
+class ApiResponse:
+    """An answer read within the limits: a whole accepted body, else only its first SHORT_READ_BYTES."""
+
+    status_code: int
+    reason: str
+    headers: Mapping[str, str]
+    content: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON; ValueError when it is not JSON (or not valid UTF-8)."""
+        return json.loads(self.content)
+
+
+class _BodyTooLarge(Exception):
+    """An accepted answer's body is over MAX_BODY_BYTES, by its Content-Length or as it was read."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _is_transient(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def _read_plan(status: int, accept: Collection[int], read_body: bool) -> tuple[int, bool]:
+    """How many body bytes to read for `status`, and whether a longer body is an error (else it is cut)."""
+    if status in accept and read_body:
+        return MAX_BODY_BYTES, True
+    return SHORT_READ_BYTES, False
+
+
+def _read_capped(raw: urllib3.BaseHTTPResponse, limit: int, abandoned: threading.Event) -> bytes:
+    """Up to limit + 1 bytes of the body: one byte more than allowed shows that the body is longer.
+
+    read1 returns whatever has arrived, so a try given up on stops at the next bytes the server sends.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit and not abandoned.is_set():
+        chunk = raw.read1(min(_CHUNK_BYTES, limit + 1 - size), decode_content=True)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _exchange(send: Callable[[], requests.Response], plan: Callable[[int], tuple[int, bool]],
+              abandoned: threading.Event) -> ApiResponse:
+    """Send the request and read its body within the plan's limit; the connection is closed unless read to its end."""
+    response = send()
+    try:
+        status = response.status_code
+        limit, strict = plan(status)
+        declared = response.raw.length_remaining
+        if strict and declared is not None and declared > limit:
+            raise _BodyTooLarge(status)
+        body = _read_capped(response.raw, limit, abandoned)
+        if strict and len(body) > limit:
+            raise _BodyTooLarge(status)
+        return ApiResponse(status, response.reason or "", response.headers, body[:limit])
+    finally:
+        response.close()
+
+
+class _Try:
+    """One request in a daemon thread; the caller waits for it in slices and may give up at any moment.
+
+    A try given up on is marked abandoned: its thread stops reading the body at the next bytes that
+    arrive and closes the connection. One still reading the status line or the headers goes on until
+    they end, until no byte came for its socket timeout, or until the process ends (a daemon thread).
+    """
+
+    def __init__(self, send: Callable[[], requests.Response], plan: Callable[[int], tuple[int, bool]]) -> None:
+        self._send = send
+        self._plan = plan
+        self._done = threading.Event()
+        self._abandoned = threading.Event()
+        self._response: ApiResponse | None = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._run, name="netwatch-http", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self._response = _exchange(self._send, self._plan, self._abandoned)
+        except BaseException as exc:  # handed to the caller's thread, which raises it
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def wait(self, within_s: float, check_stop: Callable[[], None]) -> ApiResponse | None:
+        """The answer, or None once `within_s` has passed; whatever `check_stop` raises ends the wait."""
+        until = time.monotonic() + within_s
+        while not self._done.wait(min(_WAIT_SLICE_S, max(0.0, until - time.monotonic()))):
+            try:
+                check_stop()
+            except BaseException:
+                self._abandoned.set()
+                raise
+            if time.monotonic() >= until:
+                self._abandoned.set()
+                return None
+        if self._error is not None:
+            raise self._error
+        return self._response
+
+
+def _no_stop() -> None:
+    """The default stop check: never stopped."""
+
+
 class ApiClient:
-    """One external API: base URL, bearer token, timeouts, bounded retries and error mapping."""
+    """One external API: base URL, bearer token, timeouts, bounded retries and error mapping.
+
+    `check_stop` raises Stopped once the run was told to stop; it is called before each try and
+    every slice while one is under way.
+    """
 
     def __init__(
         self,
@@ -174,6 +325,7 @@ class ApiClient:
         retry: RetryPolicy,
         deadline: Callable[[], float],
         sleep: Callable[[float], None] = time.sleep,
+        check_stop: Callable[[], None] = _no_stop,
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -187,6 +339,7 @@ class ApiClient:
         self._retry = retry
         self._deadline = deadline
         self._sleep = sleep
+        self._check_stop = check_stop
         self._jitter = jitter
         self._clock = clock
 
@@ -202,14 +355,20 @@ class ApiClient:
         json_body: Any = None,
         headers: Mapping[str, str] | None = None,
         accept: Collection[int] = (200,),
-    ) -> requests.Response:
-        """Send one request, retrying transient failures; return the response if its status is in `accept`.
+        read_body: bool = True,
+    ) -> ApiResponse:
+        """Send one request, retrying transient failures; return the answer if its status is in `accept`.
 
-        Raises ApiAuthError (401/403), ApiRejected (other 4xx or unexpected status) or ApiUnavailable
-        (transient failures exhausted the attempts or the deadline).
+        Each try, body included, ends within min(the client's timeout, the time left before the
+        deadline). The body of an accepted answer is read up to MAX_BODY_BYTES (unless `read_body`
+        is False), any other only up to SHORT_READ_BYTES. Raises ApiAuthError (401/403), ApiRejected
+        (other 4xx or unexpected status), ApiUnavailable (transient failures exhausted the attempts
+        or the deadline, or the body is too large), ApiNotSent (the deadline was used up before the
+        first try) or Stopped.
         """
         what = f"{self.name} API {method} {path}"
         url = self._base_url + path
+        plan = functools.partial(_read_plan, accept=accept, read_body=read_body)
         failures = 0
         while True:
             left = self._deadline()
@@ -217,29 +376,40 @@ class ApiClient:
                 if failures == 0:
                     raise ApiNotSent(f"{what}: not sent, the run's deadline was used up")
                 raise ApiUnavailable(f"{what}: job deadline reached after {failures} attempts")
+            self._check_stop()
             timeout = min(self._timeout_s, left)
+            send = functools.partial(
+                self._session.request,
+                method,
+                url,
+                params=params,
+                json=json_body,
+                headers=dict(headers) if headers else None,
+                auth=self._auth,
+                timeout=(timeout, timeout),
+                stream=True,
+            )
+            status: int | None = None
+            retry_after = None
             try:
-                response = self._session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    headers=dict(headers) if headers else None,
-                    auth=self._auth,
-                    timeout=(timeout, timeout),
-                )
+                response = _Try(send, plan).wait(timeout, self._check_stop)
             except _TRANSIENT_ERRORS as exc:
-                status: int | None = None
                 problem = type(exc).__name__
-                retry_after = None
+            except _BodyTooLarge as exc:
+                # Another try would most likely get the same body: give up at once.
+                raise ApiUnavailable(
+                    f"{what}: HTTP {exc.status} body larger than the {MAX_BODY_BYTES} byte limit", status=exc.status
+                ) from None
             else:
-                status = response.status_code
-                if status in accept:
-                    return response
-                self._raise_permanent(method, path, response)
-                problem = f"HTTP {status}"
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
-                response.close()
+                if response is None:
+                    problem = f"Timeout (no complete answer within {timeout:g}s)"
+                else:
+                    status = response.status_code
+                    if status in accept:
+                        return response
+                    self._raise_permanent(method, path, response)
+                    problem = f"HTTP {status}"
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
 
             failures += 1
             if failures >= self._retry.max_attempts:
@@ -270,25 +440,25 @@ class ApiClient:
                 accept: Collection[int]) -> Delivery:
         """One delivery attempt of an idempotent POST: the one mapping of HTTP results to outcomes.
 
-        Accepted -> sent; another 4xx -> failed; transient trouble -> pending; never sent (the
-        deadline was used up) -> unsent. 401/403 raise ApiAuthError: the caller stops that sink.
+        Accepted -> sent (its body is not needed); another 4xx -> failed; transient trouble -> pending;
+        never sent (the deadline was used up) -> unsent. 401/403 raise ApiAuthError: the caller stops
+        that sink.
         """
         try:
             response = self.request(method, path, json_body=body, headers={"Idempotency-Key": idempotency_key},
-                                    accept=accept)
+                                    accept=accept, read_body=False)
         except ApiNotSent as exc:
             return Delivery("unsent", None, exc.message)
         except ApiUnavailable as exc:
             return Delivery("pending", exc.status, exc.message, exc.retry_after_s)
         except ApiRejected as exc:
             return Delivery("failed", exc.status, exc.message)
-        response.close()
         return Delivery("sent", response.status_code, None)
 
-    def _raise_permanent(self, method: str, path: str, response: requests.Response) -> None:
+    def _raise_permanent(self, method: str, path: str, response: ApiResponse) -> None:
         """Raise for statuses that another try cannot fix; return for transient ones (429, 5xx)."""
         status = response.status_code
-        if status == 429 or status >= 500:
+        if _is_transient(status):
             return
         if status in (401, 403):
             if self._token:
@@ -299,11 +469,12 @@ class ApiClient:
         detail = self._detail(response)
         raise ApiRejected(f"{self.name} API {method} {path}: HTTP {status}: {detail}", status=status, detail=detail)
 
-    def _detail(self, response: requests.Response) -> str:
-        """A short one-line excerpt of the error body, with our token removed should the server echo it."""
-        text = " ".join(response.text[: _DETAIL_MAX_CHARS * 4].split())
+    def _detail(self, response: ApiResponse) -> str:
+        """A short printable one-line excerpt of the error body, with our token removed should the server echo it.
+
+        The excerpt looks at fewer characters than were read, so an echoed token is never cut off.
+        """
+        text = response.content.decode("utf-8", "replace")
         if self._token:
             text = text.replace(self._token, "<redacted>")
-        if len(text) > _DETAIL_MAX_CHARS:
-            text = text[: _DETAIL_MAX_CHARS - 3] + "..."
-        return text or response.reason or "no detail"
+        return excerpt(text) or excerpt(response.reason) or "no detail"

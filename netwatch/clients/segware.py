@@ -10,10 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import requests
-
 from netwatch import limits
-from netwatch.clients.http import ApiClient, ApiRejected, ApiUnavailable, format_timestamp, parse_timestamp
+from netwatch.clients.http import (
+    ApiClient,
+    ApiRejected,
+    ApiUnavailable,
+    excerpt,
+    format_timestamp,
+    parse_timestamp,
+)
 from netwatch.core.times import require_aware
 from netwatch.delivery.outcome import Delivery
 
@@ -33,6 +38,8 @@ _EXTRA_PAGES = 5
 _KEY_FIELD_LIMITS = {"account": limits.ACCOUNT, "cuc": limits.CUC, "code": limits.CODE}
 # Longest id shown in a message.
 _ID_SHOWN = 100
+# Longest description of a malformed body in a message (it may quote the server's values).
+_PROBLEM_SHOWN = 300
 
 
 @dataclass(frozen=True)
@@ -301,11 +308,12 @@ class SegwareClient:
         try:
             parsed = parse_account(response.json())
             if parsed.account != account:
-                raise _Malformed(f"asked for account {account!r}, got {parsed.account!r}")
+                raise _Malformed(f"asked for account {account!r}, got {parsed.account[:_ID_SHOWN]!r}")
         except ValueError as exc:
-            # requests' JSONDecodeError is a ValueError too; a garbled body is likely a proxy or a bad deploy.
+            # Not JSON or not the contract's shape: likely a proxy or a bad deploy.
             raise ApiUnavailable(
-                f"{self._api.name} API GET {path}: malformed response ({exc})", status=response.status_code
+                f"{self._api.name} API GET {path}: malformed response ({excerpt(str(exc), _PROBLEM_SHOWN)})",
+                status=response.status_code,
             ) from exc
         return parsed
 
@@ -406,7 +414,8 @@ class SegwareClient:
                     new = seen.is_new(event)
                 except _OutOfOrder as exc:
                     raise ApiUnavailable(
-                        f"{what}: events out of order on page {page_number} ({exc}): window not read completely"
+                        f"{what}: events out of order on page {page_number} ({excerpt(str(exc), _PROBLEM_SHOWN)}):"
+                        " window not read completely"
                     ) from None
                 if new:
                     yield event
@@ -427,12 +436,12 @@ class SegwareClient:
         what = f"{self._api.name} API GET {_EVENTS_PATH} page {params['page']} from {params['from']} to {params['to']}"
         try:
             data = response.json()
-        except requests.JSONDecodeError as exc:
+        except ValueError as exc:
             raise ApiUnavailable(f"{what}: malformed page (not JSON)", status=response.status_code) from exc
         if response.status_code == 422:
             error = data.get("error") if isinstance(data, dict) else None
             if error != "too_many_results":
-                detail = f"error {str(error)[:80]!r}"
+                detail = f"error '{excerpt(str(error), 80)}'"
                 raise ApiRejected(f"{what}: HTTP 422: {detail}", status=422, detail=detail)
             limit = data.get("maxResults")
             valid = isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
@@ -440,7 +449,9 @@ class SegwareClient:
         try:
             return parse_page(data, size)
         except ValueError as exc:
-            raise ApiUnavailable(f"{what}: malformed page ({exc})", status=response.status_code) from exc
+            raise ApiUnavailable(
+                f"{what}: malformed page ({excerpt(str(exc), _PROBLEM_SHOWN)})", status=response.status_code
+            ) from exc
 
     def post_alarm(self, alarm: Alarm, idempotency_key: str) -> Delivery:
         """POST one alarm with its Idempotency-Key; 201 created, 409 already delivered (sent too)."""
