@@ -513,25 +513,6 @@ def _reject_duplicate_names(hosts: list[HostSpec]) -> None:
             raise ConfigError(f"{host.origin}: duplicate host name {excerpt(host.name)} (first at {first.origin})")
 
 
-def read_token(api: ApiConfig, env: Mapping[str, str]) -> str:
-    """The bearer token of `api`, from its file if one is configured, else from its env variable."""
-    if api.token_file is not None:
-        try:
-            token = api.token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"{api.section}.token_file: cannot read {api.token_file}: {exc.strerror}") from None
-        if not token:
-            raise ConfigError(f"{api.section}.token_file: {api.token_file} is empty")
-        return token
-    token = env.get(api.token_env, "").strip()
-    if not token:
-        raise ConfigError(
-            f"{api.section}.token_env: environment variable {api.token_env} is not set "
-            f"(or set {api.section}.token_file)"
-        )
-    return token
-
-
 def config_path(option: str | None, env: Mapping[str, str]) -> Path:
     """The config file to use: --config, else NETWATCH_CONFIG, else ./netwatch.yaml."""
     return Path(option or env.get("NETWATCH_CONFIG") or "netwatch.yaml")

@@ -14,10 +14,10 @@ from netwatch.config import (
     RunConfig,
     config_path,
     load_config,
-    read_token,
 )
 from netwatch.core.hoststate import Thresholds
 from netwatch.errors import ConfigError, ExitCode
+from netwatch.tokens import read_token
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.yaml"
 TOKEN = "tok-9f8e7d6c5b4a-secret"

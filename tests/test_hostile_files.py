@@ -17,8 +17,9 @@ from inproc import InProcess
 from jobkit import log_lines
 
 from netwatch import files
-from netwatch.config import load_config
+from netwatch.config import ApiConfig, load_config
 from netwatch.errors import ConfigError, ExitCode
+from netwatch.tokens import read_token
 from netwatch.yamldoc import MAX_NODES
 
 MAX_MESSAGE = 400  # no refusal below may be longer than this, whatever the input held
@@ -73,6 +74,11 @@ def sparse(path: Path, size: int) -> Path:
     return path
 
 
+def api(token_file: Path) -> ApiConfig:
+    return ApiConfig(section="sigma", base_url="http://127.0.0.1:1", token_env="NW_TEST_SIGMA_TOKEN",
+                     token_file=token_file, timeout_seconds=1.0)
+
+
 # --- not a regular file ----------------------------------------------------------------------------
 
 
@@ -102,6 +108,18 @@ def test_a_hosts_file_that_is_not_a_regular_file(tmp_path: Path, kind: str) -> N
     config = write(tmp_path / "netwatch.yaml", "hosts_file: hosts.csv\n")
     what = "a FIFO" if kind == "fifo" else "a character device"
     assert config_refusal(config) == f"{config}: hosts_file: cannot read {hosts}: {what}, not a regular file"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_token_file_that_is_not_a_regular_file(tmp_path: Path, kind: str) -> None:
+    token_file = tmp_path / "sigma.token"
+    if kind == "fifo":
+        os.mkfifo(token_file)
+    else:
+        token_file.symlink_to("/dev/zero")
+    message = refusal(lambda: read_token(api(token_file), {}))
+    assert message.startswith(f"sigma.token_file: cannot read {token_file}: a ")
+    assert message.endswith(", not a regular file")
 
 
 def test_a_fifo_config_through_the_cli_exits_78_at_once(nwi: InProcess, tmp_path: Path) -> None:
@@ -143,6 +161,13 @@ def test_a_hosts_file_over_64_mib_is_refused(tmp_path: Path) -> None:
     config = write(tmp_path / "netwatch.yaml", "hosts_file: hosts.csv\n")
     assert config_refusal(config) == (f"{config}: hosts_file: cannot read {hosts}: larger than 64 MiB "
                                       "(the limit for this file)")
+
+
+def test_a_token_file_over_64_kib_is_refused(tmp_path: Path) -> None:
+    token_file = tmp_path / "sigma.token"
+    token_file.write_bytes(b"a" * (files.TOKEN_FILE_MAX_BYTES + 1))
+    assert refusal(lambda: read_token(api(token_file), {})) == (
+        f"sigma.token_file: cannot read {token_file}: larger than 64 KiB (the limit for this file)")
 
 
 # --- YAML that expands ------------------------------------------------------------------------------
