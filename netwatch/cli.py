@@ -146,10 +146,15 @@ def _load(config_file: str | None) -> Config:
 
 
 def _job_setup(runtime: Runtime, config_file: str | None) -> tuple[Config, Deps]:
+    """The config and Deps of the job being invoked, and its start line naming both (password masked)."""
+    from netwatch.db.engine import safe_url
     from netwatch.deps import build_deps
 
     config = _load(config_file)
-    return config, (runtime.build_deps or build_deps)(config, os.environ, runtime.stop, runtime.redactor)
+    deps = (runtime.build_deps or build_deps)(config, os.environ, runtime.stop, runtime.redactor)
+    log.info("%s started", click.get_current_context().info_name,
+             extra={"fields": {"database": safe_url(config.database_url), "config": config.source}})
+    return config, deps
 
 
 @cli.group()

@@ -11,6 +11,7 @@ from typing import Any
 
 from netwatch import files, limits
 from netwatch.core.hoststate import Thresholds
+from netwatch.db.url import resolve_sqlite_path
 from netwatch.errors import ConfigError
 from netwatch.excerpt import clip, excerpt
 from netwatch.inventory import HostSpec, hosts_from_csv, hosts_from_yaml
@@ -250,11 +251,14 @@ def load_config(path: Path, env: Mapping[str, str]) -> Config:
 
 
 def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str]) -> Config:
-    """Validates already-parsed YAML data; relative `hosts_file` paths are taken from `base_dir`."""
+    """Validates already-parsed YAML data; relative paths in it (hosts_file, token_file, a SQLite file) are
+    taken from `base_dir`."""
     top = _Section(data, "", source)
 
     database = top.section("database")
-    url = database.text("url", DEFAULT_DATABASE_URL)
+    # A relative SQLite path in the file is the file's neighbour, like hosts_file; from the
+    # environment it is relative to the current directory, as any path given on a command line.
+    url = resolve_sqlite_path(database.text("url", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL, base_dir)
     database.done()
     url = env.get(ENV_DATABASE_URL) or url
 
@@ -319,7 +323,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     top.done()
     return Config(
         source=source,
-        database_url=url or DEFAULT_DATABASE_URL,
+        database_url=url,
         run=run_config,
         ping=ping_config,
         thresholds=threshold_config,

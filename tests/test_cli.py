@@ -139,6 +139,14 @@ def test_bare_command_shows_help_and_exits_64() -> None:
     assert result.stderr.startswith("Usage: netwatch")
 
 
+def job_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The error line of a job that failed after its start line, which names the database (password masked)."""
+    assert "Traceback" not in result.stderr
+    start, error = log_lines(result.stderr)
+    assert start.startswith("info: ping-sweep started database=") and "config=" in start, start
+    return error
+
+
 def test_bad_shard_is_reported_before_the_config_is_read(tmp_path: Path) -> None:
     result = netwatch("run", "ping-sweep", "--shard", "3/2", "--config", str(tmp_path / "missing.yaml"))
 
@@ -193,7 +201,7 @@ def test_database_on_closed_port_exits_69_without_password(command: list[str]) -
     result = netwatch(*command, "--config", str(EXAMPLE), env={"NETWATCH_DATABASE_URL": CLOSED_PORT_MYSQL})
 
     assert result.returncode == 69
-    line = error_line(result)
+    line = job_error_line(result) if command[0] == "run" else error_line(result)
     assert "database unavailable" in line
     assert "hunter2" not in result.stdout + result.stderr
 
