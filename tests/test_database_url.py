@@ -134,11 +134,11 @@ def test_supported_options_reach_a_real_server(mysql_url: str) -> None:
         engine.dispose()
 
 
-def test_a_bad_option_is_one_line_and_78_from_a_job(nwi: InProcess) -> None:
+def test_a_bad_option_is_one_line_and_78_from_a_job_and_from_check_config(nwi: InProcess) -> None:
     nwi.write_config([{"name": "lo", "address": "127.0.0.1"}])
     nwi.env["NETWATCH_DATABASE_URL"] = f"{MYSQL}?charset=klingon"
 
-    for done in (nwi.sweep(),):
+    for done in (nwi.sweep(), nwi.run("check-config")):
         assert done.returncode == 78, done.stderr
         [line] = log_lines(done.stderr)
         assert line.startswith("error: ") and line.endswith("database.url: unknown charset 'klingon' (e.g. utf8mb4)")

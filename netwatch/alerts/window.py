@@ -17,6 +17,7 @@ from netwatch.running.stopflag import StopFlag
 _STOP_CHECK_EVERY = 1000
 # event-scan and alert-clear both change `triggers`: one lease for both, so they never interleave.
 LEASE_GROUP = "alert-volume"
+_NO_SEGWARE = "segware.base_url: {job} reads events from the Segware API; set it"
 
 
 def volume_rules(config: Config) -> Rules:
@@ -26,10 +27,15 @@ def volume_rules(config: Config) -> Rules:
                  expire_minutes=scan.expire_minutes)
 
 
+def segware_problems(config: Config, job: str) -> list[str]:
+    """The config problem (key path and what to do) when `job` has no Segware API to read events from."""
+    return [] if config.segware.api.base_url else [_NO_SEGWARE.format(job=job)]
+
+
 def require_segware(segware: SegwareClient | None, job: str) -> SegwareClient:
     """The Segware client, or a config error naming the key that is missing."""
     if segware is None:
-        raise ConfigError(f"segware.base_url: {job} reads events from the Segware API; set it")
+        raise ConfigError(_NO_SEGWARE.format(job=job))
     return segware
 
 
