@@ -85,7 +85,7 @@ def _require_bounded(root: yaml.Node, source: str) -> None:
             sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
             if sizes[key] > MAX_NODES:
                 raise ConfigError(f"{source}: line {node.start_mark.line + 1}: the YAML expands to more than "
-                                  f"{MAX_NODES:,} values (aliases repeat what they name); refusing it")
+                                  f"{MAX_NODES:,} nodes (aliases repeat what they name); refusing it")
             continue
         if key in sizes:
             continue

@@ -179,7 +179,7 @@ def test_a_billion_laughs_config_is_refused_quickly(tmp_path: Path) -> None:
     message = config_refusal(path)
     assert time.monotonic() - started < 2
     assert message.startswith(f"{path}: line ")
-    assert f"expands to more than {MAX_NODES:,} values" in message
+    assert f"expands to more than {MAX_NODES:,} nodes" in message
 
 
 def test_an_alias_bomb_under_a_typed_key_is_refused_before_the_key_is_read(tmp_path: Path) -> None:
