@@ -11,9 +11,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-MIB = 1024 * 1024
-CONFIG_MAX_BYTES = 16 * MIB
-HOSTS_FILE_MAX_BYTES = 64 * MIB
+_MIB = 1024 * 1024
+CONFIG_MAX_BYTES = 16 * _MIB
+HOSTS_FILE_MAX_BYTES = 64 * _MIB
 TOKEN_FILE_MAX_BYTES = 64 * 1024
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
@@ -36,9 +36,9 @@ class FileData:
     mode: int  # st_mode of the file that was read
 
 
-def describe_limit(limit: int) -> str:
+def _describe_limit(limit: int) -> str:
     """A limit in bytes as people write it: 16 MiB, 64 KiB."""
-    return f"{limit // MIB} MiB" if limit % MIB == 0 else f"{limit // 1024} KiB"
+    return f"{limit // _MIB} MiB" if limit % _MIB == 0 else f"{limit // 1024} KiB"
 
 
 def read_file(path: Path, limit: int) -> FileData:
@@ -89,5 +89,5 @@ def _read_capped(fd: int, limit: int) -> bytes:
             return b"".join(chunks)
         size += len(chunk)
         if size > limit:
-            raise UnreadableFile(f"larger than {describe_limit(limit)} (the limit for this file)")
+            raise UnreadableFile(f"larger than {_describe_limit(limit)} (the limit for this file)")
         chunks.append(chunk)
