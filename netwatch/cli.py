@@ -146,10 +146,15 @@ def _load(config_file: str | None) -> Config:
 
 
 def _job_setup(runtime: Runtime, config_file: str | None) -> tuple[Config, Deps]:
+    """The config and Deps of the job being invoked, and its start line naming both (password masked)."""
+    from netwatch.db.engine import safe_url
     from netwatch.deps import build_deps
 
     config = _load(config_file)
-    return config, (runtime.build_deps or build_deps)(config, os.environ, runtime.stop, runtime.redactor)
+    deps = (runtime.build_deps or build_deps)(config, os.environ, runtime.stop, runtime.redactor)
+    log.info("%s started", click.get_current_context().info_name,
+             extra={"fields": {"database": safe_url(config.database_url), "config": config.source}})
+    return config, deps
 
 
 @cli.group()
@@ -245,15 +250,35 @@ def init_config(path: str, force: bool) -> None:
 
 @_command(cli, "check-config")
 @config_option
-def check_config(config_file: str | None) -> None:
-    """Validate a config file; prints the first problem with its key path (exit 78).
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option("--job", "jobs", multiple=True, type=click.Choice(sorted(run.commands)),
+              help="Exit 78 unless the config is ready for this job (repeatable).")
+def check_config(config_file: str | None, as_json: bool, jobs: tuple[str, ...]) -> None:
+    """Check a config as the jobs would, without contacting a server; say which jobs it is ready for.
+
+    Exit 78 when the config is not valid (the first problem, with its key path, on stderr), or
+    when a job named with --job is not ready.
 
     \b
     Example:
-      netwatch check-config --config netwatch.yaml
+      netwatch check-config --config netwatch.yaml --job ping-sweep
     """
-    config = _load(config_file)
-    click.echo(f"{config.source}: ok ({len(config.hosts)} hosts)")
+    from netwatch.config import config_path, load_config
+    from netwatch.errors import ConfigError
+    from netwatch.readiness import check_readiness, unloadable
+
+    path = config_path(config_file, os.environ)
+    try:
+        config = load_config(path, os.environ)
+    except ConfigError as exc:
+        if as_json:
+            click.echo(unloadable(str(path), exc).as_json(), nl=False)
+        raise
+    readiness = check_readiness(config, os.environ)
+    click.echo(readiness.as_json() if as_json else readiness.as_text(), nl=False)
+    refusal = readiness.refusal(jobs)
+    if refusal is not None:
+        raise refusal
 
 
 @_command(cli, "status")

@@ -4,39 +4,23 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from netwatch import limits
+from netwatch import files, limits
 from netwatch.core.hoststate import Thresholds
+from netwatch.db.url import resolve_sqlite_path
 from netwatch.errors import ConfigError
+from netwatch.excerpt import clip, excerpt
 from netwatch.inventory import HostSpec, hosts_from_csv, hosts_from_yaml
 from netwatch.notify.templates import validate_overrides
+from netwatch.yamldoc import parse_yaml
 
 DEFAULT_DATABASE_URL = "sqlite:///netwatch.db"
 ENV_DATABASE_URL = "NETWATCH_DATABASE_URL"
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a key given twice in one mapping (PyYAML keeps the last silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _value in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, Hashable):
-                continue
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
 
 
 @dataclass(frozen=True)
@@ -185,7 +169,7 @@ class _Section:
         return f"{self.path}.{key}" if self.path else key
 
     def error(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {self._key(key)}: {problem}")
+        return ConfigError(f"{self.source}: {clip(self._key(key))}: {problem}")
 
     def section(self, key: str) -> _Section:
         return _Section(self.data.pop(key, None), self._key(key), self.source)
@@ -204,7 +188,7 @@ class _Section:
         if value is None and not required:
             return ()
         if not items or not all(isinstance(item, str) and item.strip() for item in items):
-            raise self.error(key, f"must be a non-empty string or list of strings, got {value!r}")
+            raise self.error(key, f"must be a non-empty string or list of strings, got {excerpt(value)}")
         return tuple(item.strip() for item in items)
 
     def raw(self, key: str) -> Any:
@@ -213,21 +197,21 @@ class _Section:
     def integer(self, key: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
         value = self.data.pop(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(key, f"must be a whole number, got {value!r}")
+            raise self.error(key, f"must be a whole number, got {excerpt(value)}")
         self._check_range(key, value, minimum, maximum)
         return value
 
     def number(self, key: str, default: float, minimum: float | None = None, maximum: float | None = None) -> float:
         value = self.data.pop(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise self.error(key, f"must be a number, got {value!r}")
+            raise self.error(key, f"must be a number, got {excerpt(value)}")
         self._check_range(key, value, minimum, maximum)
         return float(value)
 
     def boolean(self, key: str, default: bool) -> bool:
         value = self.data.pop(key, default)
         if not isinstance(value, bool):
-            raise self.error(key, f"must be true or false, got {value!r}")
+            raise self.error(key, f"must be true or false, got {excerpt(value)}")
         return value
 
     def text(self, key: str, default: str | None) -> str | None:
@@ -235,14 +219,14 @@ class _Section:
         if value is None:
             return None
         if not isinstance(value, str) or not value.strip():
-            raise self.error(key, f"must be a non-empty string, got {value!r}")
+            raise self.error(key, f"must be a non-empty string, got {excerpt(value)}")
         return value.strip()
 
     def _check_range(self, key: str, value: float, minimum: float | None, maximum: float | None) -> None:
         if minimum is not None and value < minimum:
-            raise self.error(key, f"must be at least {minimum}, got {value}")
+            raise self.error(key, f"must be at least {minimum}, got {excerpt(value)}")
         if maximum is not None and value > maximum:
-            raise self.error(key, f"must be at most {maximum}, got {value}")
+            raise self.error(key, f"must be at most {maximum}, got {excerpt(value)}")
 
     def done(self) -> None:
         if self.data:
@@ -254,29 +238,27 @@ def load_config(path: Path, env: Mapping[str, str]) -> Config:
     """Loads and validates `path`; `env` supplies overrides (NETWATCH_DATABASE_URL)."""
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: config file not found (create one with `netwatch init-config`)") from None
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from None
+        raw = files.read_file(path, files.CONFIG_MAX_BYTES).data
+    except files.UnreadableFile as exc:
+        if exc.missing:
+            raise ConfigError(f"{source}: config file not found (create one with `netwatch init-config`)") from None
+        raise ConfigError(f"{source}: cannot read config file: {exc.reason}") from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{source}: config file is not UTF-8 text (byte {exc.start})") from None
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{source}:{where}: invalid YAML: {problem}") from None
-    return parse_config(data, source, path.parent, env)
+    return parse_config(parse_yaml(text, source), source, path.parent, env)
 
 
 def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str]) -> Config:
-    """Validates already-parsed YAML data; relative `hosts_file` paths are taken from `base_dir`."""
+    """Validates already-parsed YAML data; relative paths in it (hosts_file, token_file, a SQLite file) are
+    taken from `base_dir`."""
     top = _Section(data, "", source)
 
     database = top.section("database")
-    url = database.text("url", DEFAULT_DATABASE_URL)
+    # A relative SQLite path in the file is the file's neighbour, like hosts_file; from the
+    # environment it is relative to the current directory, as any path given on a command line.
+    url = resolve_sqlite_path(database.text("url", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL, base_dir)
     database.done()
     url = env.get(ENV_DATABASE_URL) or url
 
@@ -336,12 +318,12 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     sigma.done()
 
     event_scan = _event_scan(top.section("event_scan"))
-    notifications = _notifications(top.section("notifications"), segware_config)
+    notifications = _notifications(top.section("notifications"), segware_config, base_dir)
 
     top.done()
     return Config(
         source=source,
-        database_url=url or DEFAULT_DATABASE_URL,
+        database_url=url,
         run=run_config,
         ping=ping_config,
         thresholds=threshold_config,
@@ -362,14 +344,14 @@ def _event_scan(section: _Section) -> EventScanConfig:
             raise section.error("codes", "must be a mapping of alarm code to threshold (or null for the default)")
         for code, threshold in raw_codes.items():
             if not isinstance(code, str) or not code.strip():
-                raise section.error("codes", f"alarm codes must be quoted strings, got {code!r}")
+                raise section.error("codes", f"alarm codes must be quoted strings, got {excerpt(code)}")
             if "," in code or len(code.strip()) > limits.CODE:
                 raise section.error(f"codes.{code.strip()}",
                                     f"an alarm code has at most {limits.CODE} characters and no comma")
             if threshold is None:
                 threshold = default_threshold
             if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
-                raise section.error(f"codes.{code}", f"must be a whole number >= 1 or null, got {threshold!r}")
+                raise section.error(f"codes.{code}", f"must be a whole number >= 1 or null, got {excerpt(threshold)}")
             if code.strip() in codes:
                 raise section.error(f"codes.{code.strip()}", "listed twice")
             codes[code.strip()] = threshold
@@ -389,7 +371,7 @@ def _event_scan(section: _Section) -> EventScanConfig:
     return config
 
 
-def _notifications(section: _Section, segware: SegwareConfig) -> NotificationsConfig:
+def _notifications(section: _Section, segware: SegwareConfig, base_dir: Path) -> NotificationsConfig:
     templates = section.raw("templates") or {}
     if not isinstance(templates, Mapping) or not all(
         isinstance(parts, Mapping) and all(isinstance(v, str) for v in parts.values()) for parts in templates.values()
@@ -398,11 +380,11 @@ def _notifications(section: _Section, segware: SegwareConfig) -> NotificationsCo
     try:
         validate_overrides(templates)
     except ValueError as exc:
-        raise section.error("templates", str(exc)) from None
+        raise section.error("templates", clip(str(exc))) from None
     config = NotificationsConfig(
         email=_email(section.optional_section("email")),
         webhook=_webhook(section.optional_section("webhook")),
-        whatsapp=_whatsapp(section.optional_section("whatsapp")),
+        whatsapp=_whatsapp(section.optional_section("whatsapp"), base_dir),
         segware_alarm=_segware_alarm(section.optional_section("segware_alarm"), segware),
         templates={kind: dict(parts) for kind, parts in templates.items()},
         max_attempts=section.integer("max_attempts", NotificationsConfig.max_attempts, minimum=1),
@@ -478,12 +460,14 @@ def _webhook(section: _Section | None) -> WebhookConfig | None:
     return config
 
 
-def _whatsapp(section: _Section | None) -> WhatsappConfig | None:
+def _whatsapp(section: _Section | None, base_dir: Path) -> WhatsappConfig | None:
     if section is None:
         return None
+    token_file = section.text("token_file", None)
     config = WhatsappConfig(
         api=ApiConfig(section=section.path, base_url=_url(section, "url"),
-                      token_env=_env_name(section, "token_env", "NETWATCH_WHATSAPP_TOKEN"), token_file=None,
+                      token_env=_env_name(section, "token_env", "NETWATCH_WHATSAPP_TOKEN"),
+                      token_file=(base_dir / token_file) if token_file else None,
                       timeout_seconds=section.number("timeout_seconds", 10.0, minimum=0.1, maximum=300)),
         recipients=section.strings("to", required=True),
         policy=_policy(section),
@@ -515,7 +499,7 @@ def _segware_alarm(section: _Section | None, segware: SegwareConfig) -> SegwareA
 def _api(section: _Section, default_env: str, base_dir: Path) -> ApiConfig:
     base_url = section.text("base_url", None)
     if base_url is not None and not base_url.startswith(("http://", "https://")):
-        raise section.error("base_url", f"must start with http:// or https://, got {base_url!r}")
+        raise section.error("base_url", f"must start with http:// or https://, got {excerpt(base_url)}")
     token_file = section.text("token_file", None)
     token_env = _env_name(section, "token_env", default_env)
     return ApiConfig(
@@ -532,26 +516,7 @@ def _reject_duplicate_names(hosts: list[HostSpec]) -> None:
     for host in hosts:
         first = seen.setdefault(host.name, host)
         if first is not host:
-            raise ConfigError(f"{host.origin}: duplicate host name {host.name!r} (first at {first.origin})")
-
-
-def read_token(api: ApiConfig, env: Mapping[str, str]) -> str:
-    """The bearer token of `api`, from its file if one is configured, else from its env variable."""
-    if api.token_file is not None:
-        try:
-            token = api.token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"{api.section}.token_file: cannot read {api.token_file}: {exc.strerror}") from None
-        if not token:
-            raise ConfigError(f"{api.section}.token_file: {api.token_file} is empty")
-        return token
-    token = env.get(api.token_env, "").strip()
-    if not token:
-        raise ConfigError(
-            f"{api.section}.token_env: environment variable {api.token_env} is not set "
-            f"(or set {api.section}.token_file)"
-        )
-    return token
+            raise ConfigError(f"{host.origin}: duplicate host name {excerpt(host.name)} (first at {first.origin})")
 
 
 def config_path(option: str | None, env: Mapping[str, str]) -> Path:

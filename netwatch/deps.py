@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from netwatch.clients.http import ApiClient, RetryPolicy, make_session
 from netwatch.clients.segware import SegwareClient
 from netwatch.clients.sigma import SigmaClient
-from netwatch.config import ApiConfig, Config, NotificationsConfig, read_token
+from netwatch.config import ApiConfig, Config, NotificationsConfig
 from netwatch.db.clock import server_now
 from netwatch.db.engine import build_engine
 from netwatch.delivery.loop import STORE_EVERY_S
@@ -28,6 +28,7 @@ from netwatch.notify.whatsapp import WhatsappChannel
 from netwatch.probes.icmp import PingSettings, ProbeResult, Target, require_permission, sweep
 from netwatch.probes.resolve import Resolution, resolve_all
 from netwatch.running.stopflag import StopFlag
+from netwatch.tokens import read_password, read_token, token_apis
 
 Sweeper = Callable[[Sequence[Target], PingSettings, Callable[[], bool]], dict[str, ProbeResult]]
 Resolver = Callable[[Sequence[str], int], dict[str, Resolution]]
@@ -67,11 +68,13 @@ def make_holder() -> str:
 def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag, redactor: Redactor) -> Deps:
     """Builds the engine, the API clients (only those configured) and the pinger for one run."""
     deadline_at = time.monotonic() + config.run.deadline_seconds
+    tokens = {api.section: read_token(api, env) for api in token_apis(config)}
+    for token in tokens.values():
+        redactor.add(token)
     session = make_session()
 
     def client(settings: ApiConfig, name: str, base_url: str) -> ApiClient:
-        token = read_token(settings, env) if settings.token_env or settings.token_file else None
-        redactor.add(token)
+        token = tokens.get(settings.section)
         return ApiClient(
             name=name,
             base_url=base_url,
@@ -119,7 +122,7 @@ def build_channels(
     channels: dict[str, Channel] = {}
     if config.email is not None:
         email = config.email
-        password = env.get(email.password_env) or None
+        password = read_password(email, env)
         redactor.add(password)
         channels["email"] = EmailChannel(
             email.host, email.port, starttls=email.starttls, tls=email.tls, username=email.username,

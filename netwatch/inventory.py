@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netwatch import limits
+from netwatch import files, limits
 from netwatch.core.addresses import is_ipv4
 from netwatch.errors import ConfigError
+from netwatch.excerpt import clip, excerpt
 
 REQUIRED_COLUMNS = ("name", "address", "account", "partition", "zone")
 OPTIONAL_COLUMNS = ("description", "enabled")
@@ -54,11 +57,11 @@ def hosts_from_yaml(items: Any, source: str) -> Iterator[HostSpec]:
             raise ConfigError(f"{origin}: must be a mapping with name and address")
         unknown = sorted(set(map(str, item)) - set(REQUIRED_COLUMNS) - set(OPTIONAL_COLUMNS))
         if unknown:
-            raise ConfigError(f"{origin}.{unknown[0]}: unknown key")
+            raise ConfigError(f"{origin}.{clip(unknown[0])}: unknown key")
         for key in _CODE_KEYS:
             value = item.get(key)
             if isinstance(value, int) and not isinstance(value, bool):
-                raise ConfigError(f"{origin}.{key}: must be a quoted string, got the number {value}")
+                raise ConfigError(f"{origin}.{key}: must be a quoted string, got the number {excerpt(value)}")
         values = {key: _cell(item.get(key), f"{origin}.{key}") for key in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
         host = _host(values, origin, lambda key, origin=origin: f"{origin}.{key}")
         if host is not None:
@@ -68,42 +71,63 @@ def hosts_from_yaml(items: Any, source: str) -> Iterator[HostSpec]:
 def hosts_from_csv(path: Path, where: str = "hosts_file") -> Iterator[HostSpec]:
     """Hosts of a CSV file with header name,address,account,partition,zone[,description,enabled].
 
-    `where` names the config key that points at the file, for the error when it cannot be opened.
+    `where` names the config key that points at the file, for the error when it cannot be read. The
+    whole file is read (up to its limit) and decoded first, so a bad byte is reported on its own line.
     """
+    reader = csv.reader(io.StringIO(_csv_text(path, where), newline=""))
     try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror}") from None
-    with handle:
-        reader = csv.reader(handle)
+        header = [column.strip().lower() for column in next(reader)]
+    except StopIteration:
+        raise ConfigError(f"{path}: empty hosts file (needs a header: {','.join(REQUIRED_COLUMNS)})") from None
+    except csv.Error as exc:
+        raise ConfigError(f"{path} line {reader.line_num}: malformed header: {clip(str(exc))}") from None
+    missing = [column for column in REQUIRED_COLUMNS if column not in header]
+    if missing:
+        raise ConfigError(f"{path} line 1: header lacks column {excerpt(missing[0])}")
+    unknown = [column for column in header if column not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if unknown:
+        raise ConfigError(f"{path} line 1: unknown column {excerpt(unknown[0])}")
+    if len(set(header)) != len(header):
+        raise ConfigError(f"{path} line 1: a column is named twice")
+    while True:
+        # A quoted field may span lines: a row is named by the line it starts on.
+        line = reader.line_num + 1
         try:
-            header = [column.strip().lower() for column in next(reader)]
+            row = next(reader)
         except StopIteration:
-            raise ConfigError(f"{path}: empty hosts file (needs a header: {','.join(REQUIRED_COLUMNS)})") from None
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path} line 1: malformed header: {exc}") from None
-        missing = [column for column in REQUIRED_COLUMNS if column not in header]
-        if missing:
-            raise ConfigError(f"{path} line 1: header lacks column {missing[0]!r}")
-        unknown = [column for column in header if column not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
-        if unknown:
-            raise ConfigError(f"{path} line 1: unknown column {unknown[0]!r}")
-        if len(set(header)) != len(header):
-            raise ConfigError(f"{path} line 1: a column is named twice")
-        try:
-            for row in reader:
-                line = reader.line_num
-                if not any(cell.strip() for cell in row):
-                    continue
-                origin = f"{path} line {line}"
-                if len(row) != len(header):
-                    raise ConfigError(f"{origin}: expected {len(header)} fields, found {len(row)}")
-                values = {column: (cell.strip() or None) for column, cell in zip(header, row, strict=True)}
-                host = _host(values, origin, lambda key, origin=origin: f"{origin}: {key}")
-                if host is not None:
-                    yield host
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path} line {reader.line_num}: malformed row: {exc}") from None
+            return
+        except csv.Error as exc:
+            raise ConfigError(f"{path} line {reader.line_num}: malformed row: {clip(str(exc))}") from None
+        if not any(cell.strip() for cell in row):
+            continue
+        origin = f"{path} line {line}"
+        if len(row) != len(header):
+            raise ConfigError(f"{origin}: expected {len(header)} fields, found {len(row)}")
+        values = {column: (cell.strip() or None) for column, cell in zip(header, row, strict=True)}
+        host = _host(values, origin, lambda key, origin=origin: f"{origin}: {key}")
+        if host is not None:
+            yield host
+
+
+def _csv_text(path: Path, where: str) -> str:
+    """The file as text: UTF-8 (a byte order mark is dropped), no NUL; errors name the line."""
+    try:
+        data = files.read_file(path, files.HOSTS_FILE_MAX_BYTES).data
+    except files.UnreadableFile as exc:
+        raise ConfigError(f"{where}: cannot read {clip(str(path))}: {exc.reason}") from None
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        problem = f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column})"
+        raise ConfigError(f"{path} line {line}: {problem}") from None
+    nul = text.find("\0")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise ConfigError(f"{path} line {line}: contains a NUL byte")
+    return text
 
 
 def _cell(value: Any, where: str) -> str | None:
@@ -113,7 +137,7 @@ def _cell(value: Any, where: str) -> str | None:
         return "true" if value else "false"
     if isinstance(value, str | int):
         return str(value).strip() or None
-    raise ConfigError(f"{where}: must be a string, got {value!r}")
+    raise ConfigError(f"{where}: must be a string, got {excerpt(value)}")
 
 
 def _host(values: dict[str, str | None], origin: str, key_at: Any) -> HostSpec | None:
@@ -121,22 +145,22 @@ def _host(values: dict[str, str | None], origin: str, key_at: Any) -> HostSpec |
     if not name:
         raise ConfigError(f"{key_at('name')}: is empty")
     if not _NAME.match(name):
-        raise ConfigError(f"{key_at('name')}: invalid host name {name!r}")
+        raise ConfigError(f"{key_at('name')}: invalid host name {excerpt(name)}")
     if not address:
-        raise ConfigError(f"{key_at('address')}: is empty (host {name!r})")
+        raise ConfigError(f"{key_at('address')}: is empty (host {excerpt(name)})")
     if ":" in address:
-        raise ConfigError(f"{key_at('address')}: IPv6 addresses are not supported: {address!r}")
+        raise ConfigError(f"{key_at('address')}: IPv6 addresses are not supported: {excerpt(address)}")
     if not _ADDRESS.match(address):
-        raise ConfigError(f"{key_at('address')}: invalid address {address!r}")
+        raise ConfigError(f"{key_at('address')}: invalid address {excerpt(address)}")
     if _DOTTED_NUMBERS.match(address) and not is_ipv4(address):
-        raise ConfigError(f"{key_at('address')}: invalid IPv4 address {address!r}")
+        raise ConfigError(f"{key_at('address')}: invalid IPv4 address {excerpt(address)}")
     for key, width in FIELD_WIDTHS.items():
         value = values.get(key)
         if value is not None and len(value) > width:
-            raise ConfigError(f"{key_at(key)}: longer than {width} characters (host {name!r})")
+            raise ConfigError(f"{key_at(key)}: longer than {width} characters (host {excerpt(name)})")
     enabled = (values.get("enabled") or "true").lower()
     if enabled not in _TRUE | _FALSE:
-        raise ConfigError(f"{key_at('enabled')}: must be true or false, got {enabled!r}")
+        raise ConfigError(f"{key_at('enabled')}: must be true or false, got {excerpt(enabled)}")
     if enabled in _FALSE:
         return None
     return HostSpec(

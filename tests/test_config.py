@@ -14,10 +14,10 @@ from netwatch.config import (
     RunConfig,
     config_path,
     load_config,
-    read_token,
 )
 from netwatch.core.hoststate import Thresholds
 from netwatch.errors import ConfigError, ExitCode
+from netwatch.tokens import read_token
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.yaml"
 TOKEN = "tok-9f8e7d6c5b4a-secret"
@@ -41,7 +41,7 @@ def config_error(path: Path, env: dict[str, str] | None = None) -> str:
 def test_example_config_parses_with_documented_defaults() -> None:
     config = load_config(EXAMPLE, {})
 
-    assert config.database_url == DEFAULT_DATABASE_URL
+    assert config.database_url == f"sqlite:///{EXAMPLE.parent / 'netwatch.db'}"
     assert config.run == RunConfig()
     assert config.ping == PingConfig()
     assert config.thresholds == Thresholds(down_after=3, up_after=2, min_transition_seconds=300.0)
@@ -64,7 +64,8 @@ def test_example_config_parses_with_documented_defaults() -> None:
 def test_empty_file_gives_all_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, ""), {})
 
-    assert config.database_url == DEFAULT_DATABASE_URL
+    assert DEFAULT_DATABASE_URL == "sqlite:///netwatch.db"
+    assert config.database_url == f"sqlite:///{tmp_path / 'netwatch.db'}"  # beside the config file
     assert config.ping == PingConfig()
     assert config.hosts == ()
 
@@ -227,9 +228,10 @@ def test_file_that_is_not_utf8(tmp_path: Path) -> None:
 def test_env_database_url_overrides_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, "database:\n  url: sqlite:///from-file.db\n")
 
-    assert load_config(path, {}).database_url == "sqlite:///from-file.db"
+    from_file = f"sqlite:///{tmp_path / 'from-file.db'}"
+    assert load_config(path, {}).database_url == from_file
     assert load_config(path, {"NETWATCH_DATABASE_URL": "sqlite:///from-env.db"}).database_url == "sqlite:///from-env.db"
-    assert load_config(path, {"NETWATCH_DATABASE_URL": ""}).database_url == "sqlite:///from-file.db"
+    assert load_config(path, {"NETWATCH_DATABASE_URL": ""}).database_url == from_file
 
 
 def test_env_database_url_overrides_the_default(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from netwatch.db import migrate, tables
 from netwatch.db.engine import build_engine, describe_db_error, is_db_unavailable
+from netwatch.db.url import check_database_url
 from netwatch.errors import ConfigError, ExitCode, ServiceUnavailable
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -70,12 +71,14 @@ def test_percent_encoded_at_in_the_credentials_is_accepted() -> None:
         engine.dispose()
 
 
-def test_at_in_the_query_string_is_accepted_without_a_connection() -> None:
-    engine = build_engine("mysql+pymysql://u:pw@127.0.0.1:1/netwatch?ssl_ca=/etc/ssl/ca@corp.pem")
-    try:
-        assert engine.url.query["ssl_ca"] == "/etc/ssl/ca@corp.pem"
-    finally:
-        engine.dispose()
+def test_at_in_the_query_string_is_accepted_without_a_connection(tmp_path: Path) -> None:
+    ca = tmp_path / "ca@corp.pem"
+    ca.write_text("not parsed before a connection\n", encoding="utf-8")
+
+    target = check_database_url(f"mysql+pymysql://u:pw@127.0.0.1:1/netwatch?ssl_ca={ca}")
+
+    assert target.options["ssl"] == {"ca": str(ca)}
+    assert (target.url.username, target.url.password, target.url.host) == ("u", "pw", "127.0.0.1")
 
 
 def test_at_outside_the_credentials_is_accepted_and_connects(db_url: str, tmp_path: Path) -> None:
@@ -260,12 +263,11 @@ def test_a_real_missing_table_or_column_is_a_bug_not_an_outage(engine: Engine, s
     assert not is_db_unavailable(caught.value), caught.value
 
 
-def test_a_real_database_that_cannot_be_opened_is_an_outage(db_url: str, tmp_path: Path) -> None:
-    if db_url.startswith("sqlite"):
-        url, fragment = f"sqlite:///{tmp_path}", "unable to open database file"  # a folder, not a file
-    else:
-        url = make_url(db_url).set(database="nwt_no_such_database").render_as_string(hide_password=False)
-        fragment = "the server refused it: (1049, \"Unknown database"
+@pytest.mark.mysql
+def test_a_real_database_that_cannot_be_opened_is_refused_by_the_server(mysql_url: str) -> None:
+    # A SQLite URL naming a folder never gets this far: see tests/test_database_url.py.
+    url = make_url(mysql_url).set(database="nwt_no_such_database").render_as_string(hide_password=False)
+    fragment = "the server refused it: (1049, \"Unknown database"
     engine = build_engine(url)
     try:
         with pytest.raises(OperationalError) as caught, engine.begin() as conn:

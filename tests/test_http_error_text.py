@@ -18,8 +18,9 @@ from fakeapi import api_client
 from jobkit import ACCOUNT
 from slowhttp import ScriptedServer, stalling
 
-from netwatch.clients.http import ApiRejected, ApiUnavailable, excerpt
+from netwatch.clients.http import ApiRejected, ApiUnavailable
 from netwatch.clients.segware import SegwareClient
+from netwatch.excerpt import one_line
 
 BASE = "https://segware.example.invalid"
 TOKEN = "tok-s3cret-value"
@@ -55,11 +56,11 @@ def page(*events: dict[str, object]) -> str:
                        "totalPages": 1})
 
 
-def test_excerpt_is_one_short_printable_line() -> None:
-    assert excerpt("  a\n\tb  ") == "a b"
-    assert excerpt(HOSTILE) == "bad\\x1b[2J ERROR forged line\\x00 \\x9b"
-    assert excerpt("x" * 1000, 20) == "x" * 17 + "..."
-    assert_clean(excerpt(HOSTILE * 1000))
+def test_one_line_is_one_short_printable_line() -> None:
+    assert one_line("  a\n\tb  ", 160) == "a b"
+    assert one_line(HOSTILE, 160) == "bad\\x1b[2J ERROR forged line\\x00 \\x9b"
+    assert one_line("x" * 1000, 20) == "x" * 17 + "..."
+    assert_clean(one_line(HOSTILE * 1000, 160))
 
 
 def test_a_4xx_detail_escapes_control_characters_and_stays_short(rsps: responses.RequestsMock) -> None:

@@ -324,5 +324,3 @@ def test_constructor_rejects_contradictory_settings() -> None:
         channel(25, starttls=True, tls=True)
     with pytest.raises(ConfigError, match=r"notifications\.email\.to"):
         channel(25, recipients=())
-    with pytest.raises(ConfigError, match=r"notifications\.email\.password_env"):
-        channel(25, username=USER, password=None)

@@ -303,7 +303,8 @@ def test_without_raw_socket_permission_exits_77_before_touching_the_database() -
 
 
 def _exits_77_unprivileged(tmp_path: Path) -> None:
-    tmp_path.chmod(0o755)
+    # Writable for uid 65534 too: a database folder it cannot write in would be refused first (78).
+    tmp_path.chmod(0o1777)
     config = tmp_path / "netwatch.yaml"
     config.write_text(f"database: {{url: 'sqlite:///{tmp_path}/nw.db'}}\nhosts: [{{name: a, address: 127.0.0.1}}]\n")
     # The modules are imported first: the interpreter's own files are not readable by uid 65534 here.
@@ -313,7 +314,9 @@ def _exits_77_unprivileged(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", drop, str(config)], capture_output=True, text=True, timeout=60,
                           check=False)
     assert done.returncode == 77, done.stderr
-    assert log_lines(done.stderr) == ["error: raw ICMP sockets need root or CAP_NET_RAW: Operation not permitted"]
+    assert log_lines(done.stderr) == [
+        f"info: ping-sweep started database=sqlite:///{tmp_path}/nw.db config={config}",
+        "error: raw ICMP sockets need root or CAP_NET_RAW: Operation not permitted"]
     assert not (tmp_path / "nw.db").exists()
 
 

@@ -344,7 +344,8 @@ def test_database_outage_mid_run_cli_prints_one_line_and_exits_69(
     done, fragment = _run_with_a_failing_write(Netwatch(tmp_path, db_url, {}), engine, db_url)
     assert done.returncode == 69, done.stderr
     assert "Traceback" not in done.stderr
-    [line] = log_lines(done.stderr)
+    start, line = log_lines(done.stderr)
+    assert start.startswith("info: ping-sweep started database="), start
     assert line.startswith("error: database unavailable: ") and fragment in line, line
     [run] = _runs(engine, "ping-sweep")
     assert (run.outcome, run.exit_code) == ("failed", 69)

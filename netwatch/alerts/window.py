@@ -19,6 +19,7 @@ _STOP_CHECK_EVERY = 1000
 # event-scan and alert-clear both change `triggers`: one lease for both, so they never interleave,
 # and a run whose clock is behind the other job's last run refuses to act (it would undo it).
 ALERT_VOLUME = LeaseGroup("alert-volume", ("event-scan", "alert-clear"))
+_NO_SEGWARE = "segware.base_url: {job} reads events from the Segware API; set it"
 
 
 def volume_rules(config: Config) -> Rules:
@@ -28,10 +29,15 @@ def volume_rules(config: Config) -> Rules:
                  expire_minutes=scan.expire_minutes)
 
 
+def segware_problems(config: Config, job: str) -> list[str]:
+    """The config problem (key path and what to do) when `job` has no Segware API to read events from."""
+    return [] if config.segware.api.base_url else [_NO_SEGWARE.format(job=job)]
+
+
 def require_segware(segware: SegwareClient | None, job: str) -> SegwareClient:
     """The Segware client, or a config error naming the key that is missing."""
     if segware is None:
-        raise ConfigError(f"segware.base_url: {job} reads events from the Segware API; set it")
+        raise ConfigError(_NO_SEGWARE.format(job=job))
     return segware
 
 

@@ -30,7 +30,7 @@ from urllib3.util.retry import Retry
 
 from netwatch.delivery.outcome import Delivery
 from netwatch.errors import ConfigError, ExitCode, NetwatchError, ServiceUnavailable
-from netwatch.printable import printable
+from netwatch.excerpt import one_line
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,6 @@ _TRANSIENT_ERRORS = (
     urllib3.exceptions.DecodeError,
     urllib3.exceptions.SSLError,
 )
-
-
-def excerpt(text: str, limit: int = _DETAIL_MAX_CHARS) -> str:
-    """Server text as one short line: whitespace runs as one space, control characters escaped, cut at `limit`."""
-    line = printable(" ".join(text[: limit * 4].split()))
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def format_timestamp(when: datetime) -> str:
@@ -477,4 +471,4 @@ class ApiClient:
         text = response.content.decode("utf-8", "replace")
         if self._token:
             text = text.replace(self._token, "<redacted>")
-        return excerpt(text) or excerpt(response.reason) or "no detail"
+        return one_line(text, _DETAIL_MAX_CHARS) or one_line(response.reason, _DETAIL_MAX_CHARS) or "no detail"

@@ -15,12 +15,12 @@ from netwatch.clients.http import (
     ApiClient,
     ApiRejected,
     ApiUnavailable,
-    excerpt,
     format_timestamp,
     parse_timestamp,
 )
 from netwatch.core.times import require_aware
 from netwatch.delivery.outcome import Delivery
+from netwatch.excerpt import one_line
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ class SegwareClient:
         except ValueError as exc:
             # Not JSON or not the contract's shape: likely a proxy or a bad deploy.
             raise ApiUnavailable(
-                f"{self._api.name} API GET {path}: malformed response ({excerpt(str(exc), _PROBLEM_SHOWN)})",
+                f"{self._api.name} API GET {path}: malformed response ({one_line(str(exc), _PROBLEM_SHOWN)})",
                 status=response.status_code,
             ) from exc
         return parsed
@@ -414,7 +414,7 @@ class SegwareClient:
                     new = seen.is_new(event)
                 except _OutOfOrder as exc:
                     raise ApiUnavailable(
-                        f"{what}: events out of order on page {page_number} ({excerpt(str(exc), _PROBLEM_SHOWN)}):"
+                        f"{what}: events out of order on page {page_number} ({one_line(str(exc), _PROBLEM_SHOWN)}):"
                         " window not read completely"
                     ) from None
                 if new:
@@ -441,7 +441,7 @@ class SegwareClient:
         if response.status_code == 422:
             error = data.get("error") if isinstance(data, dict) else None
             if error != "too_many_results":
-                detail = f"error '{excerpt(str(error), 80)}'"
+                detail = f"error '{one_line(str(error), 80)}'"
                 raise ApiRejected(f"{what}: HTTP 422: {detail}", status=422, detail=detail)
             limit = data.get("maxResults")
             valid = isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
@@ -450,7 +450,7 @@ class SegwareClient:
             return parse_page(data, size)
         except ValueError as exc:
             raise ApiUnavailable(
-                f"{what}: malformed page ({excerpt(str(exc), _PROBLEM_SHOWN)})", status=response.status_code
+                f"{what}: malformed page ({one_line(str(exc), _PROBLEM_SHOWN)})", status=response.status_code
             ) from exc
 
     def post_alarm(self, alarm: Alarm, idempotency_key: str) -> Delivery:

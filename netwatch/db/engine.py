@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,11 +12,13 @@ from typing import Any
 
 import pymysql
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from netwatch.db.url import check_database_url
 from netwatch.errors import ConfigError, NetwatchError, ServiceUnavailable
+from netwatch.excerpt import clip
 
 
 def safe_url(url: str) -> str:
@@ -27,49 +30,40 @@ def safe_url(url: str) -> str:
 
 
 def build_engine(url: str) -> Engine:
-    """An engine for `url`: MySQL/MariaDB via PyMySQL in UTC, or SQLite in WAL mode."""
-    try:
-        parsed: URL = make_url(url)
-    except (ArgumentError, ValueError):
-        # ValueError: a port that is not a number, e.g. after an unencoded '@' in a password.
-        raise ConfigError(f"database.url: not a database URL: {safe_url(url)}") from None
-    if _ambiguous_credentials(url, parsed):
-        raise ConfigError("database.url: more than one '@' in the user:password part: "
-                          "URL-encode '@' in the user name or password as %40")
-    backend = parsed.get_backend_name()
-    if backend == "mysql":
-        if parsed.get_driver_name() != "pymysql":
-            raise ConfigError("database.url: MySQL URLs must use the PyMySQL driver (mysql+pymysql://...)")
-        return create_engine(
-            parsed,
-            pool_pre_ping=True,
-            pool_recycle=3600,
-            connect_args={"init_command": "SET time_zone = '+00:00'", "connect_timeout": 10},
-        )
-    if backend == "sqlite":
-        folder = Path(parsed.database).parent if parsed.database and parsed.database != ":memory:" else None
-        if folder is not None and not folder.is_dir():
-            raise ConfigError(f"database.url: the folder of the SQLite file does not exist: {folder}")
-        engine = create_engine(parsed, connect_args={"timeout": 30})
-        _sqlite_setup(engine)
-        return engine
-    raise ConfigError(f"database.url: unsupported database {backend!r} (use sqlite:/// or mysql+pymysql://)")
+    """An engine for `url`: MySQL/MariaDB via PyMySQL in UTC, or SQLite in WAL mode (file created 0600).
 
-
-def _ambiguous_credentials(url: str, parsed: URL) -> bool:
-    """True when an unencoded '@' left make_url unsure where the user:password part ends.
-
-    A SQLite path or a query value may hold '@'. make_url ends the password at its first '@', so a
-    second one in the password moves a piece of it into the host name, which then shows in
-    errors. An unencoded '@' in the user name (or, with no password, one later in the URL) takes
-    the text up to it as the user name.
+    `check_database_url` refuses a URL a run would trip over (exit 78) before anything connects.
     """
-    user = parsed.username or ""
-    raw_user = "@" in user and url.partition("://")[2].startswith(user)
-    return raw_user or "@" in (parsed.host or "")
+    target = check_database_url(url)
+    if target.sqlite_path is None:
+        # The URL's own connect_timeout, if any, wins over the default.
+        options = {"init_command": "SET time_zone = '+00:00'", "connect_timeout": 10, **target.options}
+        return create_engine(target.url, pool_pre_ping=True, pool_recycle=3600, connect_args=options)
+    engine = create_engine(target.url, connect_args={"timeout": 30})
+    _sqlite_setup(engine, target.sqlite_path)
+    return engine
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _create_private_file(path: Path) -> None:
+    """Creates the SQLite file 0600 if it is missing; SQLite gives its -wal and -shm files the same mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"database.url: cannot create {clip(str(path))}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask took away
+    finally:
+        os.close(fd)
+
+
+def _sqlite_setup(engine: Engine, path: Path) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _before_connect(*_args: Any) -> None:
+        # Only on a connection: a run refused before it starts (77) leaves no file behind.
+        _create_private_file(path)
+
     # pysqlite's own deferred BEGIN lets two writers deadlock on lock upgrade; take the write lock
     # at BEGIN instead, as SQLAlchemy's documentation recommends for concurrent writers.
     @event.listens_for(engine, "connect")

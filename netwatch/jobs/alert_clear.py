@@ -11,6 +11,7 @@ from netwatch.alerts.window import (
     alert_key,
     read_window,
     require_segware,
+    segware_problems,
     subject,
     volume_rules,
 )
@@ -21,16 +22,21 @@ from netwatch.db.triggers import CLEARED, TriggerRow, load_triggers, save_trigge
 from netwatch.delivery.dispatch import dispatch
 from netwatch.delivery.notices import make_notice, queue_notices
 from netwatch.deps import Deps
-from netwatch.running.runner import JobOutcome, RunContext, run_job
+from netwatch.running.runner import JobOutcome, RunContext, refuse_unready, run_job
 
 log = logging.getLogger(__name__)
 
 JOB = "alert-clear"
 
 
+def config_problems(config: Config) -> list[str]:
+    """What alert-clear needs from the config and lacks, each as "key: problem" (empty: ready)."""
+    return segware_problems(config, JOB)
+
+
 def run_alert_clear(config: Config, deps: Deps) -> int:
     """One pass under the job's lease; returns the exit code."""
-    require_segware(deps.segware, JOB)
+    refuse_unready(config, config_problems(config))
     rules = volume_rules(config)
     return run_job(JOB, "0/1", config.run, deps, lambda run: alert_clear(config, deps, rules, run),
                    group=ALERT_VOLUME)

@@ -14,6 +14,7 @@ from netwatch.alerts.window import (
     enrichment,
     read_window,
     require_segware,
+    segware_problems,
     subject,
     volume_rules,
 )
@@ -26,19 +27,23 @@ from netwatch.delivery.dispatch import dispatch
 from netwatch.delivery.notices import make_notice, queue_notices
 from netwatch.deps import Deps
 from netwatch.enrichment.accounts import look_up_accounts
-from netwatch.errors import ConfigError, LeaseHeld
-from netwatch.running.runner import JobOutcome, RunContext, run_job
+from netwatch.errors import LeaseHeld
+from netwatch.running.runner import JobOutcome, RunContext, refuse_unready, run_job
 
 log = logging.getLogger(__name__)
 
 JOB = "event-scan"
 
 
+def config_problems(config: Config) -> list[str]:
+    """What event-scan needs from the config and lacks, each as "key: problem" (empty: ready)."""
+    codes = [] if config.event_scan.codes else ["event_scan.codes: no alarm codes configured to watch"]
+    return codes + segware_problems(config, JOB)
+
+
 def run_event_scan(config: Config, deps: Deps) -> int:
     """One scan under the job's lease; returns the exit code."""
-    if not config.event_scan.codes:
-        raise ConfigError(f"{config.source}: event_scan.codes: no alarm codes configured to watch")
-    require_segware(deps.segware, JOB)
+    refuse_unready(config, config_problems(config))
     rules = volume_rules(config)
     return run_job(JOB, "0/1", config.run, deps, lambda run: event_scan(config, deps, rules, run),
                    group=ALERT_VOLUME)

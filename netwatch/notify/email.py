@@ -58,8 +58,6 @@ class EmailChannel:
             raise ConfigError("notifications.email: starttls and implicit tls exclude each other; choose one")
         if not recipients:
             raise ConfigError("notifications.email.to: at least one recipient is required")
-        if username and password is None:
-            raise ConfigError("notifications.email.password_env: a username is set but the password variable is empty")
         self._host = host
         self._port = port
         self._starttls = starttls

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from netwatch.config import RunConfig
+from netwatch.config import Config, RunConfig
 from netwatch.core.clockcheck import clock_problem
 from netwatch.db import migrate, runs
 from netwatch.db.engine import StatementCount, count_statements, db_error_line, describe_db_error, is_db_unavailable
 from netwatch.delivery.report import DeliveryReport
 from netwatch.deps import Deps
-from netwatch.errors import ClockUntrusted, ExitCode, LeaseHeld, NetwatchError, Stopped
+from netwatch.errors import ClockUntrusted, ConfigError, ExitCode, LeaseHeld, NetwatchError, Stopped
 from netwatch.running.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,12 @@ class RunContext:
 class JobOutcome:
     counts: Mapping[str, int] = field(default_factory=dict)
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+
+def refuse_unready(config: Config, problems: Sequence[str]) -> None:
+    """A job's refusal (exit 78) of a config that lacks what it needs: the first of its `problems`."""
+    if problems:
+        raise ConfigError(f"{config.source}: {problems[0]}")
 
 
 def prepare_schema(engine: Engine, now: datetime) -> None:

@@ -1,0 +1,214 @@
+"""`database.url` checked before any connection: each mistake is one line naming the key (exit 78).
+
+Checks only what needs no server: the URL's shape, its options (PyMySQL's connect arguments that
+netwatch supports, with their types), the files they name, and for SQLite the file and its folder.
+No message holds the password.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pymysql.charset import charset_by_name
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from netwatch import files
+from netwatch.errors import ConfigError
+from netwatch.excerpt import clip, excerpt
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+TIMEOUT_MAX_SECONDS = 3600
+# The query options of a MySQL URL: PyMySQL connect arguments (README lists what each means).
+MYSQL_OPTIONS = ("charset", "connect_timeout", "read_timeout", "write_timeout", "ssl_ca", "ssl_cert", "ssl_key",
+                 "ssl_verify_cert", "ssl_verify_identity", "unix_socket", "program_name")
+_TIMEOUTS = ("connect_timeout", "read_timeout", "write_timeout")
+_FILES = ("ssl_ca", "ssl_cert", "ssl_key")
+_FLAGS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+_WHOLE = re.compile(r"^[0-9]{1,7}$")
+_MYSQL_SHAPE = "mysql+pymysql://USER:PASSWORD@HOST/DATABASE"
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    """What build_engine connects to: the URL without its query, the options it held, the SQLite file."""
+
+    url: URL
+    options: Mapping[str, Any] = field(default_factory=dict)
+    sqlite_path: Path | None = None
+
+
+def check_database_url(url: str) -> DatabaseTarget:
+    """The checked target of `url`; ConfigError naming database.url for anything a run would trip over."""
+    try:
+        parsed: URL = make_url(url)
+    except (ArgumentError, ValueError):
+        # ValueError: a port that is not a number, e.g. after an unencoded '@' in a password.
+        raise ConfigError(f"database.url: not a database URL (use sqlite:///PATH or {_MYSQL_SHAPE})") from None
+    if _ambiguous_credentials(url, parsed):
+        raise ConfigError("database.url: more than one '@' in the user:password part: "
+                          "URL-encode '@' in the user name or password as %40")
+    backend = parsed.get_backend_name()
+    if backend == "mysql":
+        return _mysql(parsed)
+    if backend == "sqlite":
+        return _sqlite(parsed)
+    raise ConfigError(f"database.url: unsupported database {excerpt(backend)} (use sqlite:/// or mysql+pymysql://)")
+
+
+def resolve_sqlite_path(url: str, base_dir: Path) -> str:
+    """`url` with a relative SQLite path taken from `base_dir` (the config file's folder); others unchanged."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return url  # check_database_url reports it
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or Path(database).is_absolute():
+        return url
+    return parsed.set(database=str((base_dir / database).absolute())).render_as_string(hide_password=False)
+
+
+def _ambiguous_credentials(url: str, parsed: URL) -> bool:
+    """True when an unencoded '@' left make_url unsure where the user:password part ends.
+
+    A SQLite path or a query value may hold '@'. make_url ends the password at its first '@', so a
+    second one in the password moves a piece of it into the host name, which then shows in
+    errors. An unencoded '@' in the user name (or, with no password, one later in the URL) takes
+    the text up to it as the user name.
+    """
+    user = parsed.username or ""
+    raw_user = "@" in user and url.partition("://")[2].startswith(user)
+    return raw_user or "@" in (parsed.host or "")
+
+
+def _mysql(parsed: URL) -> DatabaseTarget:
+    if parsed.get_driver_name() != "pymysql":
+        raise ConfigError("database.url: MySQL URLs must use the PyMySQL driver (mysql+pymysql://...)")
+    if not parsed.database:
+        raise ConfigError(f"database.url: names no database ({_MYSQL_SHAPE})")
+    return DatabaseTarget(url=parsed.set(query={}), options=_mysql_options(parsed.query))
+
+
+def _mysql_options(query: Mapping[str, str | tuple[str, ...]]) -> dict[str, Any]:
+    """The PyMySQL connect arguments of a MySQL URL's query, checked and typed."""
+    values: dict[str, str] = {}
+    for name, value in query.items():
+        if name not in MYSQL_OPTIONS:
+            raise ConfigError(f"database.url: unknown option {excerpt(name)} (netwatch supports "
+                              f"{', '.join(MYSQL_OPTIONS)})")
+        if not isinstance(value, str):
+            raise ConfigError(f"database.url: option {name} is given more than once")
+        values[name] = value
+    options: dict[str, Any] = {name: values[name] for name in ("unix_socket", "program_name") if name in values}
+    if "charset" in values:
+        if charset_by_name(values["charset"]) is None:
+            raise ConfigError(f"database.url: unknown charset {excerpt(values['charset'])} (e.g. utf8mb4)")
+        options["charset"] = values["charset"]
+    for name in _TIMEOUTS:
+        if name in values:
+            options[name] = _seconds(name, values[name])
+    ssl = _ssl(values)
+    if ssl:
+        options["ssl"] = ssl
+    return options
+
+
+def _seconds(name: str, value: str) -> int:
+    seconds = int(value) if _WHOLE.match(value) else 0
+    if not 1 <= seconds <= TIMEOUT_MAX_SECONDS:
+        raise ConfigError(f"database.url: {name} must be a whole number of seconds from 1 to "
+                          f"{TIMEOUT_MAX_SECONDS}, got {excerpt(value)}")
+    return seconds
+
+
+def _flag(values: Mapping[str, str], name: str) -> bool | None:
+    if name not in values:
+        return None
+    flag = _FLAGS.get(values[name].lower())
+    if flag is None:
+        raise ConfigError(f"database.url: {name} must be true or false, got {excerpt(values[name])}")
+    return flag
+
+
+def _ssl(values: Mapping[str, str]) -> dict[str, Any]:
+    """PyMySQL's `ssl` argument. With ssl_ca the server's certificate and host name are verified by default."""
+    for name in _FILES:
+        if name in values:
+            try:
+                files.read_start(Path(values[name]), 1)
+            except files.UnreadableFile as exc:
+                raise ConfigError(f"database.url: {name}: cannot read {clip(values[name])}: {exc.reason}") from None
+    verify_cert, verify_identity = _flag(values, "ssl_verify_cert"), _flag(values, "ssl_verify_identity")
+    if "ssl_key" in values and "ssl_cert" not in values:
+        raise ConfigError("database.url: ssl_key needs ssl_cert (the client certificate it belongs to)")
+    if verify_identity and "ssl_ca" not in values:
+        raise ConfigError("database.url: ssl_verify_identity needs ssl_ca (PyMySQL checks the host name only "
+                          "against a given CA)")
+    if verify_identity and verify_cert is False:
+        raise ConfigError("database.url: ssl_verify_identity=true needs ssl_verify_cert=true "
+                          "(a host name is checked on a verified certificate)")
+    ssl: dict[str, Any] = {key: values[f"ssl_{key}"] for key in ("ca", "cert", "key") if f"ssl_{key}" in values}
+    if verify_cert is not None:
+        ssl["verify_mode"] = verify_cert
+    if verify_identity is not None or verify_cert is False:
+        ssl["check_hostname"] = bool(verify_identity)
+    return ssl
+
+
+def _sqlite(parsed: URL) -> DatabaseTarget:
+    if parsed.get_driver_name() != "pysqlite" or parsed.host or parsed.username or parsed.port:
+        raise ConfigError("database.url: a SQLite URL is sqlite:///PATH (four slashes before an absolute path)")
+    if parsed.query:
+        raise ConfigError(f"database.url: SQLite URLs take no options, got {excerpt(sorted(parsed.query)[0])}")
+    if not parsed.database or parsed.database == ":memory:":
+        raise ConfigError("database.url: an in-memory SQLite database loses every state when the run ends: "
+                          "name a file, e.g. sqlite:///netwatch.db")
+    path = Path(parsed.database)
+    _check_sqlite_file(path)
+    return DatabaseTarget(url=parsed, sqlite_path=path)
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """The folder exists and takes new files (SQLite adds -wal and -shm beside the database); the file,
+    if there, is a SQLite database this process can write."""
+    shown = clip(str(path))
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(f"database.url: the folder of the SQLite file does not exist: {clip(str(folder))}")
+    try:
+        mode: int | None = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise ConfigError(f"database.url: cannot use {shown}: {exc.strerror}") from None
+    if mode is not None:
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"database.url: {shown} is a directory, not a SQLite file")
+        try:
+            head = files.read_start(path, len(SQLITE_HEADER))
+        except files.UnreadableFile as exc:
+            raise ConfigError(f"database.url: cannot read {shown}: {exc.reason}") from None
+        if head and head != SQLITE_HEADER:
+            raise ConfigError(f"database.url: {shown} is not a SQLite database")
+        _require_writable(path)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"database.url: cannot write in {clip(str(folder))}, the folder of the SQLite file "
+                          f"(it holds the -wal and -shm files too): {exc.strerror}") from None
+
+
+def _require_writable(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigError(f"database.url: cannot write {clip(str(path))}: {exc.strerror}") from None
+    os.close(fd)

@@ -1,0 +1,100 @@
+"""What `netwatch check-config` reports: which jobs a config is ready for, and why not the others.
+
+It runs the checks the jobs run before any work, and nothing that needs a server: the database URL
+(build_engine's check), every token a run reads (build_deps' reads), the SMTP password, and each
+job's own needs (its `config_problems`). Raw-ICMP permission (exit 77) is left out: it belongs to
+the machine that runs ping-sweep, not to the config.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from netwatch.config import Config
+from netwatch.db.engine import safe_url
+from netwatch.db.url import check_database_url
+from netwatch.errors import ConfigError
+from netwatch.jobs import alert_clear, event_scan, ping_sweep
+from netwatch.tokens import read_password, read_token, token_apis
+
+# Each job and its own needs beyond the shared checks (ping-sweep has none the config can miss).
+_JOB_NEEDS: dict[str, Callable[[Config], list[str]]] = {
+    ping_sweep.JOB: lambda _config: [],
+    event_scan.JOB: event_scan.config_problems,
+    alert_clear.JOB: alert_clear.config_problems,
+}
+JOBS = tuple(_JOB_NEEDS)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """`problems` stop every job (the config is not valid); `needs` are each job's own missing pieces."""
+
+    source: str
+    hosts: int | None
+    database: str | None
+    problems: tuple[str, ...]
+    needs: Mapping[str, tuple[str, ...]]
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+    def reasons(self, job: str) -> tuple[str, ...]:
+        """Why `job` would refuse to run (empty: it is ready)."""
+        return self.problems + self.needs[job]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "config": self.source, "valid": self.valid, "hosts": self.hosts, "database": self.database,
+            "problems": list(self.problems),
+            "jobs": {job: {"ready": not self.reasons(job), "reasons": list(self.reasons(job))} for job in JOBS},
+        }
+
+    def as_json(self) -> str:
+        return json.dumps(self.as_dict()) + "\n"
+
+    def as_text(self) -> str:
+        head = f"{self.source}: ok ({self.hosts} hosts)" if self.valid else f"{self.source}: not valid"
+        lines = [head, f"database: {self.database}"]
+        for job in JOBS:
+            reasons = self.reasons(job)
+            lines.append(f"{job}: not ready: {'; '.join(reasons)}" if reasons else f"{job}: ready")
+        return "\n".join(lines) + "\n"
+
+    def refusal(self, required: Sequence[str]) -> ConfigError | None:
+        """The error to exit 78 with: the config is not valid, or a job in `required` is not ready."""
+        if self.problems:
+            return ConfigError(f"{self.source}: {self.problems[0]}")
+        for job in required:
+            if self.reasons(job):
+                return ConfigError(f"{self.source}: not ready for {job}: {self.reasons(job)[0]}")
+        return None
+
+
+def check_readiness(config: Config, env: Mapping[str, str]) -> Readiness:
+    """Every check a job makes before its work, on `config` and the secrets `env` holds."""
+    checks: list[Callable[[], object]] = [lambda: check_database_url(config.database_url)]
+    checks += [lambda api=api: read_token(api, env) for api in token_apis(config)]
+    email = config.notifications.email
+    if email is not None:
+        checks.append(lambda: read_password(email, env))
+    problems = tuple(problem for check in checks if (problem := _problem(check)) is not None)
+    return Readiness(source=config.source, hosts=len(config.hosts), database=safe_url(config.database_url),
+                     problems=problems, needs={job: tuple(needs(config)) for job, needs in _JOB_NEEDS.items()})
+
+
+def unloadable(source: str, error: ConfigError) -> Readiness:
+    """The report of a config that does not load: its one error stops every job."""
+    return Readiness(source=source, hosts=None, database=None, problems=(error.message,),
+                     needs={job: () for job in JOBS})
+
+
+def _problem(check: Callable[[], object]) -> str | None:
+    try:
+        check()
+    except ConfigError as exc:
+        return exc.message
+    return None
