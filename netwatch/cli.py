@@ -78,6 +78,7 @@ def cli() -> None:
 
 
 @cli.group()
+@_log_options
 def run() -> None:
     """Run one pass of a job.
 
@@ -153,6 +154,7 @@ def _job_setup(runtime: Runtime, config_file: str | None) -> tuple[Config, Deps]
 
 
 @cli.group()
+@_log_options
 def db() -> None:
     """Create, upgrade or print the database schema.
 
@@ -379,12 +381,12 @@ def run_cli(args: list[str], stop: StopFlag, build_deps: DepsFactory | None = No
     fmt, level = early_log_options(args, os.environ)
     logs.setup_logging(fmt, level, redactor, log_stream)
     runtime = Runtime(redactor=redactor, stop=stop, build_deps=build_deps)
-    return _run(lambda: cli.main(args=args, prog_name="netwatch", standalone_mode=False, obj=runtime))
+    return _run(lambda: cli.main(args=args, prog_name="netwatch", standalone_mode=False, obj=runtime), fmt)
 
 
-def _run(call: Callable[[], Any]) -> int:
+def _run(call: Callable[[], Any], log_format: str = "text") -> int:
     try:
-        return _run_expected(call)
+        return _run_expected(call, log_format)
     except Exception as exc:
         # A bug: the traceback is the report. Logged (not printed) so the process's secrets are masked.
         log.critical("netwatch bug (%s), exit %d; traceback:\n%s", type(exc).__name__, int(ExitCode.SOFTWARE),
@@ -392,12 +394,16 @@ def _run(call: Callable[[], Any]) -> int:
         return int(ExitCode.SOFTWARE)
 
 
-def _run_expected(call: Callable[[], Any]) -> int:
+def _run_expected(call: Callable[[], Any], log_format: str) -> int:
     try:
         result = call()
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else _fail(exc.code, ExitCode.USAGE)
     except click.exceptions.NoArgsIsHelpError as exc:
+        if log_format == "json":
+            # Whatever reads JSON lines from stderr gets one, not a page of help text.
+            path = exc.ctx.command_path if exc.ctx else "netwatch"
+            return _fail(f"missing command (see `{path} --help`)", ExitCode.USAGE)
         # A bare `netwatch` or `netwatch db`: the help is the answer, not an error line.
         click.echo(exc.format_message(), err=True)
         return int(ExitCode.USAGE)
