@@ -26,7 +26,7 @@ from netwatch.errors import ExitCode, NetwatchError, UsageError
 from netwatch.running.stopflag import StopFlag
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Engine
 
     from netwatch.config import Config
     from netwatch.deps import Deps
@@ -104,8 +104,8 @@ def ping_sweep_command(runtime: Runtime, config_file: str | None, shard: str) ->
     from netwatch.shard import parse_shard
 
     chosen = parse_shard(shard)
-    config, deps = _job_setup(runtime, config_file)
-    return run_ping_sweep(config, deps, chosen)
+    with _job_setup(runtime, config_file) as (config, deps):
+        return run_ping_sweep(config, deps, chosen)
 
 
 @_command(run, "event-scan")
@@ -120,8 +120,8 @@ def event_scan_command(runtime: Runtime, config_file: str | None) -> int:
     """
     from netwatch.jobs.event_scan import run_event_scan
 
-    config, deps = _job_setup(runtime, config_file)
-    return run_event_scan(config, deps)
+    with _job_setup(runtime, config_file) as (config, deps):
+        return run_event_scan(config, deps)
 
 
 @_command(run, "alert-clear")
@@ -136,8 +136,8 @@ def alert_clear_command(runtime: Runtime, config_file: str | None) -> int:
     """
     from netwatch.jobs.alert_clear import run_alert_clear
 
-    config, deps = _job_setup(runtime, config_file)
-    return run_alert_clear(config, deps)
+    with _job_setup(runtime, config_file) as (config, deps):
+        return run_alert_clear(config, deps)
 
 
 def _load(config_file: str | None) -> Config:
@@ -146,11 +146,17 @@ def _load(config_file: str | None) -> Config:
     return load_config(config_path(config_file, os.environ), os.environ)
 
 
-def _job_setup(runtime: Runtime, config_file: str | None) -> tuple[Config, Deps]:
+@contextmanager
+def _job_setup(runtime: Runtime, config_file: str | None) -> Iterator[tuple[Config, Deps]]:
+    """The config and the run's dependencies; the engine is disposed (connections closed) at the end."""
     from netwatch.deps import build_deps
 
     config = _load(config_file)
-    return config, (runtime.build_deps or build_deps)(config, os.environ, runtime.stop, runtime.redactor)
+    deps = (runtime.build_deps or build_deps)(config, os.environ, runtime.stop, runtime.redactor)
+    try:
+        yield config, deps
+    finally:
+        deps.engine.dispose()
 
 
 @cli.group()
@@ -174,11 +180,9 @@ def db_init(config_file: str | None) -> None:
       NETWATCH_DATABASE_URL=mysql+pymysql://netwatch@db/netwatch netwatch db init
     """
     from netwatch.db import migrate
-    from netwatch.db.engine import build_engine
     from netwatch.deps import utc_now
 
-    engine = build_engine(_load(config_file).database_url)
-    with engine.begin() as conn:
+    with _engine(config_file) as engine, engine.begin() as conn:
         if migrate.current_version(conn) is not None:
             migrate.require_current(conn)
             click.echo(f"schema already initialised at version {migrate.LATEST}")
@@ -199,11 +203,9 @@ def db_upgrade(config_file: str | None) -> None:
       netwatch db upgrade --config netwatch.yaml
     """
     from netwatch.db import migrate
-    from netwatch.db.engine import build_engine
     from netwatch.deps import utc_now
 
-    engine = build_engine(_load(config_file).database_url)
-    with engine.begin() as conn:
+    with _engine(config_file) as engine, engine.begin() as conn:
         applied = migrate.upgrade(conn, utc_now())
     click.echo(f"applied versions {applied}" if applied else f"schema is current (version {migrate.LATEST})")
 
@@ -343,13 +345,20 @@ def alerts_log(ctx: click.Context, config_file: str | None, since: str | None, f
 @contextmanager
 def _report_connection(config_file: str | None) -> Iterator[Connection]:
     from netwatch.db import migrate
+
+    with _engine(config_file) as engine, engine.begin() as conn:
+        migrate.require_current(conn)
+        yield conn
+
+
+@contextmanager
+def _engine(config_file: str | None) -> Iterator[Engine]:
+    """The configured database's engine, disposed at the end: the process exits without teardown."""
     from netwatch.db.engine import build_engine
 
     engine = build_engine(_load(config_file).database_url)
     try:
-        with engine.begin() as conn:
-            migrate.require_current(conn)
-            yield conn
+        yield engine
     finally:
         engine.dispose()
 
