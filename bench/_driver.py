@@ -1,8 +1,10 @@
-"""One benchmark process for bench/ping_sweep.py: loads a config, runs `ping-sweep` K times, reports.
+"""In-process runs for bench/ping_sweep.py: loads a config, runs `ping-sweep` K times, reports each.
 
-Run in a fresh interpreter per (backend, host count) so that `ru_maxrss` is the peak of exactly this
-job (Python, imports, config, sweep and database work). Prints one JSON object per run on stdout;
-the job's own log lines go to stderr, as with `netwatch run ping-sweep`.
+What the whole `netwatch` process cannot tell: the database statements each run sends (an
+executemany counts once), and the job's own wall time and CPU without the interpreter start, the
+imports and the config. Run in a fresh interpreter per (backend, host count) so that `ru_maxrss` is
+the peak of exactly this job. Prints one JSON object per run on stdout; the job's own log lines go
+to stderr, as with `netwatch run ping-sweep`.
 
     python bench/_driver.py --config /tmp/x/netwatch.yaml --runs 2
 """

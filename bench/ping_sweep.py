@@ -1,17 +1,24 @@
-"""Benchmark of the whole `ping-sweep` job over N loopback hosts, on SQLite and MariaDB, against fping.
+"""Benchmark of `netwatch run ping-sweep` over N loopback hosts as a whole process, beside fping.
 
-Every (backend, N) runs in a fresh process (bench/_driver.py) that loads the config, builds the
-dependencies and runs the job `--repeat` times on the same database: run 1 creates the host rows,
-later runs are the steady state cron repeats. Per run it reports wall time, CPU (user + sys), peak
-RSS of the process, and the database statements sent (an executemany counts once).
+For each (backend, N) a fresh database gets `netwatch db init`, then `--repeat` rounds: each round
+runs fping on the same targets at the same packet rate (10,000 packets/s: `-i 0.1`), then the real
+`netwatch run ping-sweep` command (the console script of this venv). Both are timed as whole
+processes: wall time from spawn to exit, and CPU (user + sys) and peak RSS of that child from
+`os.wait4` (its own rusage, what RUSAGE_CHILDREN would add up). So the netwatch numbers include the
+interpreter start, imports, config and inventory parsing, schema and clock checks, the job and the
+teardown; the job's own `duration_s` comes from its summary line. Round 1 creates the host rows;
+later rounds are the steady state that cron repeats, and the targets compare their medians.
 
-fping runs on the same targets at the same packet rate (10,000 packets/s: `-i 0.1`), and the
-table gives each job run's wall time as a multiple of fping's median. Numbers are printed with
-PASS/MISS against the targets of the issue; nothing is asserted.
+`netwatch --version` is timed the same way (`--version-runs` times). Then bench/_driver.py runs the
+job `--repeat` times in one fresh interpreter for what a whole process cannot tell: the database
+statements per run (an executemany counts once) and the job's own wall, CPU and peak memory, as
+this bench printed them before it timed whole processes. The machine's load average is printed with
+the numbers: other work on the machine slows both sides. Numbers are printed with PASS/MISS against
+the targets of the issue; nothing is asserted.
 
 Needs root (raw ICMP). Sends only to 127.0.0.0/8.
 
-    sudo .venv/bin/python bench/ping_sweep.py --sizes 1000,5000,10000 --backends sqlite,mysql --repeat 2
+    sudo .venv/bin/python bench/ping_sweep.py --sizes 1000,5000,10000 --backends sqlite,mysql --repeat 5
 """
 
 from __future__ import annotations
@@ -20,34 +27,69 @@ import argparse
 import csv
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pymysql
 import yaml
 from _databases import MYSQL_HOST, MYSQL_PORT, mysql_available, throwaway_database
+from _process import Timed, run_timed
 
 DRIVER = Path(__file__).with_name("_driver.py")
+NETWATCH = Path(sys.executable).with_name("netwatch")
 BACKENDS = ("sqlite", "mysql")
 PING = {"count": 3, "interval_ms": 10, "timeout_seconds": 1.0, "rate_limit_pps": 10_000, "retries": 1}
 FPING_ARGS = ["-q", "-C", "3", "-t", "1000", "-i", "0.1", "-p", "10"]  # 1 packet / 0.1 ms = 10,000/s
+SUMMARY = "ping-sweep finished"
 
-TARGET_RATIO_N, TARGET_RATIO = 5_000, 1.5
+TARGET_VERSION_S = 0.3
+TARGET_RATIO_N, TARGET_RATIO = 5_000, 1.0
 TARGET_WALL_N, TARGET_WALL_S = 10_000, 8.0
 TARGET_MEMORY_N, TARGET_MEMORY_MB = 10_000, 200.0
 STATEMENT_SIZES = (1_000, 10_000)
 
 
 @dataclass(frozen=True)
-class JobRun:
+class Counts:
+    ok: int = 0
+    failed: int = 0
+    degraded: int = 0
+
+    @classmethod
+    def of(cls, counts: Mapping[str, int]) -> Counts:
+        return cls(counts.get("ok", 0), counts.get("failed", 0), counts.get("degraded", 0))
+
+
+@dataclass(frozen=True)
+class ProcessRun:
+    """One round: the whole `netwatch run ping-sweep` process and the fping just before it."""
+
+    backend: str
+    n: int
+    run: int
+    netwatch: Timed
+    job_s: float | None
+    counts: Counts
+    fping: FpingRun | None
+
+
+@dataclass(frozen=True)
+class FpingRun:
+    wall_s: float
+    cpu_s: float
+    ok: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class InProcessRun:
     backend: str
     n: int
     run: int
@@ -57,30 +99,25 @@ class JobRun:
     cpu_s: float
     peak_mb: float
     statements: int
-    ok: int
-    failed: int
-    degraded: int
-
-
-@dataclass(frozen=True)
-class FpingRun:
-    n: int
-    run: int
-    wall_s: float
-    cpu_s: float
-    ok: int
-    failed: int
+    counts: Counts
 
 
 @dataclass
 class Results:
-    jobs: list[JobRun] = field(default_factory=list)
-    fping: list[FpingRun] = field(default_factory=list)
+    version: list[Timed] = field(default_factory=list)
+    processes: list[ProcessRun] = field(default_factory=list)
+    in_process: list[InProcessRun] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    load: list[tuple[str, tuple[float, float, float]]] = field(default_factory=list)
 
-    def fping_median(self, n: int) -> float | None:
-        walls = [r.wall_s for r in self.fping if r.n == n]
-        return statistics.median(walls) if walls else None
+    def steady(self, backend: str, n: int) -> list[ProcessRun]:
+        """The rounds after the first (or the only one), with a finished netwatch run."""
+        runs = [r for r in self.processes if r.backend == backend and r.n == n and r.netwatch.exit_code == 0]
+        return runs[1:] if len(runs) > 1 else runs
+
+
+def median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def loopback_address(index: int) -> str:
@@ -111,79 +148,130 @@ def write_config(directory: Path, name: str, database_url: str, hosts_csv: Path)
     return path
 
 
-def run_job(backend: str, n: int, config: Path, repeat: int, timeout_s: float, log_dir: Path) -> list[JobRun]:
-    """Runs the driver in a fresh process; returns its runs (raises RuntimeError when it fails)."""
-    log_path = log_dir / f"job-{backend}-{n}.log"
-    with log_path.open("w", encoding="utf-8") as log:
-        proc = subprocess.run(
-            [sys.executable, str(DRIVER), "--config", str(config), "--runs", str(repeat)],
-            stdout=subprocess.PIPE, stderr=log, text=True, timeout=timeout_s, check=False,
-        )
-    if proc.returncode != 0:
-        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-        tail = [line.strip() for line in lines if line.strip(" ^~")][-3:]  # no traceback carets
-        raise RuntimeError(f"driver exited {proc.returncode}: " + " | ".join(tail))
-    runs = []
-    for line in proc.stdout.splitlines():
-        record = json.loads(line)
-        counts = record["counts"]
-        runs.append(JobRun(
-            backend=backend, n=n, run=record["run"], exit_code=record["exit_code"], load_s=record["load_s"],
-            wall_s=record["wall_s"], cpu_s=record["cpu_s"], peak_mb=record["peak_mb"],
-            statements=record["statements"], ok=counts.get("ok", 0), failed=counts.get("failed", 0),
-            degraded=counts.get("degraded", 0),
-        ))
-    return runs
+def child_env() -> dict[str, str]:
+    """This environment without NETWATCH_* (a NETWATCH_DATABASE_URL here must not redirect the bench)."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("NETWATCH_")}
 
 
-def run_fping(fping: str, n: int, run: int, targets: Path, timeout_s: float) -> FpingRun:
+def failure(what: str, timed: Timed) -> str:
+    lines = [line.strip() for line in timed.stderr.splitlines() if line.strip(" ^~")][-3:]  # no traceback carets
+    ending = "timed out" if timed.timed_out else f"exited {timed.exit_code}"
+    return f"{what} {ending}: " + " | ".join(lines)
+
+
+def summary_fields(stderr: str) -> dict[str, object] | None:
+    """The fields of the run's JSON summary line, or None when it has none."""
+    for line in stderr.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("msg") == SUMMARY:
+            return entry
+    return None
+
+
+def run_fping(fping: str, targets: Path, timeout_s: float, log_dir: Path, tag: str) -> FpingRun:
     """Times one fping over the targets file; per-host lines (stderr) give ok/failed."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    began = time.perf_counter()
-    proc = subprocess.run([fping, *FPING_ARGS, "-f", str(targets)], capture_output=True, text=True,
-                          timeout=timeout_s, check=False)
-    wall_s = time.perf_counter() - began
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    timed = run_timed([fping, *FPING_ARGS, "-f", str(targets)], child_env(), timeout_s, log_dir, tag)
+    if timed.timed_out:
+        raise subprocess.TimeoutExpired(fping, timeout_s)
+    n = sum(1 for line in targets.read_text(encoding="utf-8").splitlines() if line)
     ok = 0
-    for line in proc.stderr.splitlines():
+    for line in timed.stderr.splitlines():
         address, sep, values = line.partition(" : ")
         replies = values.split()
         if sep and address.strip().startswith("127.") and replies and "-" not in replies:
             ok += 1
     # A host with a lost reply, or with no line at all, counts as failed.
-    return FpingRun(n=n, run=run, wall_s=wall_s, cpu_s=cpu_s, ok=ok, failed=n - ok)
+    return FpingRun(wall_s=timed.wall_s, cpu_s=timed.cpu_s, ok=ok, failed=n - ok)
+
+
+def measure_version(args: argparse.Namespace, results: Results, log_dir: Path) -> None:
+    for run in range(1, args.version_runs + 1):
+        timed = run_timed([str(args.netwatch), "--version"], child_env(), args.timeout, log_dir, f"version-{run}")
+        if timed.exit_code != 0:
+            results.notes.append(failure("netwatch --version", timed))
+            return
+        results.version.append(timed)
+
+
+def measure_processes(args: argparse.Namespace, results: Results, fping: str | None, backend: str, n: int,
+                      config: Path, *, targets: Path, log_dir: Path) -> None:
+    """`netwatch db init`, then the rounds of fping and `netwatch run ping-sweep` on one database."""
+    netwatch = str(args.netwatch)
+    init = run_timed([netwatch, "db", "init", "--config", str(config)], child_env(), args.timeout, log_dir,
+                     f"init-{backend}-{n}")
+    if init.exit_code != 0:
+        results.notes.append(failure(f"{backend} {n} hosts: netwatch db init", init))
+        return
+    for run in range(1, args.repeat + 1):
+        progress(f"{backend}, {n:,} hosts, round {run}: fping, then netwatch run ping-sweep")
+        tag = f"{backend}-{n}-{run}"
+        fping_run = run_fping(fping, targets, args.timeout, log_dir, f"fping-{tag}") if fping else None
+        timed = run_timed([netwatch, "run", "ping-sweep", "--config", str(config), "--log-format", "json"],
+                          child_env(), args.timeout, log_dir, f"sweep-{tag}")
+        fields = summary_fields(timed.stderr)
+        if timed.exit_code != 0 or fields is None:
+            results.notes.append(failure(f"{backend} {n} hosts round {run}: netwatch run ping-sweep", timed))
+        counts = {key: value for key, value in (fields or {}).items() if isinstance(value, int)}
+        job_s = fields.get("duration_s") if fields else None
+        results.processes.append(ProcessRun(backend, n, run, timed, job_s if isinstance(job_s, float) else None,
+                                            Counts.of(counts), fping_run))
+
+
+def measure_in_process(args: argparse.Namespace, results: Results, backend: str, n: int, config: Path, *,
+                       log_dir: Path) -> None:
+    """bench/_driver.py: the job `--repeat` times in one fresh interpreter, with its statement counts."""
+    progress(f"{backend}, {n:,} hosts: {args.repeat} in-process runs")
+    timed = run_timed([sys.executable, str(DRIVER), "--config", str(config), "--runs", str(args.repeat)],
+                      child_env(), args.timeout * args.repeat, log_dir, f"driver-{backend}-{n}")
+    if timed.exit_code != 0:
+        results.notes.append(failure(f"{backend} {n} hosts: in-process driver", timed))
+        return
+    for line in timed.stdout.splitlines():
+        record = json.loads(line)
+        results.in_process.append(InProcessRun(
+            backend=backend, n=n, run=record["run"], exit_code=record["exit_code"], load_s=record["load_s"],
+            wall_s=record["wall_s"], cpu_s=record["cpu_s"], peak_mb=record["peak_mb"],
+            statements=record["statements"], counts=Counts.of(record["counts"]),
+        ))
 
 
 def measure(args: argparse.Namespace, results: Results) -> None:
     fping = shutil.which("fping")
     if fping is None:
-        results.notes.append("fping not installed: fping rows and ratios skipped")
+        results.notes.append("fping not installed: fping columns and ratios skipped")
     backends = list(args.backends)
     if "mysql" in backends:
         problem = mysql_available()
         if problem is not None:
             results.notes.append(f"MariaDB at {MYSQL_HOST}:{MYSQL_PORT} not reachable ({problem}): mysql rows skipped")
             backends.remove("mysql")
+    results.load.append(("start", os.getloadavg()))
     with tempfile.TemporaryDirectory(prefix="nw-bench-") as tmp:
         directory = Path(tmp)
+        progress(f"netwatch --version, {args.version_runs} runs")
+        measure_version(args, results, directory)
         for n in args.sizes:
             hosts_csv, targets = write_targets(directory, n)
-            if fping is not None:
-                for run in range(1, args.repeat + 1):
-                    progress(f"fping, {n} hosts, run {run}")
-                    try:
-                        results.fping.append(run_fping(fping, n, run, targets, args.timeout))
-                    except subprocess.TimeoutExpired:
-                        results.notes.append(f"fping {n} hosts run {run}: timed out after {args.timeout} s")
             for backend in backends:
-                progress(f"{backend}, {n} hosts, {args.repeat} runs")
-                try:
-                    with throwaway_database(backend, directory, "bench", str(n)) as url:
-                        config = write_config(directory, f"{backend}-{n}", url, hosts_csv)
-                        results.jobs.extend(run_job(backend, n, config, args.repeat, args.timeout, directory))
-                except (RuntimeError, subprocess.TimeoutExpired, pymysql.MySQLError) as exc:
-                    results.notes.append(f"{backend} {n} hosts: FAILED: {exc}")
+                on_database(results, backend, n, "process", directory, hosts_csv, partial(
+                    measure_processes, args, results, fping, backend, n, targets=targets, log_dir=directory))
+                if args.in_process:
+                    on_database(results, backend, n, "inproc", directory, hosts_csv, partial(
+                        measure_in_process, args, results, backend, n, log_dir=directory))
+    results.load.append(("end", os.getloadavg()))
+
+
+def on_database(results: Results, backend: str, n: int, name: str, directory: Path, hosts_csv: Path,
+                step: Callable[[Path], None]) -> None:
+    """Runs `step(config)` with a config on a fresh throwaway database; a failure becomes a note."""
+    try:
+        with throwaway_database(backend, directory, f"bench_{name}", str(n)) as url:
+            step(write_config(directory, f"{backend}-{n}-{name}", url, hosts_csv))
+    except (subprocess.TimeoutExpired, pymysql.MySQLError) as exc:
+        results.notes.append(f"{backend} {n} hosts ({name}): FAILED: {exc}")
 
 
 def progress(text: str) -> None:
@@ -197,81 +285,107 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def report(args: argparse.Namespace, results: Results) -> None:
     print(f"netwatch ping-sweep benchmark: loopback 127.x.y.z hosts, ping {PING}")
-    print(f"fping {' '.join(FPING_ARGS)} -f TARGETS; wall = around run_ping_sweep (after config load); "
-          "peak = ru_maxrss of the process; 'x fping' = job wall / median fping wall")
+    print(f"netwatch: {args.netwatch}; fping {' '.join(FPING_ARGS)} -f TARGETS; {os.cpu_count()} CPUs; "
+          + "; ".join(f"load average at {when}: {a:.2f} {b:.2f} {c:.2f}" for when, (a, b, c) in results.load))
     print()
+    walls = [t.wall_s for t in results.version]
+    if walls:
+        print(f"netwatch --version, {len(walls)} processes: wall median {median(walls):.3f} s (min {min(walls):.3f}, "
+              f"max {max(walls):.3f}), CPU median {median([t.cpu_s for t in results.version]):.3f} s")
+        print()
+    print("whole processes: wall = spawn to exit; CPU and peak from os.wait4; job s = the summary line's "
+          "duration_s; outside s = wall - job s; fping ran just before, on the same targets")
     rows = []
-    for n in args.sizes:
-        median = results.fping_median(n)
-        for job in (j for j in results.jobs if j.n == n):
-            rows.append([
-                job.backend, f"{n:,}", str(job.run), f"{job.wall_s:.2f}", f"{job.cpu_s:.2f}",
-                f"{job.peak_mb:.0f}", str(job.statements), f"{job.ok}/{job.failed}",
-                f"{job.load_s:.2f}" if job.load_s is not None else "-",
-                f"{job.wall_s / median:.2f}" if median else "-", str(job.exit_code),
-            ])
-        for fp in (f for f in results.fping if f.n == n):
-            rows.append(["fping", f"{n:,}", str(fp.run), f"{fp.wall_s:.2f}", f"{fp.cpu_s:.2f}", "-", "-",
-                         f"{fp.ok}/{fp.failed}", "-", "1.00" if median is None else f"{fp.wall_s / median:.2f}",
-                         "-"])
-    header = ["backend", "N", "run", "wall s", "CPU s", "peak MB", "statements", "ok/failed", "load s",
-              "x fping", "exit"]
+    for run in results.processes:
+        timed, fp = run.netwatch, run.fping
+        rows.append([
+            run.backend, f"{run.n:,}", str(run.run), seconds(timed.wall_s), seconds(timed.cpu_s),
+            f"{timed.peak_mb:.0f}", seconds(run.job_s),
+            seconds(timed.wall_s - run.job_s) if run.job_s is not None else "-",
+            f"{run.counts.ok}/{run.counts.failed}", str(timed.exit_code),
+            seconds(fp.wall_s) if fp else "-", seconds(fp.cpu_s) if fp else "-",
+            f"{fp.ok}/{fp.failed}" if fp else "-", f"{timed.wall_s / fp.wall_s:.2f}" if fp else "-",
+        ])
+    header = ["backend", "N", "run", "wall s", "CPU s", "peak MB", "job s", "outside s", "ok/failed", "exit",
+              "fping s", "fping CPU", "fping ok/failed", "x fping"]
     print("\n".join(table(header, rows)))
     print()
-    for line in summary(args, results):
+    if results.in_process:
+        print("in process (bench/_driver.py, one interpreter per backend and size): wall and CPU around "
+              "run_ping_sweep; peak = ru_maxrss of that interpreter; load s = config load and build_deps")
+        rows = [[run.backend, f"{run.n:,}", str(run.run), seconds(run.wall_s), seconds(run.cpu_s),
+                 f"{run.peak_mb:.0f}", str(run.statements), f"{run.counts.ok}/{run.counts.failed}",
+                 seconds(run.load_s), str(run.exit_code)] for run in results.in_process]
+        header = ["backend", "N", "run", "wall s", "CPU s", "peak MB", "statements", "ok/failed", "load s", "exit"]
+        print("\n".join(table(header, rows)))
+        print()
+    for line in summary(results):
         print(line)
     for note in results.notes:
         print(f"NOTE {note}")
 
 
-def summary(args: argparse.Namespace, results: Results) -> list[str]:
-    """PASS/MISS per target and backend; steady state = the last run of each (backend, N)."""
-    lines = ["targets (steady state = last run of each backend and size):"]
+def verdict(good: bool) -> str:
+    return "PASS" if good else "MISS"
 
-    def steady(backend: str, n: int) -> JobRun | None:
-        runs = [j for j in results.jobs if j.backend == backend and j.n == n]
-        return runs[-1] if runs else None
 
-    def verdict(good: bool) -> str:
-        return "PASS" if good else "MISS"
+def summary(results: Results) -> list[str]:
+    """PASS/MISS per target and backend; steady state = the rounds after the first."""
+    lines = ["targets (medians of the steady-state rounds):"]
+    walls = [t.wall_s for t in results.version]
+    if walls:
+        lines.append(f"  {verdict(median(walls) < TARGET_VERSION_S)} netwatch --version under {TARGET_VERSION_S} s: "
+                     f"median {median(walls):.3f} s")
+    for backend in sorted({r.backend for r in results.processes} | {r.backend for r in results.in_process},
+                          key=BACKENDS.index):
+        lines.extend(backend_summary(results, backend))
+    return lines
 
-    for backend in sorted({j.backend for j in results.jobs}, key=BACKENDS.index):
-        job = steady(backend, TARGET_RATIO_N)
-        median = results.fping_median(TARGET_RATIO_N)
-        if job and median:
-            ratio = job.wall_s / median
-            lines.append(f"  {verdict(ratio <= TARGET_RATIO)} {backend}: {TARGET_RATIO_N:,} hosts within "
-                         f"{TARGET_RATIO}x fping: {job.wall_s:.2f} s / {median:.2f} s = {ratio:.2f}x")
-        else:
-            lines.append(f"  n/a  {backend}: {TARGET_RATIO_N:,} hosts vs fping (size or fping not run)")
-        job = steady(backend, TARGET_WALL_N)
-        if job:
-            worst = max(j.wall_s for j in results.jobs if j.backend == backend and j.n == TARGET_WALL_N)
-            lines.append(f"  {verdict(job.wall_s < TARGET_WALL_S)} {backend}: {TARGET_WALL_N:,} hosts under "
-                         f"{TARGET_WALL_S:.0f} s: {job.wall_s:.2f} s (slowest run {worst:.2f} s)")
-        else:
-            lines.append(f"  n/a  {backend}: {TARGET_WALL_N:,} hosts under {TARGET_WALL_S:.0f} s (size not run)")
-        small, large = ([j.statements for j in results.jobs if j.backend == backend and j.n == size]
-                        for size in STATEMENT_SIZES)
-        if small and large:
-            lines.append(f"  {verdict(small == large)} {backend}: statements per run equal at "
-                         f"{STATEMENT_SIZES[0]:,} and {STATEMENT_SIZES[1]:,} hosts: {small} vs {large}")
-        else:
-            lines.append(f"  n/a  {backend}: statements at {STATEMENT_SIZES[0]:,} vs {STATEMENT_SIZES[1]:,} "
-                         "(size not run)")
-        runs = [j for j in results.jobs if j.backend == backend and j.n == TARGET_MEMORY_N]
-        if runs:
-            peak = max(j.peak_mb for j in runs)
-            lines.append(f"  {verdict(peak < TARGET_MEMORY_MB)} {backend}: peak memory at {TARGET_MEMORY_N:,} "
-                         f"hosts under {TARGET_MEMORY_MB:.0f} MB: {peak:.0f} MB")
-        else:
-            lines.append(f"  n/a  {backend}: peak memory at {TARGET_MEMORY_N:,} hosts (size not run)")
-        failed = [j for j in results.jobs if j.backend == backend and (j.failed or j.degraded)]
-        for job in failed:
-            lines.append(f"  WARN {backend}: {job.n:,} hosts run {job.run}: {job.failed} failed, "
-                         f"{job.degraded} degraded on loopback (all should answer)")
+
+def backend_summary(results: Results, backend: str) -> list[str]:
+    lines = []
+    steady = results.steady(backend, TARGET_RATIO_N)
+    job = median([r.netwatch.wall_s for r in steady])
+    fping = median([r.fping.wall_s for r in steady if r.fping])
+    if job is not None and fping is not None:
+        ratio = job / fping
+        lines.append(f"  {verdict(ratio <= TARGET_RATIO)} {backend}: {TARGET_RATIO_N:,} hosts, whole process no "
+                     f"slower than fping: {job:.2f} s / {fping:.2f} s = {ratio:.2f}x")
+    else:
+        lines.append(f"  n/a  {backend}: {TARGET_RATIO_N:,} hosts vs fping (size or fping not run)")
+    steady = results.steady(backend, TARGET_WALL_N)
+    if steady:
+        wall = median([r.netwatch.wall_s for r in steady])
+        worst = max(r.netwatch.wall_s for r in steady)
+        lines.append(f"  {verdict(wall is not None and wall < TARGET_WALL_S)} {backend}: {TARGET_WALL_N:,} hosts "
+                     f"under {TARGET_WALL_S:.0f} s as a whole process: {wall:.2f} s (slowest {worst:.2f} s)")
+    else:
+        lines.append(f"  n/a  {backend}: {TARGET_WALL_N:,} hosts under {TARGET_WALL_S:.0f} s (size not run)")
+    small, large = ([r.statements for r in results.in_process if r.backend == backend and r.n == size]
+                    for size in STATEMENT_SIZES)
+    if small and large:
+        lines.append(f"  {verdict(small == large)} {backend}: statements per run equal at "
+                     f"{STATEMENT_SIZES[0]:,} and {STATEMENT_SIZES[1]:,} hosts: {small} vs {large}")
+    else:
+        lines.append(f"  n/a  {backend}: statements at {STATEMENT_SIZES[0]:,} vs {STATEMENT_SIZES[1]:,} "
+                     "(size not run or --no-in-process)")
+    peaks = [r.netwatch.peak_mb for r in results.processes if r.backend == backend and r.n == TARGET_MEMORY_N]
+    peaks += [r.peak_mb for r in results.in_process if r.backend == backend and r.n == TARGET_MEMORY_N]
+    if peaks:
+        lines.append(f"  {verdict(max(peaks) < TARGET_MEMORY_MB)} {backend}: peak memory at {TARGET_MEMORY_N:,} "
+                     f"hosts under {TARGET_MEMORY_MB:.0f} MB: {max(peaks):.0f} MB")
+    else:
+        lines.append(f"  n/a  {backend}: peak memory at {TARGET_MEMORY_N:,} hosts (size not run)")
+    for run in results.processes:
+        if run.backend == backend and (run.counts.failed or run.counts.degraded):
+            lines.append(f"  WARN {backend}: {run.n:,} hosts round {run.run}: {run.counts.failed} failed, "
+                         f"{run.counts.degraded} degraded on loopback (all should answer)")
     return lines
 
 
@@ -279,8 +393,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,5000,10000", help="host counts (default 1000,5000,10000)")
     parser.add_argument("--backends", default="sqlite,mysql", help="sqlite and/or mysql (default both)")
-    parser.add_argument("--repeat", type=int, default=2, help="job (and fping) runs per size (default 2)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="limit per subprocess, s (default 120)")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds (fping + netwatch) per size (default 5)")
+    parser.add_argument("--version-runs", type=int, default=10, help="`netwatch --version` runs (default 10)")
+    parser.add_argument("--no-in-process", dest="in_process", action="store_false",
+                        help="skip the in-process runs (statement counts)")
+    parser.add_argument("--netwatch", type=Path, default=NETWATCH, help=f"the command to time (default {NETWATCH})")
+    parser.add_argument("--timeout", type=float, default=120.0, help="limit per process, s (default 120)")
     args = parser.parse_args(argv)
     try:
         args.sizes = [int(size) for size in args.sizes.split(",")]
@@ -291,8 +409,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.backends = [name.strip() for name in args.backends.split(",") if name.strip()]
     if not args.backends or any(name not in BACKENDS for name in args.backends):
         parser.error(f"--backends: choose from {','.join(BACKENDS)}")
-    if args.repeat < 1:
-        parser.error("--repeat: at least 1")
+    if args.repeat < 1 or args.version_runs < 1:
+        parser.error("--repeat and --version-runs: at least 1")
     return args
 
 

@@ -26,7 +26,7 @@ from netwatch.errors import ExitCode, NetwatchError, UsageError
 from netwatch.running.stopflag import StopFlag
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Engine
 
     from netwatch.config import Config
     from netwatch.deps import Deps
@@ -78,6 +78,7 @@ def cli() -> None:
 
 
 @cli.group()
+@_log_options
 def run() -> None:
     """Run one pass of a job.
 
@@ -103,8 +104,8 @@ def ping_sweep_command(runtime: Runtime, config_file: str | None, shard: str) ->
     from netwatch.shard import parse_shard
 
     chosen = parse_shard(shard)
-    config, deps = _job_setup(runtime, config_file)
-    return run_ping_sweep(config, deps, chosen)
+    with _job_setup(runtime, config_file) as (config, deps):
+        return run_ping_sweep(config, deps, chosen)
 
 
 @_command(run, "event-scan")
@@ -119,8 +120,8 @@ def event_scan_command(runtime: Runtime, config_file: str | None) -> int:
     """
     from netwatch.jobs.event_scan import run_event_scan
 
-    config, deps = _job_setup(runtime, config_file)
-    return run_event_scan(config, deps)
+    with _job_setup(runtime, config_file) as (config, deps):
+        return run_event_scan(config, deps)
 
 
 @_command(run, "alert-clear")
@@ -135,8 +136,8 @@ def alert_clear_command(runtime: Runtime, config_file: str | None) -> int:
     """
     from netwatch.jobs.alert_clear import run_alert_clear
 
-    config, deps = _job_setup(runtime, config_file)
-    return run_alert_clear(config, deps)
+    with _job_setup(runtime, config_file) as (config, deps):
+        return run_alert_clear(config, deps)
 
 
 def _load(config_file: str | None) -> Config:
@@ -145,8 +146,12 @@ def _load(config_file: str | None) -> Config:
     return load_config(config_path(config_file, os.environ), os.environ)
 
 
-def _job_setup(runtime: Runtime, config_file: str | None) -> tuple[Config, Deps]:
-    """The config and Deps of the job being invoked, and its start line naming both (password masked)."""
+@contextmanager
+def _job_setup(runtime: Runtime, config_file: str | None) -> Iterator[tuple[Config, Deps]]:
+    """The config and the run's dependencies, after a start line naming both (password masked).
+
+    The engine is disposed (its connections closed) at the end.
+    """
     from netwatch.db.engine import safe_url
     from netwatch.deps import build_deps
 
@@ -154,10 +159,14 @@ def _job_setup(runtime: Runtime, config_file: str | None) -> tuple[Config, Deps]
     deps = (runtime.build_deps or build_deps)(config, os.environ, runtime.stop, runtime.redactor)
     log.info("%s started", click.get_current_context().info_name,
              extra={"fields": {"database": safe_url(config.database_url), "config": config.source}})
-    return config, deps
+    try:
+        yield config, deps
+    finally:
+        deps.engine.dispose()
 
 
 @cli.group()
+@_log_options
 def db() -> None:
     """Create, upgrade or print the database schema.
 
@@ -177,11 +186,9 @@ def db_init(config_file: str | None) -> None:
       NETWATCH_DATABASE_URL=mysql+pymysql://netwatch@db/netwatch netwatch db init
     """
     from netwatch.db import migrate
-    from netwatch.db.engine import build_engine
     from netwatch.deps import utc_now
 
-    engine = build_engine(_load(config_file).database_url)
-    with engine.begin() as conn:
+    with _engine(config_file) as engine, engine.begin() as conn:
         if migrate.current_version(conn) is not None:
             migrate.require_current(conn)
             click.echo(f"schema already initialised at version {migrate.LATEST}")
@@ -202,11 +209,9 @@ def db_upgrade(config_file: str | None) -> None:
       netwatch db upgrade --config netwatch.yaml
     """
     from netwatch.db import migrate
-    from netwatch.db.engine import build_engine
     from netwatch.deps import utc_now
 
-    engine = build_engine(_load(config_file).database_url)
-    with engine.begin() as conn:
+    with _engine(config_file) as engine, engine.begin() as conn:
         applied = migrate.upgrade(conn, utc_now())
     click.echo(f"applied versions {applied}" if applied else f"schema is current (version {migrate.LATEST})")
 
@@ -366,13 +371,20 @@ def alerts_log(ctx: click.Context, config_file: str | None, since: str | None, f
 @contextmanager
 def _report_connection(config_file: str | None) -> Iterator[Connection]:
     from netwatch.db import migrate
+
+    with _engine(config_file) as engine, engine.begin() as conn:
+        migrate.require_current(conn)
+        yield conn
+
+
+@contextmanager
+def _engine(config_file: str | None) -> Iterator[Engine]:
+    """The configured database's engine, disposed at the end: the process exits without teardown."""
     from netwatch.db.engine import build_engine
 
     engine = build_engine(_load(config_file).database_url)
     try:
-        with engine.begin() as conn:
-            migrate.require_current(conn)
-            yield conn
+        yield engine
     finally:
         engine.dispose()
 
@@ -410,12 +422,12 @@ def run_cli(args: list[str], stop: StopFlag, build_deps: DepsFactory | None = No
         stop.stop_at_once()
         return cli.main(args=args, prog_name="netwatch", standalone_mode=False, obj=runtime)
 
-    return _run(command)
+    return _run(command, fmt)
 
 
-def _run(call: Callable[[], Any]) -> int:
+def _run(call: Callable[[], Any], log_format: str = "text") -> int:
     try:
-        return _run_expected(call)
+        return _run_expected(call, log_format)
     except Exception as exc:
         # A bug: the traceback is the report. Logged (not printed) so the process's secrets are masked.
         log.critical("netwatch bug (%s), exit %d; traceback:\n%s", type(exc).__name__, int(ExitCode.SOFTWARE),
@@ -423,12 +435,16 @@ def _run(call: Callable[[], Any]) -> int:
         return int(ExitCode.SOFTWARE)
 
 
-def _run_expected(call: Callable[[], Any]) -> int:
+def _run_expected(call: Callable[[], Any], log_format: str) -> int:
     try:
         result = call()
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else _fail(exc.code, ExitCode.USAGE)
     except click.exceptions.NoArgsIsHelpError as exc:
+        if log_format == "json":
+            # Whatever reads JSON lines from stderr gets one, not a page of help text.
+            path = exc.ctx.command_path if exc.ctx else "netwatch"
+            return _fail(f"missing command (see `{path} --help`)", ExitCode.USAGE)
         # A bare `netwatch` or `netwatch db`: the help is the answer, not an error line.
         click.echo(exc.format_message(), err=True)
         return int(ExitCode.USAGE)

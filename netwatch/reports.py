@@ -1,4 +1,9 @@
-"""Read-only reports for the CLI: rows from the database, rendered as a table, JSON or CSV."""
+"""Read-only reports for the CLI: rows from the database, rendered as a table, JSON or CSV.
+
+Values come from APIs and the inventory and may hold control characters: a table cell shows them
+escaped (netwatch.printable), so a newline cannot add a row nor an escape sequence clear the screen.
+JSON and CSV keep the real value; both formats quote it.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from netwatch.db.hosts import list_hosts
 from netwatch.db.register import read_entries
 from netwatch.db.triggers import list_triggers
 from netwatch.errors import UsageError
+from netwatch.printable import printable
 
 _AGE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -67,18 +73,19 @@ def log_rows(conn: Connection, since: datetime | None) -> list[dict[str, Any]]:
 
 def render(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str,
            table_columns: Sequence[str] | None = None) -> str:
-    """`rows` as an aligned table (fewer columns), a JSON list or CSV with a header."""
+    """`rows` as an aligned table (fewer columns, control characters escaped), a JSON list or CSV with a header."""
     plain = [{column: _plain(row.get(column)) for column in columns} for row in rows]
     if fmt == "json":
         return json.dumps(plain, indent=2) + "\n"
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
+        # RFC 4180 line ends (CRLF): the writer quotes a value holding any character of the terminator, a bare CR too.
+        writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\r\n")
         writer.writeheader()
         writer.writerows(plain)
         return out.getvalue()
     shown = list(table_columns or columns)
-    cells = [shown] + [["-" if row[c] is None else str(row[c]) for c in shown] for row in plain]
+    cells = [shown] + [["-" if row[c] is None else printable(str(row[c])) for c in shown] for row in plain]
     widths = [max(len(line[i]) for line in cells) for i in range(len(shown))]
     return "".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() + "\n" for line in cells)
 

@@ -570,6 +570,6 @@ def test_overlay_renders_with_kustomize() -> None:
     jobs = [doc["spec"] for doc in rendered if doc["kind"] == "Job"]
     jobs += [doc["spec"]["jobTemplate"]["spec"] for doc in rendered if doc["kind"] == "CronJob"]
     images = {c["image"] for job in jobs for c in job["template"]["spec"]["containers"]}
-    assert images == {"registry.example.invalid/ops/netwatch:0.1.0"}
+    assert images == {"registry.example.invalid/netwatch:0.1.0"}
     cron_names = {doc["metadata"]["name"] for doc in rendered if doc["kind"] == "CronJob"}
     assert cron_names == {f"netwatch-{job}" for job in SCHEDULED}
