@@ -30,7 +30,7 @@ from netwatch.probes.resolve import Resolution, resolve_all
 from netwatch.running.stopflag import StopFlag
 from netwatch.tokens import read_password, read_token, token_apis
 
-Sweeper = Callable[[Sequence[Target], PingSettings, Callable[[], bool]], dict[str, ProbeResult]]
+Sweeper = Callable[[Sequence[Target], PingSettings, Callable[[], None]], dict[str, ProbeResult]]
 Resolver = Callable[[Sequence[str], int], dict[str, Resolution]]
 
 

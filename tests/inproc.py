@@ -76,7 +76,8 @@ class PlannedSweep:
         return target.key in self.up or target.address.startswith("127.")
 
     def __call__(self, targets: Sequence[Target], settings: PingSettings,
-                 should_stop: Callable[[], bool]) -> dict[str, ProbeResult]:
+                 check_stop: Callable[[], None]) -> dict[str, ProbeResult]:
+        check_stop()
         self.calls.append(list(targets))
         results = {}
         for target in targets:

@@ -111,6 +111,18 @@ class Netwatch:
         finally:
             engine.dispose()
 
+    def wait_for_running(self, job: str, timeout: float = 20) -> None:
+        """Waits until a run of `job` has recorded itself as running (bounded): its work has begun."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if any(r["job"] == job and r["outcome"] == "running" for r in self.rows("job_runs")):
+                    return
+            except SQLAlchemyError:
+                pass  # the run is still creating the schema
+            time.sleep(0.05)
+        raise AssertionError(f"no {job} run began within {timeout} s")
+
     def wait_for_lease(self, name: str, timeout: float = 20) -> None:
         """Waits until some run holds lease `name` (bounded)."""
         deadline = time.monotonic() + timeout
@@ -124,9 +136,10 @@ class Netwatch:
         raise AssertionError(f"lease {name} never taken within {timeout} s")
 
 
-def terminate(process: subprocess.Popen[str], timeout: float = 20) -> tuple[int, str]:
-    """Sends SIGTERM and returns the exit code and stderr."""
-    process.send_signal(signal.SIGTERM)
+def terminate(process: subprocess.Popen[str], timeout: float = 20,
+              signum: int = signal.SIGTERM) -> tuple[int, str]:
+    """Sends SIGTERM (or `signum`) and returns the exit code and stderr."""
+    process.send_signal(signum)
     _, err = process.communicate(timeout=timeout)
     return process.returncode, err
 

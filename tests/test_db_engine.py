@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pymysql
 import pytest
+from inproc import run_command
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import (
@@ -23,7 +25,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from netwatch.db import migrate, tables
-from netwatch.db.engine import build_engine, describe_db_error, is_db_unavailable
+from netwatch.db.engine import build_engine, describe_db_error, is_db_unavailable, safe_url
 from netwatch.db.url import check_database_url
 from netwatch.errors import ConfigError, ExitCode, ServiceUnavailable
 
@@ -52,6 +54,30 @@ def test_unencoded_at_in_the_credentials_exits_78_without_the_password(url: str,
     assert "user:password" in caught.value.message and "%40" in caught.value.message
     assert secret not in caught.value.message
     assert "\n" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "shown"),
+    [
+        ("mysql+pymysql://root:pa@TOPSECRET99@127.0.0.1:3306/nwuser", "TOPSECRET99",
+         "mysql+pymysql://***@127.0.0.1:3306/nwuser"),
+        ("mysql+pymysql://user@corp:hunter2@127.0.0.1/netwatch", "hunter2", "mysql+pymysql://***@127.0.0.1/netwatch"),
+        ("mysql+pymysql://netwatch:hunter2@127.0.0.1/netwatch", "hunter2",
+         "mysql+pymysql://netwatch:***@127.0.0.1/netwatch"),
+    ],
+)
+def test_a_shown_url_never_holds_the_password_even_with_an_unencoded_at(url: str, secret: str, shown: str) -> None:
+    assert safe_url(url) == shown
+    assert secret not in safe_url(url)
+
+
+def test_check_config_never_shows_a_password_with_an_unencoded_at(tmp_path: Path) -> None:
+    config = tmp_path / "netwatch.yaml"
+    config.write_text("hosts: []\n", encoding="utf-8")
+    url = "mysql+pymysql://root:pa@TOPSECRET99@127.0.0.1:3306/nwuser"
+    for args in (["check-config"], ["check-config", "--json"]):
+        done = run_command([*args, "--config", str(config)], {**os.environ, "NETWATCH_DATABASE_URL": url})
+        assert "TOPSECRET99" not in done.stdout + done.stderr, (args, done.stdout, done.stderr)
 
 
 def test_unencoded_at_before_a_port_exits_78_without_the_password() -> None:

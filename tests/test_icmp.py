@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import random
+import signal
 import socket
 import struct
 import subprocess
@@ -18,6 +19,7 @@ from netns import netns_lab, requires_netns
 
 from netwatch.errors import Stopped
 from netwatch.probes.icmp import Pacer, PingSettings, ProbeResult, Target, sweep
+from netwatch.running.stopflag import StopFlag
 
 FAST = PingSettings(count=3, interval_s=0.01, timeout_s=1.0, retries=0, rate_pps=10_000)
 
@@ -297,14 +299,24 @@ def test_duplicate_keys_are_refused() -> None:
 
 
 @needs_root
-def test_stop_request_interrupts_the_sweep() -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_stop_request_interrupts_the_sweep_with_the_signal_received(signum: int, code: int) -> None:
     settings = PingSettings(count=10, interval_s=1.0, timeout_s=1.0, retries=0, rate_pps=100)
-    started = time.monotonic()
+    stop = StopFlag()
+    checks = []
 
-    with pytest.raises(Stopped, match="stopped by SIGTERM"):
-        sweep(loopback_targets(50), settings, should_stop=lambda: time.monotonic() - started > 0.2)
+    def check_stop() -> None:
+        checks.append(1)
+        if len(checks) == 20:
+            stop.set(signum)
+        stop.check()
 
-    assert time.monotonic() - started < 0.5
+    with pytest.raises(Stopped) as caught:
+        sweep(loopback_targets(50), settings, check_stop)
+
+    assert len(checks) == 20, "the sweep stops at the check that saw the flag"
+    assert caught.value.exit_code == code
+    assert signal.Signals(signum).name in caught.value.message
 
 
 # Imports come first: the interpreter's files may not be readable by nobody.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -234,22 +235,22 @@ def test_a_sweep_while_another_run_holds_the_lease_exits_75_and_the_next_one_act
     assert sorted((r["outcome"], r["exit_code"]) for r in nwi.rows("job_runs")) == [("lease_held", 75), ("ok", 0)]
 
 
-def test_sigterm_mid_sweep_writes_nothing_and_releases_the_lease(nw: Netwatch) -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_mid_sweep_writes_nothing_and_releases_the_lease(nw: Netwatch, signum: int, code: int) -> None:
     nw.write_config([{"name": "lo-1", "address": "127.0.0.1"}, {"name": "lo-2", "address": "127.0.0.2"}],
                     ping={"count": 5, "interval_ms": 1000}, thresholds={"notify_initial": True})
     running = nw.start("run", "ping-sweep")
-    nw.wait_for_lease("ping-sweep:0/1")
-    time.sleep(0.5)
+    nw.wait_for_running("ping-sweep")  # its sweep of 5 requests 1 s apart has begun
     started = time.monotonic()
-    code, err = terminate(running)
-    assert code == 143, err
+    code_seen, err = terminate(running, signum=signum)
+    assert code_seen == code, err
     assert time.monotonic() - started < 5
-    assert "stopped by SIGTERM" in err
+    assert f"stopped by {signal.Signals(signum).name}" in err
     assert "Traceback" not in err
     assert nw.rows("check_results") == []
     assert nw.rows("hosts") == []
     assert nw.outbox() == []
-    assert [r["outcome"] for r in nw.rows("job_runs")] == ["stopped"]
+    assert [(r["outcome"], r["exit_code"]) for r in nw.rows("job_runs")] == [("stopped", code)]
     assert all(r["holder"] is None for r in nw.rows("leases"))
     nw.write_config([{"name": "lo-1", "address": "127.0.0.1"}, {"name": "lo-2", "address": "127.0.0.2"}],
                     thresholds={"notify_initial": True})

@@ -16,17 +16,26 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from netwatch.db.url import check_database_url
+from netwatch.db.url import ambiguous_credentials, check_database_url
 from netwatch.errors import ConfigError, NetwatchError, ServiceUnavailable
 from netwatch.excerpt import clip
 
 
 def safe_url(url: str) -> str:
-    """The URL with any password masked, for logs and error messages."""
+    """The URL with any password masked, for logs and error messages.
+
+    With an unencoded '@' in the credentials the parser cannot tell where the password ends, so
+    everything before the last '@' of the host part is masked.
+    """
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except (ArgumentError, ValueError):
         return "<unparseable database url>"
+    if ambiguous_credentials(url, parsed):
+        scheme, _, rest = url.partition("://")
+        authority, slash, path = rest.partition("/")
+        return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"
+    return parsed.render_as_string(hide_password=True)
 
 
 def build_engine(url: str) -> Engine:

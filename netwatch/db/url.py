@@ -52,7 +52,7 @@ def check_database_url(url: str) -> DatabaseTarget:
     except (ArgumentError, ValueError):
         # ValueError: a port that is not a number, e.g. after an unencoded '@' in a password.
         raise ConfigError(f"database.url: not a database URL (use sqlite:///PATH or {_MYSQL_SHAPE})") from None
-    if _ambiguous_credentials(url, parsed):
+    if ambiguous_credentials(url, parsed):
         raise ConfigError("database.url: more than one '@' in the user:password part: "
                           "URL-encode '@' in the user name or password as %40")
     backend = parsed.get_backend_name()
@@ -75,7 +75,7 @@ def resolve_sqlite_path(url: str, base_dir: Path) -> str:
     return parsed.set(database=str((base_dir / database).absolute())).render_as_string(hide_password=False)
 
 
-def _ambiguous_credentials(url: str, parsed: URL) -> bool:
+def ambiguous_credentials(url: str, parsed: URL) -> bool:
     """True when an unencoded '@' left make_url unsure where the user:password part ends.
 
     A SQLite path or a query value may hold '@'. make_url ends the password at its first '@', so a

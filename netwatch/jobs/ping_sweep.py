@@ -129,7 +129,7 @@ def _probe(hosts: list[HostSpec], config: Config, deps: Deps) -> tuple[dict[str,
         rate_pps=config.ping.rate_limit_pps,
     )
     deps.stop.check()
-    results.update(deps.sweep(targets, settings, deps.stop.is_set))
+    results.update(deps.sweep(targets, settings, deps.stop.check))
     return addresses, results
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from pythonping.icmp import ICMP, Types
 
-from netwatch.errors import NoPermission, Stopped
+from netwatch.errors import NoPermission
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ _PAYLOAD = struct.Struct("!8sI")  # per-sweep token, packet index
 _TIMESPEC = struct.Struct("@ll")
 
 _SOCKET_BUFFER = 8 * 1024 * 1024
-_MAX_WAIT_S = 0.005  # longest wait between two should_stop() checks
+_MAX_WAIT_S = 0.005  # longest wait between two check_stop() calls
 _EXPIRY_GRACE_S = 0.002  # lets a reply queued right at its deadline be read before expiry
 _SECOND_NS = 1_000_000_000
 _CATCH_UP_NS = 2_000_000  # a late wake-up may be made up for by sending up to this far ahead of schedule
@@ -168,12 +168,12 @@ class _Host:
 def sweep(
     targets: Sequence[Target],
     settings: PingSettings,
-    should_stop: Callable[[], bool] = lambda: False,
+    check_stop: Callable[[], None] = lambda: None,
 ) -> dict[str, ProbeResult]:
     """Pings every target; returns a result for every key.
 
-    Raises NoPermission when the raw socket cannot be opened and Stopped when should_stop()
-    returns True; the socket is closed in all cases.
+    Raises NoPermission when the raw socket cannot be opened; `check_stop` is called between sends
+    and waits and may raise (the run's Stopped, naming its signal); the socket is closed in all cases.
     """
     _check_settings(settings)
     keys = [t.key for t in targets]
@@ -191,7 +191,7 @@ def sweep(
     if hosts:
         started = time.monotonic()
         with _open_socket() as sock:
-            engine = _Sweep(sock, settings, should_stop, hosts)
+            engine = _Sweep(sock, settings, check_stop, hosts)
             engine.run()
         log.debug("swept %d hosts, %d requests, in %.3f s", len(hosts), len(engine.packet_host),
                   time.monotonic() - started)
@@ -246,12 +246,12 @@ class _Sweep:
         self,
         sock: socket.socket,
         settings: PingSettings,
-        should_stop: Callable[[], bool],
+        check_stop: Callable[[], None],
         hosts: list[_Host],
     ) -> None:
         self.sock = sock
         self.settings = settings
-        self.should_stop = should_stop
+        self.check_stop = check_stop
         self.hosts = hosts
         self.identifier = int.from_bytes(os.urandom(2), "big")
         self.token = os.urandom(8)
@@ -272,8 +272,7 @@ class _Sweep:
         pacer = Pacer(self.settings.rate_pps, now_ns)
         self.schedule = [(now_ns / 1e9, index) for index in range(len(self.hosts))]
         while self.active:
-            if self.should_stop():
-                raise Stopped("stopped by SIGTERM")
+            self.check_stop()
             now_ns = time.monotonic_ns()
             now = now_ns / 1e9
             while self.schedule and self.schedule[0][0] <= now and pacer.ready(now_ns):
