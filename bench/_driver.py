@@ -22,9 +22,10 @@ from _databases import last_run_counts
 
 from netwatch import logs
 from netwatch.config import load_config
+from netwatch.core.times import utc_now
 from netwatch.db import migrate
 from netwatch.db.engine import count_statements
-from netwatch.deps import build_deps, utc_now
+from netwatch.deps import build_deps
 from netwatch.jobs.ping_sweep import JOB, run_ping_sweep
 from netwatch.running.stopflag import StopFlag
 from netwatch.shard import Shard

@@ -185,8 +185,8 @@ def db_init(config_file: str | None) -> None:
     Example:
       NETWATCH_DATABASE_URL=mysql+pymysql://netwatch@db/netwatch netwatch db init
     """
+    from netwatch.core.times import utc_now
     from netwatch.db import migrate
-    from netwatch.deps import utc_now
 
     with _engine(config_file) as engine, engine.begin() as conn:
         if migrate.current_version(conn) is not None:
@@ -208,8 +208,8 @@ def db_upgrade(config_file: str | None) -> None:
     Example:
       netwatch db upgrade --config netwatch.yaml
     """
+    from netwatch.core.times import utc_now
     from netwatch.db import migrate
-    from netwatch.deps import utc_now
 
     with _engine(config_file) as engine, engine.begin() as conn:
         applied = migrate.upgrade(conn, utc_now())
@@ -329,7 +329,7 @@ def alerts(ctx: click.Context, config_file: str | None, active: bool, since: str
       netwatch alerts --active --since 24h --json
     """
     from netwatch import reports
-    from netwatch.deps import utc_now
+    from netwatch.core.times import utc_now
 
     if ctx.invoked_subcommand is not None:
         if active:
@@ -356,7 +356,7 @@ def alerts_log(ctx: click.Context, config_file: str | None, since: str | None, f
       netwatch alerts log --since 7d --csv
     """
     from netwatch import reports
-    from netwatch.deps import utc_now
+    from netwatch.core.times import utc_now
 
     outer = ctx.meta.get("alerts", {})
     config_file = config_file or outer.get("config_file")

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -16,9 +16,9 @@ from netwatch.clients.http import ApiClient, RetryPolicy, make_session
 from netwatch.clients.segware import SegwareClient
 from netwatch.clients.sigma import SigmaClient
 from netwatch.config import ApiConfig, Config, NotificationsConfig
+from netwatch.core.times import utc_now
 from netwatch.db.clock import server_now
 from netwatch.db.engine import build_engine
-from netwatch.delivery.loop import STORE_EVERY_S
 from netwatch.logs import Redactor
 from netwatch.notify.channel import Channel
 from netwatch.notify.email import EmailChannel
@@ -34,15 +34,17 @@ Sweeper = Callable[[Sequence[Target], PingSettings, Callable[[], None]], dict[st
 Resolver = Callable[[Sequence[str], int], dict[str, Resolution]]
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+# Delivery outcomes wait at most this long before they are stored, so a run killed while it delivers
+# forgets at most this much of what it sent; each store is two statements, whatever it holds.
+STORE_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
 class Deps:
     """The run's side effects. `clock` is this machine's; `server_clock` the database server's (leases).
 
-    `store_every_s`: how long a delivery outcome may wait before it is stored (netwatch/delivery/loop.py).
+    `store_every_s`: how long a delivery outcome may wait before it is stored (netwatch/delivery/loop.py);
+    tests that count statements set it long, so that only the last store happens.
     """
 
     engine: Engine

@@ -14,9 +14,11 @@ it arrived while a client pages), `events_status` (force a status), `events_fail
 (each events page is held that long, like a slow server).
 Alarms (POST /v1/alarms): 201 the first time per Idempotency-Key, 409 after; `alarms_status`
 forces a status; `fake.alarms()` returns the accepted bodies.
-`hold(method, path_prefix)` returns a `Hold`: matching requests are recorded, set `arrived`, then
-wait (at most 30 s) until the test calls `release()`. A test can so act while a run is certainly in
-the middle of a request (inside its lease, between its reads), with no sleep.
+`hold(method, path_prefix, from_request=n)` returns a `Hold`: the n-th matching request and every
+later one is decided and recorded (a new Idempotency-Key is accepted, so a retry after a kill is a
+409), sets `arrived`, then waits (at most 60 s) until the test calls `release()`. A test can so act
+while a run is certainly in the middle of a request (inside its lease, between its reads), with no
+sleep. Leaving the `with` block releases every hold.
 
 Attributes may be changed while the server runs; a lock guards the shared state.
 """
@@ -28,6 +30,7 @@ import json
 import math
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,19 +52,29 @@ class RecordedRequest:
     status: int
 
 
+HOLD_LIMIT_S = 60.0
+
+
 @dataclass
 class Hold:
-    """Requests matching `method` and `path_prefix` wait for `release()` once they `arrived`."""
+    """Requests matching `method` and `path_prefix`, from the `from_request`-th on, wait for `release()`."""
 
     method: str
     path_prefix: str
+    from_request: int = 1
+    seen: int = 0
     arrived: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
 
     def matches(self, method: str, path: str) -> bool:
         return method == self.method and path.startswith(self.path_prefix)
 
+    def wait_arrived(self, timeout: float = 30) -> None:
+        """Returns once a request is being held; fails the test after `timeout`."""
+        assert self.arrived.wait(timeout), f"no {self.method} {self.path_prefix} was held within {timeout} s"
+
     def release(self) -> None:
+        """Answers the held requests and every later one at once."""
         self.released.set()
 
 
@@ -111,24 +124,39 @@ class FakeApis:
 
     def __exit__(self, *exc_info: object) -> None:
         assert self._server is not None and self._thread is not None
+        for hold in self.holds:
+            hold.release()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
         self._server = None
 
-    def hold(self, method: str, path_prefix: str) -> Hold:
-        """Holds matching requests from now on (see the module docstring); release it in a finally."""
-        hold = Hold(method, path_prefix)
+    def hold(self, method: str, path_prefix: str, from_request: int = 1) -> Hold:
+        """Holds matching requests from the `from_request`-th on (see the module docstring)."""
+        hold = Hold(method, path_prefix, from_request)
         with self.lock:
             self.holds.append(hold)
         return hold
 
     def wait_if_held(self, method: str, path: str) -> None:
+        waiting = []
         with self.lock:
-            holds = [hold for hold in self.holds if hold.matches(method, path)]
-        for hold in holds:
+            for hold in self.holds:
+                if hold.matches(method, path):
+                    hold.seen += 1
+                    if hold.seen >= hold.from_request:
+                        waiting.append(hold)
+        for hold in waiting:
             hold.arrived.set()
-            hold.released.wait(30)
+            hold.released.wait(HOLD_LIMIT_S)
+
+    def posts_per_key(self) -> Counter[str]:
+        """How often each Idempotency-Key was POSTed to Sigma's /v1/events."""
+        return Counter(r.headers["idempotency-key"] for r in self.requests_to("POST", "/v1/events"))
+
+    def bodies_of(self, key: str) -> list[Any]:
+        """The bodies of every POST /v1/events that carried `key`, in arrival order."""
+        return [r.body for r in self.requests_to("POST", "/v1/events") if r.headers["idempotency-key"] == key]
 
     def sigma_events(self) -> list[Any]:
         """Bodies of the events Sigma accepted (201/202), in arrival order; duplicates (409) excluded."""

@@ -13,9 +13,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 import dbread
 import yaml
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -134,6 +135,23 @@ class Netwatch:
                 pass  # the first run is still creating the schema
             time.sleep(0.05)
         raise AssertionError(f"lease {name} never taken within {timeout} s")
+
+
+def expire_leases(engine: Engine) -> None:
+    """What time does for a killed run: its leases expire (set here, instead of waiting them out)."""
+    with engine.begin() as conn:
+        conn.execute(update(tables.leases).where(tables.leases.c.holder.is_not(None))
+                     .values(expires_at=datetime.now(UTC) - timedelta(days=1)))
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    """Polls `condition` (bounded in time) until it holds; fails the test naming `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 def terminate(process: subprocess.Popen[str], timeout: float = 20,

@@ -22,9 +22,10 @@ from sqlalchemy.engine import Engine
 
 from netwatch.config import Config
 from netwatch.core.clockcheck import clock_problem
+from netwatch.core.times import utc_now
 from netwatch.db.clock import server_now
 from netwatch.db.leases import read_lease
-from netwatch.deps import Deps, utc_now
+from netwatch.deps import Deps
 from netwatch.logs import Redactor
 from netwatch.running.lease import Lease
 from netwatch.running.stopflag import StopFlag

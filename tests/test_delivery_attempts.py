@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
 from netwatch.delivery.loop import deliver_items
-from netwatch.delivery.outcome import Delivery
 from netwatch.delivery.retry import RetryRule, apply_outcome
+from netwatch.outcome import Delivery
 from netwatch.running.stopflag import StopFlag
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

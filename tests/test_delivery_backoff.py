@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
 from netwatch.delivery.loop import RetryRule, apply_outcome, deliver_items
-from netwatch.delivery.outcome import Delivery
+from netwatch.outcome import Delivery
 from netwatch.running.stopflag import StopFlag
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

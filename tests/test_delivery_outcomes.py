@@ -9,8 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fakeapi import FakeApis, api_client
-from holding import HoldingApis, expire_leases, wait_until
-from jobkit import TOKEN, Netwatch
+from jobkit import TOKEN, Netwatch, expire_leases, wait_until
 from sqlalchemy.engine import Engine
 
 from netwatch.clients.sigma import SigmaClient
@@ -18,8 +17,8 @@ from netwatch.db import outbox
 from netwatch.db.engine import count_statements
 from netwatch.db.outbox import OutboxItem
 from netwatch.delivery.loop import deliver_items
-from netwatch.delivery.outcome import Delivery
 from netwatch.delivery.retry import RetryRule
+from netwatch.outcome import Delivery
 from netwatch.running.stopflag import StopFlag
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -82,12 +81,13 @@ def test_a_run_killed_during_delivery_keeps_what_it_sent(nw: Netwatch, engine: E
     """The issue's case: killed while Sigma holds the third POST, after two were sent."""
     hosts = [{"name": f"lo-{n}", "address": f"127.0.0.{n}", "account": "1234", "partition": "01", "zone": "001"}
              for n in range(1, 5)]
-    with HoldingApis(token=TOKEN, hold_from=3) as sigma:
+    with FakeApis(token=TOKEN) as sigma:
+        held = sigma.hold("POST", "/v1/events", from_request=3)
         nw.write_config(hosts, thresholds={"notify_initial": True},
                         sigma={"base_url": sigma.url, "retry_backoff_seconds": 0})
         running = nw.start("run", "ping-sweep")
         try:
-            sigma.wait_held()
+            held.wait_arrived()
             wait_until(lambda: [i.status for i in nw.outbox()][:2] == ["sent", "sent"],
                        "the two delivered events stored as sent while the run still delivers")
         finally:
@@ -96,7 +96,7 @@ def test_a_run_killed_during_delivery_keeps_what_it_sent(nw: Netwatch, engine: E
         assert running.returncode == -9
         keys = [i.idempotency_key for i in nw.outbox()]
         expire_leases(engine)
-        sigma.release()
+        held.release()
 
         after = nw.sweep()
 

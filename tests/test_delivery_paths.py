@@ -27,10 +27,10 @@ from netwatch.db.accounts import load_cached_accounts
 from netwatch.db.leases import release_lease
 from netwatch.delivery.loop import DELIVERY_LEASE, DeliveryReport
 from netwatch.delivery.notices import deliver_notices, make_notice, queue_notices
-from netwatch.delivery.outcome import Delivery
 from netwatch.enrichment.accounts import look_up_accounts
 from netwatch.errors import Stopped
 from netwatch.notify.message import Message
+from netwatch.outcome import Delivery
 from netwatch.running.lease import Lease
 from netwatch.running.stopflag import StopFlag
 

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 from fakeapi import FakeApis
 from freezegun import freeze_time
-from inproc import InProcess
+from inproc import Clock, InProcess
 from jobkit import TOKEN, Netwatch, smtp_server, webhook_receiver
 from sqlalchemy.engine import Engine
 
@@ -175,6 +174,7 @@ def test_alert_raised_while_accounts_are_down_is_enriched_once_they_answer(nwi: 
 
 
 def test_cleared_groups_that_cannot_raise_again_are_not_enriched(nwi: InProcess, fake: FakeApis) -> None:
+    nwi.clock = Clock(datetime.now(UTC))
     _config(nwi, fake, expire_minutes=1)
     fake.events = events(55, end=datetime.now(UTC) - timedelta(minutes=5), spread=timedelta(minutes=10))
     assert nwi.run("run", "event-scan").returncode == 0
@@ -182,7 +182,7 @@ def test_cleared_groups_that_cannot_raise_again_are_not_enriched(nwi: InProcess,
     assert [(t["status"], t["clear_reason"]) for t in nwi.rows("triggers")] == [("cleared", "expired")]
     nwi.write_config([], segware={"base_url": fake.url, "cache_ttl_seconds": 1},
                     event_scan={"codes": {"E130": 50}, "page_size": 100, "expire_minutes": 1})
-    time.sleep(1.1)
+    nwi.clock.advance(2)  # past the cache TTL of 1 s
     asked = len(fake.requests_to("GET", "/v1/accounts/1234"))
     assert nwi.run("run", "event-scan").returncode == 0
     assert len(fake.requests_to("GET", "/v1/accounts/1234")) == asked

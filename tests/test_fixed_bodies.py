@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from fakeapi import FakeApis
-from holding import HoldingApis, expire_leases
 from inproc import InProcess
-from jobkit import ACCOUNT, TOKEN, Netwatch
+from jobkit import ACCOUNT, TOKEN, Netwatch, expire_leases
 from sqlalchemy.engine import Engine
 
 HOST = {"name": "cam-1", "address": "127.0.0.1", "account": "1234"}
@@ -62,18 +61,19 @@ def test_a_run_killed_while_sigma_holds_the_first_post_sends_the_same_body_again
     nw: Netwatch, engine: Engine
 ) -> None:
     """The issue's case: the next run must not locate the event again with the account's new zones."""
-    with HoldingApis(accounts={"1234": dict(ACCOUNT)}, token=TOKEN, hold_from=1) as sigma:
+    with FakeApis(accounts={"1234": dict(ACCOUNT)}, token=TOKEN) as sigma:
+        held = sigma.hold("POST", "/v1/events", from_request=1)
         nw.write_config([HOST], **_sections(sigma.url))
         running = nw.start("run", "ping-sweep")
         try:
-            sigma.wait_held()
+            held.wait_arrived()
         finally:
             running.kill()
             running.wait(timeout=30)
         assert running.returncode == -9
         sigma.accounts["1234"] = MOVED_ZONES
         expire_leases(engine)
-        sigma.release()
+        held.release()
 
         after = nw.sweep()
 

@@ -20,8 +20,8 @@ from slowhttp import ScriptedServer, dripping
 
 from netwatch.clients.http import ApiClient, ApiNotSent, ApiUnavailable, RetryPolicy, make_session
 from netwatch.clients.sigma import SigmaClient
-from netwatch.delivery.outcome import Delivery
 from netwatch.errors import ExitCode, Stopped
+from netwatch.outcome import Delivery
 from netwatch.running.stopflag import StopFlag
 
 OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"

@@ -20,7 +20,7 @@ from slowhttp import ScriptedServer, stalling, streaming
 
 from netwatch.clients.http import MAX_BODY_BYTES, ApiRejected, ApiUnavailable
 from netwatch.clients.segware import SegwareClient
-from netwatch.delivery.outcome import Delivery
+from netwatch.outcome import Delivery
 
 BASE = "https://segware.example.invalid"
 HUGE = 256 * 1024 * 1024

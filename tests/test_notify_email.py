@@ -317,10 +317,3 @@ def test_a_server_that_never_greets_times_out_as_pending() -> None:
         delivery = channel(listener.getsockname()[1], timeout_s=0.3).send(MESSAGE, "k")
     assert delivery.status == "pending"
     assert delivery.error is not None and "timed out" in delivery.error
-
-
-def test_constructor_rejects_contradictory_settings() -> None:
-    with pytest.raises(ConfigError, match="starttls and implicit tls"):
-        channel(25, starttls=True, tls=True)
-    with pytest.raises(ConfigError, match=r"notifications\.email\.to"):
-        channel(25, recipients=())

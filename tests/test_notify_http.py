@@ -16,11 +16,10 @@ import responses
 from fakeapi import FakeTime, api_client
 
 from netwatch.clients.http import ApiAuthError, RetryPolicy
-from netwatch.delivery.outcome import Delivery
-from netwatch.errors import ConfigError
 from netwatch.notify.message import Message
 from netwatch.notify.webhook import WebhookChannel
 from netwatch.notify.whatsapp import WhatsappChannel
+from netwatch.outcome import Delivery
 
 TOKEN = "wa-t0ken-s3cret"
 HOOK_URL = "https://hooks.example.invalid/netwatch/in"
@@ -235,8 +234,3 @@ def test_whatsapp_401_raises_at_once_without_the_token(rsps: responses.RequestsM
     assert len(rsps.calls) == 1
     assert TOKEN not in str(info.value)
     assert "NETWATCH_WHATSAPP_TOKEN" in str(info.value)
-
-
-def test_whatsapp_needs_a_recipient() -> None:
-    with pytest.raises(ConfigError, match=r"notifications\.whatsapp\.to"):
-        WhatsappChannel(api_client(WA_URL, name="whatsapp", token=TOKEN), [])

@@ -11,9 +11,9 @@ from fakeapi import FakeApis, FakeTime, api_client
 
 from netwatch.clients.http import ApiAuthError
 from netwatch.clients.segware import Alarm, SegwareClient
-from netwatch.delivery.outcome import Delivery
 from netwatch.notify.message import Message
 from netwatch.notify.segware_alarm import SegwareAlarmChannel
+from netwatch.outcome import Delivery
 
 KEY = "alert:1234/CUC-77/E130:raised:2026-11-22T10:00:00Z"
 

@@ -25,11 +25,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import QueuePool
 
 from netwatch.config import Config, RunConfig, parse_config
+from netwatch.core.times import utc_now
 from netwatch.db import runs, tables
 from netwatch.db.clock import server_now
 from netwatch.db.engine import describe_db_error, is_db_unavailable
 from netwatch.db.leases import LeaseInfo, read_lease
-from netwatch.deps import Deps, build_deps, utc_now
+from netwatch.deps import Deps, build_deps
 from netwatch.errors import ExitCode, LeaseHeld, Stopped
 from netwatch.jobs.ping_sweep import run_ping_sweep
 from netwatch.logs import Redactor
@@ -122,8 +123,7 @@ def test_run_longer_than_its_lease_keeps_it_through_renewal(deps: Deps, engine: 
     assert max(expiries) - min(expiries) >= timedelta(seconds=1), "the renewal moved the expiry on"
     [done] = _runs(engine)
     statements = done.counts.pop("statements")
-    assert (done.outcome, done.exit_code, done.counts) == (
-        "ok", 0, {"polls": len(polls), "sent": 0, "delivery_failed": 0, "pending": 0, "dead": 0, "waiting": 0})
+    assert (done.outcome, done.exit_code, done.counts) == ("ok", 0, {"polls": len(polls)})
     assert statements > 0, "the run counts its own statements (renewals among them)"
     assert _lease(engine).holder is None
     assert rival.try_acquire()

@@ -14,7 +14,7 @@ from fakeapi import FakeApis, FakeTime, api_client
 
 from netwatch.clients.http import ApiAuthError, RetryPolicy
 from netwatch.clients.sigma import SigmaClient, SigmaEvent
-from netwatch.delivery.outcome import Delivery
+from netwatch.outcome import Delivery
 
 BASE = "https://sigma.example.invalid"
 URL = f"{BASE}/v1/events"

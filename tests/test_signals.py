@@ -17,7 +17,7 @@ from pathlib import Path
 
 import dbread
 import pytest
-from holding import HoldingApis
+from fakeapi import FakeApis
 from jobkit import TOKEN, Netwatch, log_lines
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -85,14 +85,15 @@ def test_a_signal_during_delivery_exits_with_its_code_and_the_run_row_says_stopp
     tmp_path: Path, engine: Engine, db_url: str, signum: int
 ) -> None:
     nw = Netwatch(tmp_path, db_url, {"NETWATCH_SIGMA_TOKEN": TOKEN, "NETWATCH_SEGWARE_TOKEN": TOKEN})
-    with HoldingApis(token=TOKEN, hold_from=1) as sigma:
+    with FakeApis(token=TOKEN) as sigma:
+        held = sigma.hold("POST", "/v1/events", from_request=1)
         nw.write_config(HOSTS, thresholds={"notify_initial": True},
                         sigma={"base_url": sigma.url, "retry_backoff_seconds": 0})
         running = nw.start("run", "ping-sweep")
         try:
-            sigma.wait_held()
+            held.wait_arrived()
             running.send_signal(signum)
-            sigma.release()
+            held.release()
             _, err = running.communicate(timeout=60)
         finally:
             running.kill()

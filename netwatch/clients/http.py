@@ -28,9 +28,9 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from netwatch.delivery.outcome import Delivery
 from netwatch.errors import ConfigError, ExitCode, NetwatchError, ServiceUnavailable
 from netwatch.excerpt import one_line
+from netwatch.outcome import Delivery
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from netwatch.clients.http import (
     parse_timestamp,
 )
 from netwatch.core.times import require_aware
-from netwatch.delivery.outcome import Delivery
 from netwatch.excerpt import one_line
+from netwatch.outcome import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +78,6 @@ class Account:
             "partitions": [{"code": p.code, "name": p.name} for p in self.partitions],
             "zones": [{"code": z.code, "name": z.name, "partition": z.partition} for z in self.zones],
         }
-
-    @classmethod
-    def from_cache(cls, data: dict[str, Any]) -> Account:
-        """Rebuild an Account from `to_cache` output."""
-        return cls(
-            account=data["account"],
-            name=data["name"],
-            company_id=data["company_id"],
-            company_name=data["company_name"],
-            client_group=data["client_group"],
-            partitions=tuple(Partition(code=p["code"], name=p["name"]) for p in data["partitions"]),
-            zones=tuple(Zone(code=z["code"], name=z["name"], partition=z["partition"]) for z in data["zones"]),
-        )
 
 
 class _Malformed(ValueError):

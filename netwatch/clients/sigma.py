@@ -15,7 +15,7 @@ from typing import Any
 
 from netwatch.clients.http import ApiClient, format_timestamp, parse_timestamp
 from netwatch.core.times import require_aware
-from netwatch.delivery.outcome import Delivery
+from netwatch.outcome import Delivery
 
 HOST_OFFLINE = "HOST_OFFLINE"
 HOST_ONLINE = "HOST_ONLINE"

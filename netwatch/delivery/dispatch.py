@@ -23,7 +23,7 @@ def dispatch(deps: Deps, config: Config, now: datetime) -> DeliveryReport:
     with delivery_turn(deps.engine, deps.holder, config.run.lease_seconds, deps.server_clock) as turn:
         report = DeliveryReport()
         if turn is not None:
-            report = (deliver_events(deps.engine, deps, config, now, turn)
+            report = (deliver_events(deps, config, now, turn)
                       + deliver_notices(deps.engine, deps.channels, config.notifications, now, deps.stop,
                                         deps.redactor.mask, turn, deps.store_every_s))
     with deps.engine.begin() as conn:

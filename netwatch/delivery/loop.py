@@ -14,10 +14,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
-from netwatch.delivery.outcome import Delivery
 from netwatch.delivery.report import DeliveryReport
 from netwatch.delivery.retry import RetryRule, apply_outcome
+from netwatch.deps import STORE_EVERY_S
 from netwatch.errors import ConfigError
+from netwatch.outcome import Delivery
 from netwatch.running.lease import Lease
 from netwatch.running.stopflag import StopFlag
 
@@ -25,9 +26,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 10_000
 DELIVERY_LEASE = "outbox-delivery:0/1"
-# Outcomes wait at most this long before they are stored, so a run killed while it delivers
-# forgets at most this much of what it sent; each store is two statements, whatever it holds.
-STORE_EVERY_S = 1.0
 
 
 @contextmanager

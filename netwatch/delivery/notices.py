@@ -21,18 +21,20 @@ from sqlalchemy.engine import Connection, Engine
 from netwatch.config import NotificationsConfig
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
-from netwatch.delivery.loop import BATCH, STORE_EVERY_S, deliver_items
-from netwatch.delivery.outcome import Delivery
+from netwatch.delivery.loop import BATCH, deliver_items
 from netwatch.delivery.report import DeliveryReport
 from netwatch.delivery.retry import RetryRule
+from netwatch.deps import STORE_EVERY_S
 from netwatch.notify.channel import Channel
-from netwatch.notify.kinds import ALARM_CHANNELS, CLOSING, is_alarm_free
+from netwatch.notify.kinds import ALARM_CHANNELS, CLOSING, Kind, is_alarm_free
 from netwatch.notify.message import Message
 from netwatch.notify.templates import render
+from netwatch.outcome import Delivery
 from netwatch.running.lease import Lease
 from netwatch.running.stopflag import StopFlag
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Notice:
@@ -43,7 +45,7 @@ class Notice:
 
 
 def make_notice(
-    kind: str,
+    kind: Kind,
     key: str,
     subject: str,
     occurred_at: datetime,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
 from netwatch.errors import ConfigError, NetwatchError
+from netwatch.running.runner import JobOutcome
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class DeliveryReport:
             pending=statuses.count(outbox.PENDING),
             dead=statuses.count(outbox.DEAD),
         )
+
+    def outcome(self, counts: Mapping[str, int]) -> JobOutcome:
+        """A job's outcome: its own `counts`, then this report's counts, trouble and problem."""
+        return JobOutcome(counts={**counts, **self.counts()}, trouble=self.trouble, problem=self.problem)
 
     def __add__(self, other: DeliveryReport) -> DeliveryReport:
         return DeliveryReport(self.sent + other.sent, self.failed + other.failed, self.pending + other.pending,

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from netwatch.db import outbox
 from netwatch.db.outbox import OutboxItem
-from netwatch.delivery.outcome import Delivery
+from netwatch.outcome import Delivery
 
 log = logging.getLogger(__name__)
 

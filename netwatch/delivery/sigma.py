@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy.engine import Engine
-
 from netwatch.clients.sigma import SigmaEvent
 from netwatch.config import Config
 from netwatch.core.location import choose_location
@@ -31,7 +29,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "sigma"
 
 
-def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime,
+def deliver_events(deps: Deps, config: Config, now: datetime,
                    turn: Lease | None = None) -> DeliveryReport:
     """Sends due events oldest first, after locating those whose host row lacks partition or zone.
 
@@ -44,13 +42,13 @@ def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime,
     if sigma is None:
         return DeliveryReport()
     rule = RetryRule(config.sigma.max_attempts, config.sigma.retry_backoff_seconds)
-    with engine.begin() as conn:
+    with deps.engine.begin() as conn:
         items = outbox.due_items(conn, CHANNEL, now, BATCH)
     if not items:
         return DeliveryReport()
     events, malformed = _parse(items)
     wanted = {item_id: event.account for item_id, event in events.items() if not event.located and event.account}
-    lookup = look_up_accounts(engine, deps.segware, set(wanted.values()), now, config.segware.cache_ttl_seconds,
+    lookup = look_up_accounts(deps.engine, deps.segware, set(wanted.values()), now, config.segware.cache_ttl_seconds,
                               deps.stop)
     waiting = {item_id for item_id, account in wanted.items() if account in lookup.unavailable}
     held = [i.with_outcome(last_error=f"enrichment: {lookup.error}", updated_at=now) for i in items if i.id in waiting]
@@ -65,10 +63,10 @@ def deliver_events(engine: Engine, deps: Deps, config: Config, now: datetime,
             located.append(item)
         ready.append(item)
     if located:
-        with engine.begin() as conn:
+        with deps.engine.begin() as conn:
             outbox.store_payloads(conn, located)
     settled = held + [_malformed(i, now) for i in malformed]
-    report = deliver_items(engine, ready, lambda item: sigma.send(item.payload, item.idempotency_key), rule, now,
+    report = deliver_items(deps.engine, ready, lambda item: sigma.send(item.payload, item.idempotency_key), rule, now,
                            deps.stop, deps.redactor.mask, settled, turn=turn, store_every_s=deps.store_every_s)
     if lookup.refused is not None:
         return report + DeliveryReport(problem=lookup.refused)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from netwatch.alerts.messages import alert_fields, alert_key, subject
 from netwatch.alerts.window import (
     ALERT_VOLUME,
-    alert_fields,
-    alert_key,
     read_window,
     require_segware,
     segware_problems,
-    subject,
     volume_rules,
 )
 from netwatch.config import Config
@@ -22,6 +20,7 @@ from netwatch.db.triggers import CLEARED, TriggerRow, load_triggers, save_trigge
 from netwatch.delivery.dispatch import dispatch
 from netwatch.delivery.notices import make_notice, queue_notices
 from netwatch.deps import Deps
+from netwatch.notify.kinds import Kind
 from netwatch.running.runner import JobOutcome, RunContext, refuse_unready, run_job
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ def alert_clear(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Jo
         save_triggers(conn, cleared)
         append_entries(conn, [_entry(row, c, config, run) for row, c in zip(cleared, clears, strict=True)])
         notices = [
-            make_notice("alert_cleared", alert_key(row, "cleared"), subject(row.key), run.now,
+            make_notice(Kind.ALERT_CLEARED, alert_key(row, "cleared"), subject(row.key), run.now,
                         {**alert_fields(row, config, run.now), "reason": str(c.reason), "last_count": str(c.last_count),
                          "duration": format_duration(c.active_seconds)},
                         config.notifications, account=row.key.account, partition=row.partition, zone=row.zone,
@@ -68,11 +67,12 @@ def alert_clear(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Jo
     for row, c in zip(cleared, clears, strict=True):
         log.info("alert cleared: %s (%s, last count %d, active %s)", subject(row.key), c.reason, c.last_count,
                  format_duration(c.active_seconds))
-    return JobOutcome(
-        counts={"active": len(active), "cleared": len(cleared), "events": sum(g.count for g in counts.values()),
-                "notifications": queued},
-        delivery=dispatch(deps, config, run.now),
-    )
+    return dispatch(deps, config, run.now).outcome({
+        "active": len(active),
+        "cleared": len(cleared),
+        "events": sum(g.count for g in counts.values()),
+        "notifications": queued,
+    })
 
 
 def _cleared_row(row: TriggerRow, clear: Clear, run: RunContext) -> TriggerRow:

@@ -7,15 +7,12 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from netwatch.alerts.messages import account_labels, alert_fields, alert_key, subject
 from netwatch.alerts.window import (
     ALERT_VOLUME,
-    alert_fields,
-    alert_key,
-    enrichment,
     read_window,
     require_segware,
     segware_problems,
-    subject,
     volume_rules,
 )
 from netwatch.config import Config
@@ -28,6 +25,7 @@ from netwatch.delivery.notices import make_notice, queue_notices
 from netwatch.deps import Deps
 from netwatch.enrichment.accounts import look_up_accounts
 from netwatch.errors import LeaseHeld
+from netwatch.notify.kinds import Kind
 from netwatch.running.runner import JobOutcome, RunContext, refuse_unready, run_job
 
 log = logging.getLogger(__name__)
@@ -82,7 +80,7 @@ def event_scan(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Job
         append_entries(conn, [_entry(row, config, run) for row in raised])
         recorded = record_counts(conn, run.run_id, run.now - _window(config), run.now, counts,
                                  config.event_scan.record_floor)
-        notices = [make_notice("alert_raised", alert_key(row, "raised"), subject(row.key), run.now,
+        notices = [make_notice(Kind.ALERT_RAISED, alert_key(row, "raised"), subject(row.key), run.now,
                                alert_fields(row, config, run.now), config.notifications, account=row.key.account,
                                partition=row.partition, zone=row.zone, code=row.key.code) for row in raised]
         queued = queue_notices(conn, notices, config.notifications, run.now, run.run_id)
@@ -90,11 +88,14 @@ def event_scan(config: Config, deps: Deps, rules: Rules, run: RunContext) -> Job
         run.lease.fence(conn)
     for row in raised:
         log.warning("alert raised: %s count %d >= %d", subject(row.key), row.count, row.threshold)
-    return JobOutcome(
-        counts={"events": sum(g.count for g in counts.values()), "groups": len(counts), "raised": len(raised),
-                "updated": len(updated), "recorded": recorded, "notifications": queued},
-        delivery=dispatch(deps, config, run.now),
-    )
+    return dispatch(deps, config, run.now).outcome({
+        "events": sum(g.count for g in counts.values()),
+        "groups": len(counts),
+        "raised": len(raised),
+        "updated": len(updated),
+        "recorded": recorded,
+        "notifications": queued,
+    })
 
 
 def _decide(counts: Mapping[GroupKey, GroupCount], known: Mapping[GroupKey, TriggerRow],
@@ -119,7 +120,7 @@ def _updated_row(row: TriggerRow, update: Update, group: GroupCount | None, acco
         row = replace(row, partition=group.partition or None, zone=group.zone or None)
     if _enriched(row) or not account:
         return row
-    name, company, client_group = enrichment(account)
+    name, company, client_group = account_labels(account)
     return replace(row, account_name=name, company=company, client_group=client_group)
 
 
@@ -131,7 +132,7 @@ def _raised_row(
     decision: Raise, group: GroupCount, previous: TriggerRow | None, account: Mapping[str, object] | None,
     run: RunContext,
 ) -> TriggerRow:
-    name, company, client_group = enrichment(account)
+    name, company, client_group = account_labels(account)
     return TriggerRow(
         key=decision.key, status=ACTIVE, generation=(previous.generation + 1) if previous else 1,
         count=decision.count, peak=decision.count, threshold=decision.threshold, first_seen=decision.first_seen,

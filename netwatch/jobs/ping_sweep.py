@@ -70,19 +70,16 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
             log.warning("undelivered: no sink configured", extra={"fields": {"host": event.subject,
                                                                              "type": event.kind}})
     statuses = Counter(str(check.status) for check in checks.values())
-    return JobOutcome(
-        counts={
-            "hosts": len(hosts),
-            "ok": statuses["ok"],
-            "degraded": statuses["degraded"],
-            "failed": statuses["failed"],
-            "transitions": transitions,
-            "removed": len(departed),
-            "events": len(events),
-            "notifications": queued,
-        },
-        delivery=dispatch(deps, config, run.now),
-    )
+    return dispatch(deps, config, run.now).outcome({
+        "hosts": len(hosts),
+        "ok": statuses["ok"],
+        "degraded": statuses["degraded"],
+        "failed": statuses["failed"],
+        "transitions": transitions,
+        "removed": len(departed),
+        "events": len(events),
+        "notifications": queued,
+    })
 
 
 def departed_hosts(stored: Iterable[str], inventory: Collection[str], shard: Shard) -> list[str]:
@@ -143,7 +140,6 @@ def _evaluate(result: ProbeResult, config: Config) -> CheckResult:
         loss_degraded_percent=config.ping.loss_degraded_percent,
         latency_degraded_ms=config.ping.latency_degraded_ms,
     )
-
 
 
 def _advance_all(

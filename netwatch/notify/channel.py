@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from netwatch.delivery.outcome import Delivery
 from netwatch.notify.message import Message
+from netwatch.outcome import Delivery
 
 
 class Channel(Protocol):

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from netwatch.delivery.outcome import Delivery
 from netwatch.errors import ConfigError
 from netwatch.notify.message import Message
+from netwatch.outcome import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,6 @@ class EmailChannel:
         timeout_s: float,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        if starttls and tls:
-            raise ConfigError("notifications.email: starttls and implicit tls exclude each other; choose one")
-        if not recipients:
-            raise ConfigError("notifications.email.to: at least one recipient is required")
         self._host = host
         self._port = port
         self._starttls = starttls

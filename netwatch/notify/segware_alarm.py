@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from netwatch.clients.segware import Alarm, SegwareClient
-from netwatch.delivery.outcome import Delivery
 from netwatch.notify.message import Message
+from netwatch.outcome import Delivery
 
 _UNKNOWN = "unknown"
 

@@ -6,8 +6,8 @@ from datetime import UTC
 from typing import Any
 
 from netwatch.clients.http import ApiClient
-from netwatch.delivery.outcome import Delivery
 from netwatch.notify.message import Message
+from netwatch.outcome import Delivery
 
 ACCEPTED = (200, 201, 202, 204)
 

@@ -15,9 +15,8 @@ import logging
 from collections.abc import Sequence
 
 from netwatch.clients.http import ApiClient
-from netwatch.delivery.outcome import Delivery
-from netwatch.errors import ConfigError
 from netwatch.notify.message import Message
+from netwatch.outcome import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +29,6 @@ class WhatsappChannel:
     name = "whatsapp"
 
     def __init__(self, api: ApiClient, recipients: Sequence[str]) -> None:
-        if not recipients:
-            raise ConfigError("notifications.whatsapp.to: at least one recipient is required")
         self._api = api
         self._recipients = tuple(recipients)
 

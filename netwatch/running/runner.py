@@ -15,12 +15,12 @@ from netwatch.config import Config, RunConfig
 from netwatch.core.clockcheck import clock_problem
 from netwatch.db import migrate, runs
 from netwatch.db.engine import StatementCount, count_statements, db_error_line, describe_db_error, is_db_unavailable
-from netwatch.delivery.report import DeliveryReport
 from netwatch.deps import Deps
 from netwatch.errors import ClockUntrusted, ConfigError, ExitCode, LeaseHeld, NetwatchError, Stopped
 from netwatch.running.lease import Lease
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class RunContext:
@@ -31,8 +31,15 @@ class RunContext:
 
 @dataclass(frozen=True)
 class JobOutcome:
+    """What a job's work committed and how its delivery went.
+
+    `trouble`: a delivery attempt did not end as sent (exit 1). `problem`: what kept part of the
+    outbox from going out (exit 78 or 69); the work is committed and counted all the same.
+    """
+
     counts: Mapping[str, int] = field(default_factory=dict)
-    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    trouble: bool = False
+    problem: NetwatchError | None = None
 
 
 def refuse_unready(config: Config, problems: Sequence[str]) -> None:
@@ -118,27 +125,26 @@ def _run_job(job: str, shard: str, settings: RunConfig, deps: Deps, work: Callab
             code, message = _describe_failure(exc)
             _finish_quietly(deps, run_id, "failed", code, message)
             raise
-        delivery = outcome.delivery
-        counts = {**outcome.counts, **delivery.counts(), "statements": statements.value}
-        result, code = _result(delivery)
-        _finish(deps, run_id, result, code, counts, delivery.problem.message if delivery.problem else None)
+        counts = {**outcome.counts, "statements": statements.value}
+        result, code = _result(outcome)
+        _finish(deps, run_id, result, code, counts, outcome.problem.message if outcome.problem else None)
         log.info(
             "%s finished", job,
             extra={"fields": {"shard": shard, "run_id": run_id, **counts,
                               "duration_s": round(time.monotonic() - started, 3), "exit_code": int(code)}},
         )
-        if delivery.problem is not None:
+        if outcome.problem is not None:
             # The run's work is committed and counted; the problem still ends it with its code and line.
-            raise delivery.problem
+            raise outcome.problem
         return code
     finally:
         lease.release()
 
 
-def _result(delivery: DeliveryReport) -> tuple[str, ExitCode]:
-    if delivery.problem is not None:
-        return "failed", delivery.problem.exit_code
-    if delivery.trouble:
+def _result(outcome: JobOutcome) -> tuple[str, ExitCode]:
+    if outcome.problem is not None:
+        return "failed", outcome.problem.exit_code
+    if outcome.trouble:
         return "delivery_failed", ExitCode.DELIVERY_FAILED
     return "ok", ExitCode.OK
 
