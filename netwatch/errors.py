@@ -69,3 +69,15 @@ class Stopped(NetwatchError):
     def __init__(self, message: str, exit_code: ExitCode = ExitCode.STOPPED) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class StoppedDuringRequest(Stopped):
+    """A stop that ended a request after it went out: the delivery attempt it was counts (pending).
+
+    `request` names it (`sigma API POST /v1/events`); the delivery loop stores the attempt, then
+    lets the stop end the run.
+    """
+
+    def __init__(self, stopped: Stopped, request: str) -> None:
+        super().__init__(stopped.message, stopped.exit_code)
+        self.request = request
