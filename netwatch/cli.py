@@ -8,6 +8,7 @@ in the chosen format; the global options are accepted before or after the subcom
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from netwatch import logs
-from netwatch.errors import ExitCode, NetwatchError, UsageError
+from netwatch.errors import ExitCode, NetwatchError, StopNow, UsageError
 from netwatch.running.stopflag import StopFlag
 
 if TYPE_CHECKING:
@@ -59,10 +60,28 @@ def _log_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return fmt(level(function))
 
 
-def _command(group: click.Group, name: str | None = None) -> Callable[[Callable[..., Any]], click.Command]:
+def _command(group: click.Group, name: str | None = None, *,
+             transaction: bool = False) -> Callable[[Callable[..., Any]], click.Command]:
+    """A command of `group` with the global options; `transaction`: it works in one database transaction."""
+
     def decorate(function: Callable[..., Any]) -> click.Command:
-        return group.command(name)(_log_options(function))
+        @functools.wraps(function)
+        def callback(*args: Any, **kwargs: Any) -> Any:
+            if group is not run:  # a job's work begins when its run is armed (netwatch/running/runner.py)
+                _begin(transaction)
+            return function(*args, **kwargs)
+
+        return group.command(name)(_log_options(callback))
     return decorate
+
+
+def _begin(transaction: bool) -> None:
+    """Tells the stop flag which command a signal from now on would interrupt, for its one line."""
+    ctx = click.get_current_context()
+    runtime = ctx.find_object(Runtime)
+    if runtime is not None:
+        rolled_back = ": its open transaction rolled back" if transaction else ""
+        runtime.stop.begin(f"`{ctx.command_path}`{rolled_back}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -176,7 +195,7 @@ def db() -> None:
     """
 
 
-@_command(db, "init")
+@_command(db, "init", transaction=True)
 @config_option
 def db_init(config_file: str | None) -> None:
     """Create the schema on an empty database (does nothing if it is already there).
@@ -197,7 +216,7 @@ def db_init(config_file: str | None) -> None:
     click.echo(f"schema created at version {migrate.LATEST}")
 
 
-@_command(db, "upgrade")
+@_command(db, "upgrade", transaction=True)
 @config_option
 def db_upgrade(config_file: str | None) -> None:
     """Apply the versioned schema changes this netwatch has and the database lacks.
@@ -286,7 +305,7 @@ def check_config(config_file: str | None, as_json: bool, jobs: tuple[str, ...]) 
         raise refusal
 
 
-@_command(cli, "status")
+@_command(cli, "status", transaction=True)
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def status(config_file: str | None, as_json: bool) -> None:
@@ -337,13 +356,14 @@ def alerts(ctx: click.Context, config_file: str | None, active: bool, since: str
         # `netwatch alerts --config X --json log` means the same as `netwatch alerts log --config X --json`.
         ctx.meta["alerts"] = {"config_file": config_file, "since": since, "fmt": fmt}
         return
+    _begin(transaction=True)
     cutoff = utc_now() - reports.parse_age(since) if since else None
     with _report_connection(config_file) as conn:
         rows = reports.alert_rows(conn, active, cutoff)
     click.echo(reports.render(rows, reports.ALERT_COLUMNS, fmt or "table", reports.ALERT_TABLE), nl=False)
 
 
-@_command(alerts, "log")
+@_command(alerts, "log", transaction=True)
 @config_option
 @_since_option
 @_format_option
@@ -422,7 +442,11 @@ def run_cli(args: list[str], stop: StopFlag, build_deps: DepsFactory | None = No
         stop.stop_at_once()
         return cli.main(args=args, prog_name="netwatch", standalone_mode=False, obj=runtime)
 
-    return _run(command, fmt)
+    try:
+        return _run(command, fmt)
+    except StopNow as exc:
+        # A signal before a job's run was armed, or during a command that is no job, wherever it came.
+        return _fail(exc.message, exc.exit_code)
 
 
 def _run(call: Callable[[], Any], log_format: str = "text") -> int:
