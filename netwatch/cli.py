@@ -410,8 +410,12 @@ def _engine(config_file: str | None) -> Iterator[Engine]:
 
 
 def early_log_options(args: Sequence[str], env: Mapping[str, str]) -> tuple[str, str]:
-    """The log format and level the arguments ask for, wherever they stand (click checks them later)."""
-    chosen = {"--log-format": env.get("NETWATCH_LOG_FORMAT", "text"), "--log-level": "info"}
+    """The log format and level the arguments ask for, wherever they stand (click checks them later).
+
+    Without a valid `--log-format`, NETWATCH_LOG_FORMAT decides: text or json in any case, spaces
+    around it ignored, empty as unset; anything else raises UsageError naming the variable.
+    """
+    chosen: dict[str, str | None] = {"--log-format": None, "--log-level": "info"}
     allowed = {"--log-format": logs.LOG_FORMATS, "--log-level": LOG_LEVELS}
     words = list(args[: args.index("--")] if "--" in args else args)
     for position, word in enumerate(words):
@@ -422,8 +426,21 @@ def early_log_options(args: Sequence[str], env: Mapping[str, str]) -> tuple[str,
             value = words[position + 1] if position + 1 < len(words) else ""
         if value in allowed[name]:
             chosen[name] = value
-    fmt = chosen["--log-format"] if chosen["--log-format"] in logs.LOG_FORMATS else "text"
-    return fmt, chosen["--log-level"]
+    level = chosen["--log-level"] or "info"
+    return chosen["--log-format"] or env_log_format(env), level
+
+
+def env_log_format(env: Mapping[str, str]) -> str:
+    """The log format NETWATCH_LOG_FORMAT names (text when unset or empty); UsageError for another value."""
+    raw = env.get("NETWATCH_LOG_FORMAT", "")
+    value = raw.strip().lower()
+    if not value:
+        return "text"
+    if value not in logs.LOG_FORMATS:
+        from netwatch.excerpt import excerpt
+
+        raise UsageError(f"NETWATCH_LOG_FORMAT={excerpt(raw)} is not a log format: use text or json")
+    return value
 
 
 def run_cli(args: list[str], stop: StopFlag, build_deps: DepsFactory | None = None,
@@ -433,7 +450,11 @@ def run_cli(args: list[str], stop: StopFlag, build_deps: DepsFactory | None = No
     `build_deps` and `log_stream` are the seams for in-process tests (planned sweeps, fixed clocks).
     """
     redactor = logs.Redactor()
-    fmt, level = early_log_options(args, os.environ)
+    try:
+        fmt, level = early_log_options(args, os.environ)
+    except UsageError as exc:
+        logs.setup_logging("text", "info", redactor, log_stream)
+        return _fail(exc.message, exc.exit_code)
     logs.setup_logging(fmt, level, redactor, log_stream)
     runtime = Runtime(redactor=redactor, stop=stop, build_deps=build_deps)
 
