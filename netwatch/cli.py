@@ -305,10 +305,26 @@ def check_config(config_file: str | None, as_json: bool, jobs: tuple[str, ...]) 
         raise refusal
 
 
+def _format_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    json_flag = click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+    csv_flag = click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header line.")
+    return json_flag(csv_flag(function))
+
+
+def _output_format(as_json: bool, as_csv: bool, outer: str | None = None) -> str | None:
+    """"json", "csv" or None (a table) from the flags, also those given to `alerts` before `log`."""
+    chosen = {fmt for fmt, given in (("json", as_json), ("csv", as_csv)) if given}
+    if outer is not None:
+        chosen.add(outer)
+    if len(chosen) > 1:
+        raise UsageError("--json and --csv print different formats: give one of them")
+    return chosen.pop() if chosen else None
+
+
 @_command(cli, "status", transaction=True)
 @config_option
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-def status(config_file: str | None, as_json: bool) -> None:
+@_format_option
+def status(config_file: str | None, as_json: bool, as_csv: bool) -> None:
     """Print each host's current state as recorded by the last ping-sweep runs.
 
     \b
@@ -317,16 +333,11 @@ def status(config_file: str | None, as_json: bool) -> None:
     """
     from netwatch import reports
 
+    fmt = _output_format(as_json, as_csv) or "table"
+
     with _report_connection(config_file) as conn:
         rows = reports.host_rows(conn)
-    fmt = "json" if as_json else "table"
     click.echo(reports.render(rows, reports.HOST_COLUMNS, fmt, reports.HOST_TABLE), nl=False)
-
-
-def _format_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    json_flag = click.option("--json", "fmt", flag_value="json", help="Print a JSON list.")
-    csv_flag = click.option("--csv", "fmt", flag_value="csv", help="Print CSV with a header line.")
-    return json_flag(csv_flag(function))
 
 
 def _since_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -340,7 +351,8 @@ def _since_option(function: Callable[..., Any]) -> Callable[..., Any]:
 @_since_option
 @_format_option
 @click.pass_context
-def alerts(ctx: click.Context, config_file: str | None, active: bool, since: str | None, fmt: str | None) -> None:
+def alerts(ctx: click.Context, config_file: str | None, active: bool, since: str | None, as_json: bool,
+           as_csv: bool) -> None:
     """List alarm-volume alerts with account, CUC, code, counts, first/last seen and enrichment.
 
     \b
@@ -350,6 +362,7 @@ def alerts(ctx: click.Context, config_file: str | None, active: bool, since: str
     from netwatch import reports
     from netwatch.core.times import utc_now
 
+    fmt = _output_format(as_json, as_csv)
     if ctx.invoked_subcommand is not None:
         if active:
             raise UsageError("--active lists active alerts; it does not apply to `alerts log`")
@@ -368,7 +381,7 @@ def alerts(ctx: click.Context, config_file: str | None, active: bool, since: str
 @_since_option
 @_format_option
 @click.pass_context
-def alerts_log(ctx: click.Context, config_file: str | None, since: str | None, fmt: str | None) -> None:
+def alerts_log(ctx: click.Context, config_file: str | None, since: str | None, as_json: bool, as_csv: bool) -> None:
     """Print the register log: every alert raised and cleared, oldest first.
 
     \b
@@ -381,7 +394,7 @@ def alerts_log(ctx: click.Context, config_file: str | None, since: str | None, f
     outer = ctx.meta.get("alerts", {})
     config_file = config_file or outer.get("config_file")
     since = since or outer.get("since")
-    fmt = fmt or outer.get("fmt")
+    fmt = _output_format(as_json, as_csv, outer.get("fmt"))
     cutoff = utc_now() - reports.parse_age(since) if since else None
     with _report_connection(config_file) as conn:
         rows = reports.log_rows(conn, cutoff)
