@@ -36,7 +36,23 @@ log = logging.getLogger("netwatch.cli")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 CONFIG_HELP = "Config file (default: $NETWATCH_CONFIG, else ./netwatch.yaml)."
-config_option = click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
+
+
+class _ConfigFile(click.Path):
+    """A config file name: shell completion offers file names (click.Path), nothing is checked here.
+
+    The config loader checks the file itself, as it does one named by $NETWATCH_CONFIG: a
+    directory, a FIFO or an unreadable file is a configuration error (78) naming it, not a usage error.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return value
+
+
+config_option = click.option("--config", "config_file", type=_ConfigFile(), metavar="FILE", help=CONFIG_HELP)
 
 
 DepsFactory = Callable[["Config", Mapping[str, str], StopFlag, logs.Redactor], "Deps"]
