@@ -8,6 +8,7 @@ in the chosen format; the global options are accepted before or after the subcom
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from netwatch import logs
-from netwatch.errors import ExitCode, NetwatchError, UsageError
+from netwatch.errors import ExitCode, NetwatchError, StopNow, UsageError
 from netwatch.running.stopflag import StopFlag
 
 if TYPE_CHECKING:
@@ -35,7 +36,23 @@ log = logging.getLogger("netwatch.cli")
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 CONFIG_HELP = "Config file (default: $NETWATCH_CONFIG, else ./netwatch.yaml)."
-config_option = click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
+
+
+class _ConfigFile(click.Path):
+    """A config file name: shell completion offers file names (click.Path), nothing is checked here.
+
+    The config loader checks the file itself, as it does one named by $NETWATCH_CONFIG: a
+    directory, a FIFO or an unreadable file is a configuration error (78) naming it, not a usage error.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return value
+
+
+config_option = click.option("--config", "config_file", type=_ConfigFile(), metavar="FILE", help=CONFIG_HELP)
 
 
 DepsFactory = Callable[["Config", Mapping[str, str], StopFlag, logs.Redactor], "Deps"]
@@ -59,10 +76,28 @@ def _log_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return fmt(level(function))
 
 
-def _command(group: click.Group, name: str | None = None) -> Callable[[Callable[..., Any]], click.Command]:
+def _command(group: click.Group, name: str | None = None, *,
+             transaction: bool = False) -> Callable[[Callable[..., Any]], click.Command]:
+    """A command of `group` with the global options; `transaction`: it works in one database transaction."""
+
     def decorate(function: Callable[..., Any]) -> click.Command:
-        return group.command(name)(_log_options(function))
+        @functools.wraps(function)
+        def callback(*args: Any, **kwargs: Any) -> Any:
+            if group is not run:  # a job's work begins when its run is armed (netwatch/running/runner.py)
+                _begin(transaction)
+            return function(*args, **kwargs)
+
+        return group.command(name)(_log_options(callback))
     return decorate
+
+
+def _begin(transaction: bool) -> None:
+    """Tells the stop flag which command a signal from now on would interrupt, for its one line."""
+    ctx = click.get_current_context()
+    runtime = ctx.find_object(Runtime)
+    if runtime is not None:
+        rolled_back = ": its open transaction rolled back" if transaction else ""
+        runtime.stop.begin(f"`{ctx.command_path}`{rolled_back}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -176,7 +211,7 @@ def db() -> None:
     """
 
 
-@_command(db, "init")
+@_command(db, "init", transaction=True)
 @config_option
 def db_init(config_file: str | None) -> None:
     """Create the schema on an empty database (does nothing if it is already there).
@@ -197,7 +232,7 @@ def db_init(config_file: str | None) -> None:
     click.echo(f"schema created at version {migrate.LATEST}")
 
 
-@_command(db, "upgrade")
+@_command(db, "upgrade", transaction=True)
 @config_option
 def db_upgrade(config_file: str | None) -> None:
     """Apply the versioned schema changes this netwatch has and the database lacks.
@@ -286,10 +321,26 @@ def check_config(config_file: str | None, as_json: bool, jobs: tuple[str, ...]) 
         raise refusal
 
 
-@_command(cli, "status")
+def _format_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    json_flag = click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+    csv_flag = click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header line.")
+    return json_flag(csv_flag(function))
+
+
+def _output_format(as_json: bool, as_csv: bool, outer: str | None = None) -> str | None:
+    """"json", "csv" or None (a table) from the flags, also those given to `alerts` before `log`."""
+    chosen = {fmt for fmt, given in (("json", as_json), ("csv", as_csv)) if given}
+    if outer is not None:
+        chosen.add(outer)
+    if len(chosen) > 1:
+        raise UsageError("--json and --csv print different formats: give one of them")
+    return chosen.pop() if chosen else None
+
+
+@_command(cli, "status", transaction=True)
 @config_option
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-def status(config_file: str | None, as_json: bool) -> None:
+@_format_option
+def status(config_file: str | None, as_json: bool, as_csv: bool) -> None:
     """Print each host's current state as recorded by the last ping-sweep runs.
 
     \b
@@ -298,16 +349,11 @@ def status(config_file: str | None, as_json: bool) -> None:
     """
     from netwatch import reports
 
+    fmt = _output_format(as_json, as_csv) or "table"
+
     with _report_connection(config_file) as conn:
         rows = reports.host_rows(conn)
-    fmt = "json" if as_json else "table"
     click.echo(reports.render(rows, reports.HOST_COLUMNS, fmt, reports.HOST_TABLE), nl=False)
-
-
-def _format_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    json_flag = click.option("--json", "fmt", flag_value="json", help="Print a JSON list.")
-    csv_flag = click.option("--csv", "fmt", flag_value="csv", help="Print CSV with a header line.")
-    return json_flag(csv_flag(function))
 
 
 def _since_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -321,7 +367,8 @@ def _since_option(function: Callable[..., Any]) -> Callable[..., Any]:
 @_since_option
 @_format_option
 @click.pass_context
-def alerts(ctx: click.Context, config_file: str | None, active: bool, since: str | None, fmt: str | None) -> None:
+def alerts(ctx: click.Context, config_file: str | None, active: bool, since: str | None, as_json: bool,
+           as_csv: bool) -> None:
     """List alarm-volume alerts with account, CUC, code, counts, first/last seen and enrichment.
 
     \b
@@ -331,24 +378,26 @@ def alerts(ctx: click.Context, config_file: str | None, active: bool, since: str
     from netwatch import reports
     from netwatch.core.times import utc_now
 
+    fmt = _output_format(as_json, as_csv)
     if ctx.invoked_subcommand is not None:
         if active:
             raise UsageError("--active lists active alerts; it does not apply to `alerts log`")
         # `netwatch alerts --config X --json log` means the same as `netwatch alerts log --config X --json`.
         ctx.meta["alerts"] = {"config_file": config_file, "since": since, "fmt": fmt}
         return
+    _begin(transaction=True)
     cutoff = utc_now() - reports.parse_age(since) if since else None
     with _report_connection(config_file) as conn:
         rows = reports.alert_rows(conn, active, cutoff)
     click.echo(reports.render(rows, reports.ALERT_COLUMNS, fmt or "table", reports.ALERT_TABLE), nl=False)
 
 
-@_command(alerts, "log")
+@_command(alerts, "log", transaction=True)
 @config_option
 @_since_option
 @_format_option
 @click.pass_context
-def alerts_log(ctx: click.Context, config_file: str | None, since: str | None, fmt: str | None) -> None:
+def alerts_log(ctx: click.Context, config_file: str | None, since: str | None, as_json: bool, as_csv: bool) -> None:
     """Print the register log: every alert raised and cleared, oldest first.
 
     \b
@@ -361,7 +410,7 @@ def alerts_log(ctx: click.Context, config_file: str | None, since: str | None, f
     outer = ctx.meta.get("alerts", {})
     config_file = config_file or outer.get("config_file")
     since = since or outer.get("since")
-    fmt = fmt or outer.get("fmt")
+    fmt = _output_format(as_json, as_csv, outer.get("fmt"))
     cutoff = utc_now() - reports.parse_age(since) if since else None
     with _report_connection(config_file) as conn:
         rows = reports.log_rows(conn, cutoff)
@@ -390,8 +439,12 @@ def _engine(config_file: str | None) -> Iterator[Engine]:
 
 
 def early_log_options(args: Sequence[str], env: Mapping[str, str]) -> tuple[str, str]:
-    """The log format and level the arguments ask for, wherever they stand (click checks them later)."""
-    chosen = {"--log-format": env.get("NETWATCH_LOG_FORMAT", "text"), "--log-level": "info"}
+    """The log format and level the arguments ask for, wherever they stand (click checks them later).
+
+    Without a valid `--log-format`, NETWATCH_LOG_FORMAT decides: text or json in any case, spaces
+    around it ignored, empty as unset; anything else raises UsageError naming the variable.
+    """
+    chosen: dict[str, str | None] = {"--log-format": None, "--log-level": "info"}
     allowed = {"--log-format": logs.LOG_FORMATS, "--log-level": LOG_LEVELS}
     words = list(args[: args.index("--")] if "--" in args else args)
     for position, word in enumerate(words):
@@ -402,8 +455,21 @@ def early_log_options(args: Sequence[str], env: Mapping[str, str]) -> tuple[str,
             value = words[position + 1] if position + 1 < len(words) else ""
         if value in allowed[name]:
             chosen[name] = value
-    fmt = chosen["--log-format"] if chosen["--log-format"] in logs.LOG_FORMATS else "text"
-    return fmt, chosen["--log-level"]
+    level = chosen["--log-level"] or "info"
+    return chosen["--log-format"] or env_log_format(env), level
+
+
+def env_log_format(env: Mapping[str, str]) -> str:
+    """The log format NETWATCH_LOG_FORMAT names (text when unset or empty); UsageError for another value."""
+    raw = env.get("NETWATCH_LOG_FORMAT", "")
+    value = raw.strip().lower()
+    if not value:
+        return "text"
+    if value not in logs.LOG_FORMATS:
+        from netwatch.excerpt import excerpt
+
+        raise UsageError(f"NETWATCH_LOG_FORMAT={excerpt(raw)} is not a log format: use text or json")
+    return value
 
 
 def run_cli(args: list[str], stop: StopFlag, build_deps: DepsFactory | None = None,
@@ -413,7 +479,11 @@ def run_cli(args: list[str], stop: StopFlag, build_deps: DepsFactory | None = No
     `build_deps` and `log_stream` are the seams for in-process tests (planned sweeps, fixed clocks).
     """
     redactor = logs.Redactor()
-    fmt, level = early_log_options(args, os.environ)
+    try:
+        fmt, level = early_log_options(args, os.environ)
+    except UsageError as exc:
+        logs.setup_logging("text", "info", redactor, log_stream)
+        return _fail(exc.message, exc.exit_code)
     logs.setup_logging(fmt, level, redactor, log_stream)
     runtime = Runtime(redactor=redactor, stop=stop, build_deps=build_deps)
 
@@ -422,7 +492,11 @@ def run_cli(args: list[str], stop: StopFlag, build_deps: DepsFactory | None = No
         stop.stop_at_once()
         return cli.main(args=args, prog_name="netwatch", standalone_mode=False, obj=runtime)
 
-    return _run(command, fmt)
+    try:
+        return _run(command, fmt)
+    except StopNow as exc:
+        # A signal before a job's run was armed, or during a command that is no job, wherever it came.
+        return _fail(exc.message, exc.exit_code)
 
 
 def _run(call: Callable[[], Any], log_format: str = "text") -> int:

@@ -70,6 +70,10 @@ def make_holder() -> str:
 def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag, redactor: Redactor) -> Deps:
     """Builds the engine, the API clients (only those configured) and the pinger for one run."""
     deadline_at = time.monotonic() + config.run.deadline_seconds
+
+    def time_left() -> float:
+        return deadline_at - time.monotonic()
+
     tokens = {api.section: read_token(api, env) for api in token_apis(config)}
     for token in tokens.values():
         redactor.add(token)
@@ -85,7 +89,7 @@ def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag, redactor:
             session=session,
             timeout_s=settings.timeout_seconds,
             retry=RetryPolicy(),
-            deadline=lambda: deadline_at - time.monotonic(),
+            deadline=time_left,
             sleep=stop.sleep,
             check_stop=stop.check,
         )
@@ -106,7 +110,7 @@ def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag, redactor:
         resolve=lambda names, workers: resolve_all(names, max_workers=workers),
         sigma=sigma,
         segware=segware,
-        channels=build_channels(config.notifications, env, segware, client, redactor),
+        channels=build_channels(config.notifications, env, segware, client, redactor, time_left, stop),
         stop=stop,
         holder=make_holder(),
         redactor=redactor,
@@ -119,8 +123,13 @@ def build_channels(
     segware: SegwareClient | None,
     client: Callable[[ApiConfig, str, str], ApiClient],
     redactor: Redactor,
+    time_left: Callable[[], float],
+    stop: StopFlag,
 ) -> dict[str, Channel]:
-    """The configured notification channels by name; none is on until configured."""
+    """The configured notification channels by name; none is on until configured.
+
+    E-mail is bounded like the HTTP clients: by `time_left` (before the run's deadline) and `stop`.
+    """
     channels: dict[str, Channel] = {}
     if config.email is not None:
         email = config.email
@@ -129,6 +138,7 @@ def build_channels(
         channels["email"] = EmailChannel(
             email.host, email.port, starttls=email.starttls, tls=email.tls, username=email.username,
             password=password, sender=email.sender, recipients=email.recipients, timeout_s=email.timeout_seconds,
+            deadline=time_left, check_stop=stop.check,
         )
     if config.webhook is not None:
         webhook = config.webhook.api

@@ -69,3 +69,29 @@ class Stopped(NetwatchError):
     def __init__(self, message: str, exit_code: ExitCode = ExitCode.STOPPED) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class StopNow(BaseException):
+    """A signal that ends a command at once, before a job's run is armed (netwatch/running/stopflag.py).
+
+    Raised by the signal handler wherever the main thread is, so a BaseException: an `except
+    Exception` on the way (logging's emit, a library's) must not swallow it. run_cli turns it into
+    its exit code and one line.
+    """
+
+    def __init__(self, message: str, exit_code: ExitCode) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+class StoppedDuringRequest(Stopped):
+    """A stop that ended a request after it went out: the delivery attempt it was counts (pending).
+
+    `request` names it (`sigma API POST /v1/events`); the delivery loop stores the attempt, then
+    lets the stop end the run.
+    """
+
+    def __init__(self, stopped: Stopped, request: str) -> None:
+        super().__init__(stopped.message, stopped.exit_code)
+        self.request = request

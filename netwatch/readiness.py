@@ -57,7 +57,8 @@ class Readiness:
         return json.dumps(self.as_dict()) + "\n"
 
     def as_text(self) -> str:
-        head = f"{self.source}: ok ({self.hosts} hosts)" if self.valid else f"{self.source}: not valid"
+        hosts = "1 host" if self.hosts == 1 else f"{self.hosts} hosts"
+        head = f"{self.source}: ok ({hosts})" if self.valid else f"{self.source}: not valid"
         lines = [head, f"database: {self.database}"]
         for job in JOBS:
             reasons = self.reasons(job)

@@ -21,10 +21,15 @@ from netwatch.db.hosts import list_hosts
 from netwatch.db.register import read_entries
 from netwatch.db.triggers import list_triggers
 from netwatch.errors import UsageError
+from netwatch.excerpt import excerpt
 from netwatch.printable import printable
 
 _AGE = re.compile(r"^(\d+)\s*([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+# The longest --since (documented in README): older than anything stored, and far from the
+# limits of datetime arithmetic, which a huge age would overflow (a crash, not a usage error).
+MAX_AGE = timedelta(days=36_525)
+_MAX_AGE_DIGITS = 12
 
 HOST_COLUMNS = ("name", "address", "status", "since", "held", "last_check", "last_check_at", "failures",
                 "successes")
@@ -38,11 +43,15 @@ LOG_COLUMNS = ("at", "action", "account", "cuc", "code", "count", "threshold", "
 
 
 def parse_age(text: str) -> timedelta:
-    """"90s", "30m", "24h" or "7d" as a duration."""
+    """"90s", "30m", "24h" or "7d" as a duration, at most MAX_AGE (100 years)."""
     match = _AGE.match(text.strip().lower())
     if not match:
-        raise UsageError(f"--since: expected a number and a unit (s, m, h, d) such as 24h, got {text!r}")
-    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+        raise UsageError(f"--since: expected a number and a unit (s, m, h, d) such as 24h, got {excerpt(text)}")
+    digits, unit = match[1].lstrip("0") or "0", match[2]
+    # Digits counted before int(): Python refuses to convert thousands of them (ValueError).
+    if len(digits) > _MAX_AGE_DIGITS or int(digits) * _UNIT_SECONDS[unit] > MAX_AGE.total_seconds():
+        raise UsageError(f"--since: {excerpt(text)} is more than {MAX_AGE.days}d (100 years), the longest age")
+    return timedelta(seconds=int(digits) * _UNIT_SECONDS[unit])
 
 
 def host_rows(conn: Connection) -> list[dict[str, Any]]:

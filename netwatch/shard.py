@@ -30,6 +30,8 @@ def parse_shard(text: str) -> Shard:
     if not match:
         raise UsageError(f"--shard: expected INDEX/COUNT such as 0/4, got {text!r}")
     index, count = int(match[1]), int(match[2])
-    if count < 1 or index >= count:
-        raise UsageError(f"--shard: index must be below the count (0..{max(count - 1, 0)}), got {text!r}")
+    if count < 1:
+        raise UsageError(f"--shard: the count must be at least 1, got {text!r}")
+    if index >= count:
+        raise UsageError(f"--shard: index must be below the count (0..{count - 1}), got {text!r}")
     return Shard(index, count)

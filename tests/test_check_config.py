@@ -36,7 +36,7 @@ def test_a_complete_config_is_ready_for_every_job(nwi: InProcess) -> None:
     done = nwi.run("check-config", "--job", "ping-sweep", "--job", "event-scan", "--job", "alert-clear")
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [f"{config}: ok (1 hosts)", f"database: {safe_url(nwi.db_url)}",
+    assert done.stdout.splitlines() == [f"{config}: ok (1 host)", f"database: {safe_url(nwi.db_url)}",
                                         "ping-sweep: ready", "event-scan: ready", "alert-clear: ready"]
     assert done.stderr == ""
 

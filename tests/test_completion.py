@@ -66,3 +66,14 @@ def test_completing_imports_none_of_what_the_commands_run() -> None:
     imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", importtime, re.MULTILINE))
     assert "click" in imported
     assert not {"sqlalchemy", "requests", "yaml", "netwatch.jobs.ping_sweep"} & imported
+
+
+@pytest.mark.parametrize("words", ["netwatch status --config ", "netwatch run ping-sweep --config net",
+                                   "netwatch alerts log --config ", "netwatch db init --config "])
+def test_config_completes_file_names(words: str) -> None:
+    """click's `file` completion: the shell then offers the file names of the current folder."""
+    split = words.split(" ")
+    done = complete([sys.executable, "-m", "netwatch"],
+                    {"_NETWATCH_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(len(split) - 1)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"file,{split[-1]}"]

@@ -74,7 +74,8 @@ def test_an_event_the_deadline_never_let_out_stays_pending_not_dead(nwi: InProce
     hosts = [{"name": "needs-segware", "address": "127.0.0.1", "account": "1234"},
              {"name": "located", "address": "127.0.0.2", "account": "1234", "partition": "01", "zone": "001"}]
     apis = {"segware": {"base_url": fake.url}, "sigma": {"base_url": fake.url, "max_attempts": 1}}
-    nwi.write_config(hosts, thresholds={"notify_initial": True}, run={"deadline_seconds": 1}, **apis)
+    # 3 s: the lookup goes out (a request needs 1 s left), then hangs to the end of the deadline.
+    nwi.write_config(hosts, thresholds={"notify_initial": True}, run={"deadline_seconds": 3}, **apis)
     fake.accounts_delay_s = 5  # longer than the whole run may take
 
     done = nwi.sweep()

@@ -15,7 +15,7 @@ from netwatch.running.stopflag import StopFlag
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-UNAVAILABLE = Delivery("pending", 503, "sigma: HTTP 503 after 3 attempts")
+UNAVAILABLE = Delivery("pending", 503, "sigma: HTTP 503 after 3 tries")
 
 
 def _item(attempts: int = 0, key: str = "nw-backoff-1") -> OutboxItem:

@@ -220,8 +220,9 @@ def test_alerts_group_options_reach_the_log_subcommand(nw: Netwatch, fake: FakeA
                             cwd=nw.tmp_path, check=False)
     assert result.returncode == 0, result.stderr
     assert [(e["action"], e["count"]) for e in json.loads(result.stdout)] == [("raised", 55)]
-    inner = nw.run("alerts", "--csv", "log", "--json").stdout
-    assert json.loads(inner)[0]["action"] == "raised", "the subcommand's own option wins"
+    inner = nw.run("alerts", "--json", "log", "--json").stdout
+    assert json.loads(inner)[0]["action"] == "raised", "the same format on both is one choice"
+    assert nw.run("alerts", "--csv", "log", "--json").returncode == 64, "two formats are refused"
     refused = nw.run("alerts", "--active", "log")
     assert refused.returncode == 64 and "--active" in refused.stderr
 

@@ -48,7 +48,7 @@ def test_retry_policy_backoff_is_full_jitter_capped() -> None:
     assert [policy.backoff_s(n, 1.0) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     assert policy.backoff_s(3, 0.25) == 0.5
     with pytest.raises(ValueError):
-        RetryPolicy(max_attempts=0)
+        RetryPolicy(max_tries=0)
 
 
 def test_error_classes_carry_exit_codes() -> None:
@@ -114,7 +114,7 @@ def test_503_forever_gives_up_after_max_attempts_with_growing_bounded_waits(
 ) -> None:
     rsps.get(URL, status=503)
     clock = FakeTime()
-    policy = RetryPolicy(max_attempts=6, backoff_base_s=0.5, backoff_max_s=4.0)
+    policy = RetryPolicy(max_tries=6, backoff_base_s=0.5, backoff_max_s=4.0)
     with pytest.raises(ApiUnavailable) as err:
         api_client(BASE, fake_time=clock, retry=policy).request("GET", "/v1/things")
     assert len(rsps.calls) == 6
@@ -324,7 +324,7 @@ def test_refused_loopback_connection_is_unavailable_through_a_real_session() -> 
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     clock = FakeTime()
-    with pytest.raises(ApiUnavailable, match="ConnectionError after 4 attempts") as err:
+    with pytest.raises(ApiUnavailable, match="ConnectionError after 4 tries") as err:
         api_client(f"http://127.0.0.1:{port}", fake_time=clock).request("GET", "/v1/things")
     assert err.value.status is None
     assert clock.waits == [0.5, 1.0, 2.0]

@@ -36,7 +36,7 @@ from netwatch.running.stopflag import StopFlag
 T0 = datetime(2026, 11, 22, 10, 0, 0, 250000, tzinfo=UTC)
 CLOSED = "http://127.0.0.1:1"
 RUN_ID = 42
-ONE_TRY = RetryPolicy(max_attempts=1)
+ONE_TRY = RetryPolicy(max_tries=1)
 
 
 def notifications_config(tmp_path: Path, **section: Any) -> NotificationsConfig:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import socket
 import ssl
 import subprocess
@@ -123,6 +124,7 @@ def channel(port: int, **changes: Any) -> EmailChannel:
         "sender": SENDER,
         "recipients": RECIPIENTS,
         "timeout_s": 5.0,
+        "deadline": lambda: 300.0,
     }
     values.update(changes)
     return EmailChannel("127.0.0.1", port, **values)
@@ -316,4 +318,5 @@ def test_a_server_that_never_greets_times_out_as_pending() -> None:
         listener.listen(1)
         delivery = channel(listener.getsockname()[1], timeout_s=0.3).send(MESSAGE, "k")
     assert delivery.status == "pending"
-    assert delivery.error is not None and "timed out" in delivery.error
+    # The socket's timeout and the session's bound are the same: either may end it first.
+    assert delivery.error is not None and re.search(r"timed out|Timeout \(no complete SMTP session", delivery.error)

@@ -24,7 +24,7 @@ from netwatch.outcome import Delivery
 TOKEN = "wa-t0ken-s3cret"
 HOOK_URL = "https://hooks.example.invalid/netwatch/in"
 WA_URL = "https://graph.example.invalid/v19.0/1234567890/messages"
-ONE_TRY = RetryPolicy(max_attempts=1)
+ONE_TRY = RetryPolicy(max_tries=1)
 
 MESSAGE = Message(
     kind="alert_cleared",

@@ -139,7 +139,7 @@ def test_503_forever_stays_pending_with_bounded_growing_waits(rsps: responses.Re
     delivery = sigma(clock).send(EVENT.body(), KEY)
     assert delivery.status == "pending"
     assert delivery.http_status == 503
-    assert len(rsps.calls) == RetryPolicy().max_attempts
+    assert len(rsps.calls) == RetryPolicy().max_tries
     assert clock.waits == sorted(clock.waits) and len(clock.waits) == 3
     assert max(clock.waits) <= RetryPolicy().backoff_max_s
 
@@ -221,7 +221,7 @@ def test_fake_503_mode_leaves_the_event_pending_then_it_goes_through() -> None:
 def test_fake_delay_times_out_and_the_resend_is_a_duplicate() -> None:
     with FakeApis() as fake:
         fake.sigma_delay_s = 0.5
-        client = SigmaClient(api_client(fake.url, token=None, timeout_s=0.1, retry=RetryPolicy(max_attempts=1)))
+        client = SigmaClient(api_client(fake.url, token=None, timeout_s=0.1, retry=RetryPolicy(max_tries=1)))
         delivery = client.send(EVENT.body(), KEY)
         assert delivery.status == "pending" and delivery.error is not None and "Timeout" in delivery.error
         fake.sigma_delay_s = 0.0

@@ -1,9 +1,10 @@
 """Generic HTTP client for the external APIs: one session factory, timeouts, retries and error mapping.
 
-Each try runs in a daemon thread while the caller waits for it in short slices, so a try ends after
-min(its timeout, the time left before the run's deadline) however slowly the server answers
-(connect, status line, headers or body), and a stop (SIGTERM) ends it within a slice. Every body
-read is capped: MAX_BODY_BYTES, and of a body not needed (an error's, an accepted delivery's) only
+One request is up to RetryPolicy.max_tries tries; for a delivery, the whole request is one
+delivery attempt. Each try runs as a BoundedCall (netwatch/bounded.py), so it ends after min(its
+timeout, the time left before the run's deadline) however slowly the server answers (connect,
+status line, headers or body), and a stop (SIGTERM) ends it within a slice. Every body read is
+capped: MAX_BODY_BYTES, and of a body not needed (an error's, an accepted delivery's) only
 SHORT_READ_BYTES. No API field names live here; the adapters (segware.py, sigma.py) own those.
 """
 
@@ -28,7 +29,8 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from netwatch.errors import ConfigError, ExitCode, NetwatchError, ServiceUnavailable
+from netwatch.bounded import BoundedCall, never_stopped, too_late
+from netwatch.errors import ConfigError, ExitCode, NetwatchError, ServiceUnavailable, Stopped, StoppedDuringRequest
 from netwatch.excerpt import one_line
 from netwatch.outcome import Delivery
 
@@ -43,8 +45,6 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 SHORT_READ_BYTES = 4096
 _DETAIL_MAX_CHARS = 160
 _CHUNK_BYTES = 64 * 1024
-# How often a caller waiting for a try checks the stop flag and the try's own deadline.
-_WAIT_SLICE_S = 0.2
 # Errors that mean "the service or the path to it is having a bad moment": worth another try.
 # The urllib3 ones come from reading a streamed body, which requests does not wrap.
 _TRANSIENT_ERRORS = (
@@ -102,13 +102,13 @@ def make_session() -> requests.Session:
 class RetryPolicy:
     """How often and how patiently to retry transient failures (5xx, 429, timeouts, connection errors)."""
 
-    max_attempts: int = 4
+    max_tries: int = 4
     backoff_base_s: float = 0.5
     backoff_max_s: float = 8.0
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        if self.max_tries < 1:
+            raise ValueError("max_tries must be at least 1")
         if self.backoff_base_s < 0 or self.backoff_max_s < 0:
             raise ValueError("backoff times must not be negative")
 
@@ -126,7 +126,7 @@ class ApiAuthError(ConfigError):
 
 
 class ApiUnavailable(ServiceUnavailable):
-    """Transient failures exhausted the attempts or the job deadline; worth trying on a later run."""
+    """Transient failures exhausted the tries or the job deadline; worth trying on a later run."""
 
     def __init__(self, message: str, *, status: int | None = None, retry_after_s: float | None = None) -> None:
         super().__init__(message)
@@ -135,7 +135,7 @@ class ApiUnavailable(ServiceUnavailable):
 
 
 class ApiNotSent(ApiUnavailable):
-    """The run's deadline was used up before the request could go out: nothing reached the server."""
+    """Too little time was left before the run's deadline (netwatch/bounded.py): the request never went out."""
 
 
 class ApiRejected(NetwatchError):
@@ -238,7 +238,12 @@ def _read_capped(raw: urllib3.BaseHTTPResponse, limit: int, abandoned: threading
 
 def _exchange(send: Callable[[], requests.Response], plan: Callable[[int], tuple[int, bool]],
               abandoned: threading.Event) -> ApiResponse:
-    """Send the request and read its body within the plan's limit; the connection is closed unless read to its end."""
+    """One try, run as a BoundedCall: send the request and read its body within the plan's limit.
+
+    The connection is closed unless read to its end. A try given up on (`abandoned`) stops reading
+    the body at the next bytes that arrive; one still reading the status line or the headers goes
+    on until they end, or until no byte came for its socket timeout.
+    """
     response = send()
     try:
         status = response.status_code
@@ -254,50 +259,8 @@ def _exchange(send: Callable[[], requests.Response], plan: Callable[[int], tuple
         response.close()
 
 
-class _Try:
-    """One request in a daemon thread; the caller waits for it in slices and may give up at any moment.
-
-    A try given up on is marked abandoned: its thread stops reading the body at the next bytes that
-    arrive and closes the connection. One still reading the status line or the headers goes on until
-    they end, until no byte came for its socket timeout, or until the process ends (a daemon thread).
-    """
-
-    def __init__(self, send: Callable[[], requests.Response], plan: Callable[[int], tuple[int, bool]]) -> None:
-        self._send = send
-        self._plan = plan
-        self._done = threading.Event()
-        self._abandoned = threading.Event()
-        self._response: ApiResponse | None = None
-        self._error: BaseException | None = None
-        threading.Thread(target=self._run, name="netwatch-http", daemon=True).start()
-
-    def _run(self) -> None:
-        try:
-            self._response = _exchange(self._send, self._plan, self._abandoned)
-        except BaseException as exc:  # handed to the caller's thread, which raises it
-            self._error = exc
-        finally:
-            self._done.set()
-
-    def wait(self, within_s: float, check_stop: Callable[[], None]) -> ApiResponse | None:
-        """The answer, or None once `within_s` has passed; whatever `check_stop` raises ends the wait."""
-        until = time.monotonic() + within_s
-        while not self._done.wait(min(_WAIT_SLICE_S, max(0.0, until - time.monotonic()))):
-            try:
-                check_stop()
-            except BaseException:
-                self._abandoned.set()
-                raise
-            if time.monotonic() >= until:
-                self._abandoned.set()
-                return None
-        if self._error is not None:
-            raise self._error
-        return self._response
-
-
-def _no_stop() -> None:
-    """The default stop check: never stopped."""
+def _tries(count: int) -> str:
+    return "1 try" if count == 1 else f"{count} tries"
 
 
 class ApiClient:
@@ -319,7 +282,7 @@ class ApiClient:
         retry: RetryPolicy,
         deadline: Callable[[], float],
         sleep: Callable[[float], None] = time.sleep,
-        check_stop: Callable[[], None] = _no_stop,
+        check_stop: Callable[[], None] = never_stopped,
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -356,87 +319,85 @@ class ApiClient:
         Each try, body included, ends within min(the client's timeout, the time left before the
         deadline). The body of an accepted answer is read up to MAX_BODY_BYTES (unless `read_body`
         is False), any other only up to SHORT_READ_BYTES. Raises ApiAuthError (401/403), ApiRejected
-        (other 4xx or unexpected status), ApiUnavailable (transient failures exhausted the attempts
-        or the deadline, or the body is too large), ApiNotSent (the deadline was used up before the
-        first try) or Stopped.
+        (other 4xx or unexpected status), ApiUnavailable (transient failures exhausted the tries
+        or the deadline, or the body is too large), ApiNotSent (less than MIN_REQUEST_S was left
+        before the deadline for the first try), Stopped (stopped before the first try) or
+        StoppedDuringRequest (stopped once a try was under way).
         """
         what = f"{self.name} API {method} {path}"
-        url = self._base_url + path
+        call = functools.partial(
+            self._session.request, method, self._base_url + path, params=params, json=json_body,
+            headers=dict(headers) if headers else None, auth=self._auth, stream=True,
+        )
         plan = functools.partial(_read_plan, accept=accept, read_body=read_body)
         failures = 0
-        while True:
-            left = self._deadline()
-            if left <= 0:
-                if failures == 0:
-                    raise ApiNotSent(f"{what}: not sent, the run's deadline was used up")
-                raise ApiUnavailable(f"{what}: job deadline reached after {failures} attempts")
-            self._check_stop()
-            timeout = min(self._timeout_s, left)
-            send = functools.partial(
-                self._session.request,
-                method,
-                url,
-                params=params,
-                json=json_body,
-                headers=dict(headers) if headers else None,
-                auth=self._auth,
-                timeout=(timeout, timeout),
-                stream=True,
-            )
-            status: int | None = None
-            retry_after = None
-            try:
-                response = _Try(send, plan).wait(timeout, self._check_stop)
-            except _TRANSIENT_ERRORS as exc:
-                problem = type(exc).__name__
-            except _BodyTooLarge as exc:
-                # Another try would most likely get the same body: give up at once.
-                raise ApiUnavailable(
-                    f"{what}: HTTP {exc.status} body larger than the {MAX_BODY_BYTES} byte limit", status=exc.status
-                ) from None
-            else:
-                if response is None:
-                    problem = f"Timeout (no complete answer within {timeout:g}s)"
+        sent = False
+        try:
+            while True:
+                left = self._deadline()
+                late = too_late(left, self._timeout_s) if failures == 0 else None
+                if late is not None:
+                    raise ApiNotSent(f"{what}: not sent, {late}")
+                if left <= 0:
+                    raise ApiUnavailable(f"{what}: job deadline reached after {_tries(failures)}")
+                self._check_stop()
+                timeout = min(self._timeout_s, left)
+                status: int | None = None
+                retry_after = None
+                sent = True
+                try:
+                    response = BoundedCall(
+                        functools.partial(_exchange, functools.partial(call, timeout=(timeout, timeout)), plan),
+                        "netwatch-http",
+                    ).wait(timeout, self._check_stop)
+                except _TRANSIENT_ERRORS as exc:
+                    problem = type(exc).__name__
+                except _BodyTooLarge as exc:
+                    # Another try would most likely get the same body: give up at once.
+                    raise ApiUnavailable(
+                        f"{what}: HTTP {exc.status} body larger than the {MAX_BODY_BYTES} byte limit",
+                        status=exc.status,
+                    ) from None
                 else:
-                    status = response.status_code
-                    if status in accept:
-                        return response
-                    self._raise_permanent(method, path, response)
-                    problem = f"HTTP {status}"
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+                    if response is None:
+                        problem = f"Timeout (no complete answer within {timeout:g}s)"
+                    else:
+                        status = response.status_code
+                        if status in accept:
+                            return response
+                        self._raise_permanent(method, path, response, accept)
+                        problem = f"HTTP {status}"
+                        retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+                failures += 1
+                self._pause(what, problem, failures, status, retry_after)
+        except Stopped as exc:
+            if not sent:
+                raise
+            # The request went out: for a delivery, this attempt counts (netwatch/delivery/loop.py).
+            raise StoppedDuringRequest(exc, what) from None
 
-            failures += 1
-            if failures >= self._retry.max_attempts:
-                raise ApiUnavailable(
-                    f"{what}: {problem} after {failures} attempts", status=status, retry_after_s=retry_after
-                )
-            wait = self._retry.backoff_s(failures, self._jitter())
-            if retry_after is not None:
-                wait = retry_after
-            left = self._deadline()
-            if wait >= left:
-                raise ApiUnavailable(
-                    f"{what}: {problem}; next try in {wait:.1f}s would pass the job deadline",
-                    status=status,
-                    retry_after_s=retry_after,
-                )
-            log.warning(
-                "%s: %s; retry %d/%d in %.1fs",
-                what,
-                problem,
-                failures + 1,
-                self._retry.max_attempts,
-                wait,
-            )
-            self._sleep(wait)
+    def _pause(self, what: str, problem: str, failures: int, status: int | None, retry_after: float | None) -> None:
+        """Waits before the next try, or raises ApiUnavailable when the tries or the deadline are used up."""
+        if failures >= self._retry.max_tries:
+            raise ApiUnavailable(f"{what}: {problem} after {_tries(failures)}", status=status,
+                                 retry_after_s=retry_after)
+        wait = self._retry.backoff_s(failures, self._jitter())
+        if retry_after is not None:
+            wait = retry_after
+        if wait >= self._deadline():
+            raise ApiUnavailable(f"{what}: {problem}; next try in {wait:.1f}s would pass the job deadline",
+                                 status=status, retry_after_s=retry_after)
+        log.warning("%s: %s; try %d/%d in %.1fs", what, problem, failures + 1, self._retry.max_tries, wait)
+        self._sleep(wait)
 
     def deliver(self, method: str, path: str, body: Any, idempotency_key: str,
                 accept: Collection[int]) -> Delivery:
         """One delivery attempt of an idempotent POST: the one mapping of HTTP results to outcomes.
 
-        Accepted -> sent (its body is not needed); another 4xx -> failed; transient trouble -> pending;
-        never sent (the deadline was used up) -> unsent. 401/403 raise ApiAuthError: the caller stops
-        that sink.
+        Accepted -> sent (its body is not needed); another 4xx or an answer the contract does not list
+        -> failed; transient trouble -> pending; never sent (less than MIN_REQUEST_S left before the
+        deadline) -> unsent. 401/403 raise ApiAuthError: the caller stops that sink. A stop once the
+        request went out raises StoppedDuringRequest: the caller counts the attempt.
         """
         try:
             response = self.request(method, path, json_body=body, headers={"Idempotency-Key": idempotency_key},
@@ -449,11 +410,21 @@ class ApiClient:
             return Delivery("failed", exc.status, exc.message)
         return Delivery("sent", response.status_code, None)
 
-    def _raise_permanent(self, method: str, path: str, response: ApiResponse) -> None:
-        """Raise for statuses that another try cannot fix; return for transient ones (429, 5xx)."""
+    def _raise_permanent(self, method: str, path: str, response: ApiResponse, accept: Collection[int]) -> None:
+        """Raise for statuses that another try cannot fix; return for transient ones (429, 5xx).
+
+        A status that is neither an error nor one the API's contract lists (Sigma answering 200)
+        is no refusal, but another try would most likely get the same: it fails the request too.
+        """
         status = response.status_code
         if _is_transient(status):
             return
+        if status < 400:
+            accepted = ", ".join(str(code) for code in sorted(accept))
+            raise ApiRejected(
+                f"{self.name} API {method} {path}: unexpected answer HTTP {status} (the contract accepts {accepted})",
+                status=status, detail=self._detail(response),
+            )
         if status in (401, 403):
             if self._token:
                 reason = f"rejected the token (HTTP {status}) on {method} {path}: check {self._token_source}"

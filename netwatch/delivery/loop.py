@@ -17,7 +17,7 @@ from netwatch.db.outbox import OutboxItem
 from netwatch.delivery.report import DeliveryReport
 from netwatch.delivery.retry import RetryRule, apply_outcome
 from netwatch.deps import STORE_EVERY_S
-from netwatch.errors import ConfigError
+from netwatch.errors import ConfigError, StoppedDuringRequest
 from netwatch.outcome import Delivery
 from netwatch.running.lease import Lease
 from netwatch.running.stopflag import StopFlag
@@ -120,7 +120,8 @@ def deliver_items(
     A transient failure (pending) or a request that could not go out (unsent: the deadline is used
     up) ends the loop: the rest waits for the next run. Outcomes already obtained are stored even
     when SIGTERM or a rejected token ends the loop, so a delivered message is not sent again (and
-    if it were, its idempotency key says so); a rejected token becomes the report's `problem`.
+    if it were, its idempotency key says so); so is the attempt a stop cut short once its request
+    went out (pending, "stopped during the request"). A rejected token becomes the report's `problem`.
     The report counts the stored outcomes only: one discarded because a newer message superseded
     the item meanwhile is no delivery trouble. With `turn` (the delivery lease), sending stops once
     the lease may be lapsing, before another process could take it over and send the same items.
@@ -139,6 +140,11 @@ def deliver_items(
                 break
             try:
                 outcome = send(item)
+            except StoppedDuringRequest as exc:
+                # The request went out: the attempt counts, stored below, before the stop ends the run.
+                stopped = Delivery("pending", None, f"{exc.request}: stopped during the request")
+                recorder.add(apply_outcome(item, stopped, now, rule))
+                raise
             except ConfigError as exc:
                 # The sink refused our credentials: the rest of its queue waits, other sinks go on.
                 log.warning("delivery to %s stopped: it refused our credentials; the rest waits", item.channel)

@@ -41,7 +41,10 @@ def apply_outcome(item: OutboxItem, outcome: Delivery, now: datetime, rule: Retr
         return item.with_outcome(status=outbox.SENT, last_error=None, next_attempt_at=None, delivered_at=now,
                                  **common)
     if outcome.status == "failed":
-        log.warning("%s refused by %s: %s", item.kind, item.channel, outcome.error, extra={"fields": fields})
+        # A 4xx (or an SMTP 5xx reply) is a refusal; a status the contract does not list (Sigma's 200) is not.
+        refused = outcome.http_status is None or 400 <= outcome.http_status < 500
+        log.warning("%s %s %s: %s", item.kind, "refused by" if refused else "failed for good at", item.channel,
+                    outcome.error, extra={"fields": fields})
         return item.with_outcome(status=outbox.FAILED, last_error=outcome.error, next_attempt_at=None, **common)
     if attempts >= rule.max_attempts:
         log.error("%s dead after %d attempts: %s", item.kind, attempts, outcome.error, extra={"fields": fields})

@@ -1,21 +1,28 @@
 """The `email` channel: one SMTP session per message, all recipients in one mail.
 
 Outcomes: accepted -> sent; 4xx replies, refused connections, timeouts and disconnects -> pending;
-5xx replies -> failed; a refused login (5xx to AUTH) raises SmtpAuthError so the job stops.
+5xx replies -> failed; a refused login (5xx to AUTH) raises SmtpAuthError so the job stops; less
+than bounded.MIN_REQUEST_S left before the run's deadline -> unsent (no session is started).
+The whole session runs as a BoundedCall (netwatch/bounded.py), like an HTTP try: it ends within
+min(timeout, the time left before the deadline) however slowly the server talks, and a stop ends
+it within a slice (StoppedDuringRequest: the attempt counts).
 The password never appears in a log line, a Delivery error or an exception message.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import smtplib
 import ssl
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from netwatch.errors import ConfigError
+from netwatch.bounded import BoundedCall, never_stopped, too_late
+from netwatch.errors import ConfigError, Stopped, StoppedDuringRequest
 from netwatch.notify.message import Message
 from netwatch.outcome import Delivery
 
@@ -26,6 +33,10 @@ _REPLY_MAX_CHARS = 160
 
 class SmtpAuthError(ConfigError):
     """The SMTP server refused our login, or offers no way to log in: fix the configuration."""
+
+
+class _GivenUp(Exception):
+    """The session was abandoned (time up or stopped): it goes no further."""
 
 
 def message_id(idempotency_key: str, sender: str) -> str:
@@ -52,8 +63,11 @@ class EmailChannel:
         sender: str,
         recipients: Sequence[str],
         timeout_s: float,
+        deadline: Callable[[], float],
+        check_stop: Callable[[], None] = never_stopped,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """`deadline` returns the seconds left before the run's deadline; `check_stop` raises Stopped once stopped."""
         self._host = host
         self._port = port
         self._starttls = starttls
@@ -63,6 +77,8 @@ class EmailChannel:
         self._sender = sender
         self._recipients = tuple(recipients)
         self._timeout_s = timeout_s
+        self._deadline = deadline
+        self._check_stop = check_stop
         # smtplib's own default context verifies nothing; ours checks the certificate and host name.
         self._ssl_context = ssl_context or ssl.create_default_context()
 
@@ -86,8 +102,17 @@ class EmailChannel:
         """One SMTP session delivering `message`; see the module docstring for the outcome mapping."""
         mail = self.compose(message, idempotency_key)
         where = f"SMTP {self._host}:{self._port}"
+        left = self._deadline()
+        late = too_late(left, self._timeout_s)
+        if late is not None:
+            return Delivery("unsent", None, f"{where}: not sent, {late}")
+        self._check_stop()
+        timeout = min(self._timeout_s, left)
+        session = BoundedCall(functools.partial(self._deliver, mail, timeout), "netwatch-smtp")
         try:
-            refused = self._deliver(mail)
+            refused = session.wait(timeout, self._check_stop)
+        except Stopped as exc:
+            raise StoppedDuringRequest(exc, where) from None
         except smtplib.SMTPAuthenticationError as exc:
             if exc.smtp_code >= 500:
                 raise SmtpAuthError(
@@ -106,6 +131,10 @@ class EmailChannel:
             error = f"{where}: {type(exc).__name__}: {self._redact(str(exc))}".rstrip(": ")
             log.warning("email not sent, will retry: %s", error)
             return Delivery("pending", None, error)
+        if refused is None:
+            error = f"{where}: Timeout (no complete SMTP session within {timeout:g}s)"
+            log.warning("email not sent, will retry: %s", error)
+            return Delivery("pending", None, error)
         if refused:
             # Part of the recipients accepted: a retry would repeat the mail to them, so this counts as sent.
             note = "; ".join(f"{rcpt} ({code} {self._reply(reply)})" for rcpt, (code, reply) in refused.items())
@@ -113,21 +142,38 @@ class EmailChannel:
             return Delivery("sent", None, f"{where} refused some recipients: {note}")
         return Delivery("sent", None, None)
 
-    def _deliver(self, mail: EmailMessage) -> dict[str, tuple[int, bytes]]:
-        """Connect, secure, log in and send; return the recipients the server refused."""
+    def _deliver(self, mail: EmailMessage, timeout_s: float,
+                 abandoned: threading.Event) -> dict[str, tuple[int, bytes]]:
+        """Connect, secure, log in and send; return the recipients the server refused.
+
+        Runs as a BoundedCall: once the caller gave up (`abandoned`), it goes no further than the
+        step under way, so a mail given up on as pending is not sent after all (but for a race
+        with its last step; a retry repeats its Message-ID).
+        """
+
+        def go_on() -> None:
+            if abandoned.is_set():
+                raise _GivenUp
+
         smtp: smtplib.SMTP
         if self._tls:
-            smtp = smtplib.SMTP_SSL(self._host, self._port, timeout=self._timeout_s, context=self._ssl_context)
+            smtp = smtplib.SMTP_SSL(self._host, self._port, timeout=timeout_s, context=self._ssl_context)
         else:
-            smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout_s)
+            smtp = smtplib.SMTP(self._host, self._port, timeout=timeout_s)
         try:
+            go_on()
             if self._starttls:
                 smtp.starttls(context=self._ssl_context)
+                go_on()
             if self._username is not None and self._password is not None:
                 self._login(smtp, self._username, self._password)
+                go_on()
             return smtp.send_message(mail, from_addr=self._sender, to_addrs=list(self._recipients))
         finally:
-            self._close(smtp)
+            if abandoned.is_set():
+                smtp.close()  # no QUIT: a server that drips its replies would hold this thread longer
+            else:
+                self._close(smtp)
 
     def _login(self, smtp: smtplib.SMTP, username: str, password: str) -> None:
         try:
