@@ -210,6 +210,9 @@ class _Section:
 
     def boolean(self, key: str, default: bool) -> bool:
         value = self.data.pop(key, default)
+        if isinstance(value, str):
+            raise self.error(key, f"must be true or false, got the string {excerpt(value)} "
+                                  "(YAML booleans are unquoted: true or false)")
         if not isinstance(value, bool):
             raise self.error(key, f"must be true or false, got {excerpt(value)}")
         return value
