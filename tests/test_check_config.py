@@ -141,7 +141,7 @@ def test_a_bad_database_url_is_a_problem_for_every_job(nwi: InProcess) -> None:
 
     assert done.returncode == 78
     [problem] = report(done)["problems"]
-    assert problem.startswith("database.url: read_timeout must be a whole number of seconds")
+    assert problem.startswith("NETWATCH_DATABASE_URL: read_timeout must be a whole number of seconds")
     assert all(not job["ready"] for job in report(done)["jobs"].values())
 
 

@@ -223,7 +223,7 @@ def test_unsupported_database_url_exits_78_without_password() -> None:
                       env={"NETWATCH_DATABASE_URL": "postgresql://u:hunter2@127.0.0.1:1/x"})
 
     assert result.returncode == 78
-    assert "database.url" in error_line(result)
+    assert "NETWATCH_DATABASE_URL: unsupported database 'postgresql'" in error_line(result)
     assert "hunter2" not in result.stdout + result.stderr
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from netwatch.db.url import ambiguous_credentials, check_database_url
+from netwatch.db.url import FILE_KEY, ambiguous_credentials, check_database_url, render_url
 from netwatch.errors import ConfigError, NetwatchError, ServiceUnavailable
 from netwatch.excerpt import clip
 
@@ -35,43 +35,44 @@ def safe_url(url: str) -> str:
         scheme, _, rest = url.partition("://")
         authority, slash, path = rest.partition("/")
         return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"
-    return parsed.render_as_string(hide_password=True)
+    return render_url(parsed, hide_password=True)
 
 
-def build_engine(url: str) -> Engine:
+def build_engine(url: str, key: str = FILE_KEY) -> Engine:
     """An engine for `url`: MySQL/MariaDB via PyMySQL in UTC, or SQLite in WAL mode (file created 0600).
 
-    `check_database_url` refuses a URL a run would trip over (exit 78) before anything connects.
+    `check_database_url` refuses a URL a run would trip over (exit 78, naming `key`) before anything
+    connects.
     """
-    target = check_database_url(url)
+    target = check_database_url(url, key)
     if target.sqlite_path is None:
         # The URL's own connect_timeout, if any, wins over the default.
         options = {"init_command": "SET time_zone = '+00:00'", "connect_timeout": 10, **target.options}
         return create_engine(target.url, pool_pre_ping=True, pool_recycle=3600, connect_args=options)
     engine = create_engine(target.url, connect_args={"timeout": 30})
-    _sqlite_setup(engine, target.sqlite_path)
+    _sqlite_setup(engine, target.sqlite_path, key)
     return engine
 
 
-def _create_private_file(path: Path) -> None:
+def _create_private_file(path: Path, key: str) -> None:
     """Creates the SQLite file 0600 if it is missing; SQLite gives its -wal and -shm files the same mode."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     except FileExistsError:
         return
     except OSError as exc:
-        raise ConfigError(f"database.url: cannot create {clip(str(path))}: {exc.strerror}") from None
+        raise ConfigError(f"{key}: cannot create {clip(str(path))}: {exc.strerror}") from None
     try:
         os.fchmod(fd, 0o600)  # whatever the umask took away
     finally:
         os.close(fd)
 
 
-def _sqlite_setup(engine: Engine, path: Path) -> None:
+def _sqlite_setup(engine: Engine, path: Path, key: str) -> None:
     @event.listens_for(engine, "do_connect")
     def _before_connect(*_args: Any) -> None:
         # Only on a connection: a run refused before it starts (77) leaves no file behind.
-        _create_private_file(path)
+        _create_private_file(path, key)
 
     # pysqlite's own deferred BEGIN lets two writers deadlock on lock upgrade; take the write lock
     # at BEGIN instead, as SQLAlchemy's documentation recommends for concurrent writers.
@@ -157,14 +158,14 @@ def db_error_line(exc: SQLAlchemyError) -> str:
     return str(original if original is not None else exc).partition("\n")[0][:200]
 
 
-def describe_db_error(exc: SQLAlchemyError) -> NetwatchError:
+def describe_db_error(exc: SQLAlchemyError, key: str = FILE_KEY) -> NetwatchError:
     """The one-line, secret-free error for what `is_db_unavailable` calls an outage.
 
-    A refused login or an unknown database is a ConfigError naming database.url (78); any other
-    outage is ServiceUnavailable (69). Callers check `is_db_unavailable` first and re-raise anything
-    else, so a bug keeps its traceback.
+    A refused login or an unknown database is a ConfigError naming `key`, where the URL came from
+    (78); any other outage is ServiceUnavailable (69). Callers check `is_db_unavailable` first and
+    re-raise anything else, so a bug keeps its traceback.
     """
     orig = getattr(exc, "orig", None)
     if isinstance(orig, pymysql.err.Error) and orig.args and orig.args[0] in _MYSQL_REFUSALS:
-        return ConfigError(f"database.url: the server refused it: {db_error_line(exc)}")
+        return ConfigError(f"{key}: the server refused it: {db_error_line(exc)}")
     return ServiceUnavailable(f"database unavailable: {db_error_line(exc)}")
