@@ -34,7 +34,7 @@ from netwatch.running.stopflag import StopFlag
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.yaml"
 TOKEN = "sigma-tok-5e2a9c71d0b34f88"
-CLOSED_PORT_MYSQL = "mysql+pymysql://u:hunter2@127.0.0.1:1/x"
+CLOSED_PORT_MYSQL = "mysql+pymysql://u:hunter2-db@127.0.0.1:1/x"
 
 
 def _clean(env: dict[str, str] | None) -> dict[str, str]:

@@ -22,7 +22,7 @@ from pymysql.charset import charset_by_name
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from netwatch import files
+from netwatch import files, limits
 from netwatch.errors import ConfigError
 from netwatch.excerpt import clip, excerpt
 
@@ -130,6 +130,10 @@ def _mysql(parsed: URL) -> DatabaseTarget:
         raise _Refusal("MySQL URLs must use the PyMySQL driver (mysql+pymysql://...)")
     if not parsed.database:
         raise _Refusal(f"names no database ({_MYSQL_SHAPE})")
+    if parsed.password and len(parsed.password) < limits.PASSWORD_MIN_CHARS:
+        # Only its length is wrong, and only its length is told.
+        raise _Refusal(f"the password is shorter than {limits.PASSWORD_MIN_CHARS} characters (netwatch masks "
+                        "it in every log line and stored error, where a short one would hide ordinary text)")
     return DatabaseTarget(url=parsed.set(query={}), options=_mysql_options(parsed.query))
 
 
