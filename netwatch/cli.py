@@ -371,20 +371,21 @@ def alerts_log(ctx: click.Context, config_file: str | None, since: str | None, f
 
 @contextmanager
 def _report_connection(config_file: str | None) -> Iterator[Connection]:
+    """A read-only connection for a report: it never creates a database (a SQLite file is opened read-only)."""
     from netwatch.db import migrate
 
-    with _engine(config_file) as engine, engine.begin() as conn:
+    with _engine(config_file, read_only=True) as engine, engine.begin() as conn:
         migrate.require_current(conn)
         yield conn
 
 
 @contextmanager
-def _engine(config_file: str | None) -> Iterator[Engine]:
+def _engine(config_file: str | None, read_only: bool = False) -> Iterator[Engine]:
     """The configured database's engine, disposed at the end: the process exits without teardown."""
     from netwatch.db.engine import build_engine
 
     config = _load(config_file)
-    engine = build_engine(config.database_url, config.database_key)
+    engine = build_engine(config.database_url, config.database_key, read_only=read_only)
     try:
         with _database_outages(config.database_key):
             yield engine

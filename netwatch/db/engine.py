@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pymysql
 from sqlalchemy import create_engine, event
@@ -38,19 +39,25 @@ def safe_url(url: str) -> str:
     return render_url(parsed, hide_password=True)
 
 
-def build_engine(url: str, key: str = FILE_KEY) -> Engine:
+def build_engine(url: str, key: str = FILE_KEY, read_only: bool = False) -> Engine:
     """An engine for `url`: MySQL/MariaDB via PyMySQL in UTC, or SQLite in WAL mode (file created 0600).
 
     `check_database_url` refuses a URL a run would trip over (exit 78, naming `key`) before anything
-    connects.
+    connects. `read_only` (reports): a SQLite file is opened read-only and must exist, so a report
+    never creates one.
     """
-    target = check_database_url(url, key)
+    target = check_database_url(url, key, read_only)
     if target.sqlite_path is None:
         # The URL's own connect_timeout, if any, wins over the default.
         options = {"init_command": "SET time_zone = '+00:00'", "connect_timeout": 10, **target.options}
         return create_engine(target.url, pool_pre_ping=True, pool_recycle=3600, connect_args=options)
-    engine = create_engine(target.url, connect_args={"timeout": 30})
-    _sqlite_setup(engine, target.sqlite_path, key)
+    if read_only:
+        uri = f"file:{quote(str(target.sqlite_path))}?mode=ro"
+        engine = create_engine(target.url, creator=lambda: sqlite3.connect(uri, uri=True, timeout=30,
+                                                                           check_same_thread=False))
+    else:
+        engine = create_engine(target.url, connect_args={"timeout": 30})
+    _sqlite_setup(engine, target.sqlite_path, key, read_only)
     return engine
 
 
@@ -68,26 +75,31 @@ def _create_private_file(path: Path, key: str) -> None:
         os.close(fd)
 
 
-def _sqlite_setup(engine: Engine, path: Path, key: str) -> None:
-    @event.listens_for(engine, "do_connect")
-    def _before_connect(*_args: Any) -> None:
-        # Only on a connection: a run refused before it starts (77) leaves no file behind.
-        _create_private_file(path, key)
+def _sqlite_setup(engine: Engine, path: Path, key: str, read_only: bool) -> None:
+    if not read_only:
+        @event.listens_for(engine, "do_connect")
+        def _before_connect(*_args: Any) -> None:
+            # Only on a connection: a run refused before it starts (77) leaves no file behind.
+            _create_private_file(path, key)
 
     # pysqlite's own deferred BEGIN lets two writers deadlock on lock upgrade; take the write lock
-    # at BEGIN instead, as SQLAlchemy's documentation recommends for concurrent writers.
+    # at BEGIN instead, as SQLAlchemy's documentation recommends for concurrent writers. A reader
+    # takes no write lock: its deferred BEGIN still reads one snapshot.
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        if not read_only:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+
+    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)
 
 
 @dataclass

@@ -71,17 +71,21 @@ def upgrade(conn: Connection, now: datetime) -> list[int]:
 
 
 def require_current(conn: Connection) -> None:
-    """Raises a ConfigError naming the command to run when the schema is missing or behind."""
-    require_version(current_version(conn))
+    """Raises a ConfigError naming the database and the command to run when the schema is missing or behind."""
+    require_version(conn, current_version(conn))
 
 
-def require_version(version: int | None) -> None:
-    """As `require_current`, for a version already read."""
+def require_version(conn: Connection, version: int | None) -> None:
+    """As `require_current`, for a version already read on `conn`."""
+    database = conn.engine.url.render_as_string(hide_password=True)
     if version is None:
-        raise ConfigError("database has no netwatch schema: run `netwatch db init`")
+        # A job run initialises an empty SQLite file itself; a MySQL database is set up once by hand.
+        create = ("the first job run creates it, or run `netwatch db init`" if conn.dialect.name == "sqlite"
+                  else "run `netwatch db init`")
+        raise ConfigError(f"database {database} has no netwatch schema: {create}")
     if version < LATEST:
-        raise ConfigError(
-            f"database schema is at version {version}, this netwatch needs {LATEST}: run `netwatch db upgrade`"
-        )
+        raise ConfigError(f"database {database} has schema version {version}, this netwatch needs {LATEST}: "
+                          "run `netwatch db upgrade`")
     if version > LATEST:
-        raise ConfigError(f"database schema version {version} is newer than this netwatch ({LATEST}): upgrade netwatch")
+        raise ConfigError(f"database {database} has schema version {version}, newer than this netwatch "
+                          f"({LATEST}): upgrade netwatch")

@@ -54,20 +54,24 @@ class _Refusal(Exception):
     """What is wrong with the URL, in words that follow the key it came from."""
 
 
-def check_database_url(url: str, key: str = FILE_KEY) -> DatabaseTarget:
-    """The checked target of `url`; ConfigError naming `key` for anything a run would trip over."""
+def check_database_url(url: str, key: str = FILE_KEY, read_only: bool = False) -> DatabaseTarget:
+    """The checked target of `url`; ConfigError naming `key` for anything a run would trip over.
+
+    `read_only`: for a command that only reads (a report). A SQLite file must then exist already,
+    and neither it nor its folder needs to be writable.
+    """
     try:
         parsed: URL = make_url(url)
     except (ArgumentError, ValueError):
         # ValueError: a port that is not a number, e.g. after an unencoded '@' in a password.
         raise ConfigError(f"{key}: not a database URL (use sqlite:///PATH or {_MYSQL_SHAPE})") from None
     try:
-        return _check(url, parsed)
+        return _check(url, parsed, key, read_only)
     except _Refusal as refusal:
         raise ConfigError(f"{key}: {refusal}") from None
 
 
-def _check(url: str, parsed: URL) -> DatabaseTarget:
+def _check(url: str, parsed: URL, key: str, read_only: bool) -> DatabaseTarget:
     if ambiguous_credentials(url, parsed):
         raise _Refusal("more than one '@' in the user:password part: URL-encode '@' in the user name or "
                         "password as %40")
@@ -75,7 +79,7 @@ def _check(url: str, parsed: URL) -> DatabaseTarget:
     if backend == "mysql":
         return _mysql(parsed)
     if backend == "sqlite":
-        return _sqlite(parsed)
+        return _sqlite(parsed, key, read_only)
     raise _Refusal(f"unsupported database {excerpt(backend)} (use sqlite:/// or mysql+pymysql://)")
 
 
@@ -203,7 +207,7 @@ def _ssl(values: Mapping[str, str]) -> dict[str, Any]:
     return ssl
 
 
-def _sqlite(parsed: URL) -> DatabaseTarget:
+def _sqlite(parsed: URL, key: str, read_only: bool) -> DatabaseTarget:
     if parsed.get_driver_name() != "pysqlite" or parsed.host or parsed.username or parsed.port:
         raise _Refusal("a SQLite URL is sqlite:///PATH (four slashes before an absolute path)")
     if parsed.query:
@@ -212,13 +216,13 @@ def _sqlite(parsed: URL) -> DatabaseTarget:
         raise _Refusal("an in-memory SQLite database loses every state when the run ends: "
                         f"name a file, e.g. sqlite:///{DEFAULT_SQLITE_FILE}")
     path = Path(parsed.database)
-    _check_sqlite_file(path)
+    _check_sqlite_file(path, key, read_only)
     return DatabaseTarget(url=parsed, sqlite_path=path)
 
 
-def _check_sqlite_file(path: Path) -> None:
+def _check_sqlite_file(path: Path, key: str, read_only: bool) -> None:
     """The folder exists and takes new files (SQLite adds -wal and -shm beside the database); the file,
-    if there, is a SQLite database this process can write."""
+    if there, is a SQLite database this process can write. Read-only: the file exists and is a database."""
     shown = clip(str(path))
     folder = path.parent
     if not folder.is_dir():
@@ -229,7 +233,11 @@ def _check_sqlite_file(path: Path) -> None:
         mode = None
     except OSError as exc:
         raise _Refusal(f"cannot use {shown}: {exc.strerror}") from None
-    if mode is not None:
+    if mode is None:
+        if read_only:
+            raise _Refusal(f"sqlite:///{shown}: no such database file; the first job run "
+                            "(`netwatch run ping-sweep`, `event-scan` or `alert-clear`) creates it")
+    else:
         if stat.S_ISDIR(mode):
             raise _Refusal(f"{shown} is a directory, not a SQLite file")
         try:
@@ -238,6 +246,8 @@ def _check_sqlite_file(path: Path) -> None:
             raise _Refusal(f"cannot read {shown}: {exc.reason}") from None
         if head and head != SQLITE_HEADER:
             raise _Refusal(f"{shown} is not a SQLite database")
+        if read_only:
+            return
         _require_writable(path)
     try:
         with tempfile.TemporaryFile(dir=folder):
