@@ -8,6 +8,7 @@ environment set it); none holds the password.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import stat
@@ -26,6 +27,8 @@ from netwatch import files, limits
 from netwatch.errors import ConfigError
 from netwatch.excerpt import clip, excerpt
 
+log = logging.getLogger(__name__)
+
 FILE_KEY = "database.url"
 # The file name of the embedded default, sqlite:///netwatch.db (beside the config file).
 DEFAULT_SQLITE_FILE = "netwatch.db"
@@ -36,6 +39,7 @@ MYSQL_OPTIONS = ("charset", "connect_timeout", "read_timeout", "write_timeout", 
                  "ssl_verify_cert", "ssl_verify_identity", "unix_socket", "program_name")
 _TIMEOUTS = ("connect_timeout", "read_timeout", "write_timeout")
 _FILES = ("ssl_ca", "ssl_cert", "ssl_key")
+_OTHERS = 0o006  # read or write permission for users outside the file's owner and group
 _FLAGS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 _WHOLE = re.compile(r"^[0-9]{1,7}$")
 _MYSQL_SHAPE = "mysql+pymysql://USER:PASSWORD@HOST/DATABASE"
@@ -246,6 +250,10 @@ def _check_sqlite_file(path: Path, key: str, read_only: bool) -> None:
             raise _Refusal(f"cannot read {shown}: {exc.reason}") from None
         if head and head != SQLITE_HEADER:
             raise _Refusal(f"{shown} is not a SQLite database")
+        if stat.S_IMODE(mode) & _OTHERS:
+            # Left as it is (the operator's file), but it holds every host, alert and queued message.
+            log.warning("%s: %s can be read or written by other users (mode %04o): chmod 600 it", key, shown,
+                        stat.S_IMODE(mode))
         if read_only:
             return
         _require_writable(path)
