@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -17,9 +18,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from netwatch.db.url import FILE_KEY, ambiguous_credentials, check_database_url, render_url
+from netwatch.db.url import DEFAULT_SQLITE_FILE, FILE_KEY, ambiguous_credentials, check_database_url, render_url
 from netwatch.errors import ConfigError, NetwatchError, ServiceUnavailable
 from netwatch.excerpt import clip
+
+log = logging.getLogger(__name__)
 
 
 def safe_url(url: str) -> str:
@@ -51,6 +54,7 @@ def build_engine(url: str, key: str = FILE_KEY, read_only: bool = False) -> Engi
         # The URL's own connect_timeout, if any, wins over the default.
         options = {"init_command": "SET time_zone = '+00:00'", "connect_timeout": 10, **target.options}
         return create_engine(target.url, pool_pre_ping=True, pool_recycle=3600, connect_args=options)
+    _warn_of_another_database(target.sqlite_path, Path.cwd())
     if read_only:
         uri = f"file:{quote(str(target.sqlite_path))}?mode=ro"
         engine = create_engine(target.url, creator=lambda: sqlite3.connect(uri, uri=True, timeout=30,
@@ -59,6 +63,22 @@ def build_engine(url: str, key: str = FILE_KEY, read_only: bool = False) -> Engi
         engine = create_engine(target.url, connect_args={"timeout": 30})
     _sqlite_setup(engine, target.sqlite_path, key, read_only)
     return engine
+
+
+def _warn_of_another_database(path: Path, cwd: Path) -> None:
+    """Warns when `cwd` holds a netwatch.db that is not `path`: the database an older netwatch opened.
+
+    Before relative SQLite paths followed the config file, the default sqlite:///netwatch.db was
+    the current directory's; a cron or systemd set-up upgraded without naming its database would
+    otherwise start a new, empty one in silence (no queued events, no active alerts).
+    """
+    here = cwd / DEFAULT_SQLITE_FILE
+    if not here.is_file() or (path.exists() and os.path.samefile(path, here)):
+        return
+    log.warning("the database is %s, but the current directory holds another %s, %s: relative SQLite paths "
+                "(the default sqlite:///%s too) are taken from the config file's folder; to use that one, set "
+                "NETWATCH_DATABASE_URL or database.url to sqlite:///%s", clip(str(path)), DEFAULT_SQLITE_FILE,
+                clip(str(here.absolute())), DEFAULT_SQLITE_FILE, clip(str(here.absolute())))
 
 
 def _create_private_file(path: Path, key: str) -> None:
