@@ -371,7 +371,7 @@ def alerts_log(ctx: click.Context, config_file: str | None, since: str | None, f
 
 @contextmanager
 def _report_connection(config_file: str | None) -> Iterator[Connection]:
-    """A read-only connection for a report: it never creates a database (a SQLite file is opened read-only)."""
+    """A read-only connection for a report: it never creates a database (nor writes to a SQLite file)."""
     from netwatch.db import migrate
 
     with _engine(config_file, read_only=True) as engine, engine.begin() as conn:

@@ -2,8 +2,8 @@
 
 They used to open a missing SQLite file read-write, which created it empty, and then advised
 `netwatch db init` without naming the database: wrong on SQLite, where the first job run creates
-the schema. Now the SQLite file is opened read-only, a missing one is one line naming it and what
-creates it (78), and every schema message names the database.
+the schema. Now a report never creates the SQLite file and refuses to write to it, a missing one
+is one line naming it and what creates it (78), and every schema message names the database.
 """
 
 from __future__ import annotations
@@ -106,3 +106,15 @@ def test_the_engine_of_a_report_cannot_write(tmp_path: Path) -> None:
             assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 0
     finally:
         reader.dispose()
+
+
+def test_a_report_leaves_no_file_behind(tmp_path: Path) -> None:
+    """Not even SQLite's -wal and -shm files, which a connection opened with mode=ro could not remove."""
+    config = config_in(tmp_path)
+    assert run_command(["db", "init", "--config", str(config)], dict(os.environ)).returncode == 0
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    done = run_command(["alerts", "log", "--config", str(config)], dict(os.environ))
+
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before == ["netwatch.db", "netwatch.yaml"]

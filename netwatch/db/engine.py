@@ -46,8 +46,8 @@ def build_engine(url: str, key: str = FILE_KEY, read_only: bool = False) -> Engi
     """An engine for `url`: MySQL/MariaDB via PyMySQL in UTC, or SQLite in WAL mode (file created 0600).
 
     `check_database_url` refuses a URL a run would trip over (exit 78, naming `key`) before anything
-    connects. `read_only` (reports): a SQLite file is opened read-only and must exist, so a report
-    never creates one.
+    connects. `read_only` (reports): a SQLite file must exist and is opened with writes refused, so
+    a report never creates or changes one.
     """
     target = check_database_url(url, key, read_only)
     if target.sqlite_path is None:
@@ -56,7 +56,9 @@ def build_engine(url: str, key: str = FILE_KEY, read_only: bool = False) -> Engi
         return create_engine(target.url, pool_pre_ping=True, pool_recycle=3600, connect_args=options)
     _warn_of_another_database(target.sqlite_path, Path.cwd())
     if read_only:
-        uri = f"file:{quote(str(target.sqlite_path))}?mode=ro"
+        # mode=rw never creates the file; query_only (below) refuses writes. Not mode=ro: a read-only
+        # connection cannot remove the -wal and -shm files it opened, so it would leave them behind.
+        uri = f"file:{quote(str(target.sqlite_path))}?mode=rw"
         engine = create_engine(target.url, creator=lambda: sqlite3.connect(uri, uri=True, timeout=30,
                                                                            check_same_thread=False))
     else:
@@ -104,12 +106,15 @@ def _sqlite_setup(engine: Engine, path: Path, key: str, read_only: bool) -> None
 
     # pysqlite's own deferred BEGIN lets two writers deadlock on lock upgrade; take the write lock
     # at BEGIN instead, as SQLAlchemy's documentation recommends for concurrent writers. A reader
-    # takes no write lock: its deferred BEGIN still reads one snapshot.
+    # changes nothing (not even the journal mode of an empty file) and takes no write lock: its
+    # deferred BEGIN still reads one snapshot, and a running job does not hold it up.
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        if not read_only:
+        if read_only:
+            cur.execute("PRAGMA query_only=ON")
+        else:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
