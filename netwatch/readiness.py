@@ -87,10 +87,9 @@ def check_readiness(config: Config, env: Mapping[str, str]) -> Readiness:
     email = config.notifications.email
     if email is not None:
         checks.append(lambda: read_password(email, env))
-    others = tuple(problem for check in checks if (problem := _problem(check)) is not None)
-    problems = (database, *others) if database is not None else others
-    from_environment = frozenset({database} if database is not None and config.database_key == ENV_DATABASE_URL
-                                 else ())
+    problems = tuple(problem for problem in (database, *map(_problem, checks)) if problem is not None)
+    # A URL from the environment is not the config file's: its problem is shown without the file's name.
+    from_environment = frozenset({database}) if database and config.database_key == ENV_DATABASE_URL else frozenset()
     return Readiness(source=config.source, hosts=len(config.hosts), database=safe_url(config.database_url),
                      problems=problems, needs={job: tuple(needs(config)) for job, needs in _JOB_NEEDS.items()},
                      from_environment=from_environment)
