@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -183,7 +182,7 @@ def _load(config_file: str | None) -> Config:
 
 @contextmanager
 def _job_setup(runtime: Runtime, config_file: str | None) -> Iterator[tuple[Config, Deps]]:
-    """The config and the run's dependencies, after a start line naming both (password masked).
+    """The config and the run's dependencies, after a start line naming both (password masked, paths absolute).
 
     The engine is disposed (its connections closed) at the end.
     """
@@ -193,9 +192,11 @@ def _job_setup(runtime: Runtime, config_file: str | None) -> Iterator[tuple[Conf
     config = _load(config_file)
     deps = (runtime.build_deps or build_deps)(config, os.environ, runtime.stop, runtime.redactor)
     log.info("%s started", click.get_current_context().info_name,
-             extra={"fields": {"database": safe_url(config.database_url), "config": config.source}})
+             extra={"fields": {"database": safe_url(config.database_url),
+                               "config": str(Path(config.source).absolute())}})
     try:
-        yield config, deps
+        with _database_outages(config.database_key):
+            yield config, deps
     finally:
         deps.engine.dispose()
 
@@ -419,23 +420,42 @@ def alerts_log(ctx: click.Context, config_file: str | None, since: str | None, a
 
 @contextmanager
 def _report_connection(config_file: str | None) -> Iterator[Connection]:
+    """A read-only connection for a report: it never creates a database (nor writes to a SQLite file)."""
     from netwatch.db import migrate
 
-    with _engine(config_file) as engine, engine.begin() as conn:
+    with _engine(config_file, read_only=True) as engine, engine.begin() as conn:
         migrate.require_current(conn)
         yield conn
 
 
 @contextmanager
-def _engine(config_file: str | None) -> Iterator[Engine]:
+def _engine(config_file: str | None, read_only: bool = False) -> Iterator[Engine]:
     """The configured database's engine, disposed at the end: the process exits without teardown."""
     from netwatch.db.engine import build_engine
 
-    engine = build_engine(_load(config_file).database_url)
+    config = _load(config_file)
+    engine = build_engine(config.database_url, config.database_key, read_only=read_only)
     try:
-        yield engine
+        with _database_outages(config.database_key):
+            yield engine
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _database_outages(key: str) -> Iterator[None]:
+    """A database outage as its one line, naming `key` (where the URL came from) for a refused login; a bug
+    (any other database error) goes on with its traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from netwatch.db.engine import describe_db_error, is_db_unavailable
+
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        if not is_db_unavailable(exc):
+            raise
+        raise describe_db_error(exc, key) from None
 
 
 def early_log_options(args: Sequence[str], env: Mapping[str, str]) -> tuple[str, str]:
@@ -528,22 +548,7 @@ def _run_expected(call: Callable[[], Any], log_format: str) -> int:
         return _fail(exc.format_message(), ExitCode.USAGE)
     except NetwatchError as exc:
         return _fail(exc.message, exc.exit_code)
-    except Exception as exc:
-        expected = _database_outage(exc)
-        if expected is None:
-            raise  # a bug: _run logs it with its traceback and exits 70
-        return _fail(expected.message, expected.exit_code)
     return int(result or 0)
-
-
-def _database_outage(exc: Exception) -> NetwatchError | None:
-    """The one-line error for a database outage, or None for anything else (a bug)."""
-    sa_exc = sys.modules.get("sqlalchemy.exc")
-    if sa_exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
-        return None  # SQLAlchemy was never imported, so this is none of its errors
-    from netwatch.db.engine import describe_db_error, is_db_unavailable
-
-    return describe_db_error(exc) if is_db_unavailable(exc) else None
 
 
 def _fail(message: str, code: int) -> int:

@@ -11,14 +11,14 @@ from typing import Any
 
 from netwatch import files, limits
 from netwatch.core.hoststate import Thresholds
-from netwatch.db.url import resolve_sqlite_path
+from netwatch.db.url import DEFAULT_SQLITE_FILE, FILE_KEY, resolve_paths
 from netwatch.errors import ConfigError
 from netwatch.excerpt import clip, excerpt
 from netwatch.inventory import HostSpec, hosts_from_csv, hosts_from_yaml
 from netwatch.notify.templates import validate_overrides
 from netwatch.yamldoc import parse_yaml
 
-DEFAULT_DATABASE_URL = "sqlite:///netwatch.db"
+DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_SQLITE_FILE}"
 ENV_DATABASE_URL = "NETWATCH_DATABASE_URL"
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 
@@ -141,6 +141,8 @@ class NotificationsConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """`database_key`: where `database_url` came from, for its errors (database.url or NETWATCH_DATABASE_URL)."""
+
     source: str
     database_url: str
     run: RunConfig
@@ -151,6 +153,7 @@ class Config:
     sigma: SigmaConfig
     event_scan: EventScanConfig = field(default_factory=EventScanConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    database_key: str = FILE_KEY
 
 
 class _Section:
@@ -210,6 +213,9 @@ class _Section:
 
     def boolean(self, key: str, default: bool) -> bool:
         value = self.data.pop(key, default)
+        if isinstance(value, str):
+            raise self.error(key, f"must be true or false, got the string {excerpt(value)} "
+                                  "(YAML booleans are unquoted: true or false)")
         if not isinstance(value, bool):
             raise self.error(key, f"must be true or false, got {excerpt(value)}")
         return value
@@ -256,11 +262,14 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     top = _Section(data, "", source)
 
     database = top.section("database")
-    # A relative SQLite path in the file is the file's neighbour, like hosts_file; from the
-    # environment it is relative to the current directory, as any path given on a command line.
-    url = resolve_sqlite_path(database.text("url", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL, base_dir)
+    # Relative paths in the file's URL (a SQLite file, ssl_* files) are the file's neighbours, like
+    # hosts_file; from the environment they are relative to the current directory, as any path given
+    # on a command line. Either way the URL is made absolute here, so what a run shows is what it opens.
+    url = resolve_paths(database.text("url", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL, base_dir)
     database.done()
-    url = env.get(ENV_DATABASE_URL) or url
+    database_key = FILE_KEY
+    if env.get(ENV_DATABASE_URL):
+        url, database_key = resolve_paths(env[ENV_DATABASE_URL], Path.cwd()), ENV_DATABASE_URL
 
     run = top.section("run")
     run_config = RunConfig(
@@ -332,6 +341,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
         sigma=sigma_config,
         event_scan=event_scan,
         notifications=notifications,
+        database_key=database_key,
     )
 
 

@@ -97,7 +97,7 @@ def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag, redactor:
     sigma_url, segware_url = config.sigma.api.base_url, config.segware.api.base_url
     sigma = SigmaClient(client(config.sigma.api, "sigma", sigma_url)) if sigma_url else None
     segware = SegwareClient(client(config.segware.api, "segware", segware_url)) if segware_url else None
-    engine = build_engine(config.database_url)
+    engine = build_engine(config.database_url, config.database_key)
     if engine.url.password:
         # Masked in every later log line and stored error of the run, tracebacks of bugs included.
         redactor.add(str(engine.url.password))

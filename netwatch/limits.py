@@ -22,3 +22,9 @@ SUBJECT = max(HOST_NAME, ACCOUNT + CUC + CODE + 2)
 RESOLVED_ADDRESS = 64
 # A stored error or failure reason (check results, outbox rows), cut to this width.
 ERROR_TEXT = 255
+# The shortest database or SMTP password accepted. Every secret is masked in logs and stored errors,
+# so a short one would mask ordinary text ("e" every "e"). Passwords are often set by a DBA's or mail
+# provider's policy, where 8 is the common floor (NIST SP 800-63B's minimum too): the token minimum
+# of 16 would refuse working passwords, while no word or number of 8 characters turns up in a log line
+# by chance often enough to hide what a line says.
+PASSWORD_MIN_CHARS = 8

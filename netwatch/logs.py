@@ -24,15 +24,17 @@ class Redactor(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._secrets: set[str] = set()
+        self._secrets: list[str] = []  # longest first
 
     def add(self, secret: str | None) -> None:
         """Masks `secret` from now on, in logs and in whatever `mask` is given."""
-        if secret:
-            self._secrets.add(secret)
+        if secret and secret not in self._secrets:
+            self._secrets.append(secret)
+            self._secrets.sort(key=len, reverse=True)
 
     def mask(self, text: str) -> str:
-        """`text` with every known secret replaced by ***."""
+        """`text` with every known secret replaced by ***, the longest first: a secret that holds a
+        shorter one is masked whole, not cut into pieces that stay visible."""
         for secret in self._secrets:
             text = text.replace(secret, _MASK)
         return text

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from netwatch.config import Config
+from netwatch.config import ENV_DATABASE_URL, Config
 from netwatch.db.engine import safe_url
 from netwatch.db.url import check_database_url
 from netwatch.errors import ConfigError
@@ -30,13 +30,18 @@ JOBS = tuple(_JOB_NEEDS)
 
 @dataclass(frozen=True)
 class Readiness:
-    """`problems` stop every job (the config is not valid); `needs` are each job's own missing pieces."""
+    """`problems` stop every job (the config is not valid); `needs` are each job's own missing pieces.
+
+    `from_environment`: the problems that are not the config file's (a NETWATCH_DATABASE_URL the
+    environment set), so the refusal does not put the file's name before them.
+    """
 
     source: str
     hosts: int | None
     database: str | None
     problems: tuple[str, ...]
     needs: Mapping[str, tuple[str, ...]]
+    from_environment: frozenset[str] = frozenset()
 
     @property
     def valid(self) -> bool:
@@ -68,7 +73,8 @@ class Readiness:
     def refusal(self, required: Sequence[str]) -> ConfigError | None:
         """The error to exit 78 with: the config is not valid, or a job in `required` is not ready."""
         if self.problems:
-            return ConfigError(f"{self.source}: {self.problems[0]}")
+            first = self.problems[0]
+            return ConfigError(first if first in self.from_environment else f"{self.source}: {first}")
         for job in required:
             if self.reasons(job):
                 return ConfigError(f"{self.source}: not ready for {job}: {self.reasons(job)[0]}")
@@ -77,14 +83,17 @@ class Readiness:
 
 def check_readiness(config: Config, env: Mapping[str, str]) -> Readiness:
     """Every check a job makes before its work, on `config` and the secrets `env` holds."""
-    checks: list[Callable[[], object]] = [lambda: check_database_url(config.database_url)]
-    checks += [lambda api=api: read_token(api, env) for api in token_apis(config)]
+    database = _problem(lambda: check_database_url(config.database_url, config.database_key))
+    checks: list[Callable[[], object]] = [lambda api=api: read_token(api, env) for api in token_apis(config)]
     email = config.notifications.email
     if email is not None:
         checks.append(lambda: read_password(email, env))
-    problems = tuple(problem for check in checks if (problem := _problem(check)) is not None)
+    problems = tuple(problem for problem in (database, *map(_problem, checks)) if problem is not None)
+    # A URL from the environment is not the config file's: its problem is shown without the file's name.
+    from_environment = frozenset({database}) if database and config.database_key == ENV_DATABASE_URL else frozenset()
     return Readiness(source=config.source, hosts=len(config.hosts), database=safe_url(config.database_url),
-                     problems=problems, needs={job: tuple(needs(config)) for job, needs in _JOB_NEEDS.items()})
+                     problems=problems, needs={job: tuple(needs(config)) for job, needs in _JOB_NEEDS.items()},
+                     from_environment=from_environment)
 
 
 def unloadable(source: str, error: ConfigError) -> Readiness:

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
-from netwatch import files
+from netwatch import files, limits
 from netwatch.config import ApiConfig, Config, EmailConfig
 from netwatch.errors import ConfigError
 from netwatch.excerpt import clip
@@ -92,7 +92,8 @@ def token_problem(token: str) -> str | None:
 
 
 def read_password(email: EmailConfig, env: Mapping[str, str]) -> str | None:
-    """The SMTP password from the variable named by password_env, without control characters.
+    """The SMTP password from the variable named by password_env: no control character, at least
+    limits.PASSWORD_MIN_CHARS long.
 
     None (no login) when the variable is unset; a config error then if a username is configured.
     """
@@ -103,4 +104,8 @@ def read_password(email: EmailConfig, env: Mapping[str, str]) -> str | None:
     if password is not None and any(unicodedata.category(char) == "Cc" for char in password):
         raise ConfigError(f"notifications.email.password_env: the password in {email.password_env} contains a "
                           "control character (a line break?)")
+    if password is not None and len(password) < limits.PASSWORD_MIN_CHARS:
+        raise ConfigError(f"notifications.email.password_env: the password in {email.password_env} is shorter "
+                          f"than {limits.PASSWORD_MIN_CHARS} characters (netwatch masks it in every log line and "
+                          "stored error, where a short one would hide ordinary text)")
     return password

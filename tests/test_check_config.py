@@ -141,7 +141,7 @@ def test_a_bad_database_url_is_a_problem_for_every_job(nwi: InProcess) -> None:
 
     assert done.returncode == 78
     [problem] = report(done)["problems"]
-    assert problem.startswith("database.url: read_timeout must be a whole number of seconds")
+    assert problem.startswith("NETWATCH_DATABASE_URL: read_timeout must be a whole number of seconds")
     assert all(not job["ready"] for job in report(done)["jobs"].values())
 
 
@@ -172,7 +172,7 @@ def test_the_jobs_reported_are_the_run_commands() -> None:
 def test_the_production_overlay_is_ready_for_every_job_with_its_secrets(tmp_path: Path) -> None:
     for name in ("netwatch.yaml", "hosts.csv"):
         (tmp_path / name).write_text((OVERLAY / name).read_text(encoding="utf-8"), encoding="utf-8")
-    env = {"NETWATCH_DATABASE_URL": "mysql+pymysql://netwatch:pw@mysql.example.invalid/netwatch",
+    env = {"NETWATCH_DATABASE_URL": "mysql+pymysql://netwatch:db-password@mysql.example.invalid/netwatch",
            "NETWATCH_SEGWARE_TOKEN": TOKEN, "NETWATCH_SIGMA_TOKEN": TOKEN}
 
     readiness = check_readiness(load_config(tmp_path / "netwatch.yaml", env), env)

@@ -230,7 +230,9 @@ def test_env_database_url_overrides_the_file(tmp_path: Path) -> None:
 
     from_file = f"sqlite:///{tmp_path / 'from-file.db'}"
     assert load_config(path, {}).database_url == from_file
-    assert load_config(path, {"NETWATCH_DATABASE_URL": "sqlite:///from-env.db"}).database_url == "sqlite:///from-env.db"
+    from_env = load_config(path, {"NETWATCH_DATABASE_URL": "sqlite:///from-env.db"})
+    assert (from_env.database_url, from_env.database_key) == (f"sqlite:///{Path.cwd() / 'from-env.db'}",
+                                                              "NETWATCH_DATABASE_URL")
     assert load_config(path, {"NETWATCH_DATABASE_URL": ""}).database_url == from_file
 
 

@@ -141,7 +141,8 @@ def test_a_bad_option_is_one_line_and_78_from_a_job_and_from_check_config(nwi: I
     for done in (nwi.sweep(), nwi.run("check-config")):
         assert done.returncode == 78, done.stderr
         [line] = log_lines(done.stderr)
-        assert line.startswith("error: ") and line.endswith("database.url: unknown charset 'klingon' (e.g. utf8mb4)")
+        # The environment supplied the URL, so the line names it, not the config file's database.url.
+        assert line == "error: NETWATCH_DATABASE_URL: unknown charset 'klingon' (e.g. utf8mb4)"
         assert PASSWORD not in done.stderr + done.stdout
 
 
@@ -243,7 +244,7 @@ def test_a_sqlite_folder_problem_is_78_from_a_job(nwi: InProcess, tmp_path: Path
     done = nwi.sweep()
 
     assert done.returncode == 78, done.stderr
-    assert log_lines(done.stderr) == [f"error: database.url: {tmp_path} is a directory, not a SQLite file"]
+    assert log_lines(done.stderr) == [f"error: NETWATCH_DATABASE_URL: {tmp_path} is a directory, not a SQLite file"]
 
 
 def test_the_sqlite_files_are_created_0600_whatever_the_umask(tmp_path: Path) -> None:
@@ -303,8 +304,8 @@ def test_a_relative_sqlite_path_is_taken_from_the_config_files_folder(nwi: InPro
     assert status.returncode == 0, status.stderr
     assert '"name": "lo"' in status.stdout
     start = log_lines(swept.stderr)[0]
-    assert start == f"info: ping-sweep started database=sqlite:///{Path.cwd() / '../other/nw.db'} " \
-                    "config=../other/netwatch.yaml"
+    assert start == f"info: ping-sweep started database=sqlite:///{here / '../other/nw.db'} " \
+                    f"config={here / '../other/netwatch.yaml'}"
 
 
 def test_a_relative_sqlite_path_from_the_environment_is_taken_from_the_current_folder(
@@ -319,7 +320,9 @@ def test_a_relative_sqlite_path_from_the_environment_is_taken_from_the_current_f
 
     assert done.returncode == 0, done.stderr
     assert (here / "env.db").is_file()
-    assert log_lines(done.stderr)[0].startswith("info: ping-sweep started database=sqlite:///env.db config=")
+    # The URL the run uses, its path made absolute; the config file's path absolute too.
+    assert log_lines(done.stderr)[0] == (f"info: ping-sweep started database=sqlite:///{here / 'env.db'} "
+                                         f"config={tmp_path / 'netwatch.yaml'}")
 
 
 @pytest.mark.parametrize("job", ["ping-sweep", "event-scan", "alert-clear"])

@@ -90,9 +90,9 @@ def test_unencoded_at_before_a_port_exits_78_without_the_password() -> None:
 
 
 def test_percent_encoded_at_in_the_credentials_is_accepted() -> None:
-    engine = build_engine("mysql+pymysql://user%40corp:p%40ss@127.0.0.1:1/netwatch")
+    engine = build_engine("mysql+pymysql://user%40corp:p%40ss-w0rd@127.0.0.1:1/netwatch")
     try:
-        assert (engine.url.username, engine.url.password, engine.url.host) == ("user@corp", "p@ss", "127.0.0.1")
+        assert (engine.url.username, engine.url.password, engine.url.host) == ("user@corp", "p@ss-w0rd", "127.0.0.1")
     finally:
         engine.dispose()
 
@@ -101,10 +101,10 @@ def test_at_in_the_query_string_is_accepted_without_a_connection(tmp_path: Path)
     ca = tmp_path / "ca@corp.pem"
     ca.write_text("not parsed before a connection\n", encoding="utf-8")
 
-    target = check_database_url(f"mysql+pymysql://u:pw@127.0.0.1:1/netwatch?ssl_ca={ca}")
+    target = check_database_url(f"mysql+pymysql://u:pw-of-u-1@127.0.0.1:1/netwatch?ssl_ca={ca}")
 
     assert target.options["ssl"] == {"ca": str(ca)}
-    assert (target.url.username, target.url.password, target.url.host) == ("u", "pw", "127.0.0.1")
+    assert (target.url.username, target.url.password, target.url.host) == ("u", "pw-of-u-1", "127.0.0.1")
 
 
 def test_at_outside_the_credentials_is_accepted_and_connects(db_url: str, tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def test_an_smtp_password_with_a_control_character_is_refused(password: str) -> 
                                     "contains a control character (a line break?)")
 
 
-@pytest.mark.parametrize("password", ["pass word", "pässwörd", "p"])
+@pytest.mark.parametrize("password", ["pass word", "pässwörd"])
 def test_an_smtp_password_may_hold_spaces_and_any_letter(password: str) -> None:
     assert read_password(email(), {"NW_TEST_SMTP_PASSWORD": password}) == password
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pymysql
 from sqlalchemy import create_engine, event
@@ -16,9 +18,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from netwatch.db.url import ambiguous_credentials, check_database_url
+from netwatch.db.url import DEFAULT_SQLITE_FILE, FILE_KEY, ambiguous_credentials, check_database_url, render_url
 from netwatch.errors import ConfigError, NetwatchError, ServiceUnavailable
 from netwatch.excerpt import clip
+
+log = logging.getLogger(__name__)
 
 
 def safe_url(url: str) -> str:
@@ -35,58 +39,92 @@ def safe_url(url: str) -> str:
         scheme, _, rest = url.partition("://")
         authority, slash, path = rest.partition("/")
         return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"
-    return parsed.render_as_string(hide_password=True)
+    return render_url(parsed, hide_password=True)
 
 
-def build_engine(url: str) -> Engine:
+def build_engine(url: str, key: str = FILE_KEY, read_only: bool = False) -> Engine:
     """An engine for `url`: MySQL/MariaDB via PyMySQL in UTC, or SQLite in WAL mode (file created 0600).
 
-    `check_database_url` refuses a URL a run would trip over (exit 78) before anything connects.
+    `check_database_url` refuses a URL a run would trip over (exit 78, naming `key`) before anything
+    connects. `read_only` (reports): a SQLite file must exist and is opened with writes refused, so
+    a report never creates or changes one.
     """
-    target = check_database_url(url)
+    target = check_database_url(url, key, read_only)
     if target.sqlite_path is None:
         # The URL's own connect_timeout, if any, wins over the default.
         options = {"init_command": "SET time_zone = '+00:00'", "connect_timeout": 10, **target.options}
         return create_engine(target.url, pool_pre_ping=True, pool_recycle=3600, connect_args=options)
-    engine = create_engine(target.url, connect_args={"timeout": 30})
-    _sqlite_setup(engine, target.sqlite_path)
+    _warn_of_another_database(target.sqlite_path, Path.cwd())
+    if read_only:
+        # mode=rw never creates the file; query_only (below) refuses writes. Not mode=ro: a read-only
+        # connection cannot remove the -wal and -shm files it opened, so it would leave them behind.
+        uri = f"file:{quote(str(target.sqlite_path))}?mode=rw"
+        engine = create_engine(target.url, creator=lambda: sqlite3.connect(uri, uri=True, timeout=30,
+                                                                           check_same_thread=False))
+    else:
+        engine = create_engine(target.url, connect_args={"timeout": 30})
+    _sqlite_setup(engine, target.sqlite_path, key, read_only)
     return engine
 
 
-def _create_private_file(path: Path) -> None:
+def _warn_of_another_database(path: Path, cwd: Path) -> None:
+    """Warns when `cwd` holds a netwatch.db that is not `path`: the database an older netwatch opened.
+
+    Before relative SQLite paths followed the config file, the default sqlite:///netwatch.db was
+    the current directory's; a cron or systemd set-up upgraded without naming its database would
+    otherwise start a new, empty one in silence (no queued events, no active alerts).
+    """
+    here = cwd / DEFAULT_SQLITE_FILE
+    if not here.is_file() or (path.exists() and os.path.samefile(path, here)):
+        return
+    log.warning("the database is %s, but the current directory holds another %s, %s: relative SQLite paths "
+                "(the default sqlite:///%s too) are taken from the config file's folder; to use that one, set "
+                "NETWATCH_DATABASE_URL or database.url to sqlite:///%s", clip(str(path)), DEFAULT_SQLITE_FILE,
+                clip(str(here.absolute())), DEFAULT_SQLITE_FILE, clip(str(here.absolute())))
+
+
+def _create_private_file(path: Path, key: str) -> None:
     """Creates the SQLite file 0600 if it is missing; SQLite gives its -wal and -shm files the same mode."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     except FileExistsError:
         return
     except OSError as exc:
-        raise ConfigError(f"database.url: cannot create {clip(str(path))}: {exc.strerror}") from None
+        raise ConfigError(f"{key}: cannot create {clip(str(path))}: {exc.strerror}") from None
     try:
         os.fchmod(fd, 0o600)  # whatever the umask took away
     finally:
         os.close(fd)
 
 
-def _sqlite_setup(engine: Engine, path: Path) -> None:
-    @event.listens_for(engine, "do_connect")
-    def _before_connect(*_args: Any) -> None:
-        # Only on a connection: a run refused before it starts (77) leaves no file behind.
-        _create_private_file(path)
+def _sqlite_setup(engine: Engine, path: Path, key: str, read_only: bool) -> None:
+    if not read_only:
+        @event.listens_for(engine, "do_connect")
+        def _before_connect(*_args: Any) -> None:
+            # Only on a connection: a run refused before it starts (77) leaves no file behind.
+            _create_private_file(path, key)
 
     # pysqlite's own deferred BEGIN lets two writers deadlock on lock upgrade; take the write lock
-    # at BEGIN instead, as SQLAlchemy's documentation recommends for concurrent writers.
+    # at BEGIN instead, as SQLAlchemy's documentation recommends for concurrent writers. A reader
+    # changes nothing (not even the journal mode of an empty file) and takes no write lock: its
+    # deferred BEGIN still reads one snapshot, and a running job does not hold it up.
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        if read_only:
+            cur.execute("PRAGMA query_only=ON")
+        else:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+
+    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)
 
 
 @dataclass
@@ -157,14 +195,14 @@ def db_error_line(exc: SQLAlchemyError) -> str:
     return str(original if original is not None else exc).partition("\n")[0][:200]
 
 
-def describe_db_error(exc: SQLAlchemyError) -> NetwatchError:
+def describe_db_error(exc: SQLAlchemyError, key: str = FILE_KEY) -> NetwatchError:
     """The one-line, secret-free error for what `is_db_unavailable` calls an outage.
 
-    A refused login or an unknown database is a ConfigError naming database.url (78); any other
-    outage is ServiceUnavailable (69). Callers check `is_db_unavailable` first and re-raise anything
-    else, so a bug keeps its traceback.
+    A refused login or an unknown database is a ConfigError naming `key`, where the URL came from
+    (78); any other outage is ServiceUnavailable (69). Callers check `is_db_unavailable` first and
+    re-raise anything else, so a bug keeps its traceback.
     """
     orig = getattr(exc, "orig", None)
     if isinstance(orig, pymysql.err.Error) and orig.args and orig.args[0] in _MYSQL_REFUSALS:
-        return ConfigError(f"database.url: the server refused it: {db_error_line(exc)}")
+        return ConfigError(f"{key}: the server refused it: {db_error_line(exc)}")
     return ServiceUnavailable(f"database unavailable: {db_error_line(exc)}")

@@ -1,18 +1,21 @@
 """Schema creation and versioned upgrades, tracked in `schema_version`.
 
 Each migration is a function of a connection, applied in order inside the caller's transaction.
-A new table or column goes into `tables.py` and gets a migration here that creates or alters it.
+A new table or column goes into `tables.py` and gets a migration here that creates or alters it;
+a change in what rows hold gets a data migration that rewrites them in batches.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import and_, case, func, inspect, select, text, update
 from sqlalchemy.engine import Connection
 
-from netwatch.db import tables
+from netwatch.db import outbox, tables
 from netwatch.errors import ConfigError
 
 
@@ -44,8 +47,62 @@ def _v3_trigger_location(conn: Connection) -> None:
                               f" {column.type.compile(dialect=conn.dialect)} NULL"))
 
 
+# A Sigma event as versions 1 to 3 queued it: netwatch's own flat keys, not the wire body that
+# SigmaEvent.from_body reads (delivery would mark such a row failed without sending it).
+_FLAT_SIGMA_KEYS = frozenset({"type", "code", "host_name", "host_address", "account", "partition", "zone",
+                              "occurred_at", "description", "streak"})
+_SIGMA_CHANNEL = "sigma"  # netwatch/delivery/sigma.py CHANNEL
+# Outbox rows read, and rewritten in one statement, at a time: memory and bind parameters stay bounded.
+REWRITE_BATCH = 200
+
+
+def _v4_sigma_bodies(conn: Connection) -> None:
+    """Rewrites every queued Sigma event (pending or undelivered) of the flat shape to its wire body.
+
+    An empty partition or zone becomes null, so the event is located before its first attempt, as
+    a new one is. Two statements per batch of rows, never one per row; a row of any other shape is
+    left as it is.
+    """
+    # Imported here: only this migration needs the Sigma adapter (the body's field names live there),
+    # and its HTTP stack would slow the start of every report.
+    from netwatch.clients.sigma import SigmaEvent
+
+    def body(stored: str) -> str | None:
+        try:
+            flat: Any = json.loads(stored)
+            if not isinstance(flat, dict) or not _FLAT_SIGMA_KEYS <= flat.keys():
+                return None
+            event = SigmaEvent(
+                account=flat["account"] or None, partition=flat["partition"] or None, zone=flat["zone"] or None,
+                code=flat["code"], type=flat["type"], host_name=flat["host_name"],
+                host_address=flat["host_address"], occurred_at=datetime.fromisoformat(flat["occurred_at"]),
+                description=flat["description"],
+            )
+        except (TypeError, ValueError):
+            return None  # not an event netwatch queued: delivery reports it as malformed
+        return outbox.encode_payload(event.body())
+
+    rows_of = tables.outbox.c
+    after = 0
+    while True:
+        rows = conn.execute(
+            select(rows_of.id, rows_of.payload)
+            .where(and_(rows_of.channel == _SIGMA_CHANNEL, rows_of.status.in_((outbox.PENDING, outbox.UNDELIVERED)),
+                        rows_of.id > after))
+            .order_by(rows_of.id)
+            .limit(REWRITE_BATCH)
+        ).all()
+        if not rows:
+            return
+        after = rows[-1].id
+        bodies = {row.id: new for row in rows if (new := body(row.payload)) is not None}
+        if bodies:
+            conn.execute(update(tables.outbox).where(rows_of.id.in_(sorted(bodies)))
+                         .values(payload=case(bodies, value=rows_of.id)))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_ping_sweep, 2: _v2_event_scan,
-                                                       3: _v3_trigger_location}
+                                                       3: _v3_trigger_location, 4: _v4_sigma_bodies}
 LATEST = max(MIGRATIONS)
 
 
@@ -57,11 +114,16 @@ def current_version(conn: Connection) -> int | None:
 
 
 def upgrade(conn: Connection, now: datetime) -> list[int]:
-    """Creates `schema_version` if needed and applies every pending migration; returns those applied."""
+    """Creates `schema_version` if needed and applies every pending migration; returns those applied.
+
+    A schema newer than this netwatch is refused (it would otherwise read as current).
+    """
     version = current_version(conn)
     if version is None:
         tables.schema_version.create(conn)
         version = 0
+    if version > LATEST:
+        require_version(conn, version)
     applied = []
     for number in sorted(n for n in MIGRATIONS if n > version):
         MIGRATIONS[number](conn)
@@ -71,17 +133,21 @@ def upgrade(conn: Connection, now: datetime) -> list[int]:
 
 
 def require_current(conn: Connection) -> None:
-    """Raises a ConfigError naming the command to run when the schema is missing or behind."""
-    require_version(current_version(conn))
+    """Raises a ConfigError naming the database and the command to run when the schema is missing or behind."""
+    require_version(conn, current_version(conn))
 
 
-def require_version(version: int | None) -> None:
-    """As `require_current`, for a version already read."""
+def require_version(conn: Connection, version: int | None) -> None:
+    """As `require_current`, for a version already read on `conn`."""
+    database = conn.engine.url.render_as_string(hide_password=True)
     if version is None:
-        raise ConfigError("database has no netwatch schema: run `netwatch db init`")
+        # A job run initialises an empty SQLite file itself; a MySQL database is set up once by hand.
+        create = ("the first job run creates it, or run `netwatch db init`" if conn.dialect.name == "sqlite"
+                  else "run `netwatch db init`")
+        raise ConfigError(f"database {database} has no netwatch schema: {create}")
     if version < LATEST:
-        raise ConfigError(
-            f"database schema is at version {version}, this netwatch needs {LATEST}: run `netwatch db upgrade`"
-        )
+        raise ConfigError(f"database {database} has schema version {version}, this netwatch needs {LATEST}: "
+                          "run `netwatch db upgrade`")
     if version > LATEST:
-        raise ConfigError(f"database schema version {version} is newer than this netwatch ({LATEST}): upgrade netwatch")
+        raise ConfigError(f"database {database} has schema version {version}, newer than this netwatch "
+                          f"({LATEST}): upgrade netwatch")

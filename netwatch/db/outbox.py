@@ -53,13 +53,18 @@ class OutboxItem:
         return replace(self, **changes)
 
 
+def encode_payload(payload: Mapping[str, Any]) -> str:
+    """The stored text of a payload (compact JSON, keys sorted)."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
 def _values(item: OutboxItem) -> dict[str, Any]:
     return {
         "channel": item.channel,
         "idempotency_key": item.idempotency_key,
         "kind": item.kind,
         "subject": item.subject,
-        "payload": json.dumps(item.payload, sort_keys=True, separators=(",", ":")),
+        "payload": encode_payload(item.payload),
         "status": item.status,
         "attempts": item.attempts,
         "http_status": item.http_status,

@@ -39,8 +39,8 @@ class LastRun:
 def last_committed_run(conn: Connection, jobs: Collection[str], shard: str) -> LastRun | None:
     """The latest-starting committed run of any of `jobs` (and shard), with its start by its own clock.
 
-    One query per job, each the newest of one job: the (job, started_at) index yields it at once,
-    where a single query over all the jobs would sort every committed run of them (job_runs grows by
+    One query per job, for the newest run of that job: the (job, started_at) index yields it at once,
+    where one query over all the jobs would sort every committed run of them (job_runs grows by
     thousands of rows a day).
     """
     latest = []

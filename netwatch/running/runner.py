@@ -56,7 +56,7 @@ def prepare_schema(engine: Engine, now: datetime) -> None:
             migrate.upgrade(conn, now)
             log.info("initialised a new SQLite database")
             return
-        migrate.require_version(version)
+        migrate.require_version(conn, version)
 
 
 @dataclass(frozen=True)
