@@ -18,7 +18,7 @@ run: install
 	$(BIN)/netwatch run ping-sweep --config $(CONFIG)
 
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 lint: install
 	$(BIN)/ruff check netwatch tests bench

@@ -341,3 +341,12 @@ def test_host_notifications_respect_send_recovery(nwi: InProcess, send_recovery:
     assert online["title"] == ("ONLINE: lo-1 (127.0.0.1)" if send_recovery else "OFFLINE: lo-1 (127.0.0.1)")
     assert online["data"]["zone"] == "7"
     assert headers["Idempotency-Key"].startswith("webhook-nw-")
+
+
+def test_an_event_of_a_host_without_an_account_names_the_account_unknown(nwi: InProcess, fake: FakeApis) -> None:
+    nwi.write_config([{"name": "lo-1", "address": "127.0.0.1", "partition": "01", "zone": "002"}],
+                     thresholds={"notify_initial": True}, **_apis(fake))
+    assert nwi.sweep().returncode == 0
+    [event] = fake.sigma_events()
+    assert (event["account"], event["partition"], event["zone"]) == ("unknown", "01", "002")
+    assert fake.requests_to("GET", "/v1/accounts/unknown") == []

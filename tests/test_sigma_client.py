@@ -85,6 +85,12 @@ def test_an_event_is_located_once_partition_and_zone_are_settled() -> None:
     assert SigmaEvent.from_body(located.body()) == located
 
 
+def test_a_located_event_of_no_account_says_unknown() -> None:
+    event = replace(EVENT, account=None)
+    assert event.located and event.body()["account"] == "unknown"
+    assert replace(event, zone=None).body()["account"] is None, "not final yet: located before it is sent"
+
+
 def test_naive_timestamp_and_unknown_type_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         replace(EVENT, occurred_at=datetime(2026, 11, 22, 10, 0, 0))

@@ -55,9 +55,12 @@ class SigmaEvent:
         return replace(self, account=self.account or UNKNOWN, partition=partition, zone=zone)
 
     def body(self) -> dict[str, Any]:
-        """The JSON body of POST /v1/events (occurredAt to the second, as the contract shows it)."""
+        """The JSON body of POST /v1/events (occurredAt to the second, as the contract shows it).
+
+        A located event of no account says "unknown": the contract's account is a string.
+        """
         return {
-            "account": self.account,
+            "account": self.account or (UNKNOWN if self.located else None),
             "partition": self.partition,
             "zone": self.zone,
             "code": self.code,
