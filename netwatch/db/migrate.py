@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, inspect, select, text, update
+from sqlalchemy import Table, and_, case, func, inspect, select, text, update
 from sqlalchemy.engine import Connection
 
 from netwatch.db import outbox, tables
@@ -39,12 +39,7 @@ def _v2_event_scan(conn: Connection) -> None:
 
 def _v3_trigger_location(conn: Connection) -> None:
     # A database created at version 2 by this code already has the columns (create_all above).
-    present = {column["name"] for column in inspect(conn).get_columns(tables.triggers.name)}
-    for name in ("partition_code", "zone_code"):
-        if name not in present:
-            column = tables.triggers.c[name]
-            conn.execute(text(f"ALTER TABLE {tables.triggers.name} ADD COLUMN {name}"
-                              f" {column.type.compile(dialect=conn.dialect)} NULL"))
+    _add_missing_columns(conn, tables.triggers, ("partition_code", "zone_code"))
 
 
 # A Sigma event as versions 1 to 3 queued it: netwatch's own flat keys, not the wire body that
@@ -101,8 +96,26 @@ def _v4_sigma_bodies(conn: Connection) -> None:
                          .values(payload=case(bodies, value=rows_of.id)))
 
 
+def _v5_history(conn: Connection) -> None:
+    """The history tables, and `hosts.held_since`."""
+    tables.metadata.create_all(conn, tables=[tables.targets, tables.check_errors, tables.checks,
+                                             tables.transitions, tables.rollups_hourly, tables.rollups_daily])
+    _add_missing_columns(conn, tables.hosts, ("held_since",))
+
+
+def _add_missing_columns(conn: Connection, table: Table, names: tuple[str, ...]) -> None:
+    """Adds the nullable columns of `names` that `table` lacks (a database created by newer code has them)."""
+    present = {column["name"] for column in inspect(conn).get_columns(table.name)}
+    for name in names:
+        if name not in present:
+            column = table.c[name]
+            conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name}"
+                              f" {column.type.compile(dialect=conn.dialect)} NULL"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_ping_sweep, 2: _v2_event_scan,
-                                                       3: _v3_trigger_location, 4: _v4_sigma_bodies}
+                                                       3: _v3_trigger_location, 4: _v4_sigma_bodies,
+                                                       5: _v5_history}
 LATEST = max(MIGRATIONS)
 
 

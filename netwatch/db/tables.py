@@ -12,14 +12,18 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.types import VARBINARY
 
 from netwatch import limits
-from netwatch.db.types import BigId, UTCDateTime
+from netwatch.core import rollup
+from netwatch.db.types import BigId, EpochSeconds, UTCDateTime
 
 metadata = MetaData()
 
@@ -77,6 +81,8 @@ hosts = Table(
     Column("last_check_at", UTCDateTime, nullable=True),
     Column("last_check_status", String(10), nullable=True),
     Column("last_run_id", BigId, nullable=True),
+    # When the held change (see `held`) first became due: how long it was held, and when it applies.
+    Column("held_since", UTCDateTime, nullable=True),
     **MYSQL,
 )
 
@@ -99,6 +105,122 @@ check_results = Table(
     Column("error", String(limits.ERROR_TEXT), nullable=True),
     Index("ix_check_results_host_checked", "host_name", "checked_at"),
     Index("ix_check_results_checked", "checked_at"),
+    **MYSQL,
+)
+
+# History (schema 5). Times are whole epoch seconds (EpochSeconds), states and statuses small codes
+# (netwatch.core.rollup), hosts a compact integer id: a raw row costs as little as it can.
+
+targets = Table(
+    "targets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(limits.HOST_NAME), nullable=False),
+    Column("created_at", EpochSeconds, nullable=False),
+    UniqueConstraint("name", name="uq_targets_name"),
+    **MYSQL,
+)
+
+check_errors = Table(
+    "check_errors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("text", String(limits.ERROR_TEXT), nullable=False),
+    UniqueConstraint("text", name="uq_check_errors_text"),
+    **MYSQL,
+)
+
+# One row per host per ping-sweep run. `prior` is the confirmed state before this check and
+# `gap_s` the seconds before `checked_at` spent in it (capped by history.gap_limit_seconds; 0 for
+# a host's first check or when the clock went back); `state` is the confirmed state after it.
+checks = Table(
+    "checks",
+    metadata,
+    Column("checked_at", EpochSeconds, nullable=False),
+    Column("target_id", Integer, nullable=False),
+    Column("status", SmallInteger, nullable=False),
+    Column("prior", SmallInteger, nullable=False),
+    Column("state", SmallInteger, nullable=False),
+    Column("gap_s", Integer, nullable=False),
+    Column("sent", SmallInteger, nullable=False),
+    Column("received", SmallInteger, nullable=False),
+    Column("attempts", SmallInteger, nullable=False),
+    Column("rtt_min_us", Integer, nullable=True),
+    Column("rtt_avg_us", Integer, nullable=True),
+    Column("rtt_max_us", Integer, nullable=True),
+    Column("rtt_bucket", SmallInteger, nullable=True),
+    Column("error_id", Integer, nullable=True),
+    PrimaryKeyConstraint("checked_at", "target_id", name="pk_checks"),
+    Index("ix_checks_target_checked", "target_id", "checked_at"),
+    **MYSQL,
+)
+
+# Every confirmed change of a host's state; `held_s`: how long the change waited for
+# thresholds.min_transition_seconds; `event_key`: the idempotency key of the event sent about it.
+transitions = Table(
+    "transitions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("target_id", Integer, nullable=False),
+    Column("at", EpochSeconds, nullable=False),
+    Column("from_state", SmallInteger, nullable=False),
+    Column("to_state", SmallInteger, nullable=False),
+    Column("streak", Integer, nullable=False),
+    Column("held_s", Integer, nullable=False),
+    Column("run_id", BigId, nullable=True),
+    Column("event_key", String(100), nullable=True),
+    Index("ix_transitions_target_at", "target_id", "at"),
+    Index("ix_transitions_at", "at"),
+    **MYSQL,
+)
+
+
+def _rollup_columns(small: type[Integer] | type[SmallInteger]) -> list[Column[int]]:
+    """The counters both rollups keep: checks by status, packets, RTT (microseconds), confirmed-state time.
+
+    `small`: the type of the counters bounded by the bucket's length (SMALLINT for an hour).
+    """
+    return [
+        Column("target_id", Integer, nullable=False),
+        Column("checks", small, nullable=False),
+        Column("ok", small, nullable=False),
+        Column("degraded", small, nullable=False),
+        Column("failed", small, nullable=False),
+        Column("sent", Integer, nullable=False),
+        Column("received", Integer, nullable=False),
+        # Checks with a reply: the weight of rtt_avg_us, and the samples of the p95 histogram.
+        Column("rtt_samples", small, nullable=False),
+        Column("rtt_min_us", Integer, nullable=True),
+        Column("rtt_avg_us", Integer, nullable=True),
+        Column("rtt_max_us", Integer, nullable=True),
+        Column("rtt_p95_us", Integer, nullable=True),
+        Column("online_s", small, nullable=False),
+        Column("offline_s", small, nullable=False),
+        Column("unknown_s", small, nullable=False),
+    ]
+
+
+# Per host per UTC hour. `rtt_hist` (core.rollup.encode_hist) is kept while the hour is in progress,
+# so rtt_p95_us stays exact as checks arrive, and is cleared once a later hour is written.
+rollups_hourly = Table(
+    "rollups_hourly",
+    metadata,
+    Column("hour", EpochSeconds, nullable=False),
+    *_rollup_columns(SmallInteger),
+    Column("rtt_hist", VARBINARY(255), nullable=True),
+    PrimaryKeyConstraint("hour", "target_id", name="pk_rollups_hourly"),
+    **MYSQL,
+)
+
+# Per host per UTC day, with the RTT histogram as plain counters (core.rollup.RTT_BUCKETS), so the
+# p95 of any range of days is one SUM per bucket.
+rollups_daily = Table(
+    "rollups_daily",
+    metadata,
+    Column("day", EpochSeconds, nullable=False),
+    *_rollup_columns(Integer),
+    *[Column(f"h{index:02d}", Integer, nullable=False) for index in range(rollup.RTT_BUCKETS)],
+    PrimaryKeyConstraint("day", "target_id", name="pk_rollups_daily"),
     **MYSQL,
 )
 
