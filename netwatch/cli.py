@@ -174,6 +174,23 @@ def alert_clear_command(runtime: Runtime, config_file: str | None) -> int:
         return run_alert_clear(config, deps)
 
 
+@_command(run, "cleanup")
+@config_option
+@click.option("--dry-run", is_flag=True, help="Count what is past retention without deleting it.")
+@click.pass_obj
+def cleanup_command(runtime: Runtime, config_file: str | None, dry_run: bool) -> int:
+    """Delete history past its retention (retention.*) in small batches; safe to stop at any time.
+
+    \b
+    Example:
+      netwatch run cleanup --config netwatch.yaml --dry-run
+    """
+    from netwatch.jobs.cleanup import run_cleanup
+
+    with _job_setup(runtime, config_file) as (config, deps):
+        return run_cleanup(config, deps, dry_run)
+
+
 def _load(config_file: str | None) -> Config:
     from netwatch.config import config_path, load_config
 

@@ -140,6 +140,21 @@ class NotificationsConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """Whole UTC days each kind of history is kept, before today (`netwatch run cleanup`), and its batch size."""
+
+    raw_days: int = 14
+    hourly_days: int = 90
+    daily_days: int = 400
+    transitions_days: int = 400
+    runs_days: int = 90
+    outbox_days: int = 30
+    register_days: int = 400
+    scan_counts_days: int = 14
+    batch_rows: int = 5000
+
+
+@dataclass(frozen=True)
 class Config:
     """`database_key`: where `database_url` came from, for its errors (database.url or NETWATCH_DATABASE_URL)."""
 
@@ -154,6 +169,7 @@ class Config:
     event_scan: EventScanConfig = field(default_factory=EventScanConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     database_key: str = FILE_KEY
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 class _Section:
@@ -328,6 +344,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
 
     event_scan = _event_scan(top.section("event_scan"))
     notifications = _notifications(top.section("notifications"), segware_config, base_dir)
+    retention = _retention(top.section("retention"))
 
     top.done()
     return Config(
@@ -342,7 +359,20 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
         event_scan=event_scan,
         notifications=notifications,
         database_key=database_key,
+        retention=retention,
     )
+
+
+# A hundred years: more would reach before year 1 (no datetime) and keeps everything anyway.
+_MAX_RETENTION_DAYS = 36_500
+
+
+def _retention(section: _Section) -> RetentionConfig:
+    days = {name: section.integer(name, getattr(RetentionConfig, name), minimum=1, maximum=_MAX_RETENTION_DAYS)
+            for name in RetentionConfig.__dataclass_fields__ if name.endswith("_days")}
+    batch_rows = section.integer("batch_rows", RetentionConfig.batch_rows, minimum=1, maximum=100_000)
+    section.done()
+    return RetentionConfig(**days, batch_rows=batch_rows)
 
 
 def _event_scan(section: _Section) -> EventScanConfig:
