@@ -35,8 +35,14 @@ SCHEDULED = {
     PING_SWEEP: frozenset(range(60)),
     "event-scan": frozenset(range(0, 60, 5)),
     "alert-clear": frozenset(range(2, 60, 5)),
+    # Hourly, at a minute no other job starts a run of its own at; it has its own lease.
+    "cleanup": frozenset({33}),
 }
+# Seconds from one start of a job to its next: every run must end well before it.
+PERIODS = {PING_SWEEP: 60, "event-scan": 300, "alert-clear": 300, "cleanup": 3600}
 ALARM_JOBS = ("event-scan", "alert-clear")
+# Jobs that need no capability: HTTPS and the database only.
+UNPRIVILEGED_JOBS = (*ALARM_JOBS, "cleanup")
 # Secret keys a pod may do without: netwatch itself exits 78 when a configured feature lacks one.
 OPTIONAL_SECRETS = {"NETWATCH_SEGWARE_TOKEN", "NETWATCH_SIGMA_TOKEN", "NETWATCH_SMTP_PASSWORD",
                     "NETWATCH_WHATSAPP_TOKEN"}
@@ -261,8 +267,7 @@ def test_crontab_runs_as_unprivileged_user_and_logs_to_syslog() -> None:
         # SIGTERM (exit 143) well before the next run is due, SIGKILL 30 s later.
         timeout = re.search(r"\btimeout -k 30 (\d+) ", line)
         assert timeout, line
-        period = 60 if job == PING_SWEEP else 300
-        assert 0 < int(timeout.group(1)) < period
+        assert 0 < int(timeout.group(1)) < PERIODS[job]
 
 
 def test_every_unit_file_belongs_to_a_scheduled_job() -> None:
@@ -294,8 +299,8 @@ def test_systemd_service_settings() -> None:
     assert service["ProtectSystem"] == "strict"
 
 
-@pytest.mark.parametrize("job", ALARM_JOBS)
-def test_systemd_alarm_job_services_hold_no_capability(job: str) -> None:
+@pytest.mark.parametrize("job", UNPRIVILEGED_JOBS)
+def test_systemd_unprivileged_job_services_hold_no_capability(job: str) -> None:
     ping = unit_file(SERVICE)["Service"]
     service = unit_file(JOBS / f"netwatch-{job}.service")["Service"]
     assert service["Type"] == "oneshot"
@@ -303,7 +308,7 @@ def test_systemd_alarm_job_services_hold_no_capability(job: str) -> None:
     assert service["SuccessExitStatus"].split() == [str(int(ExitCode.LEASE_HELD)), str(int(ExitCode.STOPPED))]
     assert "AmbientCapabilities" not in service
     assert service["CapabilityBoundingSet"] == ""  # empty: no capability at all
-    assert 0 < int(service["TimeoutStartSec"]) < 300
+    assert 0 < int(service["TimeoutStartSec"]) < PERIODS[job]
     # The same hardening as ping-sweep, key for key, apart from the capabilities and the timeout.
     differing = {"AmbientCapabilities", "CapabilityBoundingSet", "ExecStart", "SyslogIdentifier", "TimeoutStartSec"}
     assert {k: v for k, v in service.items() if k not in differing} == {
@@ -422,7 +427,7 @@ def test_cronjob_schedule_and_failure_handling(name: str) -> None:
     cron = cronjob(name)["spec"]
     job = cron["jobTemplate"]["spec"]
     pod = job["template"]["spec"]
-    period = 60 if name == PING_SWEEP else 300
+    period = PERIODS[name]
     assert cron_minutes(cron["schedule"]) == SCHEDULED[name]
     assert cron["timeZone"] == "Etc/UTC"
     assert cron["concurrencyPolicy"] == "Forbid"
@@ -455,7 +460,7 @@ def test_ping_sweep_container_adds_only_net_raw() -> None:
 
 def test_other_containers_add_no_capability() -> None:
     others = [container for container in containers() if _path_of(container["args"]) != "run ping-sweep"]
-    assert len(others) == len(ALARM_JOBS) + 1
+    assert len(others) == len(UNPRIVILEGED_JOBS) + 1
     for container in others:
         assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
@@ -475,7 +480,7 @@ def test_only_ping_sweep_runs_as_root() -> None:
         assert context["seccompProfile"] == {"type": "RuntimeDefault"}
 
 
-@pytest.mark.parametrize("job", ["ping-sweep", *ALARM_JOBS])
+@pytest.mark.parametrize("job", ["ping-sweep", *UNPRIVILEGED_JOBS])
 def test_every_job_gets_every_secret_by_reference(job: str) -> None:
     (container,) = job_pod(job)["containers"]
     refs = {item["name"]: item["valueFrom"]["secretKeyRef"] for item in container["env"] if "valueFrom" in item}
