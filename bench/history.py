@@ -1,0 +1,368 @@
+"""Benchmark of the history tables: bytes on disk, and `netwatch run cleanup` of one day of raw checks.
+
+For each backend (SQLite, MariaDB) a throwaway database (MariaDB: nw_bench_history_<pid>_mysql,
+dropped at the end) gets the schema, then `generate_history`: for N hosts (default 10,000) 90 days
+of rollups_hourly and rollups_daily and the transitions of those days, and one day of raw checks
+(N x 1,440, one ping-sweep a minute), all by INSERT ... SELECT over generated numbers (MariaDB's
+sequence engine, SQLite's recursive CTE), never row by row from Python. Values follow the design's
+semantics: checks of a minute share the run's `checked_at`, a few hosts fail now and then (an
+incident: failed checks, offline time, two transitions with an event key), RTTs in microseconds
+with their histogram bucket, past hours with their histogram cleared.
+
+Printed: rows and bytes per table (MariaDB: data_length + index_length after ANALYZE TABLE;
+SQLite: the pages of each table and its indexes in dbstat), bytes per raw check row, bytes per host
+per day of rollups and transitions (target: at most 2 KB on MariaDB). Then the real `netwatch run
+cleanup` (in this process, through the CLI) with `retention.raw_days: 1` and every other kind kept,
+so the raw day (the day before yesterday) is past retention: the time of every statement it sends
+(max, median), the batches and the total time (target: every statement under 1 s).
+
+Other sections (reports, status page) can reuse `generate_history` on a database of their own.
+
+    .venv/bin/python bench/history.py --hosts 10000 --backends sqlite,mysql
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from _databases import last_run_counts, mysql_available, throwaway_database
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine
+
+from netwatch.cli import run_cli
+from netwatch.config import Config
+from netwatch.core.rollup import DAY, HOUR, RTT_BUCKETS, RTT_EDGES_MS
+from netwatch.db import migrate
+from netwatch.db.engine import build_engine
+from netwatch.deps import Deps, build_deps
+from netwatch.logs import Redactor
+from netwatch.running.stopflag import StopFlag
+
+HISTORY_TABLES = ("rollups_hourly", "rollups_daily", "transitions")
+MINUTES = 1_440
+STATEMENT_TARGET_S = 1.0
+BYTES_PER_HOST_DAY_TARGET = 2_048
+# Raw checks per INSERT. MariaDB stores a table in primary-key order (checked_at, target_id) whatever
+# the order of the inserts: 500 hosts x 1,440 minutes in host order append to the (target_id,
+# checked_at) index and give the primary key 1,440 insertion points, which its buffer pool holds.
+# SQLite stores rows in insertion order: an hour of runs at a time, each run's rows together, as
+# ping-sweep writes them (so cleanup deletes neighbouring rows, as it would in production).
+CHECK_CHUNK_HOSTS = 500
+CHECK_CHUNK_MINUTES = 60
+
+
+@dataclass(frozen=True)
+class History:
+    """What `generate_history` wrote: `first_day` .. `raw_day` (epoch seconds of UTC midnights)."""
+
+    hosts: int
+    days: int
+    first_day: int
+    raw_day: int
+    rows: Mapping[str, int] = field(default_factory=dict)
+
+
+def numbers(conn: Connection, count: int) -> str:
+    """A FROM item of `count` rows numbered 0 .. count - 1 in a column `seq`."""
+    if conn.dialect.name in ("mysql", "mariadb"):
+        return f"seq_0_to_{count - 1}"
+    return (f"(WITH RECURSIVE s(seq) AS (SELECT 0 UNION ALL SELECT seq + 1 FROM s WHERE seq < {count - 1}) "
+            "SELECT seq FROM s)")
+
+
+def _bucket_sql(avg_us: str) -> str:
+    """netwatch.core.rollup.rtt_bucket of an average RTT in microseconds, as SQL."""
+    edges = " ".join(f"WHEN {avg_us} < {edge * 1000:.3f} THEN {k}" for k, edge in enumerate(RTT_EDGES_MS))
+    return f"CASE {edges} ELSE {RTT_BUCKETS - 1} END"
+
+
+def _event_key(conn: Connection, host: str, day: str, change: str) -> str:
+    """An outbox idempotency key: 'nw-' and 40 hex digits, as ping-sweep makes them."""
+    if conn.dialect.name in ("mysql", "mariadb"):
+        return f"CONCAT('nw-', SHA1(CONCAT({host}, '-', {day}, '-', {change})))"
+    return (f"('nw-' || printf('%020x%020x', {host} * 2654435761 + {day} * 2 + {change}, "
+            f"{day} * 40503 + {host} * 2 + {change}))")
+
+
+def generate_history(engine: Engine, hosts: int, days: int, raw_day: datetime) -> History:
+    """N hosts' history: `days` days of hourly and daily rollups and transitions ending with `raw_day`
+    (a UTC midnight), and that day's raw checks (one a minute per host). The database has the schema.
+
+    Host h is offline (an incident) for the hour `(h * 7 + day * 13) % 24` of every fourth day, a
+    quarter of the hosts; 1 check in 50 is degraded. Statements: a few per day and per 500 hosts.
+    """
+    raw = int(raw_day.timestamp())
+    first = raw - (days - 1) * DAY
+    with engine.begin() as conn:
+        name = _concat(conn, "'host-'", "seq")
+        conn.execute(text(f"INSERT INTO targets (id, name, created_at) SELECT seq + 1, {name}, {first} "
+                          f"FROM {numbers(conn, hosts)} AS h"))
+        conn.execute(text("INSERT INTO check_errors (id, text) VALUES (1, 'no reply')"))
+    for day in range(days):
+        with engine.begin() as conn:
+            _cache(conn)
+            _hourly(conn, hosts, first + day * DAY)
+            _daily(conn, hosts, first + day * DAY)
+            _transitions(conn, hosts, first + day * DAY)
+    if engine.dialect.name == "sqlite":
+        chunks = [((0, hosts), (m, min(MINUTES, m + CHECK_CHUNK_MINUTES)))
+                  for m in range(0, MINUTES, CHECK_CHUNK_MINUTES)]
+    else:
+        chunks = [((h, min(hosts, h + CHECK_CHUNK_HOSTS)), (0, MINUTES)) for h in range(0, hosts, CHECK_CHUNK_HOSTS)]
+    for host_range, minute_range in chunks:
+        with engine.begin() as conn:
+            _cache(conn)
+            _checks(conn, host_range, minute_range, raw)
+    with engine.begin() as conn:
+        rows = {table: conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+                for table in ("checks", *HISTORY_TABLES)}
+    return History(hosts=hosts, days=days, first_day=first, raw_day=raw, rows=rows)
+
+
+def _cache(conn: Connection) -> None:
+    """SQLite: a page cache that holds the indexes being filled (the default holds 2 MB)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA cache_size = -1000000")
+
+
+def _concat(conn: Connection, *parts: str) -> str:
+    if conn.dialect.name in ("mysql", "mariadb"):
+        return f"CONCAT({', '.join(parts)})"
+    return " || ".join(parts)
+
+
+def _incident_hour(day_s: int) -> str:
+    """SQL: the hour of day host `h.seq` is offline on day `day_s`, or -1 (three days in four)."""
+    day = day_s // DAY
+    return f"(CASE WHEN (h.seq + {day}) % 4 = 0 THEN (h.seq * 7 + {day} * 13) % 24 ELSE -1 END)"
+
+
+def _hourly(conn: Connection, hosts: int, day_s: int) -> None:
+    down = f"(x.seq = {_incident_hour(day_s)})"
+    avg = "(4000 + (h.seq * 37 + x.seq * 11) % 20000)"
+    conn.execute(text(f"""
+        INSERT INTO rollups_hourly (hour, target_id, checks, ok, degraded, failed, sent, received, rtt_samples,
+            rtt_min_us, rtt_avg_us, rtt_max_us, rtt_p95_us, online_s, offline_s, unknown_s, rtt_hist)
+        SELECT {day_s} + x.seq * {HOUR}, h.seq + 1, 60,
+            CASE WHEN {down} THEN 0 ELSE 59 END, CASE WHEN {down} THEN 0 ELSE 1 END,
+            CASE WHEN {down} THEN 60 ELSE 0 END, 180, CASE WHEN {down} THEN 0 ELSE 178 END,
+            CASE WHEN {down} THEN 0 ELSE 60 END,
+            CASE WHEN {down} THEN NULL ELSE {avg} - 900 END, CASE WHEN {down} THEN NULL ELSE {avg} END,
+            CASE WHEN {down} THEN NULL ELSE {avg} + 9000 END, CASE WHEN {down} THEN NULL ELSE {avg} + 4000 END,
+            CASE WHEN {down} THEN 0 ELSE 3600 END, CASE WHEN {down} THEN 3600 ELSE 0 END, 0, NULL
+        FROM {numbers(conn, 24)} AS x CROSS JOIN {numbers(conn, hosts)} AS h
+        ORDER BY x.seq, h.seq"""))
+
+
+def _daily(conn: Connection, hosts: int, day_s: int) -> None:
+    down = f"({_incident_hour(day_s)} >= 0)"
+    avg = "(4000 + (h.seq * 37) % 20000)"
+    bucket = _bucket_sql(avg)
+    # The checks with a reply spread over the average's bucket and its neighbours.
+    hist = ", ".join(
+        f"CASE WHEN {bucket} = {k} THEN CASE WHEN {down} THEN 1000 ELSE 1050 END "
+        f"WHEN {bucket} - 1 = {k} OR {bucket} + 1 = {k} THEN 150 ELSE 0 END"
+        for k in range(RTT_BUCKETS))
+    columns = ", ".join(f"h{k:02d}" for k in range(RTT_BUCKETS))
+    conn.execute(text(f"""
+        INSERT INTO rollups_daily (day, target_id, checks, ok, degraded, failed, sent, received, rtt_samples,
+            rtt_min_us, rtt_avg_us, rtt_max_us, rtt_p95_us, online_s, offline_s, unknown_s, {columns})
+        SELECT {day_s}, h.seq + 1, 1440, CASE WHEN {down} THEN 1354 ELSE 1414 END, 26,
+            CASE WHEN {down} THEN 60 ELSE 0 END, 4320, CASE WHEN {down} THEN 4092 ELSE 4272 END,
+            CASE WHEN {down} THEN 1300 ELSE 1350 END, {avg} - 900, {avg}, {avg} + 9000, {avg} + 4000,
+            CASE WHEN {down} THEN 82800 ELSE 86400 END, CASE WHEN {down} THEN 3600 ELSE 0 END, 0, {hist}
+        FROM {numbers(conn, hosts)} AS h ORDER BY h.seq"""))
+
+
+def _transitions(conn: Connection, hosts: int, day_s: int) -> None:
+    """Two per incident: online -> offline at its hour's start (3 failed checks), back an hour later."""
+    hour = _incident_hour(day_s)
+    day = str(day_s // DAY)
+    conn.execute(text(f"""
+        INSERT INTO transitions (target_id, at, from_state, to_state, streak, held_s, run_id, event_key)
+        SELECT h.seq + 1, {day_s} + {hour} * {HOUR} + e.seq * {HOUR}, 1 + e.seq, 2 - e.seq, 3 - e.seq, 0,
+            {day} * {MINUTES} + {hour} * 60 + e.seq * 60,
+            {_event_key(conn, "h.seq", day, "e.seq")}
+        FROM {numbers(conn, hosts)} AS h CROSS JOIN {numbers(conn, 2)} AS e
+        WHERE {hour} >= 0 ORDER BY 2, 1"""))
+
+
+def _checks(conn: Connection, host_range: tuple[int, int], minute_range: tuple[int, int], day_s: int) -> None:
+    """Raw checks of the hosts and minutes of the day in the ranges [first, last): one per minute, at
+    the run's second 5; in host order on MariaDB, in time order on SQLite (see CHECK_CHUNK_HOSTS)."""
+    down = f"(m.seq / 60 = {_incident_hour(day_s)})"
+    degraded = "((h.seq * 7 + m.seq) % 50 = 0)"
+    avg = "(4000 + (h.seq * 37 + m.seq * 11) % 20000)"
+    state = f"CASE WHEN {down} THEN 2 ELSE 1 END"
+    conn.execute(text(f"""
+        INSERT INTO checks (checked_at, target_id, status, prior, state, gap_s, sent, received, attempts,
+            rtt_min_us, rtt_avg_us, rtt_max_us, rtt_bucket, error_id)
+        SELECT {day_s} + m.seq * 60 + 5, h.seq + 1,
+            CASE WHEN {down} THEN 2 WHEN {degraded} THEN 1 ELSE 0 END, {state}, {state}, 60,
+            3, CASE WHEN {down} THEN 0 WHEN {degraded} THEN 2 ELSE 3 END, CASE WHEN {down} THEN 2 ELSE 1 END,
+            CASE WHEN {down} THEN NULL ELSE {avg} - 300 END, CASE WHEN {down} THEN NULL ELSE {avg} END,
+            CASE WHEN {down} THEN NULL ELSE {avg} + 700 END,
+            CASE WHEN {down} THEN NULL ELSE {_bucket_sql(avg)} END, CASE WHEN {down} THEN 1 ELSE NULL END
+        FROM {_range(conn, host_range)} AS h CROSS JOIN {_range(conn, minute_range)} AS m
+        ORDER BY {"m.seq, h.seq" if conn.dialect.name == "sqlite" else "h.seq, m.seq"}"""))
+
+
+def _range(conn: Connection, bounds: tuple[int, int]) -> str:
+    first, last = bounds
+    return f"(SELECT seq FROM {numbers(conn, last)} AS n WHERE seq >= {first})"
+
+
+def table_bytes(engine: Engine) -> dict[str, int]:
+    """Bytes on disk per table, its indexes included."""
+    with engine.begin() as conn:
+        if conn.dialect.name in ("mysql", "mariadb"):
+            for table in ("checks", *HISTORY_TABLES):
+                conn.execute(text(f"ANALYZE TABLE {table}")).all()
+            rows = conn.execute(text("SELECT table_name, data_length + index_length FROM information_schema.tables "
+                                     "WHERE table_schema = DATABASE()"))
+        else:
+            rows = conn.execute(text("SELECT m.tbl_name, SUM(d.pgsize) FROM dbstat AS d "
+                                     "JOIN sqlite_master AS m ON m.name = d.name GROUP BY m.tbl_name"))
+        return {str(name): int(size) for name, size in rows}
+
+
+@dataclass
+class StatementClock:
+    """The wall time of every statement sent through an engine, with its first words."""
+
+    times: list[tuple[float, str]] = field(default_factory=list)
+    # By cursor: the lease is renewed on a thread of its own, on the same engine.
+    _started: dict[int, float] = field(default_factory=dict)
+
+    def attach(self, engine: Engine) -> None:
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, _conn: Any, cursor: Any, *_args: Any) -> None:
+        self._started[id(cursor)] = time.perf_counter()
+
+    def _after(self, _conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        seconds = time.perf_counter() - self._started.pop(id(cursor))
+        self.times.append((seconds, " ".join(statement.split()[:3])))
+
+
+def run_cleanup(url: str, directory: Path, clock: StatementClock, batch_rows: int) -> tuple[int, float]:
+    """`netwatch run cleanup` in this process, keeping only one day of raw checks; exit code and seconds."""
+    keep = {"hourly_days": 36_500, "daily_days": 36_500, "transitions_days": 36_500, "runs_days": 36_500,
+            "outbox_days": 36_500, "register_days": 36_500, "scan_counts_days": 36_500}
+    config = directory / "cleanup.yaml"
+    config.write_text(yaml.safe_dump({"database": {"url": url}, "hosts": [], "run": {"lease_seconds": 60},
+                                      "retention": {"raw_days": 1, "batch_rows": batch_rows, **keep}}))
+
+    def deps(cfg: Config, env: Mapping[str, str], stop: StopFlag, redactor: Redactor) -> Deps:
+        built = build_deps(cfg, env, stop, redactor)
+        clock.attach(built.engine)
+        return built
+
+    started = time.perf_counter()
+    code = run_cli(["run", "cleanup", "--config", str(config)], StopFlag(), deps)
+    return code, time.perf_counter() - started
+
+
+@contextmanager
+def _timed(what: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    print(f"  {what}: {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def bench(backend: str, hosts: int, days: int, batch_rows: int, directory: Path) -> dict[str, Any]:
+    """Generates the history on a throwaway `backend` database, measures it, cleans the raw day up."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    raw_day = today - timedelta(days=2)
+    with throwaway_database(backend, directory, "bench_history", backend) as url:
+        engine = build_engine(url)
+        try:
+            with engine.begin() as conn:
+                migrate.upgrade(conn, datetime.now(UTC))
+            print(f"{backend}: {hosts} hosts, {days} days of rollups, raw checks of {raw_day.date()}", flush=True)
+            with _timed("generate"):
+                history = generate_history(engine, hosts, days, raw_day)
+            sizes = table_bytes(engine)
+        finally:
+            engine.dispose()
+        clock = StatementClock()
+        with _timed("cleanup"):
+            code, total_s = run_cleanup(url, directory, clock, batch_rows)
+        engine = build_engine(url)
+        try:
+            counts = last_run_counts(engine, "cleanup")
+        finally:
+            engine.dispose()
+    return _report(backend, history, sizes, clock, code, total_s, counts)
+
+
+def _report(backend: str, history: History, sizes: Mapping[str, int], clock: StatementClock, code: int,
+            total_s: float, counts: Mapping[str, int]) -> dict[str, Any]:
+    host_days = history.hosts * history.days
+    per_table = {table: {"rows": history.rows[table], "bytes": sizes.get(table, 0),
+                         "bytes_per_row": round(sizes.get(table, 0) / max(1, history.rows[table]), 1),
+                         "bytes_per_host_day": round(sizes.get(table, 0) / host_days, 1)}
+                 for table in ("checks", *HISTORY_TABLES)}
+    per_host_day = sum(sizes.get(table, 0) for table in HISTORY_TABLES) / host_days
+    durations = [seconds for seconds, _ in clock.times]
+    slowest = max(clock.times, default=(0.0, ""))
+    result = {
+        "backend": backend, "hosts": history.hosts, "days": history.days, "tables": per_table,
+        "raw_bytes_per_check_row": per_table["checks"]["bytes_per_row"],
+        "history_bytes_per_host_day": round(per_host_day, 1),
+        "cleanup": {"exit_code": code, "total_s": round(total_s, 2), "statements": len(durations),
+                    "max_statement_s": round(slowest[0], 4), "slowest": slowest[1],
+                    "median_statement_s": round(statistics.median(durations), 5) if durations else 0.0,
+                    "in_statements_s": round(sum(durations), 2),
+                    "deleted_checks": counts.get("checks"), "batches": counts.get("batches")},
+    }
+    verdict = "PASS" if backend == "sqlite" or per_host_day <= BYTES_PER_HOST_DAY_TARGET else "MISS"
+    print(f"  raw check row: {result['raw_bytes_per_check_row']} bytes; rollups + transitions: "
+          f"{per_host_day:.0f} bytes per host per day ({verdict if backend != 'sqlite' else 'no target'} "
+          f"against {BYTES_PER_HOST_DAY_TARGET} on MariaDB)")
+    for table, numbers_of in per_table.items():
+        print(f"    {table}: {numbers_of}")
+    under = "PASS" if slowest[0] < STATEMENT_TARGET_S else "MISS"
+    print(f"  cleanup: exit {code}, {counts.get('checks')} checks in {counts.get('batches')} batches, "
+          f"{len(durations)} statements, max {slowest[0]:.3f} s ({slowest[1]}; {under} against "
+          f"{STATEMENT_TARGET_S} s), median {result['cleanup']['median_statement_s']} s, "
+          f"{result['cleanup']['in_statements_s']} s in statements, total {total_s:.1f} s",
+          flush=True)
+    return result
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--backends", default="sqlite,mysql")
+    parser.add_argument("--batch-rows", type=int, default=5_000)
+    parser.add_argument("--json", type=Path, help="Also write the results to this file.")
+    args = parser.parse_args(argv)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="nw-bench-history-") as tmp:
+        for backend in args.backends.split(","):
+            if backend == "mysql" and (reason := mysql_available()) is not None:
+                print(f"mysql: skipped ({reason})")
+                continue
+            results.append(bench(backend, args.hosts, args.days, args.batch_rows, Path(tmp)))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
