@@ -28,6 +28,7 @@ bench: install
 	@command -v fping >/dev/null || apt-get install -y -qq fping >/dev/null || echo "fping not installed: the comparison is skipped"
 	$(BIN)/python bench/ping_sweep.py
 	$(BIN)/python bench/event_scan.py
+	$(BIN)/python bench/history.py
 
 schema: install
 	$(BIN)/netwatch db schema > schema.sql
