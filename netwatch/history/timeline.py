@@ -48,7 +48,7 @@ def require_target(conn: Connection, name: str, option: str) -> int:
 
 
 def timeline_rows(conn: Connection, target_id: int, since: datetime) -> list[dict[str, Any]]:
-    """A host's checks and transitions since `since`, newest first (a transition before the check at its time)."""
+    """A host's checks and transitions since `since`, newest first (a transition above the check that confirmed it)."""
     check_rows = conn.execute(
         select(checks, check_errors.c.text)
         .select_from(checks.outerjoin(check_errors, check_errors.c.id == checks.c.error_id))
