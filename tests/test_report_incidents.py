@@ -27,7 +27,8 @@ def seed(engine: Engine, ongoing_since: datetime) -> None:
     """web-1: down 00:05-00:15 on 2026-11-21 (events sent and dead); db-1: down since `ongoing_since`."""
     web_1 = [*minute_checks(T0, 5), Seen(T0 + timedelta(minutes=5), "failed", event_key="k-down"),
              *minute_checks(T0 + timedelta(minutes=6), 9, "failed"),
-             Seen(T0 + timedelta(minutes=15), "ok", 1.0, event_key="k-up"), *minute_checks(T0 + timedelta(minutes=16), 3)]
+             Seen(T0 + timedelta(minutes=15), "ok", 1.0, event_key="k-up"),
+             *minute_checks(T0 + timedelta(minutes=16), 3)]
     db_1 = [*minute_checks(ongoing_since - timedelta(minutes=3), 3, rtt_ms=0.7),
             Seen(ongoing_since, "failed", error="no reply", event_key="k-db"),
             *minute_checks(ongoing_since + timedelta(minutes=1), 2, "failed")]

@@ -76,8 +76,8 @@ def test_outbox_lists_waiting_and_given_up_messages(nwi: InProcess, engine: Engi
     rows = json.loads(nwi.run("outbox", "--json").stdout)
 
     assert [(r["idempotency_key"], r["status"], r["attempts"], r["last_error"]) for r in rows] == [
-        ("k-pending", "pending", 3, "HTTP 503"), ("k-failed", "failed", 3, "HTTP 503"), ("k-dead", "dead", 3, "HTTP 503"),
-        ("k-dead-2", "dead", 3, "HTTP 503")]
+        ("k-pending", "pending", 3, "HTTP 503"), ("k-failed", "failed", 3, "HTTP 503"),
+        ("k-dead", "dead", 3, "HTTP 503"), ("k-dead-2", "dead", 3, "HTTP 503")]
     assert rows[0]["next_attempt_at"] == "2026-11-21T00:05:00+00:00"
     dead_sigma = json.loads(nwi.run("outbox", "--status", "dead", "--channel", "sigma", "--json").stdout)
     assert [r["idempotency_key"] for r in dead_sigma] == ["k-dead"]
