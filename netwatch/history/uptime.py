@@ -114,20 +114,33 @@ def _totals(row: Any) -> Totals:
     )
 
 
+# How per-host sums combine into an account's: most add up, the RTT extremes do not.
+_COMBINE = {"rtt_min_us": func.min, "rtt_max_us": func.max}
+
+
 def uptime_rows(conn: Connection, period: Period, scope: Scope, from_raw: bool = False) -> list[dict[str, Any]]:
     """One row per host (scope.by "host") or account ("account") with data in the period, ordered by key."""
     sums = _raw_sums(period) if from_raw else _rollup_sums(period)
+    # Summed per host first, from the one table: only those rows (a row per host) meet the joins.
+    labelled = [column.label(name) for name, column in sums.columns.items()]
+    per_host = (select(sums.target_id.label("target_id"), *labelled)
+                .where(sums.where).group_by(sums.target_id).subquery())
+    joined = (per_host.join(targets, targets.c.id == per_host.c.target_id)
+              .outerjoin(hosts, hosts.c.name == targets.c.name))
     by_account = scope.by == "account"
-    key = hosts.c.account if by_account else targets.c.name
-    statement = (
-        select(key.label("key"), func.max(hosts.c.account).label("account"),
-               func.count(func.distinct(sums.target_id)).label("hosts"),
-               *[column.label(name) for name, column in sums.columns.items()])
-        .select_from(sums.source.join(targets, targets.c.id == sums.target_id)
-                     .outerjoin(hosts, hosts.c.name == targets.c.name))
-        .where(and_(sums.where, *scope.filters()))
-        .group_by(key)
-    )
+    if by_account:
+        statement = (
+            select(hosts.c.account.label("key"), func.max(hosts.c.account).label("account"),
+                   func.count().label("hosts"),
+                   *[_COMBINE.get(name, func.sum)(per_host.c[name]).label(name) for name in sums.columns])
+            .select_from(joined).where(*scope.filters()).group_by(hosts.c.account)
+        )
+    else:
+        statement = (
+            select(targets.c.name.label("key"), hosts.c.account, literal(1).label("hosts"),
+                   *[per_host.c[name] for name in sums.columns])
+            .select_from(joined).where(*scope.filters())
+        )
     rows = list(conn.execute(statement))
     incidents: dict[str | None, list[Any]] = {}
     for located in incidents_in(conn, period.start_s, period.until_s, scope):
