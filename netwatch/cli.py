@@ -610,7 +610,7 @@ def outbox(ctx: click.Context, config_file: str | None, statuses: tuple[str, ...
 
 @_command(outbox, "retry", transaction=True)
 @config_option
-@click.argument("ids", nargs=-1, required=True, type=click.IntRange(min=1), metavar="ID...")
+@click.argument("ids", nargs=-1, required=True, type=click.IntRange(min=1, max=2**63 - 1), metavar="ID...")
 @click.pass_context
 def outbox_retry(ctx: click.Context, config_file: str | None, ids: tuple[int, ...]) -> None:
     """Give dead messages a new attempt budget (pending, 0 attempts, due now), keeping their idempotency key.

@@ -129,3 +129,4 @@ def test_empty_database_and_bad_input(nwi: InProcess) -> None:
     assert nwi.run("outbox", "--status", "sent").returncode == 64
     assert nwi.run("outbox", "retry").returncode == 64
     assert nwi.run("outbox", "retry", "x").returncode == 64
+    assert nwi.run("outbox", "retry", str(2**64)).returncode == 64
