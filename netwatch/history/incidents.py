@@ -67,11 +67,11 @@ def incidents_in(conn: Connection, start_s: int, until_s: int, scope: Scope) -> 
     """Incidents of the scope's hosts that were ongoing at some time in [start_s, until_s)."""
     at = type_coerce(transitions.c.at, Integer)
     inside = _changes(conn, and_(at >= start_s, at < until_s), scope)
-    latest = (select(transitions.c.target_id, func.max(at).label("at"))
-              .where(at < start_s).group_by(transitions.c.target_id).subquery())
-    before = _changes(conn, and_(transitions.c.target_id == latest.c.target_id, at == latest.c.at), scope) \
-        if start_s > 0 else []
-    rows = inside + before
+    rows = inside
+    if start_s > 0:
+        latest = (select(transitions.c.target_id, func.max(at).label("at"))
+                  .where(at < start_s).group_by(transitions.c.target_id).subquery())
+        rows += _changes(conn, and_(transitions.c.target_id == latest.c.target_id, at == latest.c.at), scope)
     keys = {(row.target_id, row.at): row.event_key for row in rows}
     where = {row.target_id: (row.name, row.account) for row in rows}
     located = []
