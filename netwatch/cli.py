@@ -365,12 +365,14 @@ def status(config_file: str | None, as_json: bool, as_csv: bool) -> None:
     Example:
       netwatch status --config netwatch.yaml --json
     """
+    from datetime import timedelta
+
     from netwatch import reports
 
     fmt = _output_format(as_json, as_csv) or "table"
-
-    with _report_connection(config_file) as conn:
-        rows = reports.host_rows(conn)
+    config = _load(config_file)
+    with _report_connection(config_file, config) as conn:
+        rows = reports.host_rows(conn, timedelta(seconds=config.thresholds.min_transition_seconds))
     click.echo(reports.render(rows, reports.HOST_COLUMNS, fmt, reports.HOST_TABLE), nl=False)
 
 
@@ -435,22 +437,233 @@ def alerts_log(ctx: click.Context, config_file: str | None, since: str | None, a
     click.echo(reports.render(rows, reports.LOG_COLUMNS, fmt or "table"), nl=False)
 
 
+# History read back (issue 8): reports, one host's history, runs, the outbox.
+
+@cli.group()
+@_log_options
+def report() -> None:
+    """Reports over the stored history: uptime, incidents, the day-wise report.
+
+    \b
+    Example:
+      netwatch report uptime --since 30d --by account
+    """
+
+
+def _scope_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    host = click.option("--host", metavar="NAME", help="Only this host.")
+    account = click.option("--account", metavar="ACCOUNT", help="Only the hosts of this account (inventory).")
+    return host(account(function))
+
+
+def _scope(conn: Connection, host: str | None, account: str | None, by: str = "host") -> Any:
+    from netwatch.history.incidents import Scope
+    from netwatch.history.timeline import require_target
+
+    if host is not None:
+        require_target(conn, host, "--host")
+    return Scope(host=host, account=account, by=by)
+
+
+@_command(report, "uptime", transaction=True)
+@config_option
+@click.option("--since", metavar="Nd", help="The last N UTC days including today (default 30d).")
+@click.option("--from", "first", metavar="DATE", help="First UTC day of the period, e.g. 2026-11-01.")
+@click.option("--to", "last", metavar="DATE", help="Last UTC day of the period, included (default today).")
+@_scope_options
+@click.option("--by", type=click.Choice(["host", "account"]), default="host", show_default=True,
+              help="One row per host or per account.")
+@click.option("--from-raw", is_flag=True, help="Sum the raw checks instead of the daily rollups (same numbers).")
+@_format_option
+def report_uptime(config_file: str | None, since: str | None, first: str | None, last: str | None, host: str | None,
+                  account: str | None, by: str, from_raw: bool, as_json: bool, as_csv: bool) -> None:
+    """Uptime % of the known time, unknown time, check success, incidents, downtime, MTTR, loss, latency.
+
+    \b
+    Example:
+      netwatch report uptime --from 2026-11-01 --to 2026-11-30 --account 1234 --csv
+    """
+    from netwatch import reports
+    from netwatch.core.periods import report_period
+    from netwatch.core.times import utc_now
+    from netwatch.history import uptime
+
+    fmt = _output_format(as_json, as_csv) or "table"
+    period = report_period(since, first, last, utc_now())
+    with _report_connection(config_file) as conn:
+        rows = uptime.uptime_rows(conn, period, _scope(conn, host, account, by), from_raw)
+    columns, table = ((uptime.ACCOUNT_COLUMNS, uptime.ACCOUNT_TABLE) if by == "account"
+                      else (uptime.HOST_COLUMNS, uptime.HOST_TABLE))
+    click.echo(reports.render(rows, columns, fmt, table), nl=False)
+
+
+@_command(report, "incidents", transaction=True)
+@config_option
+@_since_option
+@_scope_options
+@click.option("--open", "open_only", is_flag=True, help="Only incidents still ongoing.")
+@_format_option
+def report_incidents(config_file: str | None, since: str | None, host: str | None, account: str | None,
+                     open_only: bool, as_json: bool, as_csv: bool) -> None:
+    """Each offline period: host, account, start, end or "ongoing", duration, the events sent about it.
+
+    \b
+    Example:
+      netwatch report incidents --since 7d --open
+    """
+    from netwatch import reports
+    from netwatch.core.times import utc_now
+    from netwatch.history import incidents
+
+    fmt = _output_format(as_json, as_csv) or "table"
+    now = utc_now()
+    start_s = int((now - reports.parse_age(since)).timestamp()) if since else 0
+    with _report_connection(config_file) as conn:
+        rows = incidents.incident_rows(conn, start_s, int(now.timestamp()), _scope(conn, host, account), open_only)
+    click.echo(reports.render(rows, incidents.COLUMNS, fmt, incidents.TABLE), nl=False)
+
+
+@_command(report, "daily", transaction=True)
+@config_option
+@click.option("--date", "day", metavar="DATE", help="The UTC day (default today), e.g. 2026-11-22.")
+@_scope_options
+@_format_option
+def report_daily(config_file: str | None, day: str | None, host: str | None, account: str | None, as_json: bool,
+                 as_csv: bool) -> None:
+    """The day-wise report: per host its checks, good checks, uptime %, average latency, incidents.
+
+    \b
+    Example:
+      netwatch report daily --date 2026-11-22 --csv
+    """
+    from netwatch import reports
+    from netwatch.core.periods import day_period, parse_date
+    from netwatch.core.times import utc_now
+    from netwatch.history import uptime
+
+    fmt = _output_format(as_json, as_csv) or "table"
+    now = utc_now()
+    period = day_period(parse_date("--date", day) if day else now.date(), now)
+    with _report_connection(config_file) as conn:
+        rows = uptime.daily_rows(conn, period, _scope(conn, host, account))
+    click.echo(reports.render(rows, uptime.DAILY_COLUMNS, fmt), nl=False)
+
+
+@_command(cli, "history", transaction=True)
+@config_option
+@click.argument("host", metavar="HOST")
+@click.option("--since", default="24h", show_default=True, metavar="AGE", help="How far back, e.g. 90m, 24h, 7d.")
+@_format_option
+def history(config_file: str | None, host: str, since: str, as_json: bool, as_csv: bool) -> None:
+    """One host's checks (status, loss, RTT, failure reason) and transitions, newest first.
+
+    \b
+    Example:
+      netwatch history lo-1 --since 6h
+    """
+    from netwatch import reports
+    from netwatch.core.times import utc_now
+    from netwatch.history import timeline
+
+    fmt = _output_format(as_json, as_csv) or "table"
+    cutoff = utc_now() - reports.parse_age(since)
+    with _report_connection(config_file) as conn:
+        rows = timeline.timeline_rows(conn, timeline.require_target(conn, host, "HOST"), cutoff)
+    click.echo(reports.render(rows, timeline.COLUMNS, fmt, timeline.TABLE), nl=False)
+
+
+@_command(cli, "runs", transaction=True)
+@config_option
+@click.option("--job", metavar="JOB", help="Only runs of this job, e.g. ping-sweep.")
+@click.option("--since", default="24h", show_default=True, metavar="AGE", help="Runs started within AGE.")
+@click.option("--failed", "failed_only", is_flag=True, help="Only runs that failed, were stopped or abandoned.")
+@_format_option
+def runs(config_file: str | None, job: str | None, since: str, failed_only: bool, as_json: bool,
+         as_csv: bool) -> None:
+    """Job runs, newest first: outcome, exit code, duration and counts.
+
+    \b
+    Example:
+      netwatch runs --job ping-sweep --failed
+    """
+    from netwatch import reports
+    from netwatch.core.times import utc_now
+
+    fmt = _output_format(as_json, as_csv) or "table"
+    cutoff = utc_now() - reports.parse_age(since)
+    with _report_connection(config_file) as conn:
+        rows = reports.run_rows(conn, job, cutoff, failed_only)
+    click.echo(reports.render(rows, reports.RUN_COLUMNS, fmt, reports.RUN_TABLE), nl=False)
+
+
+@cli.group("outbox", invoke_without_command=True)
+@_log_options
+@config_option
+@click.option("--status", "statuses", multiple=True, type=click.Choice(["pending", "failed", "dead"]),
+              help="Only messages in this status (repeatable; default all three).")
+@click.option("--channel", metavar="CHANNEL", help="Only messages of this channel, e.g. sigma, email.")
+@_format_option
+@click.pass_context
+def outbox(ctx: click.Context, config_file: str | None, statuses: tuple[str, ...], channel: str | None,
+           as_json: bool, as_csv: bool) -> None:
+    """Queued messages (pending, failed, dead) with attempts, last error and next attempt.
+
+    \b
+    Example:
+      netwatch outbox --status dead --channel sigma
+    """
+    from netwatch import reports
+    from netwatch.db.outbox import OPEN_STATUSES
+
+    if ctx.invoked_subcommand is not None:
+        ctx.meta["outbox_config"] = config_file
+        return
+    _begin(transaction=True)
+    fmt = _output_format(as_json, as_csv) or "table"
+    with _report_connection(config_file) as conn:
+        rows = reports.outbox_rows(conn, statuses or OPEN_STATUSES, channel)
+    click.echo(reports.render(rows, reports.OUTBOX_COLUMNS, fmt, reports.OUTBOX_TABLE), nl=False)
+
+
+@_command(outbox, "retry", transaction=True)
+@config_option
+@click.argument("ids", nargs=-1, required=True, type=click.IntRange(min=1, max=2**63 - 1), metavar="ID...")
+@click.pass_context
+def outbox_retry(ctx: click.Context, config_file: str | None, ids: tuple[int, ...]) -> None:
+    """Give dead messages a new attempt budget (pending, 0 attempts, due now), keeping their idempotency key.
+
+    All or nothing: a missing or not dead ID is an error (65) and nothing changes.
+
+    \b
+    Example:
+      netwatch outbox retry 42 43
+    """
+    from netwatch.core.times import utc_now
+    from netwatch.db import migrate
+    from netwatch.db.outbox import retry_dead
+
+    with _engine(config_file or ctx.meta.get("outbox_config")) as engine, engine.begin() as conn:
+        migrate.require_current(conn)
+        count = retry_dead(conn, ids, utc_now())
+    click.echo(f"{count} message(s) pending again")
+
+
 @contextmanager
-def _report_connection(config_file: str | None) -> Iterator[Connection]:
+def _report_connection(config_file: str | None, config: Config | None = None) -> Iterator[Connection]:
     """A read-only connection for a report: it never creates a database (nor writes to a SQLite file)."""
     from netwatch.db import migrate
 
-    with _engine(config_file, read_only=True) as engine, engine.begin() as conn:
+    with _engine(config_file, read_only=True, config=config) as engine, engine.begin() as conn:
         migrate.require_current(conn)
         yield conn
 
 
 @contextmanager
-def _engine(config_file: str | None, read_only: bool = False) -> Iterator[Engine]:
-    """The configured database's engine, disposed at the end: the process exits without teardown."""
+def _engine(config_file: str | None, read_only: bool = False, config: Config | None = None) -> Iterator[Engine]:
+    """The configured database's engine (of `config` when already loaded), disposed at the end."""
     from netwatch.db.engine import build_engine
 
-    config = _load(config_file)
+    config = config or _load(config_file)
     engine = build_engine(config.database_url, config.database_key, read_only=read_only)
     try:
         with _database_outages(config.database_key):

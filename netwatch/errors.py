@@ -11,6 +11,7 @@ class ExitCode(IntEnum):
     OK = 0
     DELIVERY_FAILED = 1
     USAGE = 64
+    NOT_RETRYABLE = 65
     UNAVAILABLE = 69
     SOFTWARE = 70
     CLOCK = 71
@@ -39,6 +40,12 @@ class ConfigError(NetwatchError):
 
 class UsageError(NetwatchError):
     exit_code = ExitCode.USAGE
+
+
+class NotRetryable(NetwatchError):
+    """`outbox retry` was given an id that is missing or not dead: nothing was changed."""
+
+    exit_code = ExitCode.NOT_RETRYABLE
 
 
 class ServiceUnavailable(NetwatchError):

@@ -18,10 +18,13 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from netwatch.db.hosts import list_hosts
+from netwatch.db.outbox import list_items
 from netwatch.db.register import read_entries
+from netwatch.db.runs import list_runs
 from netwatch.db.triggers import list_triggers
 from netwatch.errors import UsageError
 from netwatch.excerpt import excerpt
+from netwatch.history.timeline import last_checks
 from netwatch.printable import printable
 
 _AGE = re.compile(r"^(\d+)\s*([smhd])$")
@@ -32,8 +35,9 @@ MAX_AGE = timedelta(days=36_525)
 _MAX_AGE_DIGITS = 12
 
 HOST_COLUMNS = ("name", "address", "status", "since", "held", "last_check", "last_check_at", "failures",
-                "successes")
-HOST_TABLE = ("name", "address", "status", "since", "last_check", "last_check_at")
+                "successes", "streak", "loss_pct", "rtt_avg_ms", "reason", "held_until")
+HOST_TABLE = ("name", "address", "status", "since", "last_check", "last_check_at", "streak", "loss_pct", "rtt_avg_ms",
+              "reason", "held_until")
 ALERT_COLUMNS = ("account", "cuc", "code", "status", "count", "peak", "threshold", "first_seen", "last_seen",
                  "raised_at", "cleared_at", "clear_reason", "account_name", "company", "client_group")
 ALERT_TABLE = ("account", "cuc", "code", "status", "count", "threshold", "first_seen", "last_seen",
@@ -54,14 +58,32 @@ def parse_age(text: str) -> timedelta:
     return timedelta(seconds=int(digits) * _UNIT_SECONDS[unit])
 
 
-def host_rows(conn: Connection) -> list[dict[str, Any]]:
-    """Each host's current state."""
-    return [
-        {"name": h.name, "address": h.address, "status": str(h.state.status), "since": h.state.last_transition_at,
-         "held": h.state.held, "last_check": h.last_check_status, "last_check_at": h.last_check_at,
-         "failures": h.state.consecutive_failures, "successes": h.state.consecutive_successes}
-        for h in list_hosts(conn)
-    ]
+def host_rows(conn: Connection, min_transition: timedelta) -> list[dict[str, Any]]:
+    """Each host's current state, why it is there (its last check, its streak) and when a held change is due.
+
+    A held change is applied by the first run at or after `held_until` (the last transition plus
+    thresholds.min_transition_seconds) whose check still confirms it.
+    """
+    last = last_checks(conn)
+    rows = []
+    for h in list_hosts(conn):
+        check = last.get(h.name)
+        held_until = (h.state.last_transition_at + min_transition
+                      if h.state.held and h.state.last_transition_at is not None else None)
+        rows.append({
+            "name": h.name, "address": h.address, "status": str(h.state.status), "since": h.state.last_transition_at,
+            "held": h.state.held, "last_check": h.last_check_status, "last_check_at": h.last_check_at,
+            "failures": h.state.consecutive_failures, "successes": h.state.consecutive_successes,
+            "streak": _streak(h.state.consecutive_failures, h.state.consecutive_successes),
+            "loss_pct": check.loss_pct if check else None, "rtt_avg_ms": check.rtt_avg_ms if check else None,
+            "reason": check.reason if check else None, "held_until": held_until})
+    return rows
+
+
+def _streak(failures: int, successes: int) -> str | None:
+    if failures:
+        return f"{failures} failed"
+    return f"{successes} good" if successes else None
 
 
 def alert_rows(conn: Connection, active_only: bool, since: datetime | None) -> list[dict[str, Any]]:
@@ -78,6 +100,31 @@ def alert_rows(conn: Connection, active_only: bool, since: datetime | None) -> l
 def log_rows(conn: Connection, since: datetime | None) -> list[dict[str, Any]]:
     """The register log, oldest first."""
     return [{column: getattr(entry, column) for column in LOG_COLUMNS} for entry in read_entries(conn, since)]
+
+
+RUN_COLUMNS = ("id", "job", "shard", "started_at", "finished_at", "duration_s", "outcome", "exit_code", "counts",
+               "error")
+RUN_TABLE = ("id", "job", "shard", "started_at", "duration_s", "outcome", "exit_code", "counts", "error")
+OUTBOX_COLUMNS = ("id", "channel", "kind", "subject", "status", "attempts", "http_status", "last_error",
+                  "next_attempt_at", "created_at", "idempotency_key")
+OUTBOX_TABLE = ("id", "channel", "kind", "subject", "status", "attempts", "last_error", "next_attempt_at")
+
+
+def run_rows(conn: Connection, job: str | None, since: datetime, failed_only: bool) -> list[dict[str, Any]]:
+    """Job runs since `since`, newest first, with duration and counts (as `key=value` text)."""
+    return [
+        {"id": r.id, "job": r.job, "shard": r.shard, "started_at": r.started_at, "finished_at": r.finished_at,
+         "duration_s": None if r.finished_at is None else round((r.finished_at - r.started_at).total_seconds(), 3),
+         "outcome": r.outcome, "exit_code": r.exit_code,
+         "counts": " ".join(f"{key}={value}" for key, value in sorted(r.counts.items())), "error": r.error}
+        for r in list_runs(conn, job, since, failed_only)
+    ]
+
+
+def outbox_rows(conn: Connection, statuses: Sequence[str], channel: str | None) -> list[dict[str, Any]]:
+    """Queued messages with their attempts, last error and next attempt, oldest first."""
+    items = list_items(conn, statuses, channel)
+    return [{column: getattr(item, column) for column in OUTBOX_COLUMNS} for item in items]
 
 
 def render(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str,

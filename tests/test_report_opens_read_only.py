@@ -1,4 +1,4 @@
-"""Reports (`status`, `alerts`, `alerts log`) only read: they never create a database file.
+"""Reports (`status`, `alerts`, `report ...`, `history`, `runs`, `outbox`) only read: they never create a database.
 
 They used to open a missing SQLite file read-write, which created it empty, and then advised
 `netwatch db init` without naming the database: wrong on SQLite, where the first job run creates
@@ -19,7 +19,8 @@ from sqlalchemy.exc import OperationalError
 
 from netwatch.db.engine import build_engine
 
-REPORTS = [["status"], ["alerts"], ["alerts", "log"]]
+REPORTS = [["status"], ["alerts"], ["alerts", "log"], ["report", "uptime"], ["report", "incidents"],
+           ["report", "daily"], ["history", "lo"], ["runs"], ["outbox"]]
 CREATES_IT = "the first job run (`netwatch run ping-sweep`, `event-scan` or `alert-clear`) creates it"
 
 

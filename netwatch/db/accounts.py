@@ -66,3 +66,17 @@ def store_accounts(conn: Connection, entries: Sequence[CachedAccount]) -> None:
         key=["account"],
         update=["found", "payload", "fetched_at"],
     )
+
+
+def account_names(conn: Connection, accounts: Collection[str]) -> dict[str, str]:
+    """The cached Segware name of each of `accounts` that has one, however old (for reports)."""
+    wanted = sorted(set(accounts))
+    names: dict[str, str] = {}
+    for start in range(0, len(wanted), _IN_LIST_CHUNK):
+        rows = conn.execute(select(account_cache.c.account, account_cache.c.payload)
+                            .where(account_cache.c.account.in_(wanted[start : start + _IN_LIST_CHUNK])))
+        for account, payload in rows:
+            name = json.loads(payload).get("name") if payload else None
+            if isinstance(name, str):
+                names[account] = name
+    return names

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from netwatch import limits
 from netwatch.db.tables import outbox
 from netwatch.db.upsert import upsert_rows
+from netwatch.errors import NotRetryable
 
 PENDING = "pending"
 SENT = "sent"
@@ -194,3 +195,46 @@ def supersede_pending(conn: Connection, channel: str, subjects: Collection[str],
             )
             .values(status=SUPERSEDED, updated_at=now)
         )
+
+
+# What `netwatch outbox` lists unless told: the messages still waiting or given up on.
+OPEN_STATUSES = (PENDING, FAILED, DEAD)
+_KEY_CHUNK = 5000
+
+
+def statuses_of(conn: Connection, keys: Collection[str]) -> dict[str, str]:
+    """The status of the message with each idempotency key (one query per 5,000 keys)."""
+    wanted = sorted(set(keys))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), _KEY_CHUNK):
+        rows = conn.execute(select(outbox.c.idempotency_key, outbox.c.status)
+                            .where(outbox.c.idempotency_key.in_(wanted[start : start + _KEY_CHUNK])))
+        found.update({key: status for key, status in rows})
+    return found
+
+
+def list_items(conn: Connection, statuses: Collection[str], channel: str | None) -> list[OutboxItem]:
+    """Messages in any of `statuses` (of `channel` when given), oldest first."""
+    condition = outbox.c.status.in_(sorted(statuses))
+    if channel is not None:
+        condition = and_(condition, outbox.c.channel == channel)
+    rows = conn.execute(select(outbox).where(condition).order_by(outbox.c.id)).mappings()
+    return [item_from_row(row) for row in rows]
+
+
+def retry_dead(conn: Connection, ids: Collection[int], now: datetime) -> int:
+    """Gives dead messages a new attempt budget (pending, 0 attempts, due now), keeping their keys.
+
+    All or nothing: when an id is missing or its message not dead, NotRetryable and no change
+    (the read locks the rows on MySQL, so none changes between the check and the update).
+    """
+    wanted = sorted(set(ids))
+    found = dict(conn.execute(select(outbox.c.id, outbox.c.status).where(outbox.c.id.in_(wanted))
+                              .with_for_update()).all())
+    problems = [f"{i} {'does not exist' if i not in found else f'is {found[i]}, not dead'}"
+                for i in wanted if found.get(i) != DEAD]
+    if problems:
+        raise NotRetryable(f"outbox retry: message {', '.join(problems)}: nothing changed")
+    conn.execute(update(outbox).where(and_(outbox.c.id.in_(wanted), outbox.c.status == DEAD))
+                 .values(status=PENDING, attempts=0, next_attempt_at=now, updated_at=now))
+    return len(wanted)

@@ -87,3 +87,35 @@ def finish_run(
             error=error,
         )
     )
+
+
+# Outcomes `netwatch runs --failed` lists: the run did not end well (a skipped run is no failure).
+FAILED = ("failed", "delivery_failed", "abandoned", "stopped")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    job: str
+    shard: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    exit_code: int | None
+    counts: dict[str, int]
+    error: str | None
+
+
+def list_runs(conn: Connection, job: str | None, since: datetime, failed_only: bool) -> list[RunRow]:
+    """Runs started since `since` (of `job`, failed ones only when asked), newest first."""
+    conditions = [job_runs.c.started_at >= since]
+    if job is not None:
+        conditions.append(job_runs.c.job == job)
+    if failed_only:
+        conditions.append(job_runs.c.outcome.in_(FAILED))
+    rows = conn.execute(select(job_runs).where(and_(*conditions))
+                        .order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc())).mappings()
+    return [RunRow(id=row["id"], job=row["job"], shard=row["shard"], started_at=row["started_at"],
+                   finished_at=row["finished_at"], outcome=row["outcome"], exit_code=row["exit_code"],
+                   counts=json.loads(row["counts"]) if row["counts"] else {}, error=row["error"])
+            for row in rows]

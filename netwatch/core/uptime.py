@@ -1,0 +1,103 @@
+"""Uptime report arithmetic: summed counters and incidents -> the figures of one row. Pure code.
+
+The counters are the same whether they were summed from daily rollups or from raw checks (see
+netwatch/history/uptime.py), so both sources give the same figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from netwatch.core.periods import Period
+from netwatch.core.rollup import Incident, percentile_ms, uptime_percent
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Counters summed over a period for one host or one account (`hosts`: how many were summed)."""
+
+    hosts: int
+    checks: int
+    ok: int
+    degraded: int
+    failed: int
+    sent: int
+    received: int
+    rtt_samples: int
+    rtt_min_us: int | None
+    rtt_weighted_us: int  # the sum of rtt_avg_us x rtt_samples: their mean is the latency average
+    rtt_max_us: int | None
+    online_s: int
+    offline_s: int
+    histogram: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Downtime:
+    """Incidents seen in a period: how many, the offline time inside it, and recovery times."""
+
+    incidents: int
+    total_s: int
+    longest_s: int | None
+    mttr_s: int | None
+
+
+def clipped_s(incident: Incident, period: Period) -> int:
+    """Seconds of `incident` inside the known part of `period` (0 when it lies outside)."""
+    end = period.until_s if incident.end_s is None else min(incident.end_s, period.until_s)
+    return max(0, end - max(incident.start_s, period.start_s))
+
+
+def overlaps(incident: Incident, period: Period) -> bool:
+    """Whether the incident was (at least partly) within the known part of the period."""
+    return incident.start_s < period.until_s and (incident.end_s is None or incident.end_s > period.start_s)
+
+
+def downtime(incidents: Sequence[Incident], period: Period) -> Downtime:
+    """Count, clipped total and longest offline time, and the mean time to recovery of those that ended.
+
+    MTTR counts each ended incident's whole duration, also the part before the period began.
+    """
+    inside = [incident for incident in incidents if overlaps(incident, period)]
+    clipped = [clipped_s(incident, period) for incident in inside]
+    ended = [incident.end_s - incident.start_s for incident in inside
+             if incident.end_s is not None and incident.end_s <= period.until_s]
+    return Downtime(
+        incidents=len(inside),
+        total_s=sum(clipped),
+        longest_s=max(clipped, default=None),
+        mttr_s=round(sum(ended) / len(ended)) if ended else None,
+    )
+
+
+def _ms(microseconds: float | None) -> float | None:
+    return None if microseconds is None else round(microseconds / 1000, 3)
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return None if whole == 0 else round(100 * part / whole, 3)
+
+
+def uptime_figures(totals: Totals, period: Period, down: Downtime) -> dict[str, Any]:
+    """The report's numbers: uptime % of the known time, unknown time, checks, downtime, loss, latency."""
+    unknown_s = max(0, totals.hosts * period.known_s - totals.online_s - totals.offline_s)
+    low, high = _ms(totals.rtt_min_us), _ms(totals.rtt_max_us)
+    return {
+        "uptime_pct": uptime_percent(totals.online_s, totals.offline_s),
+        "online_s": totals.online_s,
+        "offline_s": totals.offline_s,
+        "unknown_s": unknown_s,
+        "checks": totals.checks,
+        "good_checks": totals.ok + totals.degraded,
+        "check_success_pct": _percent(totals.ok + totals.degraded, totals.checks),
+        "incidents": down.incidents,
+        "downtime_s": down.total_s,
+        "longest_downtime_s": down.longest_s,
+        "mttr_s": down.mttr_s,
+        "loss_pct": _percent(totals.sent - totals.received, totals.sent),
+        "latency_avg_ms": _ms(totals.rtt_weighted_us / totals.rtt_samples) if totals.rtt_samples else None,
+        "latency_p95_ms": percentile_ms(totals.histogram, 0.95, low, high),
+        "latency_max_ms": high,
+    }

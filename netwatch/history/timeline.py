@@ -1,0 +1,87 @@
+"""The read models of one host's recent history (`netwatch history HOST`) and of each host's last check.
+
+Raw checks (kept `retention.raw_days`) with the reason of a failure, and confirmed transitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, and_, func, select, type_coerce
+from sqlalchemy.engine import Connection
+
+from netwatch.core.rollup import CHECK_NAMES, STATE_NAMES
+from netwatch.db.tables import check_errors, checks, hosts, targets, transitions
+from netwatch.errors import UsageError
+from netwatch.excerpt import excerpt
+
+COLUMNS = ("at", "kind", "status", "loss_pct", "rtt_min_ms", "rtt_avg_ms", "rtt_max_ms", "reason", "from_state",
+           "to_state", "streak", "held_s")
+TABLE = ("at", "kind", "status", "loss_pct", "rtt_avg_ms", "reason", "streak", "held_s")
+
+
+@dataclass(frozen=True)
+class LastCheck:
+    """A host's latest stored check: loss, RTT and the reason of a failure."""
+
+    loss_pct: float | None
+    rtt_avg_ms: float | None
+    reason: str | None
+
+
+def _ms(microseconds: int | None) -> float | None:
+    return None if microseconds is None else round(microseconds / 1000, 3)
+
+
+def _loss(sent: int, received: int) -> float | None:
+    return None if sent == 0 else round(100 * (sent - received) / sent, 3)
+
+
+def require_target(conn: Connection, name: str, option: str) -> int:
+    """The history id of host `name`; a UsageError naming `option` when it was never checked."""
+    found = conn.execute(select(targets.c.id).where(targets.c.name == name)).scalar_one_or_none()
+    if found is None:
+        raise UsageError(f"{option}: no host named {excerpt(name)} has ever been checked")
+    return int(found)
+
+
+def timeline_rows(conn: Connection, target_id: int, since: datetime) -> list[dict[str, Any]]:
+    """A host's checks and transitions since `since`, newest first (a transition above the check that confirmed it)."""
+    check_rows = conn.execute(
+        select(checks, check_errors.c.text)
+        .select_from(checks.outerjoin(check_errors, check_errors.c.id == checks.c.error_id))
+        .where(and_(checks.c.target_id == target_id, checks.c.checked_at >= since))
+    )
+    rows: list[tuple[datetime, int, dict[str, Any]]] = [
+        (row.checked_at, 0, {"at": row.checked_at, "kind": "check", "status": CHECK_NAMES[row.status],
+                             "loss_pct": _loss(row.sent, row.received), "rtt_min_ms": _ms(row.rtt_min_us),
+                             "rtt_avg_ms": _ms(row.rtt_avg_us), "rtt_max_ms": _ms(row.rtt_max_us),
+                             "reason": row.text})
+        for row in check_rows
+    ]
+    change_rows = conn.execute(
+        select(transitions).where(and_(transitions.c.target_id == target_id, transitions.c.at >= since))
+    )
+    rows.extend(
+        (row.at, 1, {"at": row.at, "kind": "transition", "status": STATE_NAMES[row.to_state],
+                     "from_state": STATE_NAMES[row.from_state], "to_state": STATE_NAMES[row.to_state],
+                     "streak": row.streak, "held_s": row.held_s})
+        for row in change_rows
+    )
+    return [row for _, _, row in sorted(rows, key=lambda item: (item[0], item[1]), reverse=True)]
+
+
+def last_checks(conn: Connection) -> dict[str, LastCheck]:
+    """Each inventory host's latest check, by name (one statement: the newest row per host via its index)."""
+    newest = (select(func.max(type_coerce(checks.c.checked_at, Integer)))
+              .where(checks.c.target_id == targets.c.id).correlate(targets).scalar_subquery())
+    rows = conn.execute(
+        select(targets.c.name, checks.c.sent, checks.c.received, checks.c.rtt_avg_us, check_errors.c.text)
+        .select_from(targets.join(hosts, hosts.c.name == targets.c.name)
+                     .join(checks, checks.c.target_id == targets.c.id)
+                     .outerjoin(check_errors, check_errors.c.id == checks.c.error_id))
+        .where(type_coerce(checks.c.checked_at, Integer) == newest)
+    )
+    return {row.name: LastCheck(_loss(row.sent, row.received), _ms(row.rtt_avg_us), row.text) for row in rows}
