@@ -19,11 +19,12 @@ import pytest
 from inproc import InProcess
 from jobkit import log_lines
 
+from netwatch.cli import run
 from netwatch.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 JOBS = ROOT / "jobs"
-JOB_NAMES = ("ping-sweep", "event-scan", "alert-clear")
+JOB_NAMES = tuple(sorted(run.commands))  # every job ships a unit and a crontab line
 VARIABLE = "NETWATCH_DATABASE_URL"
 HOSTS = [{"name": "lo", "address": "127.0.0.1"}]
 
