@@ -43,6 +43,13 @@ class PingConfig:
 
 
 @dataclass(frozen=True)
+class HistoryConfig:
+    """`gap_limit_seconds`: the longest time between two checks of a host that counts as observed."""
+
+    gap_limit_seconds: int = 900
+
+
+@dataclass(frozen=True)
 class ApiConfig:
     """Connection settings of one external API; the token itself is read later, never stored here."""
 
@@ -154,6 +161,7 @@ class Config:
     event_scan: EventScanConfig = field(default_factory=EventScanConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     database_key: str = FILE_KEY
+    history: HistoryConfig = field(default_factory=HistoryConfig)
 
 
 class _Section:
@@ -327,6 +335,11 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     sigma.done()
 
     event_scan = _event_scan(top.section("event_scan"))
+
+    history = top.section("history")
+    history_config = HistoryConfig(gap_limit_seconds=history.integer(
+        "gap_limit_seconds", HistoryConfig.gap_limit_seconds, minimum=1, maximum=86_400))
+    history.done()
     notifications = _notifications(top.section("notifications"), segware_config, base_dir)
 
     top.done()
@@ -342,6 +355,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
         event_scan=event_scan,
         notifications=notifications,
         database_key=database_key,
+        history=history_config,
     )
 
 
