@@ -10,7 +10,7 @@ the `checks` table: the migration's backfill uses it, and tests compare it with 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ WRITE_BATCH = 500
 
 @dataclass(frozen=True)
 class Rollups:
-    """Rollup rows by (bucket start, target id): hourly tallies with whether their histogram is kept."""
+    """Rollup rows by (bucket start, target id), and the hourly rows that keep their (non-empty) histogram."""
 
     hourly: dict[Key, Tally]
     daily: dict[Key, Tally]
@@ -111,9 +111,12 @@ def rollups_from_raw(conn: Connection, start: int, end: int) -> Rollups:
             daily.update(_within(add_entry(daily, entry, rollup.DAY), start, end))
     latest = dict(conn.execute(select(checks.c.target_id, func.max(checks.c.checked_at))
                                .group_by(checks.c.target_id)).all())
-    open_hours = {key for key in hourly
-                  if key[1] in latest and rollup.bucket_start(_epoch(latest[key[1]]), rollup.HOUR) == key[0]}
-    return Rollups(hourly, daily, open_hours)
+    # An hour without replies has no histogram to keep.
+    open_hours = {key for key, tally in hourly.items() if any(tally.hist) and key[1] in latest
+                  and rollup.bucket_start(_epoch(latest[key[1]]), rollup.HOUR) == key[0]}
+    # As stored: a closed hour keeps its p95 but not its histogram.
+    closed = {key: replace(tally, hist=Tally().hist) for key, tally in hourly.items() if key not in open_hours}
+    return Rollups({**hourly, **closed}, daily, open_hours)
 
 
 def write_rollups(conn: Connection, rollups: Rollups, batch: int | None = None) -> None:
