@@ -15,13 +15,15 @@ against `checked_at`, and then the mean can differ from the recomputed one by ro
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from netwatch.core import rollup
 from netwatch.core.checks import CheckResult
 from netwatch.core.hoststate import Status
 
 _EMPTY_HIST = (0,) * rollup.RTT_BUCKETS
+_OK, _DEGRADED, _FAILED = (rollup.CHECK_CODES[name] for name in ("ok", "degraded", "failed"))
+_UNKNOWN, _ONLINE, _OFFLINE = (rollup.STATE_CODES[name] for name in ("unknown", "online", "offline"))
 
 
 @dataclass(frozen=True)
@@ -99,13 +101,16 @@ Key = tuple[int, int]  # (bucket start, target id)
 def add_entry(tallies: Mapping[Key, Tally], entry: CheckEntry, size_s: int) -> dict[Key, Tally]:
     """The tallies `entry` changes (buckets of `size_s` seconds), each with it added; others are left out."""
     changed: dict[Key, Tally] = {}
-    state_field = f"{rollup.STATE_NAMES[entry.prior]}_s"
-    for bucket, seconds in rollup.split_interval(entry.checked_at - entry.gap_s, entry.checked_at, size_s):
-        key = (bucket, entry.target_id)
-        tally = changed.get(key) or tallies.get(key) or Tally()
-        changed[key] = replace(tally, **{state_field: getattr(tally, state_field) + seconds})
-    key = (rollup.bucket_start(entry.checked_at, size_s), entry.target_id)
-    changed[key] = _add_check(changed.get(key) or tallies.get(key) or Tally(), entry)
+    bucket = rollup.bucket_start(entry.checked_at, size_s)
+    for start, seconds in rollup.split_interval(entry.checked_at - entry.gap_s, entry.checked_at, size_s):
+        if start != bucket:
+            key = (start, entry.target_id)
+            changed[key] = _add_time(tallies.get(key) or Tally(), entry.prior, seconds)
+    key = (bucket, entry.target_id)
+    tally = tallies.get(key) or Tally()
+    if (seconds := min(entry.gap_s, entry.checked_at - bucket)) > 0:
+        tally = _add_time(tally, entry.prior, seconds)
+    changed[key] = _add_check(tally, entry)
     return changed
 
 
@@ -117,25 +122,30 @@ def add_entries(tallies: Mapping[Key, Tally], entries: Iterable[CheckEntry], siz
     return result
 
 
+def _add_time(tally: Tally, state: int, seconds: int) -> Tally:
+    t = tally
+    return Tally(t.checks, t.ok, t.degraded, t.failed, t.sent, t.received, t.rtt_samples, t.rtt_min_us, t.rtt_avg_us,
+                 t.rtt_max_us, t.online_s + seconds * (state == _ONLINE), t.offline_s + seconds * (state == _OFFLINE),
+                 t.unknown_s + seconds * (state == _UNKNOWN), t.hist)
+
+
 def _add_check(tally: Tally, entry: CheckEntry) -> Tally:
-    status = rollup.CHECK_NAMES[entry.status]
-    counted = replace(tally, checks=tally.checks + 1, sent=tally.sent + entry.sent,
-                      received=tally.received + entry.received, **{status: getattr(tally, status) + 1})
+    # One constructor call per check (no dataclasses.replace): the writer adds 20,000 entries a run at 10,000 hosts.
+    t, status = tally, entry.status
+    ok, degraded, failed = t.ok + (status == _OK), t.degraded + (status == _DEGRADED), t.failed + (status == _FAILED)
     if entry.rtt_avg_us is None or entry.rtt_min_us is None or entry.rtt_max_us is None or entry.rtt_bucket is None:
-        return counted
-    samples = tally.rtt_samples + 1
-    mean = entry.rtt_avg_us if tally.rtt_avg_us is None else tally.rtt_avg_us + _round_half_up(
-        entry.rtt_avg_us - tally.rtt_avg_us, samples)
-    hist = list(tally.hist)
+        return Tally(t.checks + 1, ok, degraded, failed, t.sent + entry.sent, t.received + entry.received,
+                     t.rtt_samples, t.rtt_min_us, t.rtt_avg_us, t.rtt_max_us, t.online_s, t.offline_s, t.unknown_s,
+                     t.hist)
+    samples = t.rtt_samples + 1
+    mean = entry.rtt_avg_us if t.rtt_avg_us is None else t.rtt_avg_us + _round_half_up(
+        entry.rtt_avg_us - t.rtt_avg_us, samples)
+    hist = list(t.hist)
     hist[entry.rtt_bucket] += 1
-    return replace(
-        counted,
-        rtt_samples=samples,
-        rtt_min_us=entry.rtt_min_us if tally.rtt_min_us is None else min(tally.rtt_min_us, entry.rtt_min_us),
-        rtt_max_us=entry.rtt_max_us if tally.rtt_max_us is None else max(tally.rtt_max_us, entry.rtt_max_us),
-        rtt_avg_us=mean,
-        hist=tuple(hist),
-    )
+    return Tally(t.checks + 1, ok, degraded, failed, t.sent + entry.sent, t.received + entry.received, samples,
+                 entry.rtt_min_us if t.rtt_min_us is None else min(t.rtt_min_us, entry.rtt_min_us), mean,
+                 entry.rtt_max_us if t.rtt_max_us is None else max(t.rtt_max_us, entry.rtt_max_us),
+                 t.online_s, t.offline_s, t.unknown_s, tuple(hist))
 
 
 def hours_to_close(entry: CheckEntry, previous_check_at: int | None, touched: Iterable[Key]) -> set[Key]:

@@ -63,14 +63,14 @@ def insert_checks(conn: Connection, entries: Sequence[CheckEntry], errors: dict[
     """Inserts the raw rows, `errors` giving the id of each entry's error text; one batch."""
     if not entries:
         return
-    rows = []
-    for entry in entries:
-        row = asdict(entry)
-        error = row.pop("error")
-        row["checked_at"] = datetime.fromtimestamp(entry.checked_at, UTC)
-        row["error_id"] = None if error is None else errors[error]
-        rows.append(row)
-    conn.execute(checks.insert(), rows)
+    # Built by hand: dataclasses.asdict costs more than the INSERT at 10,000 rows.
+    conn.execute(checks.insert(), [
+        {"checked_at": datetime.fromtimestamp(e.checked_at, UTC), "target_id": e.target_id, "status": e.status,
+         "prior": e.prior, "state": e.state, "gap_s": e.gap_s, "sent": e.sent, "received": e.received,
+         "attempts": e.attempts, "rtt_min_us": e.rtt_min_us, "rtt_avg_us": e.rtt_avg_us, "rtt_max_us": e.rtt_max_us,
+         "rtt_bucket": e.rtt_bucket, "error_id": None if e.error is None else errors[e.error]}
+        for e in entries
+    ])
 
 
 def checked_targets(conn: Connection, checked_at: int) -> set[int]:

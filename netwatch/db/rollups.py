@@ -22,6 +22,7 @@ from netwatch.core.history import CheckEntry, Key, Tally, add_entry, hours_to_cl
 from netwatch.db.tables import checks, rollups_daily, rollups_hourly
 from netwatch.db.upsert import upsert_rows
 
+_EMPTY_HIST = Tally().hist
 _HIST_COLUMNS = [f"h{index:02d}" for index in range(rollup.RTT_BUCKETS)]
 _COUNTERS = ("checks", "ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_min_us", "rtt_avg_us",
              "rtt_max_us", "online_s", "offline_s", "unknown_s")
@@ -161,8 +162,8 @@ def _tally(table: Table, row: Mapping[str, Any]) -> Tally:
     if table is rollups_daily:
         hist = tuple(row[column] for column in _HIST_COLUMNS)
     else:
-        hist = tuple(rollup.decode_hist(row["rtt_hist"]))
-    return Tally(**{name: row[name] for name in _COUNTERS}, hist=hist)
+        hist = tuple(rollup.decode_hist(row["rtt_hist"])) if row["rtt_hist"] else _EMPTY_HIST
+    return Tally(*[row[name] for name in _COUNTERS], hist)
 
 
 def _counters(key: Key, tally: Tally) -> dict[str, Any]:
