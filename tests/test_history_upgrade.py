@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select
 from netwatch.core import rollup
 from netwatch.db import migrate, tables
 from netwatch.db.engine import build_engine, count_statements
-from netwatch.db.rollups import read_rollups, rollups_from_raw
+from netwatch.db.rollups import read_rollup_rows, rollup_rows, rollups_from_raw
 
 T0 = datetime(2026, 11, 22, 23, 58, 30, 250_000, tzinfo=UTC)
 DAY = int(datetime(2026, 11, 22, tzinfo=UTC).timestamp())
@@ -60,7 +60,7 @@ def test_upgrade_to_5_moves_check_rows_to_checks_with_their_rollups(db_url: str)
             assert not inspect(conn).has_table("check_results")
             checks = dbread.named_checks(conn)
             created = dict(conn.execute(select(tables.targets.c.name, tables.targets.c.created_at)).all())
-            stored = read_rollups(conn, DAY, DAY + 2 * rollup.DAY)
+            hourly, daily = read_rollup_rows(conn, DAY, DAY + 2 * rollup.DAY)
             raw = rollups_from_raw(conn, DAY, DAY + 2 * rollup.DAY)
     finally:
         engine.dispose()
@@ -71,10 +71,11 @@ def test_upgrade_to_5_moves_check_rows_to_checks_with_their_rollups(db_url: str)
     assert (first["rtt_min_us"], first["rtt_avg_us"], first["rtt_max_us"]) == (100, 200, 300)
     assert sorted({str(c["error"]) for c in checks if c["status"] == "failed"}) == ["no reply 0", "no reply 1"]
     assert created == {"cam-1": T0.replace(microsecond=0), "cam-2": T0.replace(microsecond=0)}
-    assert stored == raw
-    days = {key[0]: tally for key, tally in stored.daily.items() if key[1] == 1}
-    assert sorted(days) == [DAY, DAY + rollup.DAY], "the rows cross midnight"
-    assert sum(t.checks for t in days.values()) == 5 and all(t.online_s == 0 for t in days.values())
+    assert (hourly, daily) == rollup_rows(raw)
+    days = [row for row in daily if row["target_id"] == 1]
+    assert len(days) == 2, "the rows cross midnight"
+    assert sum(row["checks"] for row in days) == 5 and all(row["online_s"] == 0 for row in days)
+    assert all(row["rtt_p95_us"] for row in hourly if row["rtt_samples"])
 
 
 def test_the_copy_runs_in_batches_not_a_statement_per_row(db_url: str) -> None:

@@ -20,7 +20,7 @@ from netwatch.config import parse_config
 from netwatch.core import rollup
 from netwatch.db import tables
 from netwatch.db.engine import count_statements
-from netwatch.db.rollups import read_rollups, rollups_from_raw
+from netwatch.db.rollups import read_rollup_rows, rollup_rows, rollups_from_raw
 from netwatch.deps import build_deps
 from netwatch.jobs.ping_sweep import run_ping_sweep
 from netwatch.logs import Redactor
@@ -143,19 +143,19 @@ def test_rollups_built_run_by_run_are_the_rollups_recomputed_from_raw(nwi: InPro
     assert clock().day == 23, "the runs cross midnight"
 
     with engine.begin() as conn:
-        stored = read_rollups(conn, DAY_START, DAY_START + 2 * rollup.DAY)
+        hourly, daily = read_rollup_rows(conn, DAY_START, DAY_START + 2 * rollup.DAY)
         raw = rollups_from_raw(conn, DAY_START, DAY_START + 2 * rollup.DAY)
         checks = conn.execute(select(tables.checks)).all()
     assert len(checks) == 6 * len(steps)
-    assert stored.hourly == raw.hourly
-    assert stored.daily == raw.daily
-    assert stored.open_hours == raw.open_hours
+    # Every column as stored, p95 and the kept histograms included.
+    assert (hourly, daily) == rollup_rows(raw)
     # One hour with its histogram per host, its latest; h004 had no reply in its latest hour.
-    assert len(stored.open_hours) == 5
-    assert {key[0] for key in stored.daily} == {DAY_START, DAY_START + rollup.DAY}
-    days = [tally for key, tally in stored.daily.items() if key[1] == 1]
-    assert sum(t.online_s + t.offline_s + t.unknown_s for t in days) < clock().timestamp() - START.timestamp()
-    assert any(t.offline_s for t in stored.daily.values()) and any(t.rtt_p95_us for t in stored.daily.values())
+    assert len([row for row in hourly if row["rtt_hist"] is not None]) == 5
+    assert len([row for row in hourly if row["rtt_p95_us"] is not None]) > 5
+    assert {row["day"] for row in daily} == {START.replace(hour=0, minute=0), START.replace(day=23, hour=0, minute=0)}
+    known = sum(row["online_s"] + row["offline_s"] + row["unknown_s"] for row in daily if row["target_id"] == 1)
+    assert known < clock().timestamp() - START.timestamp(), "the pause past the gap limit is unobserved"
+    assert any(row["offline_s"] for row in daily) and any(row["rtt_p95_us"] for row in daily)
 
 
 def _sweep_counting(db_url: str, tmp_path: Path, count: int, now: datetime) -> int:

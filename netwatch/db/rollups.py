@@ -10,7 +10,7 @@ the `checks` table: the migration's backfill uses it, and tests compare it with 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,17 +78,21 @@ def read_tallies(conn: Connection, table: Table, buckets: Collection[int]) -> di
     return {(_epoch(row[bucket.name]), row["target_id"]): _tally(table, row) for row in rows}
 
 
-def read_rollups(conn: Connection, start: int, end: int) -> Rollups:
-    """The stored rows of the buckets in [start, end) (epoch seconds, whole UTC days)."""
-    hourly, open_hours = {}, set()
-    for row in conn.execute(select(rollups_hourly).where(_in_range(rollups_hourly, start, end))).mappings():
-        key = (_epoch(row["hour"]), row["target_id"])
-        hourly[key] = _tally(rollups_hourly, row)
-        if row["rtt_hist"] is not None:
-            open_hours.add(key)
-    daily = {(_epoch(row["day"]), row["target_id"]): _tally(rollups_daily, row)
-             for row in conn.execute(select(rollups_daily).where(_in_range(rollups_daily, start, end))).mappings()}
-    return Rollups(hourly, daily, open_hours)
+def read_rollup_rows(conn: Connection, start: int, end: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The stored hourly and daily rows of the buckets in [start, end) (epoch seconds), as `rollup_rows` gives."""
+    found = []
+    for table in (rollups_hourly, rollups_daily):
+        bucket = _bucket_column(table)
+        found.append([dict(row) for row in conn.execute(select(table).where(_in_range(table, start, end))
+                                                         .order_by(bucket, table.c.target_id)).mappings()])
+    return found[0], found[1]
+
+
+def rollup_rows(rollups: Rollups) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The hourly and daily rows `rollups` is stored as, ordered by bucket and target."""
+    hourly = [_hourly_row(key, tally, key in rollups.open_hours) for key, tally in sorted(rollups.hourly.items())]
+    daily = [_daily_row(key, tally) for key, tally in sorted(rollups.daily.items())]
+    return hourly, daily
 
 
 def rollups_from_raw(conn: Connection, start: int, end: int) -> Rollups:
@@ -115,15 +119,12 @@ def rollups_from_raw(conn: Connection, start: int, end: int) -> Rollups:
     # An hour without replies has no histogram to keep.
     open_hours = {key for key, tally in hourly.items() if any(tally.hist) and key[1] in latest
                   and rollup.bucket_start(_epoch(latest[key[1]]), rollup.HOUR) == key[0]}
-    # As stored: a closed hour keeps its p95 but not its histogram.
-    closed = {key: replace(tally, hist=Tally().hist) for key, tally in hourly.items() if key not in open_hours}
-    return Rollups({**hourly, **closed}, daily, open_hours)
+    return Rollups(hourly, daily, open_hours)
 
 
 def write_rollups(conn: Connection, rollups: Rollups, batch: int | None = None) -> None:
     """Upserts the rows (all at once, or `batch` rows per statement)."""
-    hourly = [_hourly_row(key, tally, key in rollups.open_hours) for key, tally in sorted(rollups.hourly.items())]
-    daily = [_daily_row(key, tally) for key, tally in sorted(rollups.daily.items())]
+    hourly, daily = rollup_rows(rollups)
     for table, rows in ((rollups_hourly, hourly), (rollups_daily, daily)):
         size = batch or max(1, len(rows))
         for at in range(0, len(rows), size):
