@@ -16,26 +16,6 @@ CREATE TABLE check_errors (
 	CONSTRAINT uq_check_errors_text UNIQUE (text)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
 
-CREATE TABLE check_results (
-	id BIGINT NOT NULL AUTO_INCREMENT,
-	run_id BIGINT NOT NULL,
-	host_name VARCHAR(190) NOT NULL,
-	checked_at DATETIME(6) NOT NULL,
-	address VARCHAR(64),
-	sent INTEGER NOT NULL,
-	received INTEGER NOT NULL,
-	loss_percent FLOAT NOT NULL,
-	rtt_min_ms FLOAT,
-	rtt_avg_ms FLOAT,
-	rtt_max_ms FLOAT,
-	status VARCHAR(10) NOT NULL,
-	attempts INTEGER NOT NULL,
-	error VARCHAR(255),
-	PRIMARY KEY (id)
-)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
-CREATE INDEX ix_check_results_checked ON check_results (checked_at);
-CREATE INDEX ix_check_results_host_checked ON check_results (host_name, checked_at);
-
 CREATE TABLE checks (
 	checked_at INTEGER NOT NULL,
 	target_id INTEGER NOT NULL,

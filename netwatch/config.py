@@ -43,6 +43,13 @@ class PingConfig:
 
 
 @dataclass(frozen=True)
+class HistoryConfig:
+    """`gap_limit_seconds`: the longest time between two checks of a host that counts as observed."""
+
+    gap_limit_seconds: int = 900
+
+
+@dataclass(frozen=True)
 class ApiConfig:
     """Connection settings of one external API; the token itself is read later, never stored here."""
 
@@ -170,6 +177,7 @@ class Config:
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     database_key: str = FILE_KEY
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
 
 
 class _Section:
@@ -343,6 +351,11 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     sigma.done()
 
     event_scan = _event_scan(top.section("event_scan"))
+
+    history = top.section("history")
+    history_config = HistoryConfig(gap_limit_seconds=history.integer(
+        "gap_limit_seconds", HistoryConfig.gap_limit_seconds, minimum=1, maximum=86_400))
+    history.done()
     notifications = _notifications(top.section("notifications"), segware_config, base_dir)
     retention = _retention(top.section("retention"))
 
@@ -360,6 +373,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
         notifications=notifications,
         database_key=database_key,
         retention=retention,
+        history=history_config,
     )
 
 

@@ -9,9 +9,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from netwatch.core import rollup
 from netwatch.core.volume import GroupKey
 from netwatch.db.outbox import OutboxItem, item_from_row
-from netwatch.db.tables import check_results, job_runs, outbox, scan_counts
+from netwatch.db.tables import check_errors, checks, job_runs, outbox, scan_counts, targets
 
 
 def list_items(conn: Connection, channel: str | None = None, status: str | None = None) -> list[OutboxItem]:
@@ -30,12 +31,19 @@ def count_by_status(conn: Connection) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
-def results_of_run(conn: Connection, run_id: int) -> list[dict[str, object]]:
-    """The check rows a run wrote, by host name."""
-    rows = conn.execute(
-        select(check_results).where(check_results.c.run_id == run_id).order_by(check_results.c.host_name)
-    ).mappings()
-    return [dict(row) for row in rows]
+def named_checks(conn: Connection) -> list[dict[str, object]]:
+    """Every raw check with its host's name, status and states by name and its error text; oldest first."""
+    query = (select(checks, targets.c.name.label("host_name"), check_errors.c.text.label("error"))
+             .join(targets, targets.c.id == checks.c.target_id)
+             .outerjoin(check_errors, check_errors.c.id == checks.c.error_id)
+             .order_by(checks.c.checked_at, targets.c.name))
+    rows = []
+    for row in conn.execute(query).mappings():
+        named = dict(row)
+        named["status"] = rollup.CHECK_NAMES[row["status"]]
+        named["prior"], named["state"] = rollup.STATE_NAMES[row["prior"]], rollup.STATE_NAMES[row["state"]]
+        rows.append(named)
+    return rows
 
 
 def counts_of_run(conn: Connection, run_id: int) -> dict[GroupKey, int]:

@@ -104,6 +104,15 @@ class Netwatch:
         finally:
             engine.dispose()
 
+    def checks(self) -> list[dict[str, object]]:
+        """The raw checks, named (dbread.named_checks)."""
+        engine = self.engine()
+        try:
+            with engine.begin() as conn:
+                return dbread.named_checks(conn)
+        finally:
+            engine.dispose()
+
     def rows(self, table_name: str) -> list[Mapping[str, Any]]:
         engine = self.engine()
         try:

@@ -132,7 +132,7 @@ def test_a_clock_five_minutes_ahead_refuses_with_71_and_writes_nothing(skewed: S
     assert "s ahead of the database server's" in line and "run.clock_tolerance_seconds (60)" in line
     assert line.endswith("fix its time sync; refusing to act")
     assert "Traceback" not in done.stderr
-    assert [skewed.rows(t) for t in ("job_runs", "hosts", "check_results", "outbox")] == [[], [], [], []]
+    assert [skewed.rows(t) for t in ("job_runs", "hosts", "checks", "outbox")] == [[], [], [], []]
     assert all(row["holder"] is None for row in skewed.rows("leases"))
     assert fake.requests_to("POST", "/v1/events") == []
 

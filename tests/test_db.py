@@ -15,8 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from netwatch.core.checks import CheckResult, CheckStatus
+from netwatch.core.history import check_entry
 from netwatch.core.hoststate import HostState, Status
-from netwatch.db import accounts, checks, hosts, leases, migrate, outbox, runs, tables, triggers
+from netwatch.db import accounts, history, hosts, leases, migrate, outbox, runs, tables, triggers
 from netwatch.db.ddl import mysql_ddl
 from netwatch.db.engine import build_engine, count_statements
 from netwatch.errors import ConfigError
@@ -220,17 +221,21 @@ def test_host_save_is_one_statement_whatever_the_count(engine: Engine) -> None:
     assert counts[0] == counts[1]
 
 
-def test_check_results_insert_and_read(engine: Engine) -> None:
+def test_checks_insert_and_read_with_their_target_and_error_text(engine: Engine) -> None:
     result = CheckResult(3, 2, 33.33, 0.1, 0.2, 0.3, CheckStatus.DEGRADED, "x" * 400, 1)
     with engine.begin() as conn:
-        checks.insert_check_results(conn, [checks.CheckRow(7, "a", T0, "127.0.0.1", result)])
-        checks.insert_check_results(conn, [])
-        rows = dbread.results_of_run(conn, 7)
+        ids = history.target_ids(conn, ["a"], T0)
+        assert history.target_ids(conn, ["a"], T0) == ids
+        entry = check_entry(ids["a"], int(T0.timestamp()), None, Status.UNKNOWN, Status.ONLINE, result, 900)
+        errors = history.error_ids(conn, {"x" * 400})
+        history.insert_checks(conn, [entry], errors)
+        history.insert_checks(conn, [], {})
+        rows = dbread.named_checks(conn)
     assert len(rows) == 1
-    assert rows[0]["status"] == "degraded"
-    assert rows[0]["received"] == 2
-    assert len(rows[0]["error"]) == 255
-    assert rows[0]["checked_at"] == T0
+    assert (rows[0]["host_name"], rows[0]["status"], rows[0]["state"]) == ("a", "degraded", "online")
+    assert (rows[0]["received"], rows[0]["rtt_min_us"], rows[0]["rtt_avg_us"]) == (2, 100, 200)
+    assert rows[0]["error"] == "x" * 255
+    assert rows[0]["checked_at"] == T0.replace(microsecond=0)
 
 
 def _item(key: str, created: datetime = T0) -> outbox.OutboxItem:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from fakeapi import FakeApis
-from inproc import InProcess
+from inproc import Clock, InProcess
 from jobkit import Netwatch
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -62,6 +63,7 @@ def test_departed_hosts_are_this_shards_stored_names_missing_from_the_inventory(
 
 
 def test_removed_host_leaves_status_and_keeps_its_history(nwi: InProcess) -> None:
+    nwi.clock = Clock()  # one check per host per second: the next run is a minute later
     nwi.write_config(_loopback(["lo-1", "lo-2", "lo-3"]))
     first = nwi.sweep()
     assert first.returncode == 0, first.stderr
@@ -69,6 +71,7 @@ def test_removed_host_leaves_status_and_keeps_its_history(nwi: InProcess) -> Non
     assert _last_counts(nwi)["removed"] == 0
 
     nwi.write_config(_loopback(["lo-1", "lo-2"]))
+    nwi.clock.advance(60)
     second = nwi.sweep()
 
     assert second.returncode == 0, second.stderr
@@ -76,7 +79,7 @@ def test_removed_host_leaves_status_and_keeps_its_history(nwi: InProcess) -> Non
     assert "removed=1" in second.stderr
     assert [h["name"] for h in _status(nwi)] == ["lo-1", "lo-2"]
     assert _last_counts(nwi)["removed"] == 1
-    history = sorted(r["host_name"] for r in nwi.rows("check_results"))
+    history = sorted(str(r["host_name"]) for r in nwi.checks())
     assert history == ["lo-1", "lo-1", "lo-2", "lo-2", "lo-3"]
 
 
@@ -138,13 +141,15 @@ def test_event_of_a_removed_host_is_still_delivered(nwi: InProcess, fake: FakeAp
     assert [i.status for i in nwi.outbox()] == ["sent"]
 
 
-def _sweep_counting_statements(db_url: str, tmp_path: Path, names: list[str]) -> int:
+def _sweep_counting_statements(db_url: str, tmp_path: Path, names: list[str], minute: int) -> int:
+    """One run at T0 + `minute` (runs a second apart would share their checks' second)."""
     config = parse_config(
         {"database": {"url": db_url}, "hosts": [{"name": n, "address": f"127.5.{i // 250}.{i % 250 + 1}"}
                                                 for i, n in enumerate(names)],
          "ping": {"count": 1, "timeout_seconds": 0.5, "interval_ms": 0, "rate_limit_pps": 10000, "retries": 0}},
         "test", tmp_path, {})
-    deps = build_deps(config, {}, StopFlag(), Redactor())
+    now = T0 + timedelta(minutes=minute)
+    deps = replace(build_deps(config, {}, StopFlag(), Redactor()), clock=lambda: now, server_clock=lambda _conn: now)
     try:
         with count_statements(deps.engine) as counter:
             assert run_ping_sweep(config, deps, Shard()) == 0
@@ -160,10 +165,10 @@ def _stored_names(engine: Engine) -> list[str]:
 
 def test_statements_per_run_do_not_grow_with_removed_hosts(db_url: str, engine: Engine, tmp_path: Path) -> None:
     names = [f"h{i:03d}" for i in range(310)]
-    _sweep_counting_statements(db_url, tmp_path, names)  # warm-up: creates the lease rows and the hosts
+    _sweep_counting_statements(db_url, tmp_path, names, 0)  # warm-up: creates the lease rows and the hosts
 
-    one_removed = _sweep_counting_statements(db_url, tmp_path, names[:-1])
-    many_removed = _sweep_counting_statements(db_url, tmp_path, names[:9])
+    one_removed = _sweep_counting_statements(db_url, tmp_path, names[:-1], 1)
+    many_removed = _sweep_counting_statements(db_url, tmp_path, names[:9], 2)
 
     assert one_removed == many_removed
     assert _stored_names(engine) == names[:9]

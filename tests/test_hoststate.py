@@ -226,7 +226,8 @@ def test_flapping_with_thresholds_of_one_holds_then_applies() -> None:
     assert still_held is None and state.held is True and state.consecutive_successes == 2
 
     state, applied = advance(state, OK, at(5), thresholds)
-    assert applied == Transition(previous=Status.OFFLINE, current=Status.ONLINE, at=at(5), notify=True, streak=3)
+    assert applied == Transition(previous=Status.OFFLINE, current=Status.ONLINE, at=at(5), notify=True, streak=3,
+                                 held_s=240)
     assert state.status is Status.ONLINE and state.held is False
 
 
@@ -270,7 +271,8 @@ def test_held_change_is_applied_on_first_call_after_the_interval_if_still_true()
     state, transitions = run(online_since(at(0)), [FAIL] * 12, thresholds, start=at(1))
 
     assert transitions == [
-        Transition(previous=Status.ONLINE, current=Status.OFFLINE, at=at(10), notify=True, streak=10)
+        Transition(previous=Status.ONLINE, current=Status.OFFLINE, at=at(10), notify=True, streak=10,
+                   held_s=480)
     ]
     assert state.status is Status.OFFLINE and state.held is False
 

@@ -46,15 +46,15 @@ def test_loopback_sweep_records_one_result_per_host(nw: Netwatch) -> None:
     done = nw.sweep()
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    results = {r["host_name"]: r for r in nw.rows("check_results")}
+    results = {r["host_name"]: r for r in nw.checks()}
     assert {name: r["status"] for name, r in results.items()} == {
         "lo-1": "ok", "lo-2": "ok", "by-name": "ok", "no-dns": "failed"}
     assert results["lo-1"]["sent"] == results["lo-1"]["received"] == 2
-    assert results["lo-1"]["loss_percent"] == 0
-    assert 0 <= results["lo-1"]["rtt_min_ms"] <= results["lo-1"]["rtt_avg_ms"] <= results["lo-1"]["rtt_max_ms"] < 300
-    assert results["by-name"]["address"] == "127.0.0.1"
+    lo1 = results["lo-1"]
+    assert 0 <= lo1["rtt_min_us"] <= lo1["rtt_avg_us"] <= lo1["rtt_max_us"] < 300_000
+    assert results["by-name"]["received"] == 2
     assert "DNS" in results["no-dns"]["error"]
-    assert results["no-dns"]["rtt_avg_ms"] is None
+    assert results["no-dns"]["rtt_avg_us"] is None
     states = {h["name"]: h["status"] for h in nw.rows("hosts")}
     assert states == {"lo-1": "online", "lo-2": "online", "by-name": "online", "no-dns": "offline"}
     assert nw.outbox() == []
@@ -214,7 +214,7 @@ def test_two_sweeps_at_once_one_acts_the_other_exits_75(nw: Netwatch, fake: Fake
     assert "another run holds the ping-sweep:0/1 lease" in second.stderr
     assert "Traceback" not in second.stderr
     assert first.returncode == 0, err
-    assert len(nw.rows("check_results")) == 1
+    assert len(nw.rows("checks")) == 1
     assert sorted((r["outcome"], r["exit_code"]) for r in nw.rows("job_runs")) == [("lease_held", 75), ("ok", 0)]
 
 
@@ -227,11 +227,11 @@ def test_a_sweep_while_another_run_holds_the_lease_exits_75_and_the_next_one_act
     held = nwi.sweep()
     assert held.returncode == 75, held.stderr
     assert "another run holds the ping-sweep:0/1 lease (another-run, until " in held.stderr
-    assert nwi.rows("check_results") == [] and nwi.sweep_plan.calls == []
+    assert nwi.rows("checks") == [] and nwi.sweep_plan.calls == []
     other.release()
     done = nwi.sweep()
     assert done.returncode == 0, done.stderr
-    assert len(nwi.rows("check_results")) == 1
+    assert len(nwi.rows("checks")) == 1
     assert sorted((r["outcome"], r["exit_code"]) for r in nwi.rows("job_runs")) == [("lease_held", 75), ("ok", 0)]
 
 
@@ -247,7 +247,7 @@ def test_a_signal_mid_sweep_writes_nothing_and_releases_the_lease(nw: Netwatch, 
     assert time.monotonic() - started < 5
     assert f"stopped by {signal.Signals(signum).name}" in err
     assert "Traceback" not in err
-    assert nw.rows("check_results") == []
+    assert nw.rows("checks") == []
     assert nw.rows("hosts") == []
     assert nw.outbox() == []
     assert [(r["outcome"], r["exit_code"]) for r in nw.rows("job_runs")] == [("stopped", code)]
@@ -256,7 +256,7 @@ def test_a_signal_mid_sweep_writes_nothing_and_releases_the_lease(nw: Netwatch, 
                     thresholds={"notify_initial": True})
     after = nw.sweep()
     assert after.returncode == 0, after.stderr
-    assert len(nw.rows("check_results")) == 2
+    assert len(nw.rows("checks")) == 2
     assert len(nw.outbox()) == 2
 
 
@@ -266,7 +266,7 @@ def test_shards_split_hosts_and_hold_separate_leases(nwi: InProcess) -> None:
     for index in range(3):
         done = nwi.run("run", "ping-sweep", "--shard", f"{index}/3")
         assert done.returncode == 0, done.stderr
-    names = sorted(r["host_name"] for r in nwi.rows("check_results"))
+    names = sorted(str(r["host_name"]) for r in nwi.checks())
     assert names == sorted(h["name"] for h in hosts)
     assert sorted(r["name"] for r in nwi.rows("leases")) == ["outbox-delivery:0/1"] + [f"ping-sweep:{i}/3"
                                                                                         for i in range(3)]

@@ -204,7 +204,7 @@ def test_sigterm_inside_the_write_transaction_rolls_it_back(
         deps.engine.dispose()
     assert stop.fired_inside_transaction
     assert caught.value.exit_code == ExitCode.STOPPED == 143
-    assert [_count(engine, t) for t in ("check_results", "hosts", "outbox")] == [0, 0, 0]
+    assert [_count(engine, t) for t in ("checks", "hosts", "outbox")] == [0, 0, 0]
     assert fake.requests_to("POST", "/v1/events") == []
     assert [(r.outcome, r.exit_code) for r in _runs(engine, "ping-sweep")] == [("stopped", 143)]
     assert _all_leases_free(engine)
@@ -214,7 +214,7 @@ def test_sigterm_inside_the_write_transaction_rolls_it_back(
         assert run_ping_sweep(config, again, Shard()) == ExitCode.OK
     finally:
         again.engine.dispose()
-    assert [_count(engine, t) for t in ("check_results", "hosts", "outbox")] == [2, 2, 2]
+    assert [_count(engine, t) for t in ("checks", "hosts", "outbox")] == [2, 2, 2]
     assert [e["host"]["name"] for e in fake.sigma_events()] == ["lo-1", "lo-2"]
 
 
@@ -246,7 +246,7 @@ def test_sigterm_during_delivery_keeps_what_was_sent_and_exits_143(
         assert running.returncode == 143, err
         assert "stopped by SIGTERM" in err and "Traceback" not in err
         assert [e["host"]["name"] for e in sigma.sigma_events()] == ["lo-1"]
-        assert [_count(engine, t) for t in ("check_results", "hosts")] == [2, 2], "committed before delivery"
+        assert [_count(engine, t) for t in ("checks", "hosts")] == [2, 2], "committed before delivery"
         assert [(i.subject, i.status, i.attempts) for i in nw.outbox()] == [("lo-1", "sent", 1),
                                                                             ("lo-2", "pending", 0)]
         assert [(r.outcome, r.exit_code) for r in _runs(engine, "ping-sweep")] == [("stopped", 143)]
@@ -330,7 +330,7 @@ def _run_with_a_failing_write(nw: Netwatch, engine: Engine, db_url: str) -> tupl
     nw.write_config([{"name": "lo-1", "address": "127.0.0.1"}], ping=QUICK_PING,
                     database={"url": f"{db_url}?read_timeout=1"})
     with engine.connect() as locker:
-        locker.exec_driver_sql("LOCK TABLES check_results WRITE")
+        locker.exec_driver_sql("LOCK TABLES checks WRITE")
         try:
             done = nw.sweep()
         finally:
@@ -350,7 +350,7 @@ def test_database_outage_mid_run_cli_prints_one_line_and_exits_69(
     [run] = _runs(engine, "ping-sweep")
     assert (run.outcome, run.exit_code) == ("failed", 69)
     assert run.error is not None and fragment in run.error
-    assert _count(engine, "check_results") == 0
+    assert _count(engine, "checks") == 0
     assert _all_leases_free(engine)
 
 

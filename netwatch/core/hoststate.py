@@ -12,7 +12,9 @@ Rules worth knowing:
   transition is *held*: the status stays, `held` is True, the streak keeps counting, and the change
   is applied on the first later call where the interval has passed and the streak still confirms
   it. A contrary check resets the streak, so the held change disappears. `held` is recomputed on
-  every call; a stored value is informational only.
+  every call; a stored value is informational only. `held_since` is the `now` of the call where the
+  change first became held (kept while it stays held, cleared otherwise); the applied transition
+  reports the seconds it waited as `held_s` (0 when it was never held, or the clock went back).
 - Elapsed time exactly equal to `min_transition_seconds` is enough (the bound is inclusive).
 - Clock going backwards (`now` earlier than `last_transition_at`, e.g. after an NTP step or a
   restore onto a host with a wrong clock): the interval counts as passed. The interval only damps
@@ -68,6 +70,7 @@ class HostState:
     consecutive_successes: int = 0
     last_transition_at: datetime | None = None
     held: bool = False
+    held_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class Transition:
     at: datetime
     notify: bool
     streak: int
+    held_s: int = 0
 
     @property
     def initial(self) -> bool:
@@ -93,6 +97,8 @@ def advance(
     require_aware(now, "now")
     if state.last_transition_at is not None:
         require_aware(state.last_transition_at, "state.last_transition_at")
+    if state.held_since is not None:
+        require_aware(state.held_since, "state.held_since")
 
     # The database hands back a plain string; normalise so comparisons and the result are Status.
     status = Status(state.status)
@@ -100,7 +106,8 @@ def advance(
         successes, failures = state.consecutive_successes + 1, 0
     else:
         successes, failures = 0, state.consecutive_failures + 1
-    counted = replace(state, status=status, consecutive_failures=failures, consecutive_successes=successes, held=False)
+    counted = replace(state, status=status, consecutive_failures=failures, consecutive_successes=successes,
+                      held=False, held_since=None)
 
     target, streak = _confirmed_target(status, failures, successes, thresholds)
     if target is None:
@@ -109,16 +116,25 @@ def advance(
     if status is not Status.UNKNOWN and not _interval_passed(
         state.last_transition_at, now, thresholds.min_transition_seconds
     ):
-        return replace(counted, held=True), None
+        held_since = state.held_since if state.held and state.held_since is not None else now
+        return replace(counted, held=True, held_since=held_since), None
 
     notify = thresholds.notify_initial if status is Status.UNKNOWN else True
-    transition = Transition(previous=status, current=target, at=now, notify=notify, streak=streak)
+    transition = Transition(previous=status, current=target, at=now, notify=notify, streak=streak,
+                            held_s=_held_seconds(state, now))
     return replace(counted, status=target, last_transition_at=now), transition
 
 
 def moved(state: HostState) -> HostState:
     """The state of a host whose address changed: the confirmed status stays, the streaks start over."""
-    return replace(state, consecutive_failures=0, consecutive_successes=0, held=False)
+    return replace(state, consecutive_failures=0, consecutive_successes=0, held=False, held_since=None)
+
+
+def _held_seconds(state: HostState, now: datetime) -> int:
+    """Whole seconds the change now applied was held (0 when it was not, or the clock went back)."""
+    if not state.held or state.held_since is None:
+        return 0
+    return max(0, int((now - state.held_since).total_seconds()))
 
 
 def _confirmed_target(

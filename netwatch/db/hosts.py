@@ -33,13 +33,14 @@ class HostRow:
 
 @dataclass(frozen=True)
 class StoredHost:
-    """What the last run stored of a host: where it was checked, and its threshold state."""
+    """What the last run stored of a host: where and when it was checked, and its threshold state."""
 
     address: str
     account: str | None
     partition: str | None
     zone: str | None
     state: HostState
+    last_check_at: datetime | None = None
 
 
 def load_host_states(conn: Connection) -> dict[str, StoredHost]:
@@ -56,6 +57,8 @@ def load_host_states(conn: Connection) -> dict[str, StoredHost]:
             hosts.c.consecutive_successes,
             hosts.c.last_transition_at,
             hosts.c.held,
+            hosts.c.held_since,
+            hosts.c.last_check_at,
         )
     )
     return {
@@ -70,7 +73,9 @@ def load_host_states(conn: Connection) -> dict[str, StoredHost]:
                 consecutive_successes=row.consecutive_successes,
                 last_transition_at=row.last_transition_at,
                 held=bool(row.held),
+                held_since=row.held_since,
             ),
+            last_check_at=row.last_check_at,
         )
         for row in rows
     }
@@ -90,6 +95,7 @@ def save_hosts(conn: Connection, rows: Sequence[HostRow]) -> None:
             "consecutive_successes": row.state.consecutive_successes,
             "last_transition_at": row.state.last_transition_at,
             "held": row.state.held,
+            "held_since": row.state.held_since,
             "last_check_at": row.last_check_at,
             "last_check_status": row.last_check_status,
             "last_run_id": row.last_run_id,
@@ -125,6 +131,7 @@ def list_hosts(conn: Connection) -> list[HostRow]:
                 consecutive_successes=row["consecutive_successes"],
                 last_transition_at=row["last_transition_at"],
                 held=bool(row["held"]),
+                held_since=row["held_since"],
             ),
             last_check_at=row["last_check_at"],
             last_check_status=row["last_check_status"],

@@ -12,25 +12,62 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, inspect, select, text, update
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection
 
-from netwatch.db import outbox, tables
+from netwatch import limits
+from netwatch.core import rollup
+from netwatch.db import history, outbox, rollups, tables
+from netwatch.db.types import BigId, UTCDateTime
+from netwatch.db.upsert import insert_missing
 from netwatch.errors import ConfigError
+
+# Versions 1 to 4 kept one wide row per host per run here; version 5 moves its rows to `checks`.
+_legacy = MetaData()
+LEGACY_CHECK_RESULTS = Table(
+    "check_results",
+    _legacy,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("run_id", BigId, nullable=False),
+    Column("host_name", String(limits.HOST_NAME), nullable=False),
+    Column("checked_at", UTCDateTime, nullable=False),
+    Column("address", String(limits.RESOLVED_ADDRESS), nullable=True),
+    Column("sent", Integer, nullable=False),
+    Column("received", Integer, nullable=False),
+    Column("loss_percent", Float, nullable=False),
+    Column("rtt_min_ms", Float, nullable=True),
+    Column("rtt_avg_ms", Float, nullable=True),
+    Column("rtt_max_ms", Float, nullable=True),
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("error", String(limits.ERROR_TEXT), nullable=True),
+    Index("ix_check_results_host_checked", "host_name", "checked_at"),
+    Index("ix_check_results_checked", "checked_at"),
+    **tables.MYSQL,
+)
 
 
 def _v1_ping_sweep(conn: Connection) -> None:
     tables.metadata.create_all(
         conn,
-        tables=[
-            tables.leases,
-            tables.job_runs,
-            tables.hosts,
-            tables.check_results,
-            tables.outbox,
-            tables.account_cache,
-        ],
+        tables=[tables.leases, tables.job_runs, tables.hosts, tables.outbox, tables.account_cache],
     )
+    LEGACY_CHECK_RESULTS.create(conn)
 
 
 def _v2_event_scan(conn: Connection) -> None:
@@ -96,11 +133,54 @@ def _v4_sigma_bodies(conn: Connection) -> None:
                          .values(payload=case(bodies, value=rows_of.id)))
 
 
+# check_results rows copied, and rollup rows written, per statement: bind parameters stay bounded.
+COPY_BATCH = 1_000
+
+
 def _v5_history(conn: Connection) -> None:
-    """The history tables, and `hosts.held_since`."""
+    """The history tables and `hosts.held_since`; the `check_results` rows move to `checks`, with rollups.
+
+    A copied check's confirmed state before and after is unknown (check_results did not store it)
+    and its gap 0, so its rollups count the checks, packets and RTTs but no online or offline time.
+    A host's target is created as of its first copied check.
+    Rows are copied a batch at a time (a fixed number of statements per batch); two rows of one host
+    in one second (a clock step) keep the first.
+    """
     tables.metadata.create_all(conn, tables=[tables.targets, tables.check_errors, tables.checks,
                                              tables.transitions, tables.rollups_hourly, tables.rollups_daily])
     _add_missing_columns(conn, tables.hosts, ("held_since",))
+    if not inspect(conn).has_table(LEGACY_CHECK_RESULTS.name):
+        return
+    old = LEGACY_CHECK_RESULTS.c
+    firsts = conn.execute(select(old.host_name, func.min(old.checked_at)).group_by(old.host_name)).all()
+    insert_missing(conn, tables.targets, [{"name": name, "created_at": first} for name, first in firsts])
+    ids = dict(conn.execute(select(tables.targets.c.name, tables.targets.c.id)).all())
+    after = 0
+    while rows := conn.execute(select(LEGACY_CHECK_RESULTS).where(old.id > after).order_by(old.id)
+                               .limit(COPY_BATCH)).mappings().all():
+        after = rows[-1]["id"]
+        errors = history.error_ids(conn, {row["error"] for row in rows if row["error"] is not None})
+        insert_missing(conn, tables.checks, [_copied_check(row, ids, errors) for row in rows])
+    first, last = conn.execute(select(func.min(tables.checks.c.checked_at), func.max(tables.checks.c.checked_at))).one()
+    if first is not None:
+        for day in range(rollup.bucket_start(int(first.timestamp()), rollup.DAY), int(last.timestamp()) + 1,
+                         rollup.DAY):
+            rollups.write_rollups(conn, rollups.rollups_from_raw(conn, day, day + rollup.DAY), COPY_BATCH)
+    LEGACY_CHECK_RESULTS.drop(conn)
+
+
+def _copied_check(row: Any, ids: dict[str, int], errors: dict[str, int]) -> dict[str, Any]:
+    def micros(ms: float | None) -> int | None:
+        return None if ms is None else round(ms * 1000)
+
+    unknown = rollup.STATE_CODES["unknown"]
+    return {"checked_at": row["checked_at"].replace(microsecond=0), "target_id": ids[row["host_name"]],
+            "status": rollup.CHECK_CODES[row["status"]], "prior": unknown, "state": unknown, "gap_s": 0,
+            "sent": row["sent"], "received": row["received"], "attempts": row["attempts"],
+            "rtt_min_us": micros(row["rtt_min_ms"]), "rtt_avg_us": micros(row["rtt_avg_ms"]),
+            "rtt_max_us": micros(row["rtt_max_ms"]),
+            "rtt_bucket": None if row["rtt_avg_ms"] is None else rollup.rtt_bucket(row["rtt_avg_ms"]),
+            "error_id": None if row["error"] is None else errors[row["error"]]}
 
 
 def _add_missing_columns(conn: Connection, table: Table, names: tuple[str, ...]) -> None:

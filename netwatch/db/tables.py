@@ -86,28 +86,6 @@ hosts = Table(
     **MYSQL,
 )
 
-check_results = Table(
-    "check_results",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("run_id", BigId, nullable=False),
-    Column("host_name", String(limits.HOST_NAME), nullable=False),
-    Column("checked_at", UTCDateTime, nullable=False),
-    Column("address", String(limits.RESOLVED_ADDRESS), nullable=True),
-    Column("sent", Integer, nullable=False),
-    Column("received", Integer, nullable=False),
-    Column("loss_percent", Float, nullable=False),
-    Column("rtt_min_ms", Float, nullable=True),
-    Column("rtt_avg_ms", Float, nullable=True),
-    Column("rtt_max_ms", Float, nullable=True),
-    Column("status", String(10), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("error", String(limits.ERROR_TEXT), nullable=True),
-    Index("ix_check_results_host_checked", "host_name", "checked_at"),
-    Index("ix_check_results_checked", "checked_at"),
-    **MYSQL,
-)
-
 # History (schema 5). Times are whole epoch seconds (EpochSeconds), states and statuses small codes
 # (netwatch.core.rollup), hosts a compact integer id: a raw row costs as little as it can.
 

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
 from netwatch.clients import sigma
 from netwatch.clients.sigma import SigmaEvent
 from netwatch.config import Config
+from netwatch.core import rollup
 from netwatch.core.addresses import is_ipv4
 from netwatch.core.checks import CheckResult, evaluate_check
+from netwatch.core.history import check_entry
 from netwatch.core.hoststate import HostState, Status, Transition, advance, moved
-from netwatch.db import outbox
-from netwatch.db.checks import CheckRow, insert_check_results
+from netwatch.db import history, outbox
 from netwatch.db.hosts import HostRow, StoredHost, delete_hosts, load_host_states, save_hosts
 from netwatch.db.outbox import OutboxItem
+from netwatch.db.rollups import update_rollups
 from netwatch.delivery.dispatch import dispatch
 from netwatch.delivery.notices import Notice, make_notice, queue_notices
 from netwatch.delivery.sigma import CHANNEL
@@ -43,20 +47,18 @@ def run_ping_sweep(config: Config, deps: Deps, shard: Shard) -> int:
 
 
 def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> JobOutcome:
-    """Sweep, then commit results, states, removals and new events in one transaction, then deliver."""
+    """Sweep, then commit states, removals, new events and history in one transaction, then deliver."""
     hosts = [host for host in config.hosts if shard.owns(host.name)]
-    addresses, results = _probe(hosts, config, deps)
+    results = _probe(hosts, config, deps)
     deps.stop.check()
     checks = {host.name: _evaluate(results[host.name], config) for host in hosts}
     with deps.engine.begin() as conn:
         previous = load_host_states(conn)
-        rows, transitions, changes = _advance_all(hosts, checks, previous, config, run)
-        insert_check_results(
-            conn,
-            [CheckRow(run.run_id, h.name, run.now, addresses[h.name], checks[h.name]) for h in hosts],
-        )
+        rows, applied = _advance_all(hosts, checks, previous, config, run)
+        changes = [(host, transition) for host, transition in applied if transition.notify]
         save_hosts(conn, rows)
         departed = _remove_departed(conn, previous, hosts, shard)
+        _write_history(conn, hosts, checks, previous, rows, applied, departed, config, run)
         events = [_event_item(host, transition, config, deps.sigma is not None, run) for host, transition in changes]
         outbox.enqueue(conn, events)
         notices = [_change_notice(host, transition, config) for host, transition in changes]
@@ -75,7 +77,7 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
         "ok": statuses["ok"],
         "degraded": statuses["degraded"],
         "failed": statuses["failed"],
-        "transitions": transitions,
+        "transitions": len(applied),
         "removed": len(departed),
         "events": len(events),
         "notifications": queued,
@@ -102,17 +104,15 @@ def _remove_departed(conn: Connection, previous: Mapping[str, StoredHost], hosts
     return departed
 
 
-def _probe(hosts: list[HostSpec], config: Config, deps: Deps) -> tuple[dict[str, str | None], dict[str, ProbeResult]]:
+def _probe(hosts: list[HostSpec], config: Config, deps: Deps) -> dict[str, ProbeResult]:
     """Resolves names once (concurrently), then sweeps every resolved host in one pass."""
     names = sorted({h.address for h in hosts if not is_ipv4(h.address)})
     resolved = deps.resolve(names, config.ping.resolve_concurrency) if names else {}
-    addresses: dict[str, str | None] = {}
     results: dict[str, ProbeResult] = {}
     targets = []
     for host in hosts:
         resolution = resolved.get(host.address)
         address = resolution.address if resolution else host.address
-        addresses[host.name] = address
         if address is None:
             error = resolution.error if resolution else "unresolved"
             results[host.name] = ProbeResult(sent=0, received=0, rtts_ms=(), attempts=0, error=error)
@@ -127,7 +127,7 @@ def _probe(hosts: list[HostSpec], config: Config, deps: Deps) -> tuple[dict[str,
     )
     deps.stop.check()
     results.update(deps.sweep(targets, settings, deps.stop.check))
-    return addresses, results
+    return results
 
 
 def _evaluate(result: ProbeResult, config: Config) -> CheckResult:
@@ -148,11 +148,10 @@ def _advance_all(
     previous: Mapping[str, StoredHost],
     config: Config,
     run: RunContext,
-) -> tuple[list[HostRow], int, list[tuple[HostSpec, Transition]]]:
-    """Every host's new row, the number of transitions, and the notified ones with their host."""
+) -> tuple[list[HostRow], list[tuple[HostSpec, Transition]]]:
+    """Every host's new row (in the order of `hosts`), and every confirmed change with its host."""
     rows: list[HostRow] = []
     changes: list[tuple[HostSpec, Transition]] = []
-    transitions = 0
     for host in hosts:
         check = checks[host.name]
         state, transition = advance(_start_state(host, previous.get(host.name)), check.check_ok, run.now,
@@ -171,12 +170,50 @@ def _advance_all(
             )
         )
         if transition is not None:
-            transitions += 1
             level = logging.DEBUG if transition.initial else logging.INFO
             log.log(level, "host %s is %s (was %s)", host.name, transition.current, transition.previous)
-            if transition.notify:
-                changes.append((host, transition))
-    return rows, transitions, changes
+            changes.append((host, transition))
+    return rows, changes
+
+
+def _write_history(conn: Connection, hosts: list[HostSpec], checks: Mapping[str, CheckResult],
+                   previous: Mapping[str, StoredHost], rows: list[HostRow],
+                   applied: list[tuple[HostSpec, Transition]], departed: list[str], config: Config,
+                   run: RunContext) -> None:
+    """The run's raw checks, confirmed changes (removals among them) and rollups.
+
+    A host that already has a check at this second (the clock stepped back onto an earlier run) keeps
+    that one: its new check updates its state but not its history.
+    """
+    now_s = _epoch(run.now)
+    ids = history.target_ids(conn, [host.name for host in hosts] + departed, run.now)
+    taken = history.checked_targets(conn, now_s)
+    last_checks = {ids[host.name]: _epoch(previous[host.name].last_check_at) if host.name in previous else None
+                   for host in hosts}
+    entries = []
+    for host, row in zip(hosts, rows, strict=True):
+        stored = previous.get(host.name)
+        if ids[host.name] in taken:
+            continue
+        entries.append(check_entry(ids[host.name], now_s, last_checks[ids[host.name]],
+                                   stored.state.status if stored else Status.UNKNOWN, row.state.status,
+                                   checks[host.name], config.history.gap_limit_seconds))
+    errors = history.error_ids(conn, {entry.error for entry in entries if entry.error is not None})
+    history.insert_checks(conn, entries, errors)
+    state = rollup.STATE_CODES
+    changes = [history.TransitionRow(ids[host.name], t.at, state[str(t.previous)], state[str(t.current)], t.streak,
+                                     t.held_s, run.run_id, _event_key(host.name, t) if t.notify else None)
+               for host, t in applied]
+    changes += [history.TransitionRow(ids[name], run.now, state[str(previous[name].state.status)], state["unknown"],
+                                      0, 0, run.run_id, None)
+                for name in departed if previous[name].state.status is not Status.UNKNOWN]
+    history.insert_transitions(conn, changes)
+    update_rollups(conn, entries, last_checks)
+
+
+def _epoch(at: datetime) -> int:
+    """Whole epoch seconds, as the history tables store times (floor)."""
+    return math.floor(at.timestamp())
 
 
 def _start_state(host: HostSpec, stored: StoredHost | None) -> HostState:
