@@ -139,6 +139,18 @@ class NotificationsConfig:
         return {name: channel.policy for name, channel in channels.items() if channel is not None}
 
 
+# Jobs whose staleness the status page watches, with the default age (minutes) of a stale last success.
+STATUS_PAGE_JOBS = {"ping-sweep": 10, "event-scan": 10, "alert-clear": 30}
+
+
+@dataclass(frozen=True)
+class StatusPageConfig:
+    """`stale_after_minutes`: per watched job, how old its last successful run may be (None: not watched)."""
+
+    title: str = "netwatch status"
+    stale_after_minutes: Mapping[str, int | None] = field(default_factory=lambda: dict(STATUS_PAGE_JOBS))
+
+
 @dataclass(frozen=True)
 class Config:
     """`database_key`: where `database_url` came from, for its errors (database.url or NETWATCH_DATABASE_URL)."""
@@ -154,6 +166,7 @@ class Config:
     event_scan: EventScanConfig = field(default_factory=EventScanConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     database_key: str = FILE_KEY
+    status_page: StatusPageConfig = field(default_factory=StatusPageConfig)
 
 
 class _Section:
@@ -328,6 +341,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
 
     event_scan = _event_scan(top.section("event_scan"))
     notifications = _notifications(top.section("notifications"), segware_config, base_dir)
+    status_page = _status_page(top.section("status_page"))
 
     top.done()
     return Config(
@@ -342,6 +356,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
         event_scan=event_scan,
         notifications=notifications,
         database_key=database_key,
+        status_page=status_page,
     )
 
 
@@ -379,6 +394,22 @@ def _event_scan(section: _Section) -> EventScanConfig:
     )
     section.done()
     return config
+
+
+def _status_page(section: _Section) -> StatusPageConfig:
+    title = section.text("title", StatusPageConfig.title) or StatusPageConfig.title
+    if len(title) > limits.LABEL:
+        raise section.error("title", f"has at most {limits.LABEL} characters")
+    ages = section.section("stale_after_minutes")
+    stale: dict[str, int | None] = {}
+    for job, default in STATUS_PAGE_JOBS.items():
+        # null: the job is not run here, so its age says nothing.
+        stale[job] = None if job in ages.data and ages.data[job] is None else ages.integer(
+            job, default, minimum=1, maximum=525_600)
+        ages.data.pop(job, None)
+    ages.done()
+    section.done()
+    return StatusPageConfig(title=title, stale_after_minutes=stale)
 
 
 def _notifications(section: _Section, segware: SegwareConfig, base_dir: Path) -> NotificationsConfig:
