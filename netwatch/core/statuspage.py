@@ -65,10 +65,6 @@ class StaleJob:
     stale_after_minutes: int
 
 
-# One day's bar: (colour class, title). A plain tuple: 900,000 of them are built at 10,000 hosts.
-Bar = tuple[str, str]
-
-
 @dataclass(frozen=True)
 class Latency:
     """The 24 h chart: `path` an SVG path in the chart's viewBox ("" when no hour had replies)."""
@@ -87,7 +83,6 @@ class HostView:
     uptime_30d: float | None
     daily_uptime: tuple[float | None, ...]
     daily_incidents: tuple[int, ...]
-    bars: tuple[Bar, ...]
     latency: Latency
     badge: str
     page: str
@@ -216,7 +211,8 @@ def latency_chart(values_ms: Sequence[float | None]) -> Latency:
     return Latency(" ".join(parts), max(known), tuple(values_ms))
 
 
-def _day_title(date: str, uptime: float | None, incidents: int) -> str:
+def day_title(date: str, uptime: float | None, incidents: int) -> str:
+    """The text of a day's bar: its date, uptime and the incidents that overlap it."""
     if uptime is None:
         return f"{date}: no data"
     count = "1 incident" if incidents == 1 else f"{incidents} incidents"
@@ -254,13 +250,24 @@ def build_page(
     today_s = bucket_start(now_s, DAY)
     first_day_s = today_s - (DAYS - 1) * DAY
     first_hour_s = bucket_start(now_s, HOUR) - (HOURS - 1) * HOUR
-    day_labels = [f"{_at(first_day_s + i * DAY):%Y-%m-%d}" for i in range(DAYS)]
 
-    uptime_by_target: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
+    # One pass over the daily rows (900,000 at 10,000 hosts): each day's uptime, and the last 30 days' time.
+    uptime_by_target: dict[int, list[float | None]] = {}
+    time_30d: dict[int, list[int]] = {}
+    recent_from = DAYS - BADGE_DAYS
     for target_id, day_s, online_s, offline_s in daily:
         index = (day_s - first_day_s) // DAY
-        if 0 <= index < DAYS:
-            uptime_by_target[target_id][index] = (online_s, offline_s)
+        if not 0 <= index < DAYS:
+            continue
+        uptimes = uptime_by_target.get(target_id)
+        if uptimes is None:
+            uptimes = uptime_by_target[target_id] = [None] * DAYS
+            time_30d[target_id] = [0, 0]
+        uptimes[index] = uptime_percent(online_s, offline_s)
+        if index >= recent_from:
+            totals = time_30d[target_id]
+            totals[0] += online_s
+            totals[1] += offline_s
     rtt_by_target: dict[int, dict[int, float]] = defaultdict(dict)
     for target_id, hour_s, rtt_us in hourly:
         index = (hour_s - first_hour_s) // HOUR
@@ -272,22 +279,21 @@ def build_page(
     by_account: dict[str | None, list[HostView]] = defaultdict(list)
     account_time: dict[str | None, list[int]] = defaultdict(lambda: [0, 0])
     names: dict[int, HostInput] = {}
-    no_incidents = (0,) * DAYS
+    no_incidents = [0] * DAYS
+    no_data: list[float | None] = [None] * DAYS
     for host in hosts:
-        days = uptime_by_target.get(host.target_id, {}) if host.target_id is not None else {}
-        known = per_day.get(host.target_id, no_incidents) if host.target_id is not None else no_incidents
-        uptimes = tuple(uptime_percent(*days[i]) if i in days else None for i in range(DAYS))
-        bars = tuple((uptime_class(u), _day_title(day_labels[i], u, known[i])) for i, u in enumerate(uptimes))
-        recent = [days[i] for i in range(DAYS - BADGE_DAYS, DAYS) if i in days]
-        online_30, offline_30 = sum(r[0] for r in recent), sum(r[1] for r in recent)
+        target = host.target_id if host.target_id is not None else -1
+        online_30, offline_30 = time_30d.get(target, (0, 0))
         totals = account_time[host.account]
         totals[0] += online_30
         totals[1] += offline_30
-        rtts = rtt_by_target.get(host.target_id, {}) if host.target_id is not None else {}
+        rtts = rtt_by_target.get(target, {})
         view = HostView(
             name=host.name, account=host.account, state=host.status, since=host.since,
-            uptime_30d=uptime_percent(online_30, offline_30), daily_uptime=uptimes, daily_incidents=tuple(known),
-            bars=bars, latency=latency_chart([rtts.get(i) for i in range(HOURS)]),
+            uptime_30d=uptime_percent(online_30, offline_30),
+            daily_uptime=tuple(uptime_by_target.get(target, no_data)),
+            daily_incidents=tuple(per_day.get(target, no_incidents)),
+            latency=latency_chart([rtts.get(i) for i in range(HOURS)]),
             badge=f"badges/hosts/{safe_name(host.name)}.svg", page="",
         )
         by_account[host.account].append(view)

@@ -68,7 +68,7 @@ def load_daily_uptime(conn: Connection, first_day_s: int) -> list[tuple[int, int
         select(rollups_daily.c.target_id, day, rollups_daily.c.online_s, rollups_daily.c.offline_s)
         .where(day >= first_day_s)  # type: ignore[operator]
     )
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    return rows.all()  # type: ignore[return-value]
 
 
 def load_hourly_rtt(conn: Connection, first_hour_s: int) -> list[tuple[int, int, int]]:
@@ -78,7 +78,7 @@ def load_hourly_rtt(conn: Connection, first_hour_s: int) -> list[tuple[int, int,
         select(rollups_hourly.c.target_id, hour, rollups_hourly.c.rtt_avg_us)
         .where(and_(hour >= first_hour_s, rollups_hourly.c.rtt_avg_us.is_not(None)))  # type: ignore[operator]
     )
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    return rows.all()  # type: ignore[return-value]
 
 
 def load_changes(conn: Connection, since_s: int) -> list[tuple[int, int, int]]:
@@ -98,7 +98,7 @@ def load_changes(conn: Connection, since_s: int) -> list[tuple[int, int, int]]:
     recent = conn.execute(
         select(transitions.c.target_id, at, transitions.c.to_state).where(at >= since_s)  # type: ignore[operator]
     )
-    return [tuple(row) for rows in (last_before, recent) for row in rows]  # type: ignore[misc]
+    return [*last_before.all(), *recent.all()]  # type: ignore[list-item]
 
 
 def last_successes(conn: Connection, jobs: Collection[str]) -> dict[str, datetime | None]:

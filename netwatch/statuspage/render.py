@@ -13,15 +13,19 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
 
 from netwatch.core.statuspage import (
     CHART_HEIGHT,
     CHART_WIDTH,
     HOSTS_PER_PAGE,
+    HostView,
     PageModel,
     account_badge,
+    day_title,
     host_badge,
     status_document,
+    uptime_class,
 )
 from netwatch.core.volume import format_duration
 
@@ -45,9 +49,33 @@ def make_environment() -> Environment:
     return env
 
 
+class _Bars:
+    """The 90 bars of a host as markup: each distinct (day, uptime, incidents) escaped once.
+
+    900,000 bars at 10,000 hosts: through the template's loop they cost seconds, and most repeat
+    (a fleet is mostly up). The title goes through markupsafe's escape like any template value.
+    """
+
+    def __init__(self, model: PageModel) -> None:
+        self.labels = [f"{day:%Y-%m-%d}" for day in model.days]
+        self.done: dict[tuple[int, float | None, int], str] = {}
+
+    def __call__(self, host: HostView) -> Markup:
+        parts = []
+        for index, (uptime, incidents) in enumerate(zip(host.daily_uptime, host.daily_incidents, strict=True)):
+            key = (index, uptime, incidents)
+            bar = self.done.get(key)
+            if bar is None:
+                title = escape(day_title(self.labels[index], uptime, incidents))
+                bar = self.done[key] = f'<i class="{escape(uptime_class(uptime))}" title="{title}"></i>'
+            parts.append(bar)
+        return Markup("".join(parts))
+
+
 def render_site(model: PageModel) -> Iterator[tuple[str, bytes]]:
     """Every file of the page as (relative path, content), one at a time."""
     env = make_environment()
+    env.globals["bars"] = _Bars(model)
     yield "index.html", env.get_template("index.html").render(model=model).encode()
     account_page = env.get_template("account.html")
     badge = env.get_template("badge.svg")
