@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from inproc import Clock, InProcess
 from sqlalchemy import insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from netwatch.core import rollup
 from netwatch.db import tables
@@ -101,3 +103,45 @@ def add_trigger(conn: Connection, account: str, cuc: str, code: str, at: datetim
         account=account, cuc=cuc, code=code, status=status, generation=1, count=count, peak=count,
         threshold=threshold, first_seen=at, last_seen=at, raised_at=at, cleared_at=None, clear_reason=None,
         account_name=account_name, company=None, client_group=None, updated_at=at))
+
+
+# The status page tests' fleet, seen at NOW.
+NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
+TODAY = datetime(2026, 11, 22, tzinfo=UTC)
+PAYLOAD = "<script>alert(1)</script>"
+
+
+def seed_fleet(engine: Engine, last_sweep: datetime = NOW - timedelta(minutes=2)) -> dict[str, int]:
+    """Three accounts: 1234 (named, two hosts, one offline since 08:00 today), 99 (unnamed), none."""
+    with engine.begin() as conn:
+        ids = add_hosts(conn, [
+            SeedHost("web-1", "1234", "online", NOW - timedelta(days=3)),
+            SeedHost(PAYLOAD, "1234", "offline", TODAY + timedelta(hours=8)),
+            SeedHost("db-1", "99", "online", NOW - timedelta(days=40)),
+            SeedHost("lonely", None, "unknown", None),
+        ])
+        # web-1: 10 days of history, 600 s offline two days ago; db-1: 90 full days, one from before.
+        add_daily(conn, [daily_row(ids["web-1"], TODAY - timedelta(days=d), 86_400 - (600 if d == 2 else 0),
+                                   600 if d == 2 else 0) for d in range(10)])
+        add_daily(conn, [daily_row(ids["db-1"], TODAY - timedelta(days=d), 86_400) for d in range(91)])
+        add_daily(conn, [daily_row(ids[PAYLOAD], TODAY, 8 * 3600, 2 * 3600)])
+        add_hourly(conn, [hourly_row(ids["web-1"], TODAY + timedelta(hours=h), 1_000 * (h + 1)) for h in range(11)])
+        add_transition(conn, ids["web-1"], TODAY - timedelta(days=2, hours=-5), "online", "offline")
+        add_transition(conn, ids["web-1"], TODAY - timedelta(days=2, hours=-5, minutes=-10), "offline", "online")
+        add_transition(conn, ids[PAYLOAD], TODAY + timedelta(hours=8), "online", "offline")
+        add_run(conn, "ping-sweep", last_sweep)
+        add_run(conn, "event-scan", NOW - timedelta(minutes=5))
+        add_run(conn, "alert-clear", NOW - timedelta(minutes=10))
+        add_account(conn, "1234", "Loja Centro", NOW - timedelta(days=30))
+        add_trigger(conn, "1234", "c1", "E130", NOW - timedelta(minutes=30), account_name="Loja Centro")
+        add_trigger(conn, "99", "c2", "E131", NOW - timedelta(hours=3), status="cleared")
+    return ids
+
+
+def write_page(nwi: InProcess, out: Path, **status_page: Any) -> dict[str, Any]:
+    """`netwatch run status-page --out OUT` at NOW with these `status_page:` settings; its status.json."""
+    nwi.clock = Clock(NOW)
+    nwi.write_config([], status_page=status_page)
+    done = nwi.run("run", "status-page", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return json.loads((out / "status.json").read_text(encoding="utf-8"))
