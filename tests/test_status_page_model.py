@@ -12,6 +12,7 @@ from netwatch.config import parse_config
 from netwatch.core.rollup import DAY, STATE_CODES
 from netwatch.core.statuspage import (
     Counts,
+    DailyUptime,
     HostInput,
     StaleJob,
     build_page,
@@ -67,7 +68,7 @@ def test_an_incident_counts_on_every_day_it_overlaps_and_an_old_one_entering_the
     ]
     hosts = [HostInput("a", None, "online", None, 1), HostInput("b", None, "online", None, 2)]
 
-    model = build_page("t", NOW, hosts, {}, [], [], changes, [], [])
+    model = build_page("t", NOW, hosts, {}, DailyUptime([], []), [], changes, [], [])
 
     a, b = model.accounts[0].hosts
     assert a.daily_incidents[0] == 1 and a.daily_incidents[-3:] == (1, 1, 0) and sum(a.daily_incidents) == 3

@@ -24,6 +24,8 @@ from netwatch.core.rollup import DAY, HOUR, Incident, bucket_start, incidents_of
 
 DAYS = 90
 HOURS = 24
+# Days per bit mask of fully online days (DailyUptime.full): 30 bits, well inside a 64-bit sum.
+MASK_DAYS = 30
 BADGE_DAYS = 30
 HOSTS_PER_PAGE = 200
 RECENT_INCIDENTS = 100
@@ -56,6 +58,20 @@ class HostInput:
     status: str
     since: datetime | None
     target_id: int | None
+
+
+@dataclass(frozen=True)
+class DailyUptime:
+    """The daily rollups of the period, compactly.
+
+    `full`: per target (id, mask, mask, mask, online_s, offline_s): bit i of mask k set when day
+    k * MASK_DAYS + i was fully online (no offline time, some online time), and the online and
+    offline seconds of the last BADGE_DAYS days. `partial`: (id, day, online_s, offline_s) of every
+    other day with a row. A day with no row has no data.
+    """
+
+    full: Sequence[tuple[int, int, int, int, int, int]]
+    partial: Sequence[tuple[int, int, int, int]]
 
 
 @dataclass(frozen=True)
@@ -234,12 +250,43 @@ def _daily_incidents(incidents: Iterable[Incident], first_day_s: int, now_s: int
     return per_target
 
 
+def _from_masks(masks: tuple[int, ...]) -> tuple[float | None, ...]:
+    return tuple(100.0 if masks[i // MASK_DAYS] >> (i % MASK_DAYS) & 1 else None for i in range(DAYS))
+
+
+def _daily_uptimes(daily: DailyUptime, first_day_s: int) -> tuple[
+        dict[int, tuple[float | None, ...]], dict[int, tuple[int, int]]]:
+    """Per target its 90 daily uptimes and its last 30 days' (online_s, offline_s).
+
+    Hosts mostly share their masks (every day up): each distinct set of masks is decoded once.
+    """
+    decoded: dict[tuple[int, ...], tuple[float | None, ...]] = {}
+    uptimes: dict[int, tuple[float | None, ...]] = {}
+    time_30d: dict[int, tuple[int, int]] = {}
+    for target_id, *masks, online_s, offline_s in daily.full:
+        key = tuple(masks)
+        if key not in decoded:
+            decoded[key] = _from_masks(key)
+        uptimes[target_id] = decoded[key]
+        time_30d[target_id] = (online_s, offline_s)
+    changed: dict[int, list[float | None]] = {}
+    for target_id, day_s, online_s, offline_s in daily.partial:
+        index = (day_s - first_day_s) // DAY
+        if 0 <= index < DAYS:
+            days = changed.get(target_id)
+            if days is None:
+                days = changed[target_id] = list(uptimes.get(target_id, (None,) * DAYS))
+            days[index] = uptime_percent(online_s, offline_s)
+    uptimes.update((target_id, tuple(days)) for target_id, days in changed.items())
+    return uptimes, time_30d
+
+
 def build_page(
     title: str,
     now: datetime,
     hosts: Sequence[HostInput],
     account_names: Mapping[str, str],
-    daily: Iterable[tuple[int, int, int, int]],
+    daily: DailyUptime,
     hourly: Iterable[tuple[int, int, int]],
     changes: Iterable[tuple[int, int, int]],
     stale: Sequence[StaleJob],
@@ -251,23 +298,7 @@ def build_page(
     first_day_s = today_s - (DAYS - 1) * DAY
     first_hour_s = bucket_start(now_s, HOUR) - (HOURS - 1) * HOUR
 
-    # One pass over the daily rows (900,000 at 10,000 hosts): each day's uptime, and the last 30 days' time.
-    uptime_by_target: dict[int, list[float | None]] = {}
-    time_30d: dict[int, list[int]] = {}
-    recent_from = DAYS - BADGE_DAYS
-    for target_id, day_s, online_s, offline_s in daily:
-        index = (day_s - first_day_s) // DAY
-        if not 0 <= index < DAYS:
-            continue
-        uptimes = uptime_by_target.get(target_id)
-        if uptimes is None:
-            uptimes = uptime_by_target[target_id] = [None] * DAYS
-            time_30d[target_id] = [0, 0]
-        uptimes[index] = uptime_percent(online_s, offline_s)
-        if index >= recent_from:
-            totals = time_30d[target_id]
-            totals[0] += online_s
-            totals[1] += offline_s
+    uptime_by_target, time_30d = _daily_uptimes(daily, first_day_s)
     rtt_by_target: dict[int, dict[int, float]] = defaultdict(dict)
     for target_id, hour_s, rtt_us in hourly:
         index = (hour_s - first_hour_s) // HOUR
@@ -280,7 +311,7 @@ def build_page(
     account_time: dict[str | None, list[int]] = defaultdict(lambda: [0, 0])
     names: dict[int, HostInput] = {}
     no_incidents = [0] * DAYS
-    no_data: list[float | None] = [None] * DAYS
+    no_data: tuple[float | None, ...] = (None,) * DAYS
     for host in hosts:
         target = host.target_id if host.target_id is not None else -1
         online_30, offline_30 = time_30d.get(target, (0, 0))
@@ -291,7 +322,7 @@ def build_page(
         view = HostView(
             name=host.name, account=host.account, state=host.status, since=host.since,
             uptime_30d=uptime_percent(online_30, offline_30),
-            daily_uptime=tuple(uptime_by_target.get(target, no_data)),
+            daily_uptime=uptime_by_target.get(target, no_data),
             daily_incidents=tuple(per_day.get(target, no_incidents)),
             latency=latency_chart([rtts.get(i) for i in range(HOURS)]),
             badge=f"badges/hosts/{safe_name(host.name)}.svg", page="",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from netwatch.config import Config
 from netwatch.core.rollup import DAY, HOUR, bucket_start
-from netwatch.core.statuspage import DAYS, HOURS, AlertView, HostInput, build_page, stale_jobs
+from netwatch.core.statuspage import BADGE_DAYS, DAYS, HOURS, AlertView, HostInput, build_page, stale_jobs
 from netwatch.db import statuspage
 from netwatch.db.triggers import load_triggers
 from netwatch.deps import Deps
@@ -34,7 +34,7 @@ def status_page(config: Config, deps: Deps, out: Path, run: RunContext) -> JobOu
     with deps.engine.begin() as conn:
         hosts = statuspage.load_page_hosts(conn)
         names = statuspage.load_account_names(conn)
-        daily = statuspage.load_daily_uptime(conn, first_day_s)
+        daily = statuspage.load_daily_uptime(conn, first_day_s, first_day_s + (DAYS - BADGE_DAYS) * DAY)
         hourly = statuspage.load_hourly_rtt(conn, bucket_start(now_s, HOUR) - (HOURS - 1) * HOUR)
         changes = statuspage.load_changes(conn, first_day_s)
         last = statuspage.last_successes(conn, [job for job, age in settings.stale_after_minutes.items() if age])
