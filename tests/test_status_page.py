@@ -116,7 +116,8 @@ class _Tags(HTMLParser):
             self.styles.append(data)
 
 
-def test_nothing_is_fetched_from_anywhere(nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
+def test_nothing_is_fetched_from_anywhere_and_both_colour_schemes_are_inline(
+        nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
     seed_fleet(engine)
 
     write_page(nwi, tmp_path / "www")
@@ -137,6 +138,7 @@ def test_nothing_is_fetched_from_anywhere(nwi: InProcess, engine: Engine, tmp_pa
         links = [attrs["href"] for tag, attrs in page.tags if tag == "a"]
         assert links and all(link and ":" not in link and not link.startswith("/") for link in links), name
         assert page.styles and not any("url(" in style or "@import" in style for style in page.styles)
+        assert "@media (prefers-color-scheme: dark)" in "".join(page.styles), name
 
 
 def test_every_value_is_escaped(nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
