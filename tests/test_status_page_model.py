@@ -126,3 +126,17 @@ def test_bad_status_page_config_names_the_key(section: object, message: str) -> 
         _parse(section)
 
     assert caught.value.message == message
+
+
+def test_daily_uptime_from_masks_and_partial_days() -> None:
+    today = int(NOW.timestamp()) - int(NOW.timestamp()) % DAY
+    first_day = today - 89 * DAY
+    # Days 0, 31 and 89 fully online; day 1 half offline; day 2 a row without known time.
+    daily = DailyUptime(full=[(1, 1, 2, 1 << 29, 86_400, 0)],
+                        partial=[(1, first_day + DAY, 43_200, 43_200), (1, first_day + 2 * DAY, 0, 0)])
+
+    model = build_page("t", NOW, [HostInput("a", None, "online", None, 1)], {}, daily, [], [], [], [])
+
+    uptimes = model.accounts[0].hosts[0].daily_uptime
+    assert {i: u for i, u in enumerate(uptimes) if u is not None} == {0: 100.0, 1: 50.0, 31: 100.0, 89: 100.0}
+    assert model.accounts[0].hosts[0].uptime_30d == 100.0
