@@ -177,6 +177,7 @@ CREATE TABLE rollups_daily (
 	h39 INTEGER NOT NULL,
 	CONSTRAINT pk_rollups_daily PRIMARY KEY (day, target_id)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
+CREATE INDEX ix_rollups_daily_day_time ON rollups_daily (day, target_id, online_s, offline_s);
 
 CREATE TABLE rollups_hourly (
 	hour INTEGER NOT NULL,

@@ -191,6 +191,24 @@ def cleanup_command(runtime: Runtime, config_file: str | None, dry_run: bool) ->
         return run_cleanup(config, deps, dry_run)
 
 
+@_command(run, "status-page")
+@config_option
+@click.option("--out", "out", required=True, metavar="DIR", type=click.Path(file_okay=False),
+              help="Where the page goes: a link netwatch swaps atomically to each new version (see README).")
+@click.pass_obj
+def status_page_command(runtime: Runtime, config_file: str | None, out: str) -> int:
+    """Write the static status page (HTML, status.json, SVG badges) of the hosts' state and history.
+
+    \b
+    Example:
+      netwatch run status-page --config netwatch.yaml --out /var/www/status
+    """
+    from netwatch.jobs.status_page import run_status_page
+
+    with _job_setup(runtime, config_file) as (config, deps):
+        return run_status_page(config, deps, Path(out))
+
+
 def _load(config_file: str | None) -> Config:
     from netwatch.config import config_path, load_config
 

@@ -146,6 +146,18 @@ class NotificationsConfig:
         return {name: channel.policy for name, channel in channels.items() if channel is not None}
 
 
+# Jobs whose staleness the status page watches, with the default age (minutes) of a stale last success.
+STATUS_PAGE_JOBS = {"ping-sweep": 10, "event-scan": 10, "alert-clear": 30}
+
+
+@dataclass(frozen=True)
+class StatusPageConfig:
+    """`stale_after_minutes`: per watched job, how old its last successful run may be (None: not watched)."""
+
+    title: str = "netwatch status"
+    stale_after_minutes: Mapping[str, int | None] = field(default_factory=lambda: dict(STATUS_PAGE_JOBS))
+
+
 @dataclass(frozen=True)
 class RetentionConfig:
     """Whole UTC days each kind of history is kept, before today (`netwatch run cleanup`), and its batch size."""
@@ -178,6 +190,7 @@ class Config:
     database_key: str = FILE_KEY
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
+    status_page: StatusPageConfig = field(default_factory=StatusPageConfig)
 
 
 class _Section:
@@ -358,6 +371,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     history.done()
     notifications = _notifications(top.section("notifications"), segware_config, base_dir)
     retention = _retention(top.section("retention"))
+    status_page = _status_page(top.section("status_page"))
 
     top.done()
     return Config(
@@ -374,6 +388,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
         database_key=database_key,
         retention=retention,
         history=history_config,
+        status_page=status_page,
     )
 
 
@@ -423,6 +438,22 @@ def _event_scan(section: _Section) -> EventScanConfig:
     )
     section.done()
     return config
+
+
+def _status_page(section: _Section) -> StatusPageConfig:
+    title = section.text("title", StatusPageConfig.title) or StatusPageConfig.title
+    if len(title) > limits.LABEL:
+        raise section.error("title", f"has at most {limits.LABEL} characters")
+    ages = section.section("stale_after_minutes")
+    stale: dict[str, int | None] = {}
+    for job, default in STATUS_PAGE_JOBS.items():
+        # null: the job is not run here, so its age says nothing.
+        stale[job] = None if job in ages.data and ages.data[job] is None else ages.integer(
+            job, default, minimum=1, maximum=525_600)
+        ages.data.pop(job, None)
+    ages.done()
+    section.done()
+    return StatusPageConfig(title=title, stale_after_minutes=stale)
 
 
 def _notifications(section: _Section, segware: SegwareConfig, base_dir: Path) -> NotificationsConfig:

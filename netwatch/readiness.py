@@ -16,7 +16,7 @@ from netwatch.config import ENV_DATABASE_URL, Config
 from netwatch.db.engine import safe_url
 from netwatch.db.url import check_database_url
 from netwatch.errors import ConfigError
-from netwatch.jobs import alert_clear, cleanup, event_scan, ping_sweep
+from netwatch.jobs import alert_clear, cleanup, event_scan, ping_sweep, status_page
 from netwatch.tokens import read_password, read_token, token_apis
 
 # Each job and its own needs beyond the shared checks (ping-sweep and cleanup have none the config can miss).
@@ -25,6 +25,7 @@ _JOB_NEEDS: dict[str, Callable[[Config], list[str]]] = {
     event_scan.JOB: event_scan.config_problems,
     alert_clear.JOB: alert_clear.config_problems,
     cleanup.JOB: lambda _config: [],
+    status_page.JOB: lambda _config: [],
 }
 JOBS = tuple(_JOB_NEEDS)
 

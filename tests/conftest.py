@@ -7,6 +7,9 @@ NETWATCH_REQUIRE_MYSQL=1 (set by .ci/run), where they fail.
 
 Network namespaces: tests marked `netns` (tests/netns.py `requires_netns`) skip with the reason where
 namespace test hosts cannot be built, unless NETWATCH_REQUIRE_NETNS=1 (set by .ci/run): then they fail.
+
+Chromium: tests marked `chromium` (the status page in a real browser) skip without a `chromium`
+on the PATH, unless NETWATCH_REQUIRE_CHROMIUM=1 (set by .ci/run, which installs Debian's package).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +41,12 @@ _netns_reason = functools.cache(netns_unavailable_reason)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skips a `netns` test where namespaces are unavailable; fails it instead when CI requires them."""
+    """Skips a `netns` or `chromium` test where it cannot run; fails it instead when CI requires it."""
+    if item.get_closest_marker("chromium") is not None and shutil.which("chromium") is None:
+        reason = "no chromium on the PATH (Debian: apt-get install chromium)"
+        if os.environ.get("NETWATCH_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"{reason} (NETWATCH_REQUIRE_CHROMIUM=1: Chromium tests must run)", pytrace=False)
+        pytest.skip(reason)
     if item.get_closest_marker("netns") is None:
         return
     reason = _netns_reason()

@@ -34,12 +34,12 @@ def test_a_complete_config_is_ready_for_every_job(nwi: InProcess) -> None:
     config = nwi.write_config(HOSTS, segware=SEGWARE, sigma={"base_url": CLOSED}, event_scan=CODES)
 
     done = nwi.run("check-config", "--job", "ping-sweep", "--job", "event-scan", "--job", "alert-clear",
-                   "--job", "cleanup")
+                   "--job", "cleanup", "--job", "status-page")
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"{config}: ok (1 host)", f"database: {safe_url(nwi.db_url)}",
                                         "ping-sweep: ready", "event-scan: ready", "alert-clear: ready",
-                                        "cleanup: ready"]
+                                        "cleanup: ready", "status-page: ready"]
     assert done.stderr == ""
 
 
@@ -96,7 +96,7 @@ def test_event_scan_without_codes_is_not_ready_while_ping_sweep_is(nwi: InProces
     reason = "event_scan.codes: no alarm codes configured to watch"
     assert plain.returncode == 0 and for_ping_sweep.returncode == 0
     assert plain.stdout.splitlines()[2:] == ["ping-sweep: ready", f"event-scan: not ready: {reason}",
-                                             "alert-clear: ready", "cleanup: ready"]
+                                             "alert-clear: ready", "cleanup: ready", "status-page: ready"]
     assert for_event_scan.returncode == 78
     assert log_lines(for_event_scan.stderr)[-1].endswith(f": not ready for event-scan: {reason}")
 
@@ -131,6 +131,7 @@ def test_json_report(nwi: InProcess) -> None:
             "event-scan": {"ready": False, "reasons": ["event_scan.codes: no alarm codes configured to watch"]},
             "alert-clear": {"ready": True, "reasons": []},
             "cleanup": {"ready": True, "reasons": []},
+            "status-page": {"ready": True, "reasons": []},
         },
     }
     assert "hunter2-db" not in done.stdout + done.stderr

@@ -325,12 +325,12 @@ def ci_commands() -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def test_ci_runs_make_test_with_mysql_and_netns_required() -> None:
+def test_ci_runs_make_test_with_mysql_netns_and_chromium_required() -> None:
     commands = ci_commands()
     runs = [i for i, line in enumerate(commands) if re.fullmatch(r"(exec\s+)?make\s+test", line)]
 
     assert runs, ".ci/run does not run README's test command `make test`"
-    for variable in ("NETWATCH_REQUIRE_MYSQL", "NETWATCH_REQUIRE_NETNS"):
+    for variable in ("NETWATCH_REQUIRE_MYSQL", "NETWATCH_REQUIRE_NETNS", "NETWATCH_REQUIRE_CHROMIUM"):
         assert f"export {variable}=1" in commands[: runs[0]], f".ci/run must set {variable}=1 before make test"
 
 

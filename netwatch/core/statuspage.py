@@ -1,0 +1,448 @@
+"""What the status page shows, from plain values: pure code, no I/O, no clock reads.
+
+- 90 daily bars per host (the last 90 UTC days, today included), each with a colour class from
+  its uptime (`uptime_class`) and a text title (date, uptime %, incidents that overlap the day);
+  a day without known time is `nodata`.
+- A 24 h latency line per host (the last 24 UTC hours, this one included) from hourly rtt_avg,
+  broken where an hour has no reply.
+- The banner: stale jobs (last success older than their age, or none), else offline hosts, else all up.
+- Accounts ordered offline first, hosts in them by state (offline, unknown, online) then since.
+- File names from names: a slug of [a-z0-9-] and a hash of the whole name, so any account or host
+  name gives one safe, distinct file name and none can climb out of its folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from netwatch.core.rollup import DAY, HOUR, Incident, bucket_start, incidents_of, uptime_percent
+
+DAYS = 90
+HOURS = 24
+# Days per bit mask of fully online days (DailyUptime.full): 30 bits, well inside a 64-bit sum.
+MASK_DAYS = 30
+BADGE_DAYS = 30
+HOSTS_PER_PAGE = 200
+RECENT_INCIDENTS = 100
+STATE_ORDER = {"offline": 0, "unknown": 1, "online": 2}
+# Lower bounds of each colour class, best first; below the last one a day is "down".
+UPTIME_CLASSES = ((99.9, "up"), (99.0, "minor"), (95.0, "major"))
+CHART_WIDTH = 240
+CHART_HEIGHT = 40
+_SLUG_CHARS = re.compile(r"[^a-z0-9]+")
+_SLUG_LENGTH = 40
+
+
+def safe_name(name: str) -> str:
+    """A file name stem for any text: a readable slug plus 10 hex digits of its SHA-256."""
+    slug = _SLUG_CHARS.sub("-", name.lower()).strip("-")[:_SLUG_LENGTH].strip("-") or "x"
+    return f"{slug}-{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
+
+
+def uptime_class(uptime: float | None) -> str:
+    """The colour class of a bar or badge: up, minor, major, down, or nodata."""
+    if uptime is None:
+        return "nodata"
+    return next((name for floor, name in UPTIME_CLASSES if uptime >= floor), "down")
+
+
+@dataclass(frozen=True)
+class HostInput:
+    name: str
+    account: str | None
+    status: str
+    since: datetime | None
+    target_id: int | None
+
+
+@dataclass(frozen=True)
+class DailyUptime:
+    """The daily rollups of the period, compactly.
+
+    `full`: per target (id, mask, mask, mask, online_s, offline_s): bit i of mask k set when day
+    k * MASK_DAYS + i was fully online (no offline time, some online time), and the online and
+    offline seconds of the last BADGE_DAYS days. `partial`: (id, day, online_s, offline_s) of every
+    other day with a row. A day with no row has no data.
+    """
+
+    full: Sequence[tuple[int, int, int, int, int, int]]
+    partial: Sequence[tuple[int, int, int, int]]
+
+
+@dataclass(frozen=True)
+class StaleJob:
+    job: str
+    last_success: datetime | None
+    stale_after_minutes: int
+
+
+@dataclass(frozen=True)
+class Latency:
+    """The 24 h chart: `path` an SVG path in the chart's viewBox ("" when no hour had replies)."""
+
+    path: str
+    max_ms: float | None
+    values_ms: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class HostView:
+    name: str
+    account: str | None
+    state: str
+    since: datetime | None
+    uptime_30d: float | None
+    daily_uptime: tuple[float | None, ...]
+    daily_incidents: tuple[int, ...]
+    latency: Latency
+    badge: str
+    page: str
+
+
+@dataclass(frozen=True)
+class Counts:
+    hosts: int
+    online: int
+    offline: int
+    unknown: int
+
+
+@dataclass(frozen=True)
+class AccountView:
+    account: str | None
+    label: str
+    counts: Counts
+    uptime_30d: float | None
+    hosts: tuple[HostView, ...]
+    pages: tuple[str, ...]
+    badge: str
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    host: str
+    account: str | None
+    start: datetime
+    end: datetime | None
+    duration_s: int
+
+
+@dataclass(frozen=True)
+class AlertView:
+    account: str
+    account_name: str | None
+    cuc: str
+    code: str
+    count: int
+    threshold: int
+    raised_at: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True)
+class Banner:
+    """`state`: stale, offline or ok; `lines`: what the banner says."""
+
+    state: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PageModel:
+    title: str
+    generated_at: datetime
+    banner: Banner
+    stale: tuple[StaleJob, ...]
+    counts: Counts
+    days: tuple[datetime, ...]
+    hours: tuple[datetime, ...]
+    accounts: tuple[AccountView, ...]
+    alerts: tuple[AlertView, ...]
+    incidents: tuple[IncidentView, ...]
+
+
+def _at(epoch_s: int) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
+
+
+def stale_jobs(now: datetime, last: Mapping[str, datetime | None],
+               ages: Mapping[str, int | None]) -> tuple[StaleJob, ...]:
+    """The watched jobs whose last success is older than their age (or that never succeeded)."""
+    stale = []
+    for job, minutes in ages.items():
+        if minutes is None:
+            continue
+        success = last.get(job)
+        if success is None or (now - success).total_seconds() > minutes * 60:
+            stale.append(StaleJob(job, success, minutes))
+    return tuple(stale)
+
+
+def make_banner(stale: Sequence[StaleJob], counts: Counts) -> Banner:
+    lines = [f"{s.job} is stale: " + (f"last successful run {s.last_success:%Y-%m-%d %H:%M} UTC, "
+                                       f"more than {s.stale_after_minutes} min ago"
+                                       if s.last_success else "no successful run recorded")
+             for s in stale]
+    if counts.offline:
+        lines.append(f"{counts.offline} of {counts.hosts} hosts offline")
+    if stale:
+        return Banner("stale", tuple(lines))
+    if counts.offline:
+        return Banner("offline", tuple(lines))
+    return Banner("ok", (f"all {counts.hosts} hosts up" if counts.unknown == 0
+                         else f"no host offline ({counts.unknown} unknown)",))
+
+
+def count_states(states: Iterable[str]) -> Counts:
+    tally: dict[str, int] = defaultdict(int)
+    total = 0
+    for state in states:
+        tally[state] += 1
+        total += 1
+    return Counts(total, tally["online"], tally["offline"], total - tally["online"] - tally["offline"])
+
+
+def latency_chart(values_ms: Sequence[float | None]) -> Latency:
+    """The SVG path of hourly averages: one point per hour, the line broken at hours without replies."""
+    known = [v for v in values_ms if v is not None]
+    if not known:
+        return Latency("", None, tuple(values_ms))
+    top = max(known) or 1.0
+    step = CHART_WIDTH / len(values_ms)
+    parts = []
+    previous = False
+    for index, value in enumerate(values_ms):
+        if value is None:
+            previous = False
+            continue
+        x = round(step * index + step / 2, 1)
+        y = round(CHART_HEIGHT - 2 - (CHART_HEIGHT - 4) * value / top, 1)
+        parts.append(f"{'L' if previous else 'M'}{x} {y}")
+        previous = True
+    return Latency(" ".join(parts), max(known), tuple(values_ms))
+
+
+def day_title(date: str, uptime: float | None, incidents: int) -> str:
+    """The text of a day's bar: its date, uptime and the incidents that overlap it."""
+    if uptime is None:
+        return f"{date}: no data"
+    count = "1 incident" if incidents == 1 else f"{incidents} incidents"
+    return f"{date}: {uptime:g} % up, {count}"
+
+
+def _daily_incidents(incidents: Iterable[Incident], first_day_s: int, now_s: int) -> dict[int, list[int]]:
+    """Per target, the number of incidents overlapping each of the DAYS days."""
+    per_target: dict[int, list[int]] = {}
+    for incident in incidents:
+        end_s = now_s if incident.end_s is None else incident.end_s
+        start_s = max(incident.start_s, first_day_s)
+        if end_s < first_day_s:
+            continue
+        counts = per_target.setdefault(incident.target_id, [0] * DAYS)
+        last = min(DAYS - 1, (max(end_s - 1, start_s) - first_day_s) // DAY)
+        for index in range((start_s - first_day_s) // DAY, last + 1):
+            counts[index] += 1
+    return per_target
+
+
+def _from_masks(masks: tuple[int, ...]) -> tuple[float | None, ...]:
+    return tuple(100.0 if masks[i // MASK_DAYS] >> (i % MASK_DAYS) & 1 else None for i in range(DAYS))
+
+
+def _daily_uptimes(daily: DailyUptime, first_day_s: int) -> tuple[
+        dict[int, tuple[float | None, ...]], dict[int, tuple[int, int]]]:
+    """Per target its 90 daily uptimes and its last 30 days' (online_s, offline_s).
+
+    Hosts mostly share their masks (every day up): each distinct set of masks is decoded once.
+    """
+    decoded: dict[tuple[int, ...], tuple[float | None, ...]] = {}
+    uptimes: dict[int, tuple[float | None, ...]] = {}
+    time_30d: dict[int, tuple[int, int]] = {}
+    for target_id, *masks, online_s, offline_s in daily.full:
+        key = tuple(masks)
+        if key not in decoded:
+            decoded[key] = _from_masks(key)
+        uptimes[target_id] = decoded[key]
+        time_30d[target_id] = (online_s, offline_s)
+    changed: dict[int, list[float | None]] = {}
+    for target_id, day_s, online_s, offline_s in daily.partial:
+        index = (day_s - first_day_s) // DAY
+        if 0 <= index < DAYS:
+            days = changed.get(target_id)
+            if days is None:
+                days = changed[target_id] = list(uptimes.get(target_id, (None,) * DAYS))
+            days[index] = uptime_percent(online_s, offline_s)
+    uptimes.update((target_id, tuple(days)) for target_id, days in changed.items())
+    return uptimes, time_30d
+
+
+def build_page(
+    title: str,
+    now: datetime,
+    hosts: Sequence[HostInput],
+    account_names: Mapping[str, str],
+    daily: DailyUptime,
+    hourly: Iterable[tuple[int, int, int]],
+    changes: Iterable[tuple[int, int, int]],
+    stale: Sequence[StaleJob],
+    alerts: Sequence[AlertView],
+) -> PageModel:
+    """The whole page from the reads of netwatch/db/statuspage.py (rows of other targets are ignored)."""
+    now_s = int(now.timestamp())
+    today_s = bucket_start(now_s, DAY)
+    first_day_s = today_s - (DAYS - 1) * DAY
+    first_hour_s = bucket_start(now_s, HOUR) - (HOURS - 1) * HOUR
+
+    uptime_by_target, time_30d = _daily_uptimes(daily, first_day_s)
+    rtt_by_target: dict[int, dict[int, float]] = defaultdict(dict)
+    for target_id, hour_s, rtt_us in hourly:
+        index = (hour_s - first_hour_s) // HOUR
+        if 0 <= index < HOURS:
+            rtt_by_target[target_id][index] = round(rtt_us / 1000, 3)
+    incidents = incidents_of(changes)
+    per_day = _daily_incidents(incidents, first_day_s, now_s)
+
+    by_account: dict[str | None, list[HostView]] = defaultdict(list)
+    account_time: dict[str | None, list[int]] = defaultdict(lambda: [0, 0])
+    names: dict[int, HostInput] = {}
+    no_incidents = [0] * DAYS
+    no_data: tuple[float | None, ...] = (None,) * DAYS
+    for host in hosts:
+        target = host.target_id if host.target_id is not None else -1
+        online_30, offline_30 = time_30d.get(target, (0, 0))
+        totals = account_time[host.account]
+        totals[0] += online_30
+        totals[1] += offline_30
+        rtts = rtt_by_target.get(target, {})
+        view = HostView(
+            name=host.name, account=host.account, state=host.status, since=host.since,
+            uptime_30d=uptime_percent(online_30, offline_30),
+            daily_uptime=uptime_by_target.get(target, no_data),
+            daily_incidents=tuple(per_day.get(target, no_incidents)),
+            latency=latency_chart([rtts.get(i) for i in range(HOURS)]),
+            badge=f"badges/hosts/{safe_name(host.name)}.svg", page="",
+        )
+        by_account[host.account].append(view)
+        if host.target_id is not None:
+            names[host.target_id] = host
+
+    accounts = [_account(account, views, account_names, account_time[account]) for account, views in by_account.items()]
+    accounts.sort(key=lambda a: (-a.counts.offline, -a.counts.unknown, a.account is None, a.label, a.account or ""))
+    recent_incidents = sorted((i for i in incidents if i.target_id in names),
+                              key=lambda i: (i.end_s is not None, -i.start_s, names[i.target_id].name))
+    counts = count_states(host.status for host in hosts)
+    return PageModel(
+        title=title, generated_at=now, banner=make_banner(stale, counts), stale=tuple(stale), counts=counts,
+        days=tuple(_at(first_day_s + i * DAY) for i in range(DAYS)),
+        hours=tuple(_at(first_hour_s + i * HOUR) for i in range(HOURS)),
+        accounts=tuple(accounts), alerts=tuple(alerts),
+        incidents=tuple(
+            IncidentView(names[i.target_id].name, names[i.target_id].account, _at(i.start_s),
+                         None if i.end_s is None else _at(i.end_s), i.duration_s(now_s))
+            for i in recent_incidents[:RECENT_INCIDENTS]
+        ),
+    )
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def _account(account: str | None, views: list[HostView], account_names: Mapping[str, str],
+             time_30d: Sequence[int]) -> AccountView:
+    views.sort(key=lambda h: (STATE_ORDER.get(h.state, 1), h.since or _NEVER, h.name))
+    stem = "accounts/no-account" if account is None else f"accounts/{safe_name(account)}"
+    pages = tuple(f"{stem}.html" if n == 0 else f"{stem}-{n + 1}.html"
+                  for n in range(max(1, -(-len(views) // HOSTS_PER_PAGE))))
+    placed = tuple(
+        replace(view, page=pages[index // HOSTS_PER_PAGE]) for index, view in enumerate(views)
+    )
+    name = account_names.get(account) if account is not None else None
+    label = "(no account)" if account is None else f"{name} ({account})" if name else account
+    return AccountView(
+        account=account, label=label, counts=count_states(v.state for v in views),
+        uptime_30d=uptime_percent(*time_30d), hosts=placed, pages=pages,
+        badge=f"badges/accounts/{safe_name(account) if account is not None else 'no-account'}.svg",
+    )
+
+
+BADGE_COLOURS = {"online": "#2e7d32", "offline": "#c62828", "unknown": "#757575"}
+_BADGE_LABEL = 32
+_CHAR_PX = 7
+_BADGE_PAD = 12
+
+
+@dataclass(frozen=True)
+class Badge:
+    """A two-part badge: label (grey) and value (coloured by state); widths estimated from the text."""
+
+    label: str
+    value: str
+    colour: str
+    label_width: int
+    width: int
+
+
+def _badge(label: str, value: str, state: str) -> Badge:
+    label = label if len(label) <= _BADGE_LABEL else label[: _BADGE_LABEL - 1] + "…"
+    label_width = len(label) * _CHAR_PX + _BADGE_PAD
+    return Badge(label, value, BADGE_COLOURS[state], label_width, label_width + len(value) * _CHAR_PX + _BADGE_PAD)
+
+
+def _percent(uptime: float | None) -> str:
+    return "no data" if uptime is None else f"{uptime:g} %"
+
+
+def host_badge(host: HostView) -> Badge:
+    """The host's state and 30-day uptime."""
+    state = host.state if host.state in BADGE_COLOURS else "unknown"
+    return _badge(host.name, f"{host.state} · {_percent(host.uptime_30d)}", state)
+
+
+def account_badge(account: AccountView) -> Badge:
+    """How many of the account's hosts are offline (red), all online (green) or else (grey), and its 30-day uptime."""
+    counts = account.counts
+    if counts.offline:
+        state, text = "offline", f"{counts.offline} offline"
+    elif counts.online == counts.hosts:
+        state, text = "online", "all up"
+    else:
+        state, text = "unknown", f"{counts.unknown} unknown"
+    return _badge(account.label, f"{text} · {_percent(account.uptime_30d)}", state)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def status_document(model: PageModel) -> dict[str, object]:
+    """status.json: the page's data (README "Status page" documents the schema)."""
+    return {
+        "schema": 1,
+        "title": model.title,
+        "generated_at": _iso(model.generated_at),
+        "banner": {"state": model.banner.state, "lines": list(model.banner.lines)},
+        "stale_jobs": [{"job": s.job, "last_success": _iso(s.last_success),
+                        "stale_after_minutes": s.stale_after_minutes} for s in model.stale],
+        "counts": model.counts.__dict__,
+        "days": [f"{day:%Y-%m-%d}" for day in model.days],
+        "hours": [_iso(hour) for hour in model.hours],
+        "accounts": [
+            {"account": a.account, "label": a.label, "counts": a.counts.__dict__, "uptime_30d": a.uptime_30d,
+             "pages": list(a.pages), "badge": a.badge,
+             "hosts": [{"name": h.name, "state": h.state, "since": _iso(h.since), "uptime_30d": h.uptime_30d,
+                        "daily_uptime": list(h.daily_uptime), "daily_incidents": list(h.daily_incidents),
+                        "latency_ms": list(h.latency.values_ms), "page": h.page, "badge": h.badge}
+                       for h in a.hosts]}
+            for a in model.accounts
+        ],
+        "alerts": [{"account": a.account, "account_name": a.account_name, "cuc": a.cuc, "code": a.code,
+                    "count": a.count, "threshold": a.threshold, "raised_at": _iso(a.raised_at),
+                    "last_seen": _iso(a.last_seen)} for a in model.alerts],
+        "incidents": [{"host": i.host, "account": i.account, "start": _iso(i.start), "end": _iso(i.end),
+                       "duration_s": i.duration_s} for i in model.incidents],
+    }

@@ -1,0 +1,57 @@
+"""`netwatch run status-page --out DIR`: write the static status page of the stored state and history."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from netwatch.config import Config
+from netwatch.core.rollup import DAY, HOUR, bucket_start
+from netwatch.core.statuspage import BADGE_DAYS, DAYS, HOURS, AlertView, HostInput, build_page, stale_jobs
+from netwatch.db import statuspage
+from netwatch.db.triggers import load_triggers
+from netwatch.deps import Deps
+from netwatch.running.runner import JobOutcome, RunContext, run_job
+from netwatch.statuspage.publish import prepare_out, publish
+from netwatch.statuspage.render import render_site
+
+log = logging.getLogger(__name__)
+
+JOB = "status-page"
+
+
+def run_status_page(config: Config, deps: Deps, out: Path) -> int:
+    """One page under the job's lease; returns the exit code."""
+    out = prepare_out(out)
+    return run_job(JOB, "0/1", config.run, deps, lambda run: status_page(config, deps, out, run))
+
+
+def status_page(config: Config, deps: Deps, out: Path, run: RunContext) -> JobOutcome:
+    """Reads everything in one transaction (one consistent snapshot), then renders and swaps DIR."""
+    now_s = int(run.now.timestamp())
+    first_day_s = bucket_start(now_s, DAY) - (DAYS - 1) * DAY
+    settings = config.status_page
+    with deps.engine.begin() as conn:
+        hosts = statuspage.load_page_hosts(conn)
+        names = statuspage.load_account_names(conn)
+        daily = statuspage.load_daily_uptime(conn, first_day_s, first_day_s + (DAYS - BADGE_DAYS) * DAY)
+        hourly = statuspage.load_hourly_rtt(conn, bucket_start(now_s, HOUR) - (HOURS - 1) * HOUR)
+        changes = statuspage.load_changes(conn, first_day_s)
+        last = statuspage.last_successes(conn, [job for job, age in settings.stale_after_minutes.items() if age])
+        active = load_triggers(conn, only_active=True)
+    alerts = [AlertView(row.key.account, row.account_name, row.key.cuc, row.key.code, row.count, row.threshold,
+                        row.raised_at, row.last_seen)
+              for row in sorted(active.values(), key=lambda r: (r.raised_at, r.key))]
+    model = build_page(
+        settings.title, run.now, [HostInput(h.name, h.account, h.status, h.since, h.target_id) for h in hosts],
+        names, daily, hourly, changes, stale_jobs(run.now, last, settings.stale_after_minutes), alerts,
+    )
+    deps.stop.check()
+    published = publish(out, render_site(model), f"{run.now:%Y%m%dT%H%M%SZ}-{run.run_id}")
+    log.info("status page written to %s", out, extra={"fields": {
+        "largest": published.largest[0], "largest_bytes": published.largest[1]}})
+    return JobOutcome(counts={
+        "hosts": model.counts.hosts, "offline": model.counts.offline, "accounts": len(model.accounts),
+        "stale_jobs": len(model.stale), "alerts": len(model.alerts), "files": published.files,
+        "bytes": published.bytes,
+    })
