@@ -37,12 +37,19 @@ SCHEDULED = {
     "alert-clear": frozenset(range(2, 60, 5)),
     # Hourly, at a minute no other job starts a run of its own at; it has its own lease.
     "cleanup": frozenset({33}),
+    # Two minutes after alert-clear, so the page shows that run's alerts; never at cleanup's minute.
+    "status-page": frozenset(range(4, 60, 5)),
 }
 # Seconds from one start of a job to its next: every run must end well before it.
-PERIODS = {PING_SWEEP: 60, "event-scan": 300, "alert-clear": 300, "cleanup": 3600}
+PERIODS = {PING_SWEEP: 60, "event-scan": 300, "alert-clear": 300, "cleanup": 3600, "status-page": 300}
 ALARM_JOBS = ("event-scan", "alert-clear")
-# Jobs that need no capability: HTTPS and the database only.
-UNPRIVILEGED_JOBS = (*ALARM_JOBS, "cleanup")
+STATUS_PAGE = "status-page"
+# Jobs that need no capability: HTTPS, the database and the status page's files only.
+UNPRIVILEGED_JOBS = (*ALARM_JOBS, "cleanup", STATUS_PAGE)
+# Where the status page goes: beside the database in the systemd state directory (cron alike), and
+# on the claim a web server mounts too in Kubernetes.
+STATUS_OUT = Path("/var/lib/netwatch/status-page")
+STATUS_CLAIM = "netwatch-status-page"
 # Secret keys a pod may do without: netwatch itself exits 78 when a configured feature lacks one.
 OPTIONAL_SECRETS = {"NETWATCH_SEGWARE_TOKEN", "NETWATCH_SIGMA_TOKEN", "NETWATCH_SMTP_PASSWORD",
                     "NETWATCH_WHATSAPP_TOKEN"}
@@ -270,6 +277,35 @@ def test_crontab_runs_as_unprivileged_user_and_logs_to_syslog() -> None:
         assert 0 < int(timeout.group(1)) < PERIODS[job]
 
 
+def test_jobs_other_than_ping_sweep_start_at_minutes_of_their_own() -> None:
+    others = [job for job in SCHEDULED if job != PING_SWEEP]
+    for index, job in enumerate(others):
+        for other in others[index + 1 :]:
+            assert not SCHEDULED[job] & SCHEDULED[other], f"{job} and {other} start at the same minute"
+
+
+def _out_of(argv: list[str]) -> Path:
+    return Path(argv[argv.index("--out") + 1])
+
+
+def test_crontab_writes_the_status_page_where_a_web_server_can_read_it() -> None:
+    [(line, argv)] = [(line, argv) for line, (_, argv) in zip(cron_lines(), cron_commands(), strict=True)
+                      if _path_of(argv) == f"run {STATUS_PAGE}"]
+    assert _out_of(argv) == STATUS_OUT
+    # cron's umask is the daemon's: set it, so the page's files are readable by others whatever it is.
+    assert line.index("umask 022;") < line.index("/bin/netwatch ")
+
+
+def test_systemd_writes_the_status_page_in_its_state_directory_readable_by_others() -> None:
+    service = unit_file(JOBS / f"netwatch-{STATUS_PAGE}.service")["Service"]
+    out = _out_of(shlex.split(service["ExecStart"])[1:])
+    assert out == STATUS_OUT
+    # Writable under ProtectSystem=strict: DIR's folder (the generations go beside DIR) is the state directory.
+    assert out.parent == Path("/var/lib") / service["StateDirectory"]
+    # Files 0644, folders 0755: no read or search bit masked for group or others.
+    assert int(service["UMask"], 8) & 0o055 == 0
+
+
 def test_every_unit_file_belongs_to_a_scheduled_job() -> None:
     units = {p.name for p in JOBS.glob("netwatch-*.*")}
     assert units == {f"netwatch-{job}.{kind}" for job in SCHEDULED for kind in ("service", "timer")}
@@ -309,8 +345,11 @@ def test_systemd_unprivileged_job_services_hold_no_capability(job: str) -> None:
     assert "AmbientCapabilities" not in service
     assert service["CapabilityBoundingSet"] == ""  # empty: no capability at all
     assert 0 < int(service["TimeoutStartSec"]) < PERIODS[job]
-    # The same hardening as ping-sweep, key for key, apart from the capabilities and the timeout.
-    differing = {"AmbientCapabilities", "CapabilityBoundingSet", "ExecStart", "SyslogIdentifier", "TimeoutStartSec"}
+    # status-page's files are for a web server (another user) to read; every other job keeps 0077.
+    assert service["UMask"] == ("0022" if job == STATUS_PAGE else ping["UMask"])
+    # The same hardening as ping-sweep, key for key, apart from the capabilities, the timeout and the umask.
+    differing = {"AmbientCapabilities", "CapabilityBoundingSet", "ExecStart", "SyslogIdentifier", "TimeoutStartSec",
+                 "UMask"}
     assert {k: v for k, v in service.items() if k not in differing} == {
         k: v for k, v in ping.items() if k not in differing
     }
@@ -465,6 +504,23 @@ def test_other_containers_add_no_capability() -> None:
         assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_status_page_pod_writes_to_the_shared_claim_and_keeps_a_read_only_root() -> None:
+    pod = job_pod(STATUS_PAGE)
+    (container,) = pod["containers"]
+    out = _out_of(container["args"])
+    # DIR's folder must be writable (the generations go beside DIR): it is the claim's mount, read-write.
+    [mount] = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == out.parent]
+    assert mount.get("readOnly", False) is False
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["persistentVolumeClaim"] == {"claimName": STATUS_CLAIM}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # The claim's files belong to the pod's group, where the volume type supports it.
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    # A web server pod on another node mounts the same claim read-only.
+    [claim] = [c for c in by_kind("PersistentVolumeClaim") if c["metadata"]["name"] == STATUS_CLAIM]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
 def test_only_ping_sweep_runs_as_root() -> None:

@@ -61,7 +61,8 @@ def test_each_unit_names_an_absolute_database_in_its_state_directory_before_the_
     assert database.parent == Path("/var/lib") / service["Service"]["StateDirectory"]
     assert database.parent == Path(service["Service"]["WorkingDirectory"])
     # The config file's folder would be read-only under the unit's ProtectSystem=strict.
-    config = Path(shlex.split(service["Service"]["ExecStart"])[-1])
+    words = shlex.split(service["Service"]["ExecStart"])
+    config = Path(words[words.index("--config") + 1])
     assert database.parent != config.parent and service["Service"]["ProtectSystem"] == "strict"
 
 
