@@ -146,8 +146,9 @@ class NotificationsConfig:
         return {name: channel.policy for name, channel in channels.items() if channel is not None}
 
 
-# Jobs whose staleness the status page watches, with the default age (minutes) of a stale last success.
-STATUS_PAGE_JOBS = {"ping-sweep": 10, "event-scan": 10, "alert-clear": 30}
+# Jobs whose staleness the status page watches, with the default age (minutes) of a stale last success:
+# a few periods of each job's schedule (cleanup's is hourly: two missed runs).
+STATUS_PAGE_JOBS = {"ping-sweep": 10, "event-scan": 10, "alert-clear": 30, "cleanup": 120}
 
 
 @dataclass(frozen=True)

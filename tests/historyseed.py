@@ -111,7 +111,8 @@ TODAY = datetime(2026, 11, 22, tzinfo=UTC)
 PAYLOAD = "<script>alert(1)</script>"
 
 
-def seed_fleet(engine: Engine, last_sweep: datetime = NOW - timedelta(minutes=2)) -> dict[str, int]:
+def seed_fleet(engine: Engine, last_sweep: datetime = NOW - timedelta(minutes=2),
+               last_cleanup: datetime = NOW - timedelta(minutes=57)) -> dict[str, int]:
     """Three accounts: 1234 (named, two hosts, one offline since 08:00 today), 99 (unnamed), none."""
     with engine.begin() as conn:
         ids = add_hosts(conn, [
@@ -132,6 +133,7 @@ def seed_fleet(engine: Engine, last_sweep: datetime = NOW - timedelta(minutes=2)
         add_run(conn, "ping-sweep", last_sweep)
         add_run(conn, "event-scan", NOW - timedelta(minutes=5))
         add_run(conn, "alert-clear", NOW - timedelta(minutes=10))
+        add_run(conn, "cleanup", last_cleanup)
         add_account(conn, "1234", "Loja Centro", NOW - timedelta(days=30))
         add_trigger(conn, "1234", "c1", "E130", NOW - timedelta(minutes=30), account_name="Loja Centro")
         add_trigger(conn, "99", "c2", "E131", NOW - timedelta(hours=3), status="cleared")

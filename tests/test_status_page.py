@@ -81,12 +81,25 @@ def test_stale_banner_names_the_job_whose_last_success_is_too_old(
     assert "ping-sweep is stale: last successful run 2026-11-22 10:19 UTC, more than 10 min ago" in index
 
 
+def test_stale_banner_names_cleanup_two_hours_after_its_last_success_by_default(
+        nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
+    seed_fleet(engine, last_cleanup=NOW - timedelta(minutes=121))
+
+    status = write_page(nwi, tmp_path / "www")
+
+    assert status["banner"]["state"] == "stale"
+    assert status["stale_jobs"] == [{"job": "cleanup", "last_success": "2026-11-22T08:29:00Z",
+                                     "stale_after_minutes": 120}]
+    index = (tmp_path / "www" / "index.html").read_text(encoding="utf-8")
+    assert "cleanup is stale: last successful run 2026-11-22 08:29 UTC, more than 120 min ago" in index
+
+
 def test_a_fresh_run_clears_the_banner_and_a_job_set_to_null_is_not_watched(
         nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
     seed_fleet(engine, last_sweep=NOW - timedelta(minutes=9))
 
     status = write_page(nwi, tmp_path / "www", stale_after_minutes={"ping-sweep": 10, "event-scan": None,
-                                                                     "alert-clear": 5})
+                                                                     "alert-clear": 5, "cleanup": None})
 
     assert [s["job"] for s in status["stale_jobs"]] == ["alert-clear"]
 
@@ -95,7 +108,7 @@ def test_a_job_that_never_succeeded_is_stale(nwi: InProcess, engine: Engine, tmp
     status = write_page(nwi, tmp_path / "www")
 
     assert {s["job"]: s["last_success"] for s in status["stale_jobs"]} == {
-        "ping-sweep": None, "event-scan": None, "alert-clear": None}
+        "ping-sweep": None, "event-scan": None, "alert-clear": None, "cleanup": None}
     assert status["counts"]["hosts"] == 0
 
 

@@ -106,9 +106,11 @@ def test_status_page_config_defaults_and_values() -> None:
     chosen = _parse({"title": "NOC", "stale_after_minutes": {"ping-sweep": 3, "event-scan": None}})
 
     assert default.title == "netwatch status"  # type: ignore[attr-defined]
-    assert default.stale_after_minutes == {"ping-sweep": 10, "event-scan": 10, "alert-clear": 30}  # type: ignore[attr-defined]
+    assert default.stale_after_minutes == {  # type: ignore[attr-defined]
+        "ping-sweep": 10, "event-scan": 10, "alert-clear": 30, "cleanup": 120}
     assert chosen.title == "NOC"  # type: ignore[attr-defined]
-    assert chosen.stale_after_minutes == {"ping-sweep": 3, "event-scan": None, "alert-clear": 30}  # type: ignore[attr-defined]
+    assert chosen.stale_after_minutes == {  # type: ignore[attr-defined]
+        "ping-sweep": 3, "event-scan": None, "alert-clear": 30, "cleanup": 120}
 
 
 @pytest.mark.parametrize(("section", "message"), [
