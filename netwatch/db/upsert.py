@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, func
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -35,6 +35,49 @@ def upsert_rows(
         )
     else:
         raise ValueError(f"no upsert for dialect {dialect}")
+    conn.execute(stmt, list(rows))
+
+
+def add_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: Sequence[str],
+    add: Sequence[str] = (),
+    least: Sequence[str] = (),
+    greatest: Sequence[str] = (),
+) -> None:
+    """Insert `rows`, or add them to the rows whose `key` exists, in one statement (an executemany).
+
+    A stored row's `add` columns get the new value added, its `least` / `greatest` columns keep the
+    smaller / larger of both (a NULL on either side gives the other). No read: the same rows added in
+    any order give the same table. Every row names the same columns; the others keep their value, or
+    their server default on insert. The update clause holds no bound parameter (PyMySQL#554).
+    """
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect in ("mysql", "mariadb"):
+        my = mysql.insert(table)
+        new: Any = my.inserted
+        smallest, largest = func.least, func.greatest
+    elif dialect == "sqlite":
+        lite = sqlite.insert(table)
+        new = lite.excluded
+        # SQLite's min() and max() of several arguments are its LEAST and GREATEST.
+        smallest, largest = func.min, func.max
+    else:
+        raise ValueError(f"no upsert for dialect {dialect}")
+    old = table.c
+    changes: dict[str, Any] = {col: old[col] + new[col] for col in add}
+    changes.update({col: smallest(func.coalesce(old[col], new[col]), func.coalesce(new[col], old[col]))
+                    for col in least})
+    changes.update({col: largest(func.coalesce(old[col], new[col]), func.coalesce(new[col], old[col]))
+                    for col in greatest})
+    if dialect == "sqlite":
+        stmt: Any = lite.on_conflict_do_update(index_elements=list(key), set_=changes)
+    else:
+        stmt = my.on_duplicate_key_update(changes)
     conn.execute(stmt, list(rows))
 
 
