@@ -7,7 +7,7 @@ of rollups_hourly and rollups_daily and the transitions of those days, and one d
 sequence engine, SQLite's recursive CTE), never row by row from Python. Values follow the design's
 semantics: checks of a minute share the run's `checked_at`, a few hosts fail now and then (an
 incident: failed checks, offline time, two transitions with an event key), RTTs in microseconds
-with their histogram bucket, past hours with their histogram cleared.
+with their histogram bucket, past hours with their p95 (summed RTTs, no stored histogram).
 
 Printed: rows and bytes per table (MariaDB: data_length + index_length after ANALYZE TABLE;
 SQLite: the pages of each table and its indexes in dbstat), bytes per raw check row, bytes per host

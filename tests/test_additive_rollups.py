@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from inproc import PlannedSweep
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
@@ -29,15 +30,17 @@ HOUR = datetime(2026, 11, 22, 10, tzinfo=UTC)
 KEY = ["hour", "target_id"]
 
 
-def _row(target_id: int, checks: int, rtt: tuple[int, int, int] | None, online_s: int) -> dict[str, Any]:
+COLUMNS = ("hour", "target_id", "checks", "rtt_min_us", "rtt_sum_us", "rtt_max_us", "online_s")
+
+
+def _row(target_id: int, checks: int, rtt: tuple[int, int, int] | None, online_s: int) -> tuple[Any, ...]:
     low, total, high = rtt or (None, 0, None)
-    return {"hour": HOUR, "target_id": target_id, "checks": checks, "rtt_min_us": low, "rtt_sum_us": total,
-            "rtt_max_us": high, "online_s": online_s}
+    return int(HOUR.timestamp()), target_id, checks, low, total, high, online_s
 
 
-def _add(engine: Engine, rows: Sequence[dict[str, Any]]) -> int:
+def _add(engine: Engine, rows: Sequence[tuple[Any, ...]]) -> int:
     with engine.begin() as conn, count_statements(engine) as statements:
-        add_rows(conn, tables.rollups_hourly, rows, key=KEY, add=["checks", "rtt_sum_us", "online_s"],
+        add_rows(conn, tables.rollups_hourly, COLUMNS, rows, key=KEY, add=["checks", "rtt_sum_us", "online_s"],
                  least=["rtt_min_us"], greatest=["rtt_max_us"])
     return statements.value
 
@@ -60,6 +63,11 @@ def test_add_rows_adds_sums_keeps_min_and_max_across_nulls_and_leaves_other_colu
     assert _add(engine, [_row(2, 1, (300, 450, 900), 5)]) == 1
     assert _add(engine, [_row(2, 1, (350, 400, 800), 0)]) == 1
     assert _stored(engine) == {1: (2, 650, 700, 750, 90, 0, None), 2: (5, 300, 1_350, 900, 15, 0, 590)}
+
+
+def test_add_rows_refuses_columns_out_of_the_tables_order(engine: Engine) -> None:
+    with engine.begin() as conn, pytest.raises(ValueError, match="order of rollups_hourly"):
+        add_rows(conn, tables.rollups_hourly, ("target_id", "hour", "checks"), [(1, 0, 1)], key=KEY, add=["checks"])
 
 
 def _ms_in_bucket(bucket: int) -> float:

@@ -28,10 +28,13 @@ from netwatch.db.upsert import add_rows, upsert_rows
 _HIST_COLUMNS = [f"h{index:02d}" for index in range(rollup.RTT_BUCKETS)]
 _COUNTERS = ("checks", "ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_min_us", "rtt_sum_us",
              "rtt_max_us", "online_s", "offline_s", "unknown_s")
-# What a run adds: the check counters, the RTT sums, the time in each confirmed state.
-_CHECK_SUMS = ("checks", "ok", "degraded", "failed", "sent", "received")
-_RTT_SUMS = ("rtt_samples", "rtt_sum_us")
-_TIME_SUMS = ("online_s", "offline_s", "unknown_s")
+# The columns of a run's rows (in the tables' order): a check with its RTT, and (daily) one without.
+_HOURLY = ("hour", "target_id", "checks", "ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_min_us",
+           "rtt_sum_us", "rtt_max_us", "online_s", "offline_s", "unknown_s")
+_ADDED = ("checks", "ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_sum_us", "online_s",
+          "offline_s", "unknown_s")
+_DAILY_TIME = ("day", "target_id", "checks", "ok", "degraded", "failed", "sent", "received", "online_s", "offline_s",
+               "unknown_s")
 _OK, _DEGRADED, _FAILED = (rollup.CHECK_CODES[name] for name in ("ok", "degraded", "failed"))
 _UNKNOWN, _ONLINE, _OFFLINE = (rollup.STATE_CODES[name] for name in ("unknown", "online", "offline"))
 # Raw checks read per fetch while recomputing: memory stays bounded.
@@ -55,17 +58,17 @@ def update_rollups(conn: Connection, entries: Collection[CheckEntry],
     if not entries:
         return
     ordered = sorted(entries, key=lambda entry: entry.target_id)
-    times: dict[int, datetime] = {}
-    add_rows(conn, rollups_hourly, _hourly_rows(ordered, times), key=["hour", "target_id"],
-             add=[*_CHECK_SUMS, *_RTT_SUMS, *_TIME_SUMS], least=["rtt_min_us"], greatest=["rtt_max_us"])
-    by_bucket = _daily_rows(ordered, times)
+    add_rows(conn, rollups_hourly, _HOURLY, _hourly_rows(ordered), key=["hour", "target_id"], add=_ADDED,
+             least=["rtt_min_us"], greatest=["rtt_max_us"])
+    by_bucket = _daily_rows(ordered)
     for bucket in sorted(by_bucket, key=lambda b: (b is None, b)):
         if bucket is None:
-            add_rows(conn, rollups_daily, by_bucket[bucket], key=["day", "target_id"], add=[*_CHECK_SUMS, *_TIME_SUMS])
+            add_rows(conn, rollups_daily, _DAILY_TIME, by_bucket[bucket], key=["day", "target_id"],
+                     add=_DAILY_TIME[2:])
         else:
-            add_rows(conn, rollups_daily, by_bucket[bucket], key=["day", "target_id"],
-                     add=[*_CHECK_SUMS, *_RTT_SUMS, *_TIME_SUMS, _HIST_COLUMNS[bucket]], least=["rtt_min_us"],
-                     greatest=["rtt_max_us"])
+            hist = _HIST_COLUMNS[bucket]
+            add_rows(conn, rollups_daily, ("day", *_HOURLY[1:], hist), by_bucket[bucket], key=["day", "target_id"],
+                     add=[*_ADDED, hist], least=["rtt_min_us"], greatest=["rtt_max_us"])
     write_hour_p95(conn, closing_hours(ordered, previous_checks))
 
 
@@ -99,76 +102,59 @@ def write_hour_p95(conn: Connection, closing: Collection[Key]) -> None:
                 key=["hour", "target_id"], update=["rtt_p95_us"])
 
 
-def _hourly_rows(entries: Sequence[CheckEntry], times: dict[int, datetime]) -> list[dict[str, Any]]:
-    """A row per (hour, target) the entries add to, sorted by key: each check's own hour, and the
-    earlier hours its gap reaches back into (seconds only). Rows are built by hand: 10,000 a run."""
+def _hourly_rows(entries: Sequence[CheckEntry]) -> list[tuple[Any, ...]]:
+    """A row (`_HOURLY`) per (hour, target) the entries add to, sorted by key: each check's own hour,
+    and the earlier hours its gap reaches back into (seconds only)."""
     current, earlier = [], []
     for entry in entries:
         hour, seconds, before = gap_parts(entry, rollup.HOUR)
-        prior = entry.prior
+        target, prior = entry.target_id, entry.prior
         for start, part in before:
-            earlier.append({"hour": _time(times, start), "target_id": entry.target_id, "checks": 0, "ok": 0,
-                            "degraded": 0, "failed": 0, "sent": 0, "received": 0, "rtt_samples": 0,
-                            "rtt_min_us": None, "rtt_sum_us": 0, "rtt_max_us": None,
-                            "online_s": part * (prior == _ONLINE), "offline_s": part * (prior == _OFFLINE),
-                            "unknown_s": part * (prior == _UNKNOWN)})
-        row = _check_row(entry, seconds)
-        row["hour"] = _time(times, hour)
-        sample = replied(entry)
-        row["rtt_samples"] = int(sample)
-        row["rtt_min_us"] = entry.rtt_min_us if sample else None
-        row["rtt_sum_us"] = entry.rtt_avg_us if sample else 0
-        row["rtt_max_us"] = entry.rtt_max_us if sample else None
-        current.append(row)
-    earlier.sort(key=lambda row: (row["hour"], row["target_id"]))
+            earlier.append((start, target, 0, 0, 0, 0, 0, 0, 0, None, 0, None, *_seconds(prior, part)))
+        status = entry.status
+        checked = (int(status == _OK), int(status == _DEGRADED), int(status == _FAILED), entry.sent, entry.received)
+        if replied(entry):
+            rtt = (1, entry.rtt_min_us, entry.rtt_avg_us, entry.rtt_max_us)
+        else:
+            rtt = (0, None, 0, None)
+        current.append((hour, target, 1, *checked, *rtt, *_seconds(prior, seconds)))
+    earlier.sort(key=_key)
     return earlier + current
 
 
-def _daily_rows(entries: Sequence[CheckEntry], times: dict[int, datetime]) -> dict[int | None, list[dict[str, Any]]]:
-    """The daily rows the entries add to, by the histogram bucket they add a check to (None: no
-    sample, and the earlier days a gap reaches back into), each list sorted by key."""
-    by_bucket: dict[int | None, list[dict[str, Any]]] = {}
+def _daily_rows(entries: Sequence[CheckEntry]) -> dict[int | None, list[tuple[Any, ...]]]:
+    """The daily rows the entries add to, by the histogram bucket they add a check to (`_HOURLY`'s
+    columns and that bucket's h column, all 1), or None (`_DAILY_TIME`: no sample, and the earlier
+    days a gap reaches back into), each list sorted by key."""
+    by_bucket: dict[int | None, list[tuple[Any, ...]]] = {}
     earlier = []
     for entry in entries:
         day, seconds, before = gap_parts(entry, rollup.DAY)
-        prior = entry.prior
+        target, prior = entry.target_id, entry.prior
         for start, part in before:
-            earlier.append({"day": _time(times, start), "target_id": entry.target_id, "checks": 0, "ok": 0,
-                            "degraded": 0, "failed": 0, "sent": 0, "received": 0,
-                            "online_s": part * (prior == _ONLINE), "offline_s": part * (prior == _OFFLINE),
-                            "unknown_s": part * (prior == _UNKNOWN)})
-        row = _check_row(entry, seconds)
-        row["day"] = _time(times, day)
+            earlier.append((start, target, 0, 0, 0, 0, 0, 0, *_seconds(prior, part)))
+        status = entry.status
+        checked = (int(status == _OK), int(status == _DEGRADED), int(status == _FAILED), entry.sent, entry.received)
         if replied(entry):
-            row["rtt_samples"] = 1
-            row["rtt_min_us"] = entry.rtt_min_us
-            row["rtt_sum_us"] = entry.rtt_avg_us
-            row["rtt_max_us"] = entry.rtt_max_us
-            row[_HIST_COLUMNS[entry.rtt_bucket]] = 1  # type: ignore[index]
-            by_bucket.setdefault(entry.rtt_bucket, []).append(row)
+            by_bucket.setdefault(entry.rtt_bucket, []).append(
+                (day, target, 1, *checked, 1, entry.rtt_min_us, entry.rtt_avg_us, entry.rtt_max_us,
+                 *_seconds(prior, seconds), 1))
         else:
-            by_bucket.setdefault(None, []).append(row)
+            by_bucket.setdefault(None, []).append((day, target, 1, *checked, *_seconds(prior, seconds)))
     if earlier:
-        earlier.sort(key=lambda row: (row["day"], row["target_id"]))
+        earlier.sort(key=_key)
         by_bucket[None] = earlier + by_bucket.get(None, [])
     return by_bucket
 
 
-def _check_row(entry: CheckEntry, seconds: int) -> dict[str, Any]:
-    """The counters one check adds to its own bucket, with `seconds` of its gap in that bucket."""
-    status, prior = entry.status, entry.prior
-    return {"target_id": entry.target_id, "checks": 1, "ok": int(status == _OK), "degraded": int(status == _DEGRADED),
-            "failed": int(status == _FAILED), "sent": entry.sent, "received": entry.received,
-            "online_s": seconds * (prior == _ONLINE), "offline_s": seconds * (prior == _OFFLINE),
-            "unknown_s": seconds * (prior == _UNKNOWN)}
+def _key(row: tuple[Any, ...]) -> tuple[int, int]:
+    return row[0], row[1]
 
 
-def _time(times: dict[int, datetime], epoch_s: int) -> datetime:
-    # One datetime per bucket, shared by its rows.
-    found = times.get(epoch_s)
-    if found is None:
-        found = times[epoch_s] = _at(epoch_s)
-    return found
+def _seconds(prior: int, seconds: int) -> tuple[int, int, int]:
+    """(online_s, offline_s, unknown_s) of `seconds` spent in the confirmed state `prior`."""
+    return (seconds if prior == _ONLINE else 0, seconds if prior == _OFFLINE else 0,
+            seconds if prior == _UNKNOWN else 0)
 
 
 def read_rollup_rows(conn: Connection, start: int, end: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
