@@ -1,13 +1,13 @@
 """`rollups_hourly` and `rollups_daily`: added to by each run, and recomputed from raw checks.
 
-A run never reads its rollup rows: it adds what its checks contribute to them (db.upsert.add_rows),
-with narrow value lists. Hourly: one statement for every (hour, target) the run adds to. Daily: one
-statement per RTT histogram bucket the run's checks fall in (each names only its own h column) and
-one for the rows without a sample: at most RTT_BUCKETS + 1, whatever the number of hosts. When a
-target's check is in a later hour than its previous one, that hour is over: its p95 is computed from
-its raw checks (one grouped SELECT, one upsert); the hour in progress has rtt_p95_us NULL.
-`rollups_from_raw` computes the same rows from the `checks` table: the migration's backfill uses
-it, and tests compare it with what runs wrote.
+A run never reads its rollup rows: it adds what its checks contribute to them (db.upsert). The
+server computes the contributions from the run's rows just inserted into `checks` (`INSERT ...
+SELECT`, one statement per table, the histogram as CASE per bucket), so nothing goes through the
+driver per host; the seconds a gap spent in an earlier hour or day (a run's first check in a new
+one) go in one more executemany per table. When a target's check is in a later hour than its
+previous one, that hour is over: its p95 is computed from its raw checks (one grouped SELECT, one
+upsert); the hour in progress has rtt_p95_us NULL. `rollups_from_raw` computes the same rows from
+the `checks` table: the migration's backfill uses it, and tests compare it with what runs wrote.
 """
 
 from __future__ import annotations
@@ -17,24 +17,33 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Integer, Table, and_, func, literal_column, or_, select, type_coerce
+from sqlalchemy import (
+    Integer,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.engine import Connection
 
 from netwatch.core import rollup
 from netwatch.core.history import CheckEntry, Key, Tally, add_entry, closing_hours, gap_parts, p95_us, replied
 from netwatch.db.tables import checks, rollups_daily, rollups_hourly
-from netwatch.db.upsert import add_rows, upsert_rows
+from netwatch.db.upsert import add_rows, add_selected, upsert_rows
 
 _HIST_COLUMNS = [f"h{index:02d}" for index in range(rollup.RTT_BUCKETS)]
 _COUNTERS = ("checks", "ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_min_us", "rtt_sum_us",
              "rtt_max_us", "online_s", "offline_s", "unknown_s")
-# The columns of a run's rows (in the tables' order): a check with its RTT, and (daily) one without.
-_HOURLY = ("hour", "target_id", "checks", "ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_min_us",
-           "rtt_sum_us", "rtt_max_us", "online_s", "offline_s", "unknown_s")
-_ADDED = ("checks", "ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_sum_us", "online_s",
-          "offline_s", "unknown_s")
-_DAILY_TIME = ("day", "target_id", "checks", "ok", "degraded", "failed", "sent", "received", "online_s", "offline_s",
-               "unknown_s")
+# What a run adds to a row: the sums (min and max aside), and the time in each confirmed state.
+_TIME = ("online_s", "offline_s", "unknown_s")
+_ADDED = ("checks", "ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_sum_us", *_TIME)
 _OK, _DEGRADED, _FAILED = (rollup.CHECK_CODES[name] for name in ("ok", "degraded", "failed"))
 _UNKNOWN, _ONLINE, _OFFLINE = (rollup.STATE_CODES[name] for name in ("unknown", "online", "offline"))
 # Raw checks read per fetch while recomputing: memory stays bounded.
@@ -52,24 +61,54 @@ class Rollups:
 
 def update_rollups(conn: Connection, entries: Collection[CheckEntry],
                    previous_checks: Mapping[int, int | None]) -> None:
-    """Adds one run's entries to both rollups without reading them, then writes the p95 of the hours
-    that closed. `previous_checks`: each entry's target's previous check time (epoch seconds, None for
-    a new host). At most RTT_BUCKETS + 4 statements, whatever the number of entries."""
+    """Adds one run's entries (already in `checks`, all at one `checked_at`) to both rollups without
+    reading them, then writes the p95 of the hours that closed. `previous_checks`: each entry's
+    target's previous check time (epoch seconds, None for a new host). At most 6 statements."""
     if not entries:
         return
-    ordered = sorted(entries, key=lambda entry: entry.target_id)
-    add_rows(conn, rollups_hourly, _HOURLY, _hourly_rows(ordered), key=["hour", "target_id"], add=_ADDED,
-             least=["rtt_min_us"], greatest=["rtt_max_us"])
-    by_bucket = _daily_rows(ordered)
-    for bucket in sorted(by_bucket, key=lambda b: (b is None, b)):
-        if bucket is None:
-            add_rows(conn, rollups_daily, _DAILY_TIME, by_bucket[bucket], key=["day", "target_id"],
-                     add=_DAILY_TIME[2:])
-        else:
-            hist = _HIST_COLUMNS[bucket]
-            add_rows(conn, rollups_daily, ("day", *_HOURLY[1:], hist), by_bucket[bucket], key=["day", "target_id"],
-                     add=[*_ADDED, hist], least=["rtt_min_us"], greatest=["rtt_max_us"])
-    write_hour_p95(conn, closing_hours(ordered, previous_checks))
+    [checked_at] = {entry.checked_at for entry in entries}
+    targets = sorted(entry.target_id for entry in entries)
+    # Only the histogram columns of the buckets this run's checks fall in: fewer CASEs, and fewer
+    # columns updated per row.
+    used = sorted({entry.rtt_bucket for entry in entries if replied(entry)})
+    for table, size in ((rollups_hourly, rollup.HOUR), (rollups_daily, rollup.DAY)):
+        bucket = _bucket_column(table).name
+        hist = {index: _HIST_COLUMNS[index] for index in used} if table is rollups_daily else {}
+        add_selected(conn, table, _contributions(bucket, checked_at, size, targets, hist), key=[bucket, "target_id"],
+                     add=[*_ADDED, *hist.values()], least=["rtt_min_us"], greatest=["rtt_max_us"])
+        add_rows(conn, table, (bucket, "target_id", *_TIME), _earlier_rows(entries, size), key=[bucket, "target_id"],
+                 add=_TIME)
+    write_hour_p95(conn, closing_hours(entries, previous_checks))
+
+
+def _contributions(bucket: str, checked_at: int, size_s: int, targets: Sequence[int],
+                   hist: Mapping[int, str]) -> Select[Any]:
+    """What the checks of `targets` at `checked_at` add to their bucket of `size_s` (its start as the
+    column `bucket`), computed by the server from the rows just inserted: the check's counters, its
+    RTT and its count in `hist` (columns by histogram bucket) when it has a sample, and the part of
+    its gap inside the bucket."""
+    c = checks.c
+    start = rollup.bucket_start(checked_at, size_s)
+    replied = and_(c.rtt_avg_us.is_not(None), c.rtt_min_us.is_not(None), c.rtt_max_us.is_not(None),
+                   c.rtt_bucket.is_not(None))
+    inside = case((c.gap_s < checked_at - start, c.gap_s), else_=checked_at - start)
+
+    def count(condition: Any, value: Any = 1) -> Any:
+        return case((condition, value), else_=0)
+
+    columns = {
+        bucket: literal(start, Integer), "target_id": c.target_id, "checks": literal(1, Integer),
+        "ok": count(c.status == _OK), "degraded": count(c.status == _DEGRADED), "failed": count(c.status == _FAILED),
+        "sent": c.sent, "received": c.received, "rtt_samples": count(replied),
+        "rtt_min_us": case((replied, c.rtt_min_us)), "rtt_sum_us": count(replied, c.rtt_avg_us),
+        "rtt_max_us": case((replied, c.rtt_max_us)), "online_s": count(c.prior == _ONLINE, inside),
+        "offline_s": count(c.prior == _OFFLINE, inside), "unknown_s": count(c.prior == _UNKNOWN, inside),
+        **{name: count(and_(replied, c.rtt_bucket == index)) for index, name in hist.items()},
+    }
+    # The ids are rendered as integers: no bound parameter per host, and no limit on their number.
+    ids = bindparam("targets", list(targets), expanding=True, literal_execute=True)
+    return (select(*[value.label(name) for name, value in columns.items()])
+            .where(c.checked_at == _at(checked_at), c.target_id.in_(ids)).order_by(c.target_id))
 
 
 def write_hour_p95(conn: Connection, closing: Collection[Key]) -> None:
@@ -102,49 +141,14 @@ def write_hour_p95(conn: Connection, closing: Collection[Key]) -> None:
                 key=["hour", "target_id"], update=["rtt_p95_us"])
 
 
-def _hourly_rows(entries: Sequence[CheckEntry]) -> list[tuple[Any, ...]]:
-    """A row (`_HOURLY`) per (hour, target) the entries add to, sorted by key: each check's own hour,
-    and the earlier hours its gap reaches back into (seconds only)."""
-    current, earlier = [], []
+def _earlier_rows(entries: Collection[CheckEntry], size_s: int) -> list[tuple[int, int, int, int, int]]:
+    """(bucket, target, online_s, offline_s, unknown_s) of the earlier buckets of `size_s` the
+    entries' gaps reach back into, sorted by key (a run's first check in a new hour or day)."""
+    rows = []
     for entry in entries:
-        hour, seconds, before = gap_parts(entry, rollup.HOUR)
-        target, prior = entry.target_id, entry.prior
-        for start, part in before:
-            earlier.append((start, target, 0, 0, 0, 0, 0, 0, 0, None, 0, None, *_seconds(prior, part)))
-        status = entry.status
-        checked = (int(status == _OK), int(status == _DEGRADED), int(status == _FAILED), entry.sent, entry.received)
-        if replied(entry):
-            rtt = (1, entry.rtt_min_us, entry.rtt_avg_us, entry.rtt_max_us)
-        else:
-            rtt = (0, None, 0, None)
-        current.append((hour, target, 1, *checked, *rtt, *_seconds(prior, seconds)))
-    earlier.sort(key=_key)
-    return earlier + current
-
-
-def _daily_rows(entries: Sequence[CheckEntry]) -> dict[int | None, list[tuple[Any, ...]]]:
-    """The daily rows the entries add to, by the histogram bucket they add a check to (`_HOURLY`'s
-    columns and that bucket's h column, all 1), or None (`_DAILY_TIME`: no sample, and the earlier
-    days a gap reaches back into), each list sorted by key."""
-    by_bucket: dict[int | None, list[tuple[Any, ...]]] = {}
-    earlier = []
-    for entry in entries:
-        day, seconds, before = gap_parts(entry, rollup.DAY)
-        target, prior = entry.target_id, entry.prior
-        for start, part in before:
-            earlier.append((start, target, 0, 0, 0, 0, 0, 0, *_seconds(prior, part)))
-        status = entry.status
-        checked = (int(status == _OK), int(status == _DEGRADED), int(status == _FAILED), entry.sent, entry.received)
-        if replied(entry):
-            by_bucket.setdefault(entry.rtt_bucket, []).append(
-                (day, target, 1, *checked, 1, entry.rtt_min_us, entry.rtt_avg_us, entry.rtt_max_us,
-                 *_seconds(prior, seconds), 1))
-        else:
-            by_bucket.setdefault(None, []).append((day, target, 1, *checked, *_seconds(prior, seconds)))
-    if earlier:
-        earlier.sort(key=_key)
-        by_bucket[None] = earlier + by_bucket.get(None, [])
-    return by_bucket
+        _, _, before = gap_parts(entry, size_s)
+        rows.extend((start, entry.target_id, *_seconds(entry.prior, part)) for start, part in before)
+    return sorted(rows, key=_key)
 
 
 def _key(row: tuple[Any, ...]) -> tuple[int, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, func
+from sqlalchemy import Select, Table, func
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -62,35 +62,56 @@ def add_rows(
     """
     if not rows:
         return
+    if [column.name for column in table.columns if column.name in columns] != list(columns):
+        raise ValueError(f"add_rows: columns {list(columns)} are not in the order of {table.name}'s columns")
+    stmt = _adding(conn, table, _insert(conn, table), key, add, least, greatest)
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns))
+    # sqlite3 binds by position; PyMySQL's SQLAlchemy dialect compiles named (pyformat) parameters.
+    params: list[Any] = list(rows) if conn.dialect.positional else [dict(zip(columns, row, strict=True))
+                                                                    for row in rows]
+    conn.exec_driver_sql(compiled.string, params)
+
+
+def add_selected(
+    conn: Connection,
+    table: Table,
+    query: Select[Any],
+    key: Sequence[str],
+    add: Sequence[str] = (),
+    least: Sequence[str] = (),
+    greatest: Sequence[str] = (),
+) -> None:
+    """As `add_rows`, with the rows computed by the server: `INSERT ... SELECT`, the columns named by
+    the labels of `query`'s columns. Nothing goes through the driver row by row."""
+    names = [column.key for column in query.selected_columns]
+    conn.execute(_adding(conn, table, _insert(conn, table).from_select(names, query), key, add, least, greatest))
+
+
+def _insert(conn: Connection, table: Table) -> Any:
     dialect = conn.dialect.name
     if dialect in ("mysql", "mariadb"):
-        my = mysql.insert(table)
-        new: Any = my.inserted
-        smallest, largest = func.least, func.greatest
-    elif dialect == "sqlite":
-        lite = sqlite.insert(table)
-        new = lite.excluded
-        # SQLite's min() and max() of several arguments are its LEAST and GREATEST.
-        smallest, largest = func.min, func.max
-    else:
-        raise ValueError(f"no upsert for dialect {dialect}")
+        return mysql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise ValueError(f"no upsert for dialect {dialect}")
+
+
+def _adding(conn: Connection, table: Table, insert: Any, key: Sequence[str], add: Sequence[str],
+            least: Sequence[str], greatest: Sequence[str]) -> Any:
+    """`insert` with the update clause of `add_rows`, in the dialect's construct."""
+    mysql_like = conn.dialect.name in ("mysql", "mariadb")
+    new = insert.inserted if mysql_like else insert.excluded
+    # SQLite's min() and max() of several arguments are its LEAST and GREATEST.
+    smallest, largest = (func.least, func.greatest) if mysql_like else (func.min, func.max)
     old = table.c
     changes: dict[str, Any] = {col: old[col] + new[col] for col in add}
     changes.update({col: smallest(func.coalesce(old[col], new[col]), func.coalesce(new[col], old[col]))
                     for col in least})
     changes.update({col: largest(func.coalesce(old[col], new[col]), func.coalesce(new[col], old[col]))
                     for col in greatest})
-    if dialect == "sqlite":
-        stmt: Any = lite.on_conflict_do_update(index_elements=list(key), set_=changes)
-    else:
-        stmt = my.on_duplicate_key_update(changes)
-    if [column.name for column in table.columns if column.name in columns] != list(columns):
-        raise ValueError(f"add_rows: columns {list(columns)} are not in the order of {table.name}'s columns")
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns))
-    # sqlite3 binds by position; PyMySQL's SQLAlchemy dialect compiles named (pyformat) parameters.
-    params: list[Any] = list(rows) if conn.dialect.positional else [dict(zip(columns, row, strict=True))
-                                                                    for row in rows]
-    conn.exec_driver_sql(compiled.string, params)
+    if mysql_like:
+        return insert.on_duplicate_key_update(changes)
+    return insert.on_conflict_do_update(index_elements=list(key), set_=changes)
 
 
 def insert_missing(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
