@@ -67,7 +67,7 @@ def test_add_rows_adds_sums_keeps_min_and_max_across_nulls_and_leaves_other_colu
 
 
 def test_add_rows_refuses_columns_out_of_the_tables_order(engine: Engine) -> None:
-    with engine.begin() as conn, pytest.raises(ValueError, match="order of rollups_hourly"):
+    with engine.begin() as conn, pytest.raises(ValueError, match="not in the order of rollups_hourly"):
         add_rows(conn, tables.rollups_hourly, ("target_id", "hour", "checks"), [(1, 0, 1)], key=KEY, add=["checks"])
 
 

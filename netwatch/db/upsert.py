@@ -60,11 +60,21 @@ def add_rows(
     compiled once, because SQLAlchemy's processing of each row's parameters cost more than the
     statement itself at 10,000 rows.
     """
-    if not rows:
-        return
+    if rows:
+        _execute_rows(conn, table, _adding(conn, table, _insert(conn, table), key, add, least, greatest), columns,
+                      rows)
+
+
+def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """A plain INSERT of `rows`, tuples of driver values as `add_rows` takes them, in one executemany."""
+    if rows:
+        _execute_rows(conn, table, table.insert(), columns, rows)
+
+
+def _execute_rows(conn: Connection, table: Table, stmt: Any, columns: Sequence[str],
+                  rows: Sequence[tuple[Any, ...]]) -> None:
     if [column.name for column in table.columns if column.name in columns] != list(columns):
-        raise ValueError(f"add_rows: columns {list(columns)} are not in the order of {table.name}'s columns")
-    stmt = _adding(conn, table, _insert(conn, table), key, add, least, greatest)
+        raise ValueError(f"columns {list(columns)} are not in the order of {table.name}'s columns")
     compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns))
     # sqlite3 binds by position; PyMySQL's SQLAlchemy dialect compiles named (pyformat) parameters.
     params: list[Any] = list(rows) if conn.dialect.positional else [dict(zip(columns, row, strict=True))
