@@ -7,7 +7,7 @@ of rollups_hourly and rollups_daily and the transitions of those days, and one d
 sequence engine, SQLite's recursive CTE), never row by row from Python. Values follow the design's
 semantics: checks of a minute share the run's `checked_at`, a few hosts fail now and then (an
 incident: failed checks, offline time, two transitions with an event key), RTTs in microseconds
-with their histogram bucket, past hours with their histogram cleared.
+with their histogram bucket, past hours with their p95 (summed RTTs, no stored histogram).
 
 Printed: rows and bytes per table (MariaDB: data_length + index_length after ANALYZE TABLE;
 SQLite: the pages of each table and its indexes in dbstat), bytes per raw check row, bytes per host
@@ -154,14 +154,14 @@ def _hourly(conn: Connection, hosts: int, day_s: int) -> None:
     avg = "(4000 + (h.seq * 37 + x.seq * 11) % 20000)"
     conn.execute(text(f"""
         INSERT INTO rollups_hourly (hour, target_id, checks, ok, degraded, failed, sent, received, rtt_samples,
-            rtt_min_us, rtt_avg_us, rtt_max_us, rtt_p95_us, online_s, offline_s, unknown_s, rtt_hist)
+            rtt_min_us, rtt_sum_us, rtt_max_us, rtt_p95_us, online_s, offline_s, unknown_s)
         SELECT {day_s} + x.seq * {HOUR}, h.seq + 1, 60,
             CASE WHEN {down} THEN 0 ELSE 59 END, CASE WHEN {down} THEN 0 ELSE 1 END,
             CASE WHEN {down} THEN 60 ELSE 0 END, 180, CASE WHEN {down} THEN 0 ELSE 178 END,
             CASE WHEN {down} THEN 0 ELSE 60 END,
-            CASE WHEN {down} THEN NULL ELSE {avg} - 900 END, CASE WHEN {down} THEN NULL ELSE {avg} END,
+            CASE WHEN {down} THEN NULL ELSE {avg} - 900 END, CASE WHEN {down} THEN 0 ELSE 60 * {avg} END,
             CASE WHEN {down} THEN NULL ELSE {avg} + 9000 END, CASE WHEN {down} THEN NULL ELSE {avg} + 4000 END,
-            CASE WHEN {down} THEN 0 ELSE 3600 END, CASE WHEN {down} THEN 3600 ELSE 0 END, 0, NULL
+            CASE WHEN {down} THEN 0 ELSE 3600 END, CASE WHEN {down} THEN 3600 ELSE 0 END, 0
         FROM {numbers(conn, 24)} AS x CROSS JOIN {numbers(conn, hosts)} AS h
         ORDER BY x.seq, h.seq"""))
 
@@ -178,10 +178,11 @@ def _daily(conn: Connection, hosts: int, day_s: int) -> None:
     columns = ", ".join(f"h{k:02d}" for k in range(RTT_BUCKETS))
     conn.execute(text(f"""
         INSERT INTO rollups_daily (day, target_id, checks, ok, degraded, failed, sent, received, rtt_samples,
-            rtt_min_us, rtt_avg_us, rtt_max_us, rtt_p95_us, online_s, offline_s, unknown_s, {columns})
+            rtt_min_us, rtt_sum_us, rtt_max_us, online_s, offline_s, unknown_s, {columns})
         SELECT {day_s}, h.seq + 1, 1440, CASE WHEN {down} THEN 1354 ELSE 1414 END, 26,
             CASE WHEN {down} THEN 60 ELSE 0 END, 4320, CASE WHEN {down} THEN 4092 ELSE 4272 END,
-            CASE WHEN {down} THEN 1300 ELSE 1350 END, {avg} - 900, {avg}, {avg} + 9000, {avg} + 4000,
+            CASE WHEN {down} THEN 1300 ELSE 1350 END, {avg} - 900, CASE WHEN {down} THEN 1300 ELSE 1350 END * {avg},
+            {avg} + 9000,
             CASE WHEN {down} THEN 82800 ELSE 86400 END, CASE WHEN {down} THEN 3600 ELSE 0 END, 0, {hist}
         FROM {numbers(conn, hosts)} AS h ORDER BY h.seq"""))
 

@@ -46,7 +46,7 @@ def _counters(online_s: int, offline_s: int, rtt_us: int) -> dict[str, int]:
     failed = offline_s // 60
     return {"checks": checks, "ok": checks - failed, "degraded": 0, "failed": failed, "sent": 3 * checks,
             "received": 3 * (checks - failed), "rtt_samples": checks - failed, "rtt_min_us": rtt_us,
-            "rtt_avg_us": rtt_us, "rtt_max_us": rtt_us, "rtt_p95_us": rtt_us, "online_s": online_s,
+            "rtt_sum_us": rtt_us * (checks - failed), "rtt_max_us": rtt_us, "online_s": online_s,
             "offline_s": offline_s, "unknown_s": 0}
 
 
@@ -84,7 +84,7 @@ def seed(url: str, count: int) -> None:
                 for n in range(count)])
         for h in range(24):
             _insert(conn, tables.rollups_hourly, [
-                {"hour": hour - timedelta(hours=h), "target_id": n + 1, "rtt_hist": None,
+                {"hour": hour - timedelta(hours=h), "target_id": n + 1, "rtt_p95_us": 1_000 + (n + h * 37) % 5_000,
                  **_counters(3_600, 0, 1_000 + (n + h * 37) % 5_000)} for n in range(count)])
         _insert(conn, tables.transitions, [
             {"target_id": n + 1, "at": NOW - timedelta(minutes=n % 600), "from_state": 1, "to_state": 2, "streak": 3,

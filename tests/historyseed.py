@@ -1,30 +1,185 @@
-"""Seeding the history tables (and what the status page reads beside them) directly, as ping-sweep's
-writer leaves them (/work/notes/issue8-design.md): hosts with their targets, daily and hourly rollups,
-transitions, job runs, the account cache and triggers. Times are aware UTC datetimes.
+"""Test data for the history readers, in the tables as ping-sweep's writer leaves them
+(/work/notes/issue8-design.md). Times are aware UTC datetimes. Two ways in:
 
-    ids = add_hosts(conn, [SeedHost("h1", "1234", "online", since)])
-    add_daily(conn, [daily_row(ids["h1"], day, online_s=86_000, offline_s=400)])
+- Check sequences, with everything derived from them (targets, check_errors, checks, transitions,
+  both rollups and the hosts row):
+
+      write_history(engine, [HostHistory("lo-1", "1234", [Seen(at, "ok", 1.5), Seen(at2, "failed")])])
+
+  `prior` is the confirmed state before a check, `gap_s = counted_gap(previous check, now, gap
+  limit)` credited to `prior` and split at bucket edges, RTT in microseconds, the histogram from
+  `rtt_bucket`, an hour's p95 once a later check of its host exists. The confirmed state after a
+  check is `state` when given, else what its status says (thresholds of 1); a change writes a
+  transition (with `event_key` when given).
+- Rows made directly (what the status page reads): hosts with their targets, daily and hourly
+  rollups, transitions, job runs, the account cache and triggers.
+
+      ids = add_hosts(conn, [SeedHost("h1", "1234", "online", since)])
+      add_daily(conn, [daily_row(ids["h1"], day, online_s=86_000, offline_s=400)])
 """
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from inproc import Clock, InProcess
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from netwatch.core import rollup
 from netwatch.db import tables
 
+GAP_LIMIT_S = 900
+SENT = 2
 # When seeded targets were first checked unless told.
 FIRST_CHECK = datetime(2026, 1, 1, tzinfo=UTC)
-HIST = {f"h{index:02d}": 0 for index in range(rollup.RTT_BUCKETS)}
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One check: its time, status, average RTT (ms, None without replies), failure reason, state after."""
+
+    at: datetime
+    status: str
+    rtt_ms: float | None = None
+    error: str | None = None
+    state: str | None = None
+    event_key: str | None = None
+
+
+@dataclass(frozen=True)
+class HostHistory:
+    name: str
+    account: str | None
+    seen: Sequence[Seen] = field(default_factory=list)
+    in_inventory: bool = True
+
+
+def _received(status: str) -> int:
+    return {"ok": SENT, "degraded": 1, "failed": 0}[status]
+
+
+# An RTT sample of a check: (min, avg, max) in microseconds and its histogram bucket.
+Rtt = tuple[int, int, int, int]
+
+
+def rollup_row(table: str, bucket: datetime, target_id: int, counts: Mapping[str, int], rtts: Sequence[Rtt],
+               closed: bool = True) -> dict[str, Any]:
+    """A row of rollups_hourly (`table` "hour") or rollups_daily ("day") from its check counters, time
+    counters and RTT samples; an hourly row has its p95 when `closed` (a later check of its host exists)."""
+    hist = [0] * rollup.RTT_BUCKETS
+    for *_, index in rtts:
+        hist[index] += 1
+    low = min((r[0] for r in rtts), default=None)
+    high = max((r[2] for r in rtts), default=None)
+    row = {table: bucket, "target_id": target_id, "checks": 0, "ok": 0, "degraded": 0, "failed": 0, "sent": 0,
+           "received": 0, "online_s": 0, "offline_s": 0, "unknown_s": 0, **counts, "rtt_samples": len(rtts),
+           "rtt_min_us": low, "rtt_sum_us": sum(r[1] for r in rtts), "rtt_max_us": high}
+    if table == "day":
+        return {**row, **{f"h{k:02d}": count for k, count in enumerate(hist)}}
+    p95 = rollup.percentile_ms(hist, 0.95, low / 1000, high / 1000) if closed and rtts else None  # type: ignore[operator]
+    return {**row, "rtt_p95_us": None if p95 is None else round(p95 * 1000)}
+
+
+def _epoch(at: datetime) -> int:
+    return int(at.timestamp())
+
+
+def write_history(engine: Engine, histories: Sequence[HostHistory], created: datetime | None = None) -> None:
+    """Writes every host's checks and everything derived from them, in one transaction."""
+    created = created or datetime(2026, 1, 1, tzinfo=UTC)
+    errors = sorted({seen.error for h in histories for seen in h.seen if seen.error})
+    with engine.begin() as conn:
+        conn.execute(tables.targets.insert(), [{"name": h.name, "created_at": created} for h in histories])
+        if errors:
+            conn.execute(tables.check_errors.insert(), [{"text": text} for text in errors])
+        ids = dict(conn.execute(select(tables.targets.c.name, tables.targets.c.id)).all())
+        error_ids = dict(conn.execute(select(tables.check_errors.c.text, tables.check_errors.c.id)).all())
+        check_rows, change_rows, host_rows = [], [], []
+        buckets: dict[str, dict[tuple[int, int], _Bucket]] = {"hour": {}, "day": {}}
+        for history in histories:
+            target_id = ids[history.name]
+            state, previous, streak = "unknown", None, 0
+            last_change, last_status = None, None
+            failures = successes = 0
+            for seen in sorted(history.seen, key=lambda s: s.at):
+                now_s = _epoch(seen.at)
+                gap = rollup.counted_gap(previous, now_s, GAP_LIMIT_S)
+                after = seen.state or ("offline" if seen.status == "failed" else "online")
+                failures, successes = (failures + 1, 0) if seen.status == "failed" else (0, successes + 1)
+                streak = failures or successes
+                avg_us = None if seen.rtt_ms is None else round(seen.rtt_ms * 1000)
+                rtt = None if seen.rtt_ms is None else (avg_us - 100, avg_us, avg_us + 100,  # type: ignore[operator]
+                                                        rollup.rtt_bucket(seen.rtt_ms))
+                check_rows.append({
+                    "checked_at": seen.at, "target_id": target_id, "status": rollup.CHECK_CODES[seen.status],
+                    "prior": rollup.STATE_CODES[state], "state": rollup.STATE_CODES[after], "gap_s": gap,
+                    "sent": SENT, "received": _received(seen.status), "attempts": 1,
+                    "rtt_min_us": rtt and rtt[0], "rtt_avg_us": avg_us, "rtt_max_us": rtt and rtt[2],
+                    "rtt_bucket": None if seen.rtt_ms is None else rollup.rtt_bucket(seen.rtt_ms),
+                    "error_id": error_ids.get(seen.error) if seen.error else None,
+                })
+                for key, size in (("hour", rollup.HOUR), ("day", rollup.DAY)):
+                    table = buckets[key]
+                    row = table.setdefault((rollup.bucket_start(now_s, size), target_id), _Bucket())
+                    for name, value in (("checks", 1), (seen.status, 1), ("sent", SENT),
+                                        ("received", _received(seen.status))):
+                        row.counts[name] += value
+                    if rtt is not None:
+                        row.rtts.append(rtt)
+                    for part, seconds in rollup.split_interval(now_s - gap, now_s, size):
+                        table.setdefault((part, target_id), _Bucket()).counts[f"{state}_s"] += seconds
+                if after != state:
+                    change_rows.append({"target_id": target_id, "at": seen.at, "from_state": rollup.STATE_CODES[state],
+                                        "to_state": rollup.STATE_CODES[after], "streak": streak, "held_s": 0,
+                                        "run_id": None, "event_key": seen.event_key})
+                    last_change = seen.at
+                state, previous, last_status = after, now_s, seen.status
+            if history.in_inventory:
+                host_rows.append({
+                    "name": history.name, "address": "127.0.0.1", "account": history.account,
+                    "partition_code": None, "zone_code": None, "status": state, "consecutive_failures": failures,
+                    "consecutive_successes": successes, "last_transition_at": last_change, "held": False,
+                    "last_check_at": history.seen[-1].at if history.seen else None, "last_check_status": last_status,
+                    "last_run_id": None, "held_since": None})
+        if check_rows:
+            conn.execute(tables.checks.insert(), check_rows)
+        if change_rows:
+            conn.execute(tables.transitions.insert(), change_rows)
+        if host_rows:
+            conn.execute(tables.hosts.insert(), host_rows)
+        _write_rollups(conn, buckets)
+
+
+@dataclass
+class _Bucket:
+    counts: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    rtts: list[Rtt] = field(default_factory=list)
+
+
+def _write_rollups(conn: Any, buckets: dict[str, dict[tuple[int, int], _Bucket]]) -> None:
+    latest_hour: dict[int, int] = defaultdict(int)
+    for hour, target_id in buckets["hour"]:
+        latest_hour[target_id] = max(latest_hour[target_id], hour)
+    for key, table in (("hour", tables.rollups_hourly), ("day", tables.rollups_daily)):
+        rows = [rollup_row(key, datetime.fromtimestamp(start, UTC), target_id, got.counts, got.rtts,
+                           closed=start < latest_hour[target_id])
+                for (start, target_id), got in buckets[key].items()]
+        if rows:
+            conn.execute(table.insert(), rows)
+
+
+def minute_checks(start: datetime, count: int, status: str = "ok", rtt_ms: float | None = 1.0,
+                  step_s: int = 60, **extra: Any) -> list[Seen]:
+    """`count` checks every `step_s` seconds from `start`, all alike."""
+    return [Seen(datetime.fromtimestamp(_epoch(start) + i * step_s, UTC), status,
+                 rtt_ms if status != "failed" else None, **extra) for i in range(count)]
 
 
 @dataclass(frozen=True)
@@ -48,26 +203,31 @@ def add_hosts(conn: Connection, hosts: Sequence[SeedHost], created: datetime | N
     return {row["name"]: row["id"] for row in rows}
 
 
-def _counters(online_s: int, offline_s: int, rtt_avg_us: int | None) -> dict[str, Any]:
+def _counters(online_s: int, offline_s: int) -> dict[str, int]:
     checks = max(1, (online_s + offline_s) // 60)
     failed = offline_s // 60
-    replies = checks - failed if rtt_avg_us is not None else 0
-    return {
-        "checks": checks, "ok": checks - failed, "degraded": 0, "failed": failed, "sent": 3 * checks,
-        "received": 3 * replies, "rtt_samples": replies, "rtt_min_us": rtt_avg_us, "rtt_avg_us": rtt_avg_us,
-        "rtt_max_us": rtt_avg_us, "rtt_p95_us": rtt_avg_us, "online_s": online_s, "offline_s": offline_s,
-        "unknown_s": 0,
-    }
+    return {"checks": checks, "ok": checks - failed, "failed": failed, "sent": 3 * checks,
+            "received": 3 * (checks - failed), "online_s": online_s, "offline_s": offline_s}
+
+
+def _rtts(counts: Mapping[str, int], rtt_avg_us: int | None) -> list[Rtt]:
+    """A sample of `rtt_avg_us` for every check with replies."""
+    if rtt_avg_us is None:
+        return []
+    return [(rtt_avg_us, rtt_avg_us, rtt_avg_us, rollup.rtt_bucket(rtt_avg_us / 1000))] * (counts["checks"]
+                                                                                            - counts["failed"])
 
 
 def daily_row(target_id: int, day: datetime, online_s: int, offline_s: int = 0,
               rtt_avg_us: int | None = 1_500) -> dict[str, Any]:
-    return {"day": day, "target_id": target_id, **_counters(online_s, offline_s, rtt_avg_us), **HIST}
+    counts = _counters(online_s, offline_s)
+    return rollup_row("day", day, target_id, counts, _rtts(counts, rtt_avg_us))
 
 
 def hourly_row(target_id: int, hour: datetime, rtt_avg_us: int | None, online_s: int = 3_600,
                offline_s: int = 0) -> dict[str, Any]:
-    return {"hour": hour, "target_id": target_id, **_counters(online_s, offline_s, rtt_avg_us), "rtt_hist": None}
+    counts = _counters(online_s, offline_s)
+    return rollup_row("hour", hour, target_id, counts, _rtts(counts, rtt_avg_us))
 
 
 def add_daily(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:

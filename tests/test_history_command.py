@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from historyrows import HostHistory, Seen, write_history
+from historyseed import HostHistory, Seen, write_history
 from inproc import InProcess
 from jobkit import log_lines
 from sqlalchemy.engine import Engine

@@ -8,7 +8,16 @@ import pytest
 
 from netwatch.core import rollup
 from netwatch.core.checks import CheckResult, CheckStatus
-from netwatch.core.history import CheckEntry, Tally, add_entries, add_entry, check_entry, hours_to_close
+from netwatch.core.history import (
+    CheckEntry,
+    Tally,
+    add_entries,
+    add_entry,
+    check_entry,
+    closing_hours,
+    gap_parts,
+    replied,
+)
 from netwatch.core.hoststate import Status
 
 DAY0 = 1_795_392_000  # 2026-11-22 00:00:00 UTC
@@ -89,16 +98,18 @@ def test_counts_packets_and_rtts_add_up_over_checks() -> None:
                entry(DAY0 + 180, DAY0 + 120, result=slow)]
     [tally] = add_entries({}, entries, rollup.HOUR).values()
     assert (tally.checks, tally.ok, tally.failed, tally.sent, tally.received) == (3, 2, 1, 9, 6)
-    assert (tally.rtt_samples, tally.rtt_min_us, tally.rtt_avg_us, tally.rtt_max_us) == (2, 40, 175, 400)
+    assert (tally.rtt_samples, tally.rtt_min_us, tally.rtt_sum_us, tally.rtt_max_us) == (2, 40, 350, 400)
     assert tally.online_s == 180
     assert sum(tally.hist) == 2
 
 
-def test_the_mean_is_rounded_half_up_as_each_check_arrives() -> None:
-    results = [replace(OK, rtt_min_ms=ms, rtt_avg_ms=ms, rtt_max_ms=ms) for ms in (0.001, 0.002)]
+def test_the_rtt_sum_is_exact_in_any_order() -> None:
+    results = [replace(OK, rtt_min_ms=ms, rtt_avg_ms=ms, rtt_max_ms=ms) for ms in (0.001, 0.002, 0.004)]
     entries = [entry(DAY0 + 60 * (i + 1), None, result=result) for i, result in enumerate(results)]
-    [tally] = add_entries({}, entries, rollup.HOUR).values()
-    assert tally.rtt_avg_us == 2  # 1.5 rounds up
+    [forward] = add_entries({}, entries, rollup.HOUR).values()
+    [backward] = add_entries({}, reversed(entries), rollup.HOUR).values()
+    assert forward == backward and forward.rtt_sum_us == 7
+    assert replied(entries[0]) and not replied(entry(DAY0, None, result=FAILED))
 
 
 def test_p95_is_the_histogram_percentile_clamped_to_min_and_max() -> None:
@@ -118,13 +129,27 @@ def test_adding_to_stored_tallies_keeps_what_they_held() -> None:
 
 
 @pytest.mark.parametrize(("previous", "closed"), [
-    (DAY0 + 3_540, {(DAY0, 7)}),  # the previous check's hour, also touched by the gap
+    (DAY0 + 3_540, {(DAY0, 7)}),  # the previous check's hour is over
     (DAY0 + 3_660, set()),  # same hour: it stays open
     (None, set()),  # new host
-    (DAY0 - 7_200, {(DAY0, 7), (DAY0 - 7_200, 7)}),  # the job did not run for hours: that old hour closes
+    (DAY0 - 7_200, {(DAY0 - 7_200, 7)}),  # the job did not run for hours: that old hour closes
     (DAY0 + 7_300, set()),  # clock gone back: the later hour is not closed by an earlier one
 ])
-def test_hours_to_close(previous: int | None, closed: set[tuple[int, int]]) -> None:
-    made = entry(DAY0 + 3_720, previous)
-    touched = add_entry({}, made, rollup.HOUR)
-    assert hours_to_close(made, previous, touched) == closed
+def test_closing_hours(previous: int | None, closed: set[tuple[int, int]]) -> None:
+    assert closing_hours([entry(DAY0 + 3_720, previous)], {7: previous}) == closed
+
+
+@pytest.mark.parametrize(("at", "previous", "size", "parts"), [
+    (DAY0 + 3_720, DAY0 + 3_660, rollup.HOUR, (DAY0 + 3_600, 60, [])),
+    (DAY0 + 3_630, DAY0 + 3_540, rollup.HOUR, (DAY0 + 3_600, 30, [(DAY0, 60)])),
+    (DAY0 + 7_200, DAY0 + 1_800, rollup.HOUR, (DAY0 + 7_200, 0, [(DAY0 + 3_600, 900)])),  # capped gap
+    (DAY0 + 60, DAY0 - 60, rollup.DAY, (DAY0, 60, [(DAY0 - rollup.DAY, 60)])),
+    (DAY0 + 60, None, rollup.DAY, (DAY0, 0, [])),
+])
+def test_gap_parts_split_the_gap_as_add_entry_does(at: int, previous: int | None, size: int,
+                                                   parts: tuple[int, int, list[tuple[int, int]]]) -> None:
+    made = entry(at, previous)
+    assert gap_parts(made, size) == parts
+    bucket, seconds, earlier = parts
+    tallies = add_entry({}, made, size)
+    assert {key[0]: tally.online_s for key, tally in tallies.items()} == {bucket: seconds, **dict(earlier)}

@@ -1,6 +1,6 @@
 """`netwatch report uptime`: from daily rollups or raw checks (the same numbers), by host or account.
 
-The data (tests/historyrows.py) is what ping-sweep writes: web-1 checked every minute from
+The data (tests/historyseed.py) is what ping-sweep writes: web-1 checked every minute from
 2026-11-20 23:50 to 2026-11-21 00:30 with an incident 00:05-00:15; web-2 (same account) fine on
 2026-11-21 10:00-10:10; db-1 (another account) offline from 2026-11-21 12:06, still ongoing.
 """
@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from historyrows import HostHistory, minute_checks, write_history
+from historyseed import HostHistory, minute_checks, write_history
 from inproc import InProcess
 from jobkit import log_lines
 from sqlalchemy import delete, event

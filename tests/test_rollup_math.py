@@ -15,8 +15,6 @@ from netwatch.core.rollup import (
     Incident,
     bucket_start,
     counted_gap,
-    decode_hist,
-    encode_hist,
     incidents_of,
     percentile_ms,
     rtt_bucket,
@@ -93,14 +91,6 @@ def test_percentile_is_within_a_bucket_width_of_the_exact_value() -> None:
         hist[rtt_bucket(sample)] += 1
     exact = sorted(samples)[math.ceil(0.95 * len(samples)) - 1]
     assert exact / math.sqrt(2) <= percentile_ms(hist, 0.95) <= exact * math.sqrt(2)
-
-
-def test_sparse_histogram_round_trips_and_costs_five_bytes_a_used_bucket() -> None:
-    hist = [0] * RTT_BUCKETS
-    hist[3], hist[39] = 7, 100_000
-    assert decode_hist(encode_hist(hist)) == hist
-    assert len(encode_hist(hist)) == 10
-    assert decode_hist(None) == [0] * RTT_BUCKETS and encode_hist([0] * RTT_BUCKETS) == b""
 
 
 def test_uptime_excludes_unknown_time() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from historyrows import HostHistory, Seen, minute_checks, write_history
+from historyseed import HostHistory, Seen, minute_checks, write_history
 from inproc import InProcess
 from sqlalchemy import update
 from sqlalchemy.engine import Engine

@@ -68,7 +68,7 @@ def test_figures_from_totals() -> None:
     histogram = [0] * RTT_BUCKETS
     histogram[11] = 10
     totals = Totals(hosts=2, checks=10, ok=7, degraded=1, failed=2, sent=20, received=15, rtt_samples=8,
-                    rtt_min_us=900, rtt_weighted_us=8 * 1500, rtt_max_us=2500, online_s=300, offline_s=100,
+                    rtt_min_us=900, rtt_sum_us=8 * 1500, rtt_max_us=2500, online_s=300, offline_s=100,
                     histogram=tuple(histogram))
     figures = uptime_figures(totals, PERIOD, Downtime(1, 100, 100, 100))
     assert figures["uptime_pct"] == 75.0

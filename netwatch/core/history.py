@@ -3,18 +3,17 @@
 `check_entry` turns a host's check into its raw row (compact codes, microseconds, the counted gap);
 `add_entry` adds that row to the hourly or daily tallies it touches: the check itself to the bucket
 of `checked_at`, and the gap before it, split at bucket edges, to the confirmed state it was spent
-in (`prior`). The writer adds each run's entries to the stored tallies it read; `rollups_from_raw`
-adds the raw rows again, oldest first: the same arithmetic, so both give the same rollups.
+in (`prior`). `rollups_from_raw` adds the raw rows this way, oldest first; the writer adds the same
+amounts to the stored rows in SQL (netwatch/db/rollups.py): every counter is a sum (the latency as
+`rtt_sum_us`, averaged by readers over `rtt_samples`) or a min / max, so the order does not matter
+and both give the same rollups.
 
-`rtt_avg_us` is the mean of the checks' averages, kept as a whole number of microseconds: each
-check moves it by (average - mean) / samples, rounded half up. That is exact for whole-microsecond
-averages folded in the same order; a clock stepped back changes the order of the writer's runs
-against `checked_at`, and then the mean can differ from the recomputed one by rounding.
+An hour's p95 needs its whole histogram: it is computed when the hour closes (`closing_hours`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from netwatch.core import rollup
@@ -79,7 +78,7 @@ class Tally:
     received: int = 0
     rtt_samples: int = 0
     rtt_min_us: int | None = None
-    rtt_avg_us: int | None = None
+    rtt_sum_us: int = 0
     rtt_max_us: int | None = None
     online_s: int = 0
     offline_s: int = 0
@@ -89,10 +88,20 @@ class Tally:
     @property
     def rtt_p95_us(self) -> int | None:
         """The 95th percentile of the checks' averages, clamped to the observed min and max."""
-        low = None if self.rtt_min_us is None else self.rtt_min_us / 1000
-        high = None if self.rtt_max_us is None else self.rtt_max_us / 1000
-        p95 = rollup.percentile_ms(self.hist, 0.95, low, high)
-        return _micros(p95)
+        return p95_us(self.hist, self.rtt_min_us, self.rtt_max_us)
+
+
+def p95_us(histogram: Sequence[int], low_us: int | None, high_us: int | None) -> int | None:
+    """The 95th percentile of a histogram of checks' averages clamped to [low_us, high_us], in microseconds."""
+    low = None if low_us is None else low_us / 1000
+    high = None if high_us is None else high_us / 1000
+    return _micros(rollup.percentile_ms(histogram, 0.95, low, high))
+
+
+def replied(entry: CheckEntry) -> bool:
+    """Whether the check has an RTT sample (replies came): it counts in rtt_* and the histogram."""
+    return not (entry.rtt_avg_us is None or entry.rtt_min_us is None or entry.rtt_max_us is None
+                or entry.rtt_bucket is None)
 
 
 Key = tuple[int, int]  # (bucket start, target id)
@@ -101,14 +110,13 @@ Key = tuple[int, int]  # (bucket start, target id)
 def add_entry(tallies: Mapping[Key, Tally], entry: CheckEntry, size_s: int) -> dict[Key, Tally]:
     """The tallies `entry` changes (buckets of `size_s` seconds), each with it added; others are left out."""
     changed: dict[Key, Tally] = {}
-    bucket = rollup.bucket_start(entry.checked_at, size_s)
-    for start, seconds in rollup.split_interval(entry.checked_at - entry.gap_s, entry.checked_at, size_s):
-        if start != bucket:
-            key = (start, entry.target_id)
-            changed[key] = _add_time(tallies.get(key) or Tally(), entry.prior, seconds)
+    bucket, seconds, earlier = gap_parts(entry, size_s)
+    for start, part in earlier:
+        key = (start, entry.target_id)
+        changed[key] = _add_time(tallies.get(key) or Tally(), entry.prior, part)
     key = (bucket, entry.target_id)
     tally = tallies.get(key) or Tally()
-    if (seconds := min(entry.gap_s, entry.checked_at - bucket)) > 0:
+    if seconds > 0:
         tally = _add_time(tally, entry.prior, seconds)
     changed[key] = _add_check(tally, entry)
     return changed
@@ -124,7 +132,7 @@ def add_entries(tallies: Mapping[Key, Tally], entries: Iterable[CheckEntry], siz
 
 def _add_time(tally: Tally, state: int, seconds: int) -> Tally:
     t = tally
-    return Tally(t.checks, t.ok, t.degraded, t.failed, t.sent, t.received, t.rtt_samples, t.rtt_min_us, t.rtt_avg_us,
+    return Tally(t.checks, t.ok, t.degraded, t.failed, t.sent, t.received, t.rtt_samples, t.rtt_min_us, t.rtt_sum_us,
                  t.rtt_max_us, t.online_s + seconds * (state == _ONLINE), t.offline_s + seconds * (state == _OFFLINE),
                  t.unknown_s + seconds * (state == _UNKNOWN), t.hist)
 
@@ -133,33 +141,41 @@ def _add_check(tally: Tally, entry: CheckEntry) -> Tally:
     # One constructor call per check (no dataclasses.replace): the writer adds 20,000 entries a run at 10,000 hosts.
     t, status = tally, entry.status
     ok, degraded, failed = t.ok + (status == _OK), t.degraded + (status == _DEGRADED), t.failed + (status == _FAILED)
-    if entry.rtt_avg_us is None or entry.rtt_min_us is None or entry.rtt_max_us is None or entry.rtt_bucket is None:
+    if not replied(entry):
         return Tally(t.checks + 1, ok, degraded, failed, t.sent + entry.sent, t.received + entry.received,
-                     t.rtt_samples, t.rtt_min_us, t.rtt_avg_us, t.rtt_max_us, t.online_s, t.offline_s, t.unknown_s,
+                     t.rtt_samples, t.rtt_min_us, t.rtt_sum_us, t.rtt_max_us, t.online_s, t.offline_s, t.unknown_s,
                      t.hist)
-    samples = t.rtt_samples + 1
-    mean = entry.rtt_avg_us if t.rtt_avg_us is None else t.rtt_avg_us + _round_half_up(
-        entry.rtt_avg_us - t.rtt_avg_us, samples)
     hist = list(t.hist)
     hist[entry.rtt_bucket] += 1
-    return Tally(t.checks + 1, ok, degraded, failed, t.sent + entry.sent, t.received + entry.received, samples,
-                 entry.rtt_min_us if t.rtt_min_us is None else min(t.rtt_min_us, entry.rtt_min_us), mean,
+    return Tally(t.checks + 1, ok, degraded, failed, t.sent + entry.sent, t.received + entry.received,
+                 t.rtt_samples + 1, entry.rtt_min_us if t.rtt_min_us is None else min(t.rtt_min_us, entry.rtt_min_us),
+                 t.rtt_sum_us + entry.rtt_avg_us,
                  entry.rtt_max_us if t.rtt_max_us is None else max(t.rtt_max_us, entry.rtt_max_us),
                  t.online_s, t.offline_s, t.unknown_s, tuple(hist))
 
 
-def hours_to_close(entry: CheckEntry, previous_check_at: int | None, touched: Iterable[Key]) -> set[Key]:
-    """The hourly rows of `entry`'s target whose histogram goes once `entry` is written: the hours
-    before the entry's own among `touched`, and the hour of the previous check when it is earlier."""
-    hour = rollup.bucket_start(entry.checked_at, rollup.HOUR)
-    closed = {key for key in touched if key[1] == entry.target_id and key[0] < hour}
-    if previous_check_at is not None and rollup.bucket_start(previous_check_at, rollup.HOUR) < hour:
-        closed.add((rollup.bucket_start(previous_check_at, rollup.HOUR), entry.target_id))
-    return closed
+def closing_hours(entries: Iterable[CheckEntry], previous_checks: Mapping[int, int | None]) -> set[Key]:
+    """The hourly rows whose p95 is due with `entries`: the hour of each target's previous check when
+    its entry is in a later hour (that hour is over). A clock stepped back across an hour edge can add
+    checks to an hour already closed: its p95 is computed again when the target's checks leave it."""
+    closing = set()
+    for entry in entries:
+        previous = previous_checks.get(entry.target_id)
+        if previous is not None:
+            hour = rollup.bucket_start(previous, rollup.HOUR)
+            if hour < rollup.bucket_start(entry.checked_at, rollup.HOUR):
+                closing.add((hour, entry.target_id))
+    return closing
 
 
-def _round_half_up(numerator: int, denominator: int) -> int:
-    return (2 * numerator + denominator) // (2 * denominator)
+def gap_parts(entry: CheckEntry, size_s: int) -> tuple[int, int, list[tuple[int, int]]]:
+    """Where `entry` counts in buckets of `size_s`: (its bucket, seconds of its gap in that bucket,
+    [(earlier bucket, seconds of the gap in it)]), the way `add_entry` splits it."""
+    bucket = rollup.bucket_start(entry.checked_at, size_s)
+    began = entry.checked_at - entry.gap_s
+    if began >= bucket:
+        return bucket, entry.gap_s, []
+    return bucket, entry.checked_at - bucket, rollup.split_interval(began, bucket, size_s)
 
 
 def _micros(ms: float | None) -> int | None:

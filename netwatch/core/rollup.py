@@ -92,20 +92,6 @@ def percentile_ms(histogram: Sequence[int], fraction: float, low_ms: float | Non
     return round(value, 3)
 
 
-def encode_hist(histogram: Sequence[int]) -> bytes:
-    """A sparse histogram for a small column: 5 bytes (bucket, count as 4 bytes) per bucket in use."""
-    return b"".join(bytes([index]) + count.to_bytes(4, "big") for index, count in enumerate(histogram) if count)
-
-
-def decode_hist(data: bytes | None) -> list[int]:
-    """The histogram `encode_hist` stored (all zeros for None or empty)."""
-    histogram = [0] * RTT_BUCKETS
-    for at in range(0, len(data or b""), 5):
-        chunk = data[at : at + 5]  # type: ignore[index]
-        histogram[chunk[0]] += int.from_bytes(chunk[1:], "big")
-    return histogram
-
-
 def uptime_percent(online_s: int, offline_s: int) -> float | None:
     """Online share of the known time, in percent (3 decimals); None when nothing is known."""
     known = online_s + offline_s

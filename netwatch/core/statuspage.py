@@ -3,8 +3,8 @@
 - 90 daily bars per host (the last 90 UTC days, today included), each with a colour class from
   its uptime (`uptime_class`) and a text title (date, uptime %, incidents that overlap the day);
   a day without known time is `nodata`.
-- A 24 h latency line per host (the last 24 UTC hours, this one included) from hourly rtt_avg,
-  broken where an hour has no reply.
+- A 24 h latency line per host (the last 24 UTC hours, this one included) from each hour's
+  average RTT (rtt_sum_us / rtt_samples), broken where an hour has no reply.
 - The banner: stale jobs (last success older than their age, or none), else offline hosts, else all up.
 - Accounts ordered offline first, hosts in them by state (offline, unknown, online) then since.
 - File names from names: a slug of [a-z0-9-] and a hash of the whole name, so any account or host
@@ -287,7 +287,7 @@ def build_page(
     hosts: Sequence[HostInput],
     account_names: Mapping[str, str],
     daily: DailyUptime,
-    hourly: Iterable[tuple[int, int, int]],
+    hourly: Iterable[tuple[int, int, int, int]],
     changes: Iterable[tuple[int, int, int]],
     stale: Sequence[StaleJob],
     alerts: Sequence[AlertView],
@@ -300,10 +300,10 @@ def build_page(
 
     uptime_by_target, time_30d = _daily_uptimes(daily, first_day_s)
     rtt_by_target: dict[int, dict[int, float]] = defaultdict(dict)
-    for target_id, hour_s, rtt_us in hourly:
+    for target_id, hour_s, rtt_sum_us, samples in hourly:
         index = (hour_s - first_hour_s) // HOUR
         if 0 <= index < HOURS:
-            rtt_by_target[target_id][index] = round(rtt_us / 1000, 3)
+            rtt_by_target[target_id][index] = round(rtt_sum_us / samples / 1000, 3)
     incidents = incidents_of(changes)
     per_day = _daily_incidents(incidents, first_day_s, now_s)
 

@@ -27,7 +27,7 @@ class Totals:
     received: int
     rtt_samples: int
     rtt_min_us: int | None
-    rtt_weighted_us: int  # the sum of rtt_avg_us x rtt_samples: their mean is the latency average
+    rtt_sum_us: int  # the sum of the checks' average RTTs: over rtt_samples, the latency average
     rtt_max_us: int | None
     online_s: int
     offline_s: int
@@ -97,7 +97,7 @@ def uptime_figures(totals: Totals, period: Period, down: Downtime) -> dict[str, 
         "longest_downtime_s": down.longest_s,
         "mttr_s": down.mttr_s,
         "loss_pct": _percent(totals.sent - totals.received, totals.sent),
-        "latency_avg_ms": _ms(totals.rtt_weighted_us / totals.rtt_samples) if totals.rtt_samples else None,
+        "latency_avg_ms": _ms(totals.rtt_sum_us / totals.rtt_samples) if totals.rtt_samples else None,
         "latency_p95_ms": percentile_ms(totals.histogram, 0.95, low, high),
         "latency_max_ms": high,
     }

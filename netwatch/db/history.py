@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from netwatch import limits
 from netwatch.core.history import CheckEntry
 from netwatch.db.tables import check_errors, checks, targets, transitions
-from netwatch.db.upsert import insert_missing
+from netwatch.db.upsert import insert_missing, insert_rows
 
 
 @dataclass(frozen=True)
@@ -61,14 +61,11 @@ def error_ids(conn: Connection, texts: Collection[str]) -> dict[str, int]:
 
 def insert_checks(conn: Connection, entries: Sequence[CheckEntry], errors: dict[str, int]) -> None:
     """Inserts the raw rows, `errors` giving the id of each entry's error text; one batch."""
-    if not entries:
-        return
-    # Built by hand: dataclasses.asdict costs more than the INSERT at 10,000 rows.
-    conn.execute(checks.insert(), [
-        {"checked_at": datetime.fromtimestamp(e.checked_at, UTC), "target_id": e.target_id, "status": e.status,
-         "prior": e.prior, "state": e.state, "gap_s": e.gap_s, "sent": e.sent, "received": e.received,
-         "attempts": e.attempts, "rtt_min_us": e.rtt_min_us, "rtt_avg_us": e.rtt_avg_us, "rtt_max_us": e.rtt_max_us,
-         "rtt_bucket": e.rtt_bucket, "error_id": None if e.error is None else errors[e.error]}
+    # Tuples of driver values (checked_at as epoch seconds): SQLAlchemy's processing of 10,000 rows
+    # of parameters cost more than the INSERT.
+    insert_rows(conn, checks, [column.name for column in checks.columns], [
+        (e.checked_at, e.target_id, e.status, e.prior, e.state, e.gap_s, e.sent, e.received, e.attempts,
+         e.rtt_min_us, e.rtt_avg_us, e.rtt_max_us, e.rtt_bucket, None if e.error is None else errors[e.error])
         for e in entries
     ])
 

@@ -93,12 +93,14 @@ def load_daily_uptime(conn: Connection, first_day_s: int, recent_from_s: int) ->
                        partial=partial.all())  # type: ignore[arg-type]
 
 
-def load_hourly_rtt(conn: Connection, first_hour_s: int) -> list[tuple[int, int, int]]:
-    """(target id, hour, rtt_avg_us) of every hourly rollup with replies from `first_hour_s` on (one query)."""
+def load_hourly_rtt(conn: Connection, first_hour_s: int) -> list[tuple[int, int, int, int]]:
+    """(target id, hour, rtt_sum_us, rtt_samples) of every hourly rollup with replies from `first_hour_s` on
+    (one query); the hour's average is the sum over the samples."""
     hour = _epoch(rollups_hourly.c.hour)
+    r = rollups_hourly.c
     rows = conn.execute(
-        select(rollups_hourly.c.target_id, hour, rollups_hourly.c.rtt_avg_us)
-        .where(and_(hour >= first_hour_s, rollups_hourly.c.rtt_avg_us.is_not(None)))  # type: ignore[operator]
+        select(r.target_id, hour, r.rtt_sum_us, r.rtt_samples)
+        .where(and_(hour >= first_hour_s, r.rtt_samples > 0))  # type: ignore[operator]
     )
     return rows.all()  # type: ignore[return-value]
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -18,8 +19,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
-from sqlalchemy.types import VARBINARY
 
 from netwatch import limits
 from netwatch.core import rollup
@@ -153,6 +154,11 @@ transitions = Table(
 )
 
 
+def _counter(name: str, kind: type[Integer] | type[SmallInteger] | type[BigInteger]) -> Column[int]:
+    # 0 on the server: a run's additive upsert names only the columns it adds to.
+    return Column(name, kind, nullable=False, server_default=text("0"))
+
+
 def _rollup_columns(small: type[Integer] | type[SmallInteger]) -> list[Column[int]]:
     """The counters both rollups keep: checks by status, packets, RTT (microseconds), confirmed-state time.
 
@@ -160,44 +166,43 @@ def _rollup_columns(small: type[Integer] | type[SmallInteger]) -> list[Column[in
     """
     return [
         Column("target_id", Integer, nullable=False),
-        Column("checks", small, nullable=False),
-        Column("ok", small, nullable=False),
-        Column("degraded", small, nullable=False),
-        Column("failed", small, nullable=False),
-        Column("sent", Integer, nullable=False),
-        Column("received", Integer, nullable=False),
-        # Checks with a reply: the weight of rtt_avg_us, and the samples of the p95 histogram.
-        Column("rtt_samples", small, nullable=False),
+        _counter("checks", small),
+        _counter("ok", small),
+        _counter("degraded", small),
+        _counter("failed", small),
+        _counter("sent", Integer),
+        _counter("received", Integer),
+        # Checks with a reply: the latency average is rtt_sum_us / rtt_samples (an exact sum, no rounding).
+        _counter("rtt_samples", small),
         Column("rtt_min_us", Integer, nullable=True),
-        Column("rtt_avg_us", Integer, nullable=True),
+        _counter("rtt_sum_us", BigInteger),
         Column("rtt_max_us", Integer, nullable=True),
-        Column("rtt_p95_us", Integer, nullable=True),
-        Column("online_s", small, nullable=False),
-        Column("offline_s", small, nullable=False),
-        Column("unknown_s", small, nullable=False),
+        _counter("online_s", small),
+        _counter("offline_s", small),
+        _counter("unknown_s", small),
     ]
 
 
-# Per host per UTC hour. `rtt_hist` (core.rollup.encode_hist) is kept while the hour is in progress,
-# so rtt_p95_us stays exact as checks arrive, and is cleared once a later hour is written.
+# Per host per UTC hour. rtt_p95_us is written when the hour closes (the host's next check is in a
+# later hour), from the raw checks of that hour; it is NULL while the hour is in progress.
 rollups_hourly = Table(
     "rollups_hourly",
     metadata,
     Column("hour", EpochSeconds, nullable=False),
     *_rollup_columns(SmallInteger),
-    Column("rtt_hist", VARBINARY(255), nullable=True),
+    Column("rtt_p95_us", Integer, nullable=True),
     PrimaryKeyConstraint("hour", "target_id", name="pk_rollups_hourly"),
     **MYSQL,
 )
 
 # Per host per UTC day, with the RTT histogram as plain counters (core.rollup.RTT_BUCKETS), so the
-# p95 of any range of days is one SUM per bucket.
+# p95 of a day or any range of days is one SUM per bucket (core.rollup.percentile_ms): no stored p95.
 rollups_daily = Table(
     "rollups_daily",
     metadata,
     Column("day", EpochSeconds, nullable=False),
     *_rollup_columns(Integer),
-    *[Column(f"h{index:02d}", Integer, nullable=False) for index in range(rollup.RTT_BUCKETS)],
+    *[_counter(f"h{index:02d}", Integer) for index in range(rollup.RTT_BUCKETS)],
     PrimaryKeyConstraint("day", "target_id", name="pk_rollups_daily"),
     # Covers the status page's read of 90 days' uptime: a narrow range scan, not the wide rows.
     Index("ix_rollups_daily_day_time", "day", "target_id", "online_s", "offline_s"),

@@ -63,7 +63,7 @@ def _rollup_sums(period: Period) -> _Sums:
         "checks": _sum(r.checks), "ok": _sum(r.ok), "degraded": _sum(r.degraded),
         "failed": _sum(r.failed), "sent": _sum(r.sent), "received": _sum(r.received),
         "rtt_samples": _sum(r.rtt_samples), "rtt_min_us": func.min(r.rtt_min_us),
-        "rtt_weighted_us": _sum(r.rtt_avg_us * r.rtt_samples), "rtt_max_us": func.max(r.rtt_max_us),
+        "rtt_sum_us": _sum(r.rtt_sum_us), "rtt_max_us": func.max(r.rtt_max_us),
         "online_s": _sum(r.online_s), "offline_s": _sum(r.offline_s),
         **{f"h{k:02d}": _sum(r[f"h{k:02d}"]) for k in range(RTT_BUCKETS)},
     }
@@ -95,7 +95,7 @@ def _raw_sums(period: Period) -> _Sums:
         "failed": count_if(c.status == CHECK_CODES["failed"]),
         "sent": func.sum(in_period(c.sent)), "received": func.sum(in_period(c.received)),
         "rtt_samples": count_if(c.rtt_avg_us.is_not(None)), "rtt_min_us": func.min(in_period(c.rtt_min_us)),
-        "rtt_weighted_us": func.sum(in_period(c.rtt_avg_us)), "rtt_max_us": func.max(in_period(c.rtt_max_us)),
+        "rtt_sum_us": func.sum(in_period(c.rtt_avg_us)), "rtt_max_us": func.max(in_period(c.rtt_max_us)),
         "online_s": time_in("online"), "offline_s": time_in("offline"),
         **{f"h{k:02d}": count_if(c.rtt_bucket == k) for k in range(RTT_BUCKETS)},
     }
@@ -113,7 +113,7 @@ def _totals(row: Any) -> Totals:
         failed=number("failed"), sent=number("sent"), received=number("received"),
         rtt_samples=number("rtt_samples"),
         rtt_min_us=None if row.rtt_min_us is None else int(row.rtt_min_us),
-        rtt_weighted_us=number("rtt_weighted_us"),
+        rtt_sum_us=number("rtt_sum_us"),
         rtt_max_us=None if row.rtt_max_us is None else int(row.rtt_max_us),
         online_s=number("online_s"), offline_s=number("offline_s"),
         histogram=tuple(number(f"h{k:02d}") for k in range(RTT_BUCKETS)),

@@ -1,0 +1,135 @@
+"""Rollups added to and never read back (netwatch/db/upsert.py `add_rows`, netwatch/db/rollups.py),
+on SQLite and MariaDB: the dialect's additive upsert, and what a ping-sweep run sends for them.
+The statement counts at 20 and 400 hosts are compared in tests/test_sweep_history.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from inproc import PlannedSweep
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
+
+from netwatch.config import parse_config
+from netwatch.core import rollup
+from netwatch.db import tables
+from netwatch.db.engine import count_statements
+from netwatch.db.upsert import add_rows, upsert_rows
+from netwatch.deps import build_deps
+from netwatch.jobs.ping_sweep import run_ping_sweep
+from netwatch.logs import Redactor
+from netwatch.probes.icmp import PingSettings, ProbeResult, Target
+from netwatch.running.stopflag import StopFlag
+from netwatch.shard import Shard
+
+HOUR = datetime(2026, 11, 22, 10, tzinfo=UTC)
+KEY = ["hour", "target_id"]
+
+
+COLUMNS = ("hour", "target_id", "checks", "rtt_min_us", "rtt_sum_us", "rtt_max_us", "online_s")
+
+
+def _row(target_id: int, checks: int, rtt: tuple[int, int, int] | None, online_s: int) -> tuple[Any, ...]:
+    low, total, high = rtt or (None, 0, None)
+    return int(HOUR.timestamp()), target_id, checks, low, total, high, online_s
+
+
+def _add(engine: Engine, rows: Sequence[tuple[Any, ...]]) -> int:
+    with engine.begin() as conn, count_statements(engine) as statements:
+        add_rows(conn, tables.rollups_hourly, COLUMNS, rows, key=KEY, add=["checks", "rtt_sum_us", "online_s"],
+                 least=["rtt_min_us"], greatest=["rtt_max_us"])
+    return statements.value
+
+
+def _stored(engine: Engine) -> dict[int, tuple[Any, ...]]:
+    r = tables.rollups_hourly.c
+    with engine.begin() as conn:
+        rows = conn.execute(select(r.target_id, r.checks, r.rtt_min_us, r.rtt_sum_us, r.rtt_max_us, r.online_s, r.ok,
+                                   r.rtt_p95_us)).all()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_add_rows_adds_sums_keeps_min_and_max_across_nulls_and_leaves_other_columns(engine: Engine) -> None:
+    assert _add(engine, [_row(1, 1, None, 30), _row(2, 1, (400, 500, 600), 0)]) == 1, "one executemany"
+    assert _stored(engine) == {1: (1, None, 0, None, 30, 0, None), 2: (1, 400, 500, 600, 0, 0, None)}
+    with engine.begin() as conn:  # a closed hour's p95, which later additions leave alone
+        upsert_rows(conn, tables.rollups_hourly, [{"hour": HOUR, "target_id": 2, "rtt_p95_us": 590}], key=KEY,
+                    update=["rtt_p95_us"])
+    assert _add(engine, [_row(1, 1, (650, 700, 750), 60), _row(2, 2, None, 10)]) == 1
+    assert _add(engine, [_row(2, 1, (300, 450, 900), 5)]) == 1
+    assert _add(engine, [_row(2, 1, (350, 400, 800), 0)]) == 1
+    assert _stored(engine) == {1: (2, 650, 700, 750, 90, 0, None), 2: (5, 300, 1_350, 900, 15, 0, 590)}
+
+
+def test_add_rows_refuses_columns_out_of_the_tables_order(engine: Engine) -> None:
+    with engine.begin() as conn, pytest.raises(ValueError, match="not in the order of rollups_hourly"):
+        add_rows(conn, tables.rollups_hourly, ("target_id", "hour", "checks"), [(1, 0, 1)], key=KEY, add=["checks"])
+
+
+def _ms_in_bucket(bucket: int) -> float:
+    """An RTT (ms) that core.rollup.rtt_bucket puts in `bucket`."""
+    return 0.05 if bucket == 0 else rollup.RTT_EDGES_MS[bucket - 1] * 1.1
+
+
+class BucketRtts(PlannedSweep):
+    """Answers every host; with `spread`, host i's RTT falls in histogram bucket i % RTT_BUCKETS."""
+
+    spread = False
+
+    def __call__(self, targets: Sequence[Target], settings: PingSettings,
+                 check_stop: Callable[[], None]) -> dict[str, ProbeResult]:
+        results = super().__call__(targets, settings, check_stop)
+        for index, target in enumerate(targets):
+            ms = _ms_in_bucket(index % rollup.RTT_BUCKETS if self.spread else 3)
+            results[target.key] = replace(results[target.key], rtts_ms=(ms,) * settings.count)
+        return results
+
+
+def _sweep(db_url: str, tmp_path: Path, plan: PlannedSweep, now: datetime) -> list[str]:
+    """One ping-sweep run over 80 hosts at `now`: the SQL of every statement it sent."""
+    hosts = [{"name": f"h{i:03d}", "address": f"127.7.0.{i + 1}"} for i in range(80)]
+    # Thresholds of 1: every status is confirmed in the first run. No RTT is slow enough to degrade a check.
+    config = parse_config({"database": {"url": db_url}, "hosts": hosts, "ping": {"latency_degraded_ms": 100_000},
+                           "thresholds": {"down_after": 1, "up_after": 1, "min_transition_seconds": 0}},
+                          "test", tmp_path, {})
+    deps = replace(build_deps(config, {}, StopFlag(), Redactor()), sweep=plan, check_ping_permission=lambda: None,
+                   clock=lambda: now, server_clock=lambda _conn: now)
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        sent.append(statement)
+
+    event.listen(deps.engine, "before_cursor_execute", record)
+    try:
+        assert run_ping_sweep(config, deps, Shard()) == 0
+        return sent
+    finally:
+        deps.engine.dispose()
+
+
+def test_a_run_reads_no_rollup_row_and_its_statements_do_not_grow_with_rtt_buckets(db_url: str, engine: Engine,
+                                                                                    tmp_path: Path) -> None:
+    plan = BucketRtts()
+    start = datetime(2026, 11, 22, 22, 40, tzinfo=UTC)
+    runs = [_sweep(db_url, tmp_path, plan, start), _sweep(db_url, tmp_path, plan, start + timedelta(minutes=1))]
+    plan.spread = True
+    runs.append(_sweep(db_url, tmp_path, plan, start + timedelta(minutes=2)))
+    # The first run of 23:00: hour 22 is over for every host, its p95 comes from the raw checks.
+    runs.append(_sweep(db_url, tmp_path, plan, start + timedelta(minutes=20, seconds=5)))
+
+    for sent in runs:
+        reads = [sql for sql in sent if sql.lstrip().upper().startswith("SELECT") and "rollups_" in sql]
+        assert reads == [], "rollup rows are never read back"
+    one_bucket, every_bucket, closing = (len(sent) for sent in runs[1:])
+    assert every_bucket == one_bucket, "the server counts each check into its histogram bucket"
+    # The seconds of the gaps before 23:00 go to hour 22 (one executemany); hour 22's p95 comes from
+    # one grouped SELECT of raw checks and one upsert.
+    assert closing == every_bucket + 3
+    with engine.begin() as conn:
+        p95 = conn.execute(select(tables.rollups_hourly.c.hour, tables.rollups_hourly.c.rtt_p95_us)).all()
+    assert {(hour.hour, value is not None) for hour, value in p95} == {(22, True), (23, False)}
