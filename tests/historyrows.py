@@ -3,7 +3,8 @@
     write_history(engine, [HostHistory("lo-1", "1234", [Seen(at, "ok", 1.5), Seen(at2, "failed")])])
 
 writes `targets`, `check_errors`, `checks`, `transitions`, `rollups_hourly`, `rollups_daily` and the
-`hosts` row, following the semantics of /work/notes/issue8-design.md: `prior` is the confirmed state
+`hosts` row, and a ping-sweep `job_runs` row per distinct check time (a check's time is its run's start),
+following the semantics of /work/notes/issue8-design.md: `prior` is the confirmed state
 before the check, `gap_s = counted_gap(previous check, now, gap limit)` credited to `prior` and split
 at bucket edges, RTT in microseconds, the histogram from `rtt_bucket`. The confirmed state after a
 check is `state` when given, else what its status says (thresholds of 1); a change writes a
@@ -136,6 +137,10 @@ def write_history(engine: Engine, histories: Sequence[HostHistory], created: dat
                     "last_run_id": None, "held_since": None})
         if check_rows:
             conn.execute(tables.checks.insert(), check_rows)
+            conn.execute(tables.job_runs.insert(), [
+                {"job": "ping-sweep", "shard": "0/1", "holder": "seed", "started_at": at, "finished_at": at,
+                 "outcome": "ok", "exit_code": 0}
+                for at in sorted({row["checked_at"] for row in check_rows})])
         if change_rows:
             conn.execute(tables.transitions.insert(), change_rows)
         if host_rows:
