@@ -154,10 +154,31 @@ def test_history_reads_1000_runs_a_statement_whatever_the_hosts(engine: Engine, 
         with count_statements(engine) as counted:
             rows = timeline.timeline_rows(conn, 2, T0 - timedelta(hours=1))
 
-    # The runs, 3 chunks of their checks, the transitions.
-    assert counted.value == 5
+    # The oldest check, the runs, 3 chunks of their checks, the transitions.
+    assert counted.value == 6
     assert len(rows) == 2_100
     assert rows[0]["at"] == T0 + timedelta(minutes=2_099)
+
+
+def test_history_looks_up_only_the_runs_since_the_oldest_raw_check(engine: Engine) -> None:
+    _seed_runs_and_checks(engine, 2, 10)
+    # Runs of years before, whose checks cleanup deleted long ago (job_runs are kept longer).
+    with engine.begin() as conn:
+        conn.execute(tables.job_runs.insert(), [
+            {"job": JOB, "shard": "0/1", "holder": "seed", "started_at": T0 - timedelta(minutes=m),
+             "finished_at": T0, "outcome": "ok"} for m in range(1, 5_001)])
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))  # SQLite's BEGIN goes first
+        with count_statements(engine) as counted:
+            rows = timeline.timeline_rows(conn, 1, T0 - timedelta(days=3650))
+
+    assert counted.value == 4
+    assert len(rows) == 10
+
+
+def test_history_of_an_empty_checks_table_reads_no_runs(engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert timeline.timeline_rows(conn, 1, T0 - timedelta(days=1)) == []
 
 
 @pytest.mark.parametrize("hosts", [3, 60])
@@ -187,9 +208,16 @@ def test_both_readers_look_checks_up_by_the_whole_primary_key(engine: Engine) ->
         with _statements(engine) as sent:
             timeline.timeline_rows(conn, 7, T0 - timedelta(hours=1))
             timeline.last_checks(conn)
-        plans = [_plan(conn, statement, parameters) for statement, parameters in sent
-                 if " checks" in statement and "job_runs" not in statement and "transitions" not in statement]
+        about_checks = [(statement, parameters) for statement, parameters in sent
+                        if " checks" in statement and "job_runs" not in statement and "transitions" not in statement]
+        [oldest] = [_plan(conn, *sent) for sent in about_checks if "min(" in sent[0].lower()]
+        plans = [_plan(conn, *sent) for sent in about_checks if "min(" not in sent[0].lower()]
 
+    # The oldest check: one end of the primary key.
+    if engine.dialect.name == "sqlite":
+        assert [row["detail"] for row in oldest] == ["SEARCH checks USING PRIMARY KEY"]
+    else:
+        assert [row["Extra"] for row in oldest] == ["Select tables optimized away"]
     assert len(plans) == 2
     for plan in plans:
         if engine.dialect.name == "sqlite":

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, select, type_coerce
+from sqlalchemy import Integer, and_, func, select, type_coerce
 from sqlalchemy.engine import Connection
 
 from netwatch.core.rollup import CHECK_NAMES, STATE_NAMES
@@ -57,9 +57,11 @@ def require_target(conn: Connection, name: str, option: str) -> int:
 def timeline_rows(conn: Connection, target_id: int, since: datetime) -> list[dict[str, Any]]:
     """A host's checks and transitions since `since`, newest first (a transition above the check that confirmed it).
 
-    The checks: one point per ping-sweep run since `since`, TIMES_PER_STATEMENT runs a statement.
+    The checks: one point per ping-sweep run since `since` or the oldest raw check (job_runs are kept
+    longer, and `--since` may reach back years), TIMES_PER_STATEMENT runs a statement.
     """
-    times = run_seconds(conn, SWEEP_JOB, since)
+    oldest = conn.execute(select(func.min(checks.c.checked_at))).scalar()
+    times = [] if oldest is None else run_seconds(conn, SWEEP_JOB, max(since, oldest))
     at = type_coerce(checks.c.checked_at, Integer)
     check_rows = [
         row
