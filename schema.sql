@@ -33,7 +33,6 @@ CREATE TABLE checks (
 	error_id INTEGER,
 	CONSTRAINT pk_checks PRIMARY KEY (checked_at, target_id)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
-CREATE INDEX ix_checks_target_checked ON checks (target_id, checked_at);
 
 CREATE TABLE hosts (
 	name VARCHAR(190) NOT NULL,

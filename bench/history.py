@@ -14,7 +14,9 @@ SQLite: the pages of each table and its indexes in dbstat), bytes per raw check 
 per day of rollups and transitions (target: at most 2 KB on MariaDB). Then the real `netwatch run
 cleanup` (in this process, through the CLI) with `retention.raw_days: 1` and every other kind kept,
 so the raw day (the day before yesterday) is past retention: the time of every statement it sends
-(max, median), the batches and the total time (target: every statement under 1 s).
+(max, median), the batches and the total time (target: every statement under 1 s). Before it, the
+readers of raw checks, which find a host's checks by its ping-sweep runs' starts (`job_runs`, one
+run a minute, each with its `hosts` row): `history HOST` over the raw day and `status`'s last checks.
 
 Other sections (reports, status page) can reuse `generate_history` on a database of their own.
 
@@ -38,15 +40,16 @@ from typing import Any
 
 import yaml
 from _databases import last_run_counts, mysql_available, throwaway_database
-from sqlalchemy import event, text
+from sqlalchemy import event, insert, text
 from sqlalchemy.engine import Connection, Engine
 
 from netwatch.cli import run_cli
 from netwatch.config import Config
 from netwatch.core.rollup import DAY, HOUR, RTT_BUCKETS, RTT_EDGES_MS
-from netwatch.db import migrate
-from netwatch.db.engine import build_engine
+from netwatch.db import migrate, tables
+from netwatch.db.engine import build_engine, count_statements
 from netwatch.deps import Deps, build_deps
+from netwatch.history import timeline
 from netwatch.logs import Redactor
 from netwatch.running.stopflag import StopFlag
 
@@ -125,6 +128,8 @@ def generate_history(engine: Engine, hosts: int, days: int, raw_day: datetime) -
         with engine.begin() as conn:
             _cache(conn)
             _checks(conn, host_range, minute_range, raw)
+    with engine.begin() as conn:
+        _runs_and_hosts(conn, hosts, raw)
     with engine.begin() as conn:
         rows = {table: conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
                 for table in ("checks", *HISTORY_TABLES)}
@@ -220,6 +225,36 @@ def _checks(conn: Connection, host_range: tuple[int, int], minute_range: tuple[i
         ORDER BY {"m.seq, h.seq" if conn.dialect.name == "sqlite" else "h.seq, m.seq"}"""))
 
 
+def _runs_and_hosts(conn: Connection, hosts: int, day_s: int) -> None:
+    """The ping-sweep run of each minute of the raw day (started a quarter second into the second its
+    checks are stamped with) and the inventory, each host last checked by the day's last run."""
+    starts = [datetime.fromtimestamp(day_s + m * 60 + 5.25, UTC) for m in range(MINUTES)]
+    conn.execute(insert(tables.job_runs), [
+        {"job": "ping-sweep", "shard": "0/1", "holder": "bench", "started_at": at,
+         "finished_at": at + timedelta(seconds=2), "outcome": "ok", "exit_code": 0} for at in starts])
+    conn.execute(insert(tables.hosts), [
+        {"name": f"host-{n}", "address": "127.0.0.1", "account": None, "partition_code": None, "zone_code": None,
+         "status": "online", "consecutive_failures": 0, "consecutive_successes": 1, "last_transition_at": None,
+         "held": False, "last_check_at": starts[-1], "last_check_status": "ok", "last_run_id": None}
+        for n in range(hosts)])
+
+
+def measure_readers(engine: Engine, history: History) -> dict[str, Any]:
+    """`history HOST` (a host in the middle, the whole raw day) and `status`'s last checks: time, statements, rows."""
+    result: dict[str, Any] = {}
+    since = datetime.fromtimestamp(history.raw_day, UTC)
+    readers = {"history_host": lambda conn: timeline.timeline_rows(conn, history.hosts // 2 + 1, since),
+               "status_last_checks": timeline.last_checks}
+    for name, read in readers.items():
+        with engine.connect() as conn, count_statements(engine) as counted:
+            started = time.perf_counter()
+            rows = len(read(conn))
+            result[name] = {"seconds": round(time.perf_counter() - started, 3), "statements": counted.value,
+                            "rows": rows}
+        print(f"  {name}: {rows} rows in {result[name]['seconds']} s, {counted.value} statements", flush=True)
+    return result
+
+
 def _range(conn: Connection, bounds: tuple[int, int]) -> str:
     first, last = bounds
     return f"(SELECT seq FROM {numbers(conn, last)} AS n WHERE seq >= {first})"
@@ -297,6 +332,7 @@ def bench(backend: str, hosts: int, days: int, batch_rows: int, directory: Path)
             with _timed("generate"):
                 history = generate_history(engine, hosts, days, raw_day)
             sizes = table_bytes(engine)
+            readers = measure_readers(engine, history)
         finally:
             engine.dispose()
         clock = StatementClock()
@@ -307,7 +343,7 @@ def bench(backend: str, hosts: int, days: int, batch_rows: int, directory: Path)
             counts = last_run_counts(engine, "cleanup")
         finally:
             engine.dispose()
-    return _report(backend, history, sizes, clock, code, total_s, counts)
+    return {**_report(backend, history, sizes, clock, code, total_s, counts), "readers": readers}
 
 
 def _report(backend: str, history: History, sizes: Mapping[str, int], clock: StatementClock, code: int,

@@ -401,6 +401,10 @@ def _retention(section: _Section) -> RetentionConfig:
     days = {name: section.integer(name, getattr(RetentionConfig, name), minimum=1, maximum=_MAX_RETENTION_DAYS)
             for name in RetentionConfig.__dataclass_fields__ if name.endswith("_days")}
     batch_rows = section.integer("batch_rows", RetentionConfig.batch_rows, minimum=1, maximum=100_000)
+    # A host's raw checks are found by the starts of the ping-sweep runs (netwatch.history.timeline).
+    if days["runs_days"] < days["raw_days"]:
+        raise section.error("runs_days", f"must be at least raw_days ({days['raw_days']}), got {days['runs_days']}:"
+                                         " `netwatch history` finds raw checks by their ping-sweep runs")
     section.done()
     return RetentionConfig(**days, batch_rows=batch_rows)
 

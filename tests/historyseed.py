@@ -2,7 +2,8 @@
 (/work/notes/issue8-design.md). Times are aware UTC datetimes. Two ways in:
 
 - Check sequences, with everything derived from them (targets, check_errors, checks, transitions,
-  both rollups and the hosts row):
+  both rollups, the hosts row and a ping-sweep `job_runs` row per distinct check time, as a check's
+  time is its run's start):
 
       write_history(engine, [HostHistory("lo-1", "1234", [Seen(at, "ok", 1.5), Seen(at2, "failed")])])
 
@@ -150,6 +151,11 @@ def write_history(engine: Engine, histories: Sequence[HostHistory], created: dat
                     "last_run_id": None, "held_since": None})
         if check_rows:
             conn.execute(tables.checks.insert(), check_rows)
+            # history HOST finds a host's checks through the ping-sweep runs they belong to.
+            conn.execute(tables.job_runs.insert(), [
+                {"job": "ping-sweep", "shard": "0/1", "holder": "seed", "started_at": at, "finished_at": at,
+                 "outcome": "ok", "exit_code": 0}
+                for at in sorted({row["checked_at"] for row in check_rows})])
         if change_rows:
             conn.execute(tables.transitions.insert(), change_rows)
         if host_rows:

@@ -1,20 +1,23 @@
-"""Deleting history past retention in bounded batches, each a closed range of keys in an index's order.
+"""Deleting history past retention in bounded batches, each a range of its table's keys.
 
-A batch is found by a plain read of the next `limit` keys after the previous batch (an index range,
-no locks), then deleted by that key range: no statement touches more than `limit` rows, none scans
-rows it keeps beyond its range, and every batch is its own transaction. A walk killed between
-batches (or inside one, which rolls back) leaves only whole batches deleted; the next run starts over
-from the oldest row left.
+Most kinds (`Walk`): a batch is found by a plain read of the next `limit` keys after the previous
+batch (an index range, no locks), then deleted by that key range. The raw checks (`RunWalk`, the
+bulk: one row per host per run) go a run at a time, in primary-key order: as many whole runs
+(every row of one checked_at) as fit in `limit` rows, a run too big for one batch split by target
+id. Each of their statements is a plain range of the primary key, so none reads beyond its batch.
+No statement touches more than `limit` rows and every batch is its own transaction. A walk killed
+between batches (or inside one, which rolls back) leaves only whole batches deleted; the next run
+starts over from the oldest row left.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, or_, select
+from sqlalchemy import Integer, Table, and_, delete, func, literal, or_, select, type_coerce, union_all
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -69,23 +72,104 @@ def _up_to(order: Sequence[ColumnElement[Any]], key: Key) -> ColumnElement[bool]
     return and_(first <= key[0], or_(first < key[0], _up_to(rest, key[1:])))
 
 
-def next_batch(conn: Connection, walk: Walk, after: Key | None, limit: int) -> list[Key]:
-    """The keys of the next (at most) `limit` rows of `walk` after `after` (from the start: None), in order."""
+@dataclass(frozen=True)
+class RunWalk:
+    """The raw checks older than `before`, run by run in primary-key order (checked_at, target_id)."""
+
+    kind: str
+    before: datetime
+
+    @property
+    def table(self) -> Table:
+        return checks
+
+
+@dataclass(frozen=True)
+class _FromRun:
+    """A RunWalk's next batch starts with the run at `at` (epoch seconds) or the first one after it."""
+
+    at: int
+
+
+@dataclass(frozen=True)
+class _InRun:
+    """A RunWalk's next batch is the rest of the run at `at`, from target id `target_id` on."""
+
+    at: int
+    target_id: int
+
+
+Position = Key | _FromRun | _InRun
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The rows of one batch (`where`; `rows` of them, None when not counted yet) and where the next
+    one starts (`resume`; None after the last)."""
+
+    where: ColumnElement[bool]
+    rows: int | None
+    resume: Position | None
+
+
+def next_batch(conn: Connection, walk: Walk | RunWalk, after: Position | None, limit: int) -> Batch | None:
+    """The next batch of at most `limit` rows of `walk` from `after` (from the start: None); None when none is left."""
+    if isinstance(walk, RunWalk):
+        return _next_runs(conn, walk, after if isinstance(after, _FromRun | _InRun) else _FromRun(0), limit)
     query = select(*walk.order).where(walk.where).order_by(*walk.order).limit(limit)
+    conditions = [walk.where]
     if after is not None:
         query = query.where(_after(walk.order, after))
-    return [tuple(row) for row in conn.execute(query)]
-
-
-def delete_batch(conn: Connection, walk: Walk, after: Key | None, last: Key) -> int:
-    """Deletes the rows of `walk` after `after` up to `last` (a batch `next_batch` found); returns how many."""
-    conditions = [walk.where, _up_to(walk.order, last)]
-    if after is not None:
         conditions.append(_after(walk.order, after))
-    return int(conn.execute(delete(walk.table).where(and_(*conditions))).rowcount)
+    keys = [tuple(row) for row in conn.execute(query)]
+    if not keys:
+        return None
+    conditions.append(_up_to(walk.order, keys[-1]))
+    return Batch(and_(*conditions), len(keys), keys[-1] if len(keys) == limit else None)
 
 
-def retention_walks(conn: Connection, cutoffs: Mapping[str, datetime], run_id: int) -> list[Walk]:
+def _next_runs(conn: Connection, walk: RunWalk, at: _FromRun | _InRun, limit: int) -> Batch | None:
+    """A RunWalk's batch, found by one read of the keys `limit` rows apart: the first row of this
+    batch and of the next. Whole runs up to the next batch's run; a run with more rows left than
+    `limit`, `limit` of them."""
+    checked_at, target_id = type_coerce(checks.c.checked_at, Integer), checks.c.target_id
+    before = int(walk.before.astimezone(UTC).timestamp())
+    if isinstance(at, _InRun):
+        run = and_(checked_at == at.at, target_id >= at.target_id)
+        following = conn.execute(select(target_id).where(run).order_by(target_id).offset(limit).limit(1)).scalar()
+        if following is None:
+            return Batch(run, None, _FromRun(at.at + 1))
+        return Batch(and_(run, target_id < following), limit, _InRun(at.at, following))
+    rest = and_(checked_at >= at.at, checked_at < before)
+
+    def key_at(place: int) -> Any:
+        ordered = select(literal(place).label("place"), checked_at.label("at"), target_id.label("id")).where(rest)
+        return ordered.order_by(checked_at, target_id).offset(place).limit(1).subquery().select()
+
+    found = {row.place: row for row in conn.execute(union_all(key_at(0), key_at(limit)))}
+    if 0 not in found:
+        return None
+    if limit not in found:
+        return Batch(rest, None, None)
+    first, following = found[0], found[limit]
+    if following.at > first.at:
+        return Batch(and_(checked_at >= at.at, checked_at < following.at), None, _FromRun(following.at))
+    return Batch(and_(checked_at == first.at, target_id < following.id), limit, _InRun(first.at, following.id))
+
+
+def delete_batch(conn: Connection, walk: Walk | RunWalk, batch: Batch) -> int:
+    """Deletes the rows of `batch` (one `next_batch` found); returns how many."""
+    return int(conn.execute(delete(walk.table).where(batch.where)).rowcount)
+
+
+def count_batch(conn: Connection, walk: Walk | RunWalk, batch: Batch) -> int:
+    """How many rows `batch` holds (a dry run's count of what `delete_batch` would delete)."""
+    if batch.rows is not None:
+        return batch.rows
+    return int(conn.execute(select(func.count()).select_from(walk.table).where(batch.where)).scalar_one())
+
+
+def retention_walks(conn: Connection, cutoffs: Mapping[str, datetime], run_id: int) -> list[Walk | RunWalk]:
     """What cleanup deletes, kind by kind (`cutoffs`: the oldest moment each of KINDS keeps).
 
     job_runs: finished runs only (never one still running, never run `run_id`), one walk per job
@@ -94,7 +178,7 @@ def retention_walks(conn: Connection, cutoffs: Mapping[str, datetime], run_id: i
     message has no next attempt, so its rows are in id order in the (status, next_attempt_at) index.
     """
     jobs = sorted(conn.execute(select(job_runs.c.job).distinct()).scalars())
-    walks = {
+    walks: dict[str, list[Walk | RunWalk]] = {
         "job_runs": [
             Walk("job_runs", job_runs, (job_runs.c.started_at, job_runs.c.id),
                  and_(job_runs.c.job == job, job_runs.c.started_at < cutoffs["job_runs"],
@@ -113,7 +197,7 @@ def retention_walks(conn: Connection, cutoffs: Mapping[str, datetime], run_id: i
                                    cutoffs)],
         "rollups_hourly": [_by_time("rollups_hourly", rollups_hourly, rollups_hourly.c.hour,
                                     rollups_hourly.c.target_id, cutoffs)],
-        "checks": [_by_time("checks", checks, checks.c.checked_at, checks.c.target_id, cutoffs)],
+        "checks": [RunWalk("checks", cutoffs["checks"])],
     }
     return [walk for kind in KINDS for walk in walks[kind]]
 

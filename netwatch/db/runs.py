@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
@@ -119,3 +120,16 @@ def list_runs(conn: Connection, job: str | None, since: datetime, failed_only: b
                    finished_at=row["finished_at"], outcome=row["outcome"], exit_code=row["exit_code"],
                    counts=json.loads(row["counts"]) if row["counts"] else {}, error=row["error"])
             for row in rows]
+
+
+def run_seconds(conn: Connection, job: str, since: datetime) -> list[int]:
+    """The whole epoch seconds (floored) the runs of `job` started in, ascending, from `since` on.
+
+    Those are the times a run writes history at (`checks.checked_at` is a ping-sweep run's start,
+    floored): a second at or after `since` is one that a run started at or after its ceiling began.
+    One range of the (job, started_at) index.
+    """
+    first = datetime.fromtimestamp(math.ceil(since.timestamp()), UTC)
+    starts = conn.execute(select(job_runs.c.started_at)
+                          .where(and_(job_runs.c.job == job, job_runs.c.started_at >= first))).scalars()
+    return sorted({math.floor(started.timestamp()) for started in starts})

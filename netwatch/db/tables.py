@@ -112,6 +112,9 @@ check_errors = Table(
 # One row per host per ping-sweep run. `prior` is the confirmed state before this check and
 # `gap_s` the seconds before `checked_at` spent in it (capped by history.gap_limit_seconds; 0 for
 # a host's first check or when the clock went back); `state` is the confirmed state after it.
+# Stored in primary-key order on both databases (InnoDB always, SQLite as WITHOUT ROWID) and with no
+# other index: a run's rows are neighbours, so cleanup deletes whole pages and the writer appends.
+# A host's checks are read by point lookups (checked_at, target_id), checked_at being a run's start.
 checks = Table(
     "checks",
     metadata,
@@ -130,7 +133,7 @@ checks = Table(
     Column("rtt_bucket", SmallInteger, nullable=True),
     Column("error_id", Integer, nullable=True),
     PrimaryKeyConstraint("checked_at", "target_id", name="pk_checks"),
-    Index("ix_checks_target_checked", "target_id", "checked_at"),
+    sqlite_with_rowid=False,
     **MYSQL,
 )
 

@@ -8,6 +8,9 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, Integer
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 # BIGINT primary keys do not autoincrement on SQLite; INTEGER there is the rowid alias.
@@ -64,3 +67,25 @@ class EpochSeconds(TypeDecorator[datetime]):
         if value is None:
             return None
         return datetime.fromtimestamp(int(value), UTC)
+
+
+class EpochOf(FunctionElement[int]):
+    """SQL: a UTCDateTime column's value as EpochSeconds stores it (whole seconds, floor), so that a
+    datetime column can meet an epoch column in a join condition and still use its index."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(EpochOf, "sqlite")
+def _epoch_of_sqlite(element: EpochOf, compiler: SQLCompiler, **kw: Any) -> str:
+    # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime('%s') rounds the fraction (to milliseconds,
+    # so .9995 s becomes the next second): cut it off first.
+    return f"CAST(strftime('%s', substr({compiler.process(element.clauses, **kw)}, 1, 19)) AS INTEGER)"
+
+
+@compiles(EpochOf, "mysql")
+@compiles(EpochOf, "mariadb")
+def _epoch_of_mysql(element: EpochOf, compiler: SQLCompiler, **kw: Any) -> str:
+    # Not UNIX_TIMESTAMP: that reads the value in the session's time zone; this truncates, as floor does.
+    return f"TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {compiler.process(element.clauses, **kw)})"

@@ -1,6 +1,8 @@
 """The read models of one host's recent history (`netwatch history HOST`) and of each host's last check.
 
 Raw checks (kept `retention.raw_days`) with the reason of a failure, and confirmed transitions.
+`checks` has no index by host (see netwatch.db.tables): a host's checks are primary-key points
+(checked_at, target_id), checked_at running over the starts of the ping-sweep runs (job_runs).
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ from sqlalchemy import Integer, and_, func, select, type_coerce
 from sqlalchemy.engine import Connection
 
 from netwatch.core.rollup import CHECK_NAMES, STATE_NAMES
+from netwatch.db.runs import run_seconds
 from netwatch.db.tables import check_errors, checks, hosts, targets, transitions
+from netwatch.db.types import EpochOf
 from netwatch.errors import UsageError
 from netwatch.excerpt import excerpt
 
 COLUMNS = ("at", "kind", "status", "loss_pct", "rtt_min_ms", "rtt_avg_ms", "rtt_max_ms", "reason", "from_state",
            "to_state", "streak", "held_s")
 TABLE = ("at", "kind", "status", "loss_pct", "rtt_avg_ms", "reason", "streak", "held_s")
+SWEEP_JOB = "ping-sweep"  # netwatch/jobs/ping_sweep.py JOB: its runs' starts are the checks' times
+# Run times per statement of a host's checks: a day of runs a minute is 2 statements.
+TIMES_PER_STATEMENT = 1_000
 
 
 @dataclass(frozen=True)
@@ -48,12 +55,23 @@ def require_target(conn: Connection, name: str, option: str) -> int:
 
 
 def timeline_rows(conn: Connection, target_id: int, since: datetime) -> list[dict[str, Any]]:
-    """A host's checks and transitions since `since`, newest first (a transition above the check that confirmed it)."""
-    check_rows = conn.execute(
-        select(checks, check_errors.c.text)
-        .select_from(checks.outerjoin(check_errors, check_errors.c.id == checks.c.error_id))
-        .where(and_(checks.c.target_id == target_id, checks.c.checked_at >= since))
-    )
+    """A host's checks and transitions since `since`, newest first (a transition above the check that confirmed it).
+
+    The checks: one point per ping-sweep run since `since` or the oldest raw check (job_runs are kept
+    longer, and `--since` may reach back years), TIMES_PER_STATEMENT runs a statement.
+    """
+    oldest = conn.execute(select(func.min(checks.c.checked_at))).scalar()
+    times = [] if oldest is None else run_seconds(conn, SWEEP_JOB, max(since, oldest))
+    at = type_coerce(checks.c.checked_at, Integer)
+    check_rows = [
+        row
+        for first in range(0, len(times), TIMES_PER_STATEMENT)
+        for row in conn.execute(
+            select(checks, check_errors.c.text)
+            .select_from(checks.outerjoin(check_errors, check_errors.c.id == checks.c.error_id))
+            .where(and_(at.in_(times[first : first + TIMES_PER_STATEMENT]), checks.c.target_id == target_id))
+        )
+    ]
     rows: list[tuple[datetime, int, dict[str, Any]]] = [
         (row.checked_at, 0, {"at": row.checked_at, "kind": "check", "status": CHECK_NAMES[row.status],
                              "loss_pct": _loss(row.sent, row.received), "rtt_min_ms": _ms(row.rtt_min_us),
@@ -74,14 +92,12 @@ def timeline_rows(conn: Connection, target_id: int, since: datetime) -> list[dic
 
 
 def last_checks(conn: Connection) -> dict[str, LastCheck]:
-    """Each inventory host's latest check, by name (one statement: the newest row per host via its index)."""
-    newest = (select(func.max(type_coerce(checks.c.checked_at, Integer)))
-              .where(checks.c.target_id == targets.c.id).correlate(targets).scalar_subquery())
+    """Each inventory host's latest check, by name: the point (hosts.last_check_at, its target), one statement."""
     rows = conn.execute(
         select(targets.c.name, checks.c.sent, checks.c.received, checks.c.rtt_avg_us, check_errors.c.text)
         .select_from(targets.join(hosts, hosts.c.name == targets.c.name)
-                     .join(checks, checks.c.target_id == targets.c.id)
+                     .join(checks, and_(type_coerce(checks.c.checked_at, Integer) == EpochOf(hosts.c.last_check_at),
+                                        checks.c.target_id == targets.c.id))
                      .outerjoin(check_errors, check_errors.c.id == checks.c.error_id))
-        .where(type_coerce(checks.c.checked_at, Integer) == newest)
     )
     return {row.name: LastCheck(_loss(row.sent, row.received), _ms(row.rtt_avg_us), row.text) for row in rows}

@@ -6,7 +6,7 @@ import logging
 
 from netwatch.config import Config, RetentionConfig
 from netwatch.core.retention import cutoff
-from netwatch.db.retention import KINDS, Walk, delete_batch, next_batch, retention_walks
+from netwatch.db.retention import KINDS, Position, RunWalk, Walk, count_batch, delete_batch, next_batch, retention_walks
 from netwatch.deps import Deps
 from netwatch.running.runner import JobOutcome, RunContext, run_job
 
@@ -55,19 +55,21 @@ def cleanup(retention: RetentionConfig, deps: Deps, run: RunContext, dry_run: bo
     return JobOutcome({**counts, "batches": batches, "dry_run": int(dry_run)})
 
 
-def _walk(walk: Walk, limit: int, deps: Deps, run: RunContext, dry_run: bool) -> tuple[int, int]:
+def _walk(walk: Walk | RunWalk, limit: int, deps: Deps, run: RunContext, dry_run: bool) -> tuple[int, int]:
     """Deletes (or counts) `walk`'s rows `limit` at a time; returns the rows and the batches."""
     rows = batches = 0
-    after = None
+    after: Position | None = None
     while True:
         deps.stop.check()
         with deps.engine.begin() as conn:
-            keys = next_batch(conn, walk, after, limit)
-            if not keys:
+            batch = next_batch(conn, walk, after, limit)
+            if batch is None:
                 return rows, batches
-            rows += len(keys) if dry_run else delete_batch(conn, walk, after, keys[-1])
+            done = count_batch(conn, walk, batch) if dry_run else delete_batch(conn, walk, batch)
             run.lease.fence(conn)
-        batches += 1
-        if len(keys) < limit:
+        if done:
+            rows += done
+            batches += 1
+        if batch.resume is None:
             return rows, batches
-        after = keys[-1]
+        after = batch.resume
