@@ -45,11 +45,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from netwatch.cli import run_cli
 from netwatch.config import Config
+from netwatch.core.periods import days_period
 from netwatch.core.rollup import DAY, HOUR, RTT_BUCKETS, RTT_EDGES_MS
 from netwatch.db import migrate, tables
 from netwatch.db.engine import build_engine, count_statements
 from netwatch.deps import Deps, build_deps
-from netwatch.history import timeline
+from netwatch.history import timeline, uptime
+from netwatch.history.incidents import Scope
 from netwatch.logs import Redactor
 from netwatch.running.stopflag import StopFlag
 
@@ -243,8 +245,13 @@ def measure_readers(engine: Engine, history: History) -> dict[str, Any]:
     """`history HOST` (a host in the middle, the whole raw day) and `status`'s last checks: time, statements, rows."""
     result: dict[str, Any] = {}
     since = datetime.fromtimestamp(history.raw_day, UTC)
+    now = datetime.now(UTC)
     readers = {"history_host": lambda conn: timeline.timeline_rows(conn, history.hosts // 2 + 1, since),
-               "status_last_checks": timeline.last_checks}
+               "status_last_checks": timeline.last_checks,
+               # `report uptime --since 90d` for every host, and by account (target: under 2 s).
+               "report_uptime_90d": lambda conn: uptime.uptime_rows(conn, days_period("90d", now), Scope()),
+               "report_uptime_90d_by_account": lambda conn: uptime.uptime_rows(
+                   conn, days_period("90d", now), Scope(by="account"))}
     for name, read in readers.items():
         with engine.connect() as conn, count_statements(engine) as counted:
             started = time.perf_counter()
@@ -294,6 +301,24 @@ class StatementClock:
         self.times.append((seconds, " ".join(statement.split()[:3])))
 
 
+def run_status_page(url: str, directory: Path) -> dict[str, Any]:
+    """`netwatch run status-page` in this process over the generated history: time and sizes (target: < 5 s, < 5 MB)."""
+    config = directory / "status-page.yaml"
+    config.write_text(yaml.safe_dump({"database": {"url": url}, "hosts": [], "run": {"lease_seconds": 60}}))
+    out = directory / "status-page"
+    started = time.perf_counter()
+    code = run_cli(["run", "status-page", "--config", str(config), "--out", str(out)], StopFlag(), build_deps)
+    seconds = time.perf_counter() - started
+    pages = [path for path in out.resolve().rglob("*") if path.is_file()]
+    html = [path.stat().st_size for path in pages if path.suffix == ".html"]
+    result = {"exit_code": code, "seconds": round(seconds, 2), "files": len(pages),
+              "index_html_bytes": (out / "index.html").stat().st_size if code == 0 else 0,
+              "largest_html_bytes": max(html, default=0), "total_bytes": sum(p.stat().st_size for p in pages)}
+    print(f"  status-page: exit {code} in {result['seconds']} s, index.html {result['index_html_bytes']} bytes, "
+          f"largest page {result['largest_html_bytes']} bytes, {result['files']} files", flush=True)
+    return result
+
+
 def run_cleanup(url: str, directory: Path, clock: StatementClock, batch_rows: int) -> tuple[int, float]:
     """`netwatch run cleanup` in this process, keeping only one day of raw checks; exit code and seconds."""
     keep = {"hourly_days": 36_500, "daily_days": 36_500, "transitions_days": 36_500, "runs_days": 36_500,
@@ -335,6 +360,7 @@ def bench(backend: str, hosts: int, days: int, batch_rows: int, directory: Path)
             readers = measure_readers(engine, history)
         finally:
             engine.dispose()
+        status_page = run_status_page(url, directory)
         clock = StatementClock()
         with _timed("cleanup"):
             code, total_s = run_cleanup(url, directory, clock, batch_rows)
@@ -343,7 +369,8 @@ def bench(backend: str, hosts: int, days: int, batch_rows: int, directory: Path)
             counts = last_run_counts(engine, "cleanup")
         finally:
             engine.dispose()
-    return {**_report(backend, history, sizes, clock, code, total_s, counts), "readers": readers}
+    return {**_report(backend, history, sizes, clock, code, total_s, counts), "readers": readers,
+            "status_page": status_page}
 
 
 def _report(backend: str, history: History, sizes: Mapping[str, int], clock: StatementClock, code: int,
