@@ -1,5 +1,5 @@
 """Test data for the history readers, in the tables as ping-sweep's writer leaves them
-(/work/notes/issue8-design.md). Times are aware UTC datetimes. Two ways in:
+(README "History" and the comments of netwatch/db/tables.py). Times are aware UTC datetimes. Two ways in:
 
 - Check sequences, with everything derived from them (targets, check_errors, checks, transitions,
   both rollups, the hosts row and a ping-sweep `job_runs` row per distinct check time, as a check's
