@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from datetime import datetime
-
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from netwatch.core import rollup
 from netwatch.core.volume import GroupKey
 from netwatch.db.outbox import OutboxItem, item_from_row
+from netwatch.db.runs import RunRow as JobRun
+from netwatch.db.runs import run_row
 from netwatch.db.tables import check_errors, checks, job_runs, outbox, scan_counts, targets
 
 
@@ -52,27 +50,9 @@ def counts_of_run(conn: Connection, run_id: int) -> dict[GroupKey, int]:
     return {GroupKey(r["account"], r["cuc"], r["code"]): r["count"] for r in rows}
 
 
-@dataclass(frozen=True)
-class JobRun:
-    id: int
-    job: str
-    shard: str
-    started_at: datetime
-    finished_at: datetime | None
-    outcome: str
-    exit_code: int | None
-    counts: dict[str, int]
-    error: str | None
-
-
 def recent_runs(conn: Connection, job: str, limit: int = 20) -> list[JobRun]:
     """The latest runs of `job`, newest first."""
     rows = conn.execute(
         select(job_runs).where(job_runs.c.job == job).order_by(job_runs.c.id.desc()).limit(limit)
     ).mappings()
-    return [
-        JobRun(id=row["id"], job=row["job"], shard=row["shard"], started_at=row["started_at"],
-               finished_at=row["finished_at"], outcome=row["outcome"], exit_code=row["exit_code"],
-               counts=json.loads(row["counts"]) if row["counts"] else {}, error=row["error"])
-        for row in rows
-    ]
+    return [run_row(row) for row in rows]

@@ -7,6 +7,7 @@ import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
@@ -116,10 +117,14 @@ def list_runs(conn: Connection, job: str | None, since: datetime, failed_only: b
         conditions.append(job_runs.c.outcome.in_(FAILED))
     rows = conn.execute(select(job_runs).where(and_(*conditions))
                         .order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc())).mappings()
-    return [RunRow(id=row["id"], job=row["job"], shard=row["shard"], started_at=row["started_at"],
-                   finished_at=row["finished_at"], outcome=row["outcome"], exit_code=row["exit_code"],
-                   counts=json.loads(row["counts"]) if row["counts"] else {}, error=row["error"])
-            for row in rows]
+    return [run_row(row) for row in rows]
+
+
+def run_row(row: Mapping[str, Any]) -> RunRow:
+    """A `job_runs` row (as a mapping) with its counts decoded."""
+    return RunRow(id=row["id"], job=row["job"], shard=row["shard"], started_at=row["started_at"],
+                  finished_at=row["finished_at"], outcome=row["outcome"], exit_code=row["exit_code"],
+                  counts=json.loads(row["counts"]) if row["counts"] else {}, error=row["error"])
 
 
 def run_seconds(conn: Connection, job: str, since: datetime) -> list[int]:
