@@ -18,12 +18,17 @@ from sqlalchemy.engine import Engine
 
 pytestmark = [pytest.mark.chromium, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# The page is a file: Chromium's own background traffic (updates, field trials, safe browsing) is
+# switched off, and anything left goes to a proxy on a closed loopback port, so nothing leaves the host.
+NO_NETWORK = ("--disable-background-networking", "--disable-component-update", "--disable-sync",
+              "--disable-domain-reliability", "--no-default-browser-check", "--metrics-recording-only",
+              "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>")
 
 
 def chromium(tmp_path: Path, page: Path, *args: str) -> str:
     """Opens `page` (a file) in headless Chromium with a profile of this test's own; its stdout."""
     done = subprocess.run(
-        ["chromium", "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
+        ["chromium", "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run", *NO_NETWORK,
          f"--user-data-dir={tmp_path / 'chromium-profile'}", *args, page.resolve().as_uri()],
         capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
