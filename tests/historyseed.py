@@ -79,8 +79,10 @@ def rollup_row(table: str, bucket: datetime, target_id: int, counts: Mapping[str
         hist[index] += 1
     low = min((r[0] for r in rtts), default=None)
     high = max((r[2] for r in rtts), default=None)
-    row = {table: bucket, "target_id": target_id, "checks": 0, "ok": 0, "degraded": 0, "failed": 0, "sent": 0,
-           "received": 0, "online_s": 0, "offline_s": 0, "unknown_s": 0, **counts, "rtt_samples": len(rtts),
+    # No column holds the number of checks (it is ok + degraded + failed).
+    counters = {name: value for name, value in counts.items() if name != "checks"}
+    row = {table: bucket, "target_id": target_id, "ok": 0, "degraded": 0, "failed": 0, "sent": 0,
+           "received": 0, "online_s": 0, "offline_s": 0, "unknown_s": 0, **counters, "rtt_samples": len(rtts),
            "rtt_min_us": low, "rtt_sum_us": sum(r[1] for r in rtts), "rtt_max_us": high}
     if table == "day":
         return {**row, **{f"h{k:02d}": count for k, count in enumerate(hist)}}
@@ -129,7 +131,7 @@ def write_history(engine: Engine, histories: Sequence[HostHistory], created: dat
                 for key, size in (("hour", rollup.HOUR), ("day", rollup.DAY)):
                     table = buckets[key]
                     row = table.setdefault((rollup.bucket_start(now_s, size), target_id), _Bucket())
-                    for name, value in (("checks", 1), (seen.status, 1), ("sent", SENT),
+                    for name, value in ((seen.status, 1), ("sent", SENT),
                                         ("received", _received(seen.status))):
                         row.counts[name] += value
                     if rtt is not None:
@@ -178,7 +180,26 @@ def _write_rollups(conn: Any, buckets: dict[str, dict[tuple[int, int], _Bucket]]
                            closed=start < latest_hour[target_id])
                 for (start, target_id), got in buckets[key].items()]
         if rows:
-            conn.execute(table.insert(), rows)
+            conn.execute(table.insert(), month_totals(rows) if key == "day" else rows)
+
+
+def month_totals(days: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Stored daily rows from per-day sums (`rollup_row("day", ...)`, every day of a host's month
+    given together): the day's own time and RTT extremes, and month-to-date totals of the rest."""
+    rows: list[dict[str, Any]] = []
+    totals: dict[str, int] = {}
+    previous: tuple[int, int, int] | None = None
+    for day in sorted(days, key=lambda d: (d["target_id"], d["day"])):
+        month = (day["target_id"], day["day"].year, day["day"].month)
+        if month != previous:
+            totals = dict.fromkeys(tables.MTD_COUNTERS, 0)
+        previous = month
+        for name in tables.MTD_COUNTERS:
+            totals[name] += day[name]
+        rows.append({"day": day["day"], "target_id": day["target_id"],
+                     **{name: day[name] for name in ("online_s", "offline_s", "rtt_min_us", "rtt_max_us")},
+                     **{f"mtd_{name}": value for name, value in totals.items()}})
+    return rows
 
 
 def minute_checks(start: datetime, count: int, status: str = "ok", rtt_ms: float | None = 1.0,
@@ -237,7 +258,8 @@ def hourly_row(target_id: int, hour: datetime, rtt_avg_us: int | None, online_s:
 
 
 def add_daily(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    conn.execute(insert(tables.rollups_daily), list(rows))
+    """Daily rows from `daily_row`s (per-day sums; all of a host's days of a month in one call)."""
+    conn.execute(insert(tables.rollups_daily), month_totals(rows))
 
 
 def add_hourly(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -39,14 +39,15 @@ _ids = itertools.count(1)
 def _row(kind: str, at: datetime) -> dict[str, Any]:
     """One row of `kind` dated `at`, with a key of its own."""
     n = next(_ids)
-    counters = {"checks": 1, "ok": 1, "degraded": 0, "failed": 0, "sent": 3, "received": 3, "rtt_samples": 1,
+    counters = {"ok": 1, "degraded": 0, "failed": 0, "sent": 3, "received": 3, "rtt_samples": 1,
                 "online_s": 60, "offline_s": 0, "unknown_s": 0}
     rows: dict[str, Callable[[], dict[str, Any]]] = {
         "checks": lambda: {"checked_at": at, "target_id": n, "status": 0, "prior": 1, "state": 1, "gap_s": 60,
                            "sent": 3, "received": 3, "attempts": 1},
         "rollups_hourly": lambda: {"hour": at, "target_id": n, **counters},
-        "rollups_daily": lambda: {"day": at, "target_id": n, **counters,
-                                  **{f"h{i:02d}": 0 for i in range(RTT_BUCKETS)}},
+        "rollups_daily": lambda: {"day": at, "target_id": n, "online_s": 60, "offline_s": 0,
+                                  **{f"mtd_{name}": value for name, value in counters.items()},
+                                  **{f"mtd_h{i:02d}": 0 for i in range(RTT_BUCKETS)}},
         "transitions": lambda: {"target_id": n, "at": at, "from_state": 1, "to_state": 2, "streak": 3,
                                 "held_s": 0},
         "job_runs": lambda: {"job": "ping-sweep", "shard": "0/1", "holder": "h", "started_at": at,
@@ -99,17 +100,23 @@ def run(tmp_path: Path, engine: Engine, db_url: str) -> InProcess:
 
 def test_each_kind_is_deleted_past_its_retention_and_kept_inside_it(run: InProcess, engine: Engine) -> None:
     edges = {kind: TODAY - timedelta(days=RETENTION[key]) for kind, key in KIND_DAYS.items()}
+    # Daily rollups go a whole month at a time (a row's month-to-date totals continue the month's
+    # earlier rows): the edge is the start of the cutoff's month, and a day of that month older
+    # than the cutoff stays.
+    month_days_kept = [TODAY - timedelta(days=RETENTION["daily_days"] + 1)]
+    edges["rollups_daily"] = TODAY.replace(day=1)
     for kind, edge in edges.items():
         # A bucket starts at its time: the hour or day before the edge is wholly past it.
         before = {"rollups_hourly": timedelta(hours=1), "rollups_daily": timedelta(days=1)}.get(kind,
                                                                                                timedelta(seconds=1))
-        _insert(engine, kind, [_row(kind, edge - before), _row(kind, edge), _row(kind, NOW)])
+        extra = month_days_kept if kind == "rollups_daily" else []
+        _insert(engine, kind, [_row(kind, at) for at in (edge - before, edge, *extra, NOW)])
 
     done = run.run("run", "cleanup")
 
     assert done.returncode == 0, done.stderr
     for kind, edge in edges.items():
-        assert _dates(engine, kind) == [edge, NOW], kind
+        assert _dates(engine, kind) == [edge, *(month_days_kept if kind == "rollups_daily" else []), NOW], kind
     counts = _last_run(engine).counts
     assert {kind: counts[kind] for kind in KIND_DAYS} == dict.fromkeys(KIND_DAYS, 1)
     assert counts["dry_run"] == 0

@@ -1,4 +1,4 @@
-"""`netwatch db upgrade` from version 4 keeps the check rows: check_results moves to checks, with rollups."""
+"""`netwatch db upgrade`: check_results moves to checks with rollups (5); daily rows get month-to-date totals (6)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dbread
-from sqlalchemy import inspect, select
+import historyseed
+from sqlalchemy import delete, inspect, select
 
 from netwatch.core import rollup
 from netwatch.db import migrate, tables
@@ -42,7 +43,7 @@ def upgrade(url: str) -> int:
     engine = build_engine(url)
     try:
         with count_statements(engine) as statements, engine.begin() as conn:
-            assert migrate.upgrade(conn, T0) == [5]
+            assert migrate.upgrade(conn, T0) == [5, 6]
         return statements.value
     finally:
         engine.dispose()
@@ -74,7 +75,8 @@ def test_upgrade_to_5_moves_check_rows_to_checks_with_their_rollups(db_url: str)
     assert (hourly, daily) == rollup_rows(raw)
     days = [row for row in daily if row["target_id"] == 1]
     assert len(days) == 2, "the rows cross midnight"
-    assert sum(row["checks"] for row in days) == 5 and all(row["online_s"] == 0 for row in days)
+    # Both days are in one month: the later one's month-to-date totals count every check.
+    assert days[-1]["mtd_ok"] + days[-1]["mtd_failed"] == 5 and all(row["online_s"] == 0 for row in days)
     # An hour's p95 is there once it is over (its host has a later check), never for the hour in progress.
     latest = {row["target_id"]: row["hour"] for row in hourly}
     assert [(row["hour"] < latest[row["target_id"]], row["rtt_p95_us"] is not None) for row in hourly
@@ -96,3 +98,32 @@ def test_the_copy_runs_in_batches_not_a_statement_per_row(db_url: str) -> None:
     many = statements_for(migrate.COPY_BATCH * 2 + 5)
     # Two more batches of the copy, and the rollups of a few more days: never a statement per row.
     assert many - few < 40, (few, many)
+
+
+def test_upgrade_to_6_turns_each_days_sums_into_month_to_date_totals(db_url: str) -> None:
+    days = [(1, datetime(2026, 11, 29, tzinfo=UTC), 40), (1, datetime(2026, 11, 30, tzinfo=UTC), 50),
+            (1, datetime(2026, 12, 1, tzinfo=UTC), 7), (1, datetime(2026, 12, 3, tzinfo=UTC), 9),
+            (2, datetime(2026, 11, 30, tzinfo=UTC), 11)]
+    per_day = [historyseed.rollup_row("day", at, target_id, {"checks": n, "ok": n, "sent": 2 * n, "received": 2 * n,
+                                                             "online_s": 60 * n},
+                                      [(900, 1000 + n, 1100 + n, rollup.rtt_bucket(1 + n / 1000))] * n)
+               for target_id, at, n in days]
+    engine = build_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            migrate.upgrade(conn, T0)
+            # A version-5 database: its daily table held each day's own sums.
+            tables.rollups_daily.drop(conn)
+            migrate.LEGACY_DAILY_V5.create(conn)
+            conn.execute(delete(tables.schema_version).where(tables.schema_version.c.version == 6))
+            conn.execute(migrate.LEGACY_DAILY_V5.insert(),
+                         [{**row, "day": int(row["day"].timestamp()),
+                           "checks": row["ok"] + row["degraded"] + row["failed"]} for row in per_day])
+        with engine.begin() as conn:
+            assert migrate.upgrade(conn, T0) == [6]
+            stored = [dict(row) for row in conn.execute(select(tables.rollups_daily).order_by(
+                tables.rollups_daily.c.target_id, tables.rollups_daily.c.day)).mappings()]
+    finally:
+        engine.dispose()
+    assert stored == historyseed.month_totals(per_day)
+    assert [row["mtd_ok"] for row in stored] == [40, 90, 7, 16, 11]

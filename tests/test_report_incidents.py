@@ -6,12 +6,15 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from historyseed import HostHistory, Seen, minute_checks, write_history
+from historyseed import HostHistory, SeedHost, Seen, add_hosts, add_transition, minute_checks, write_history
 from inproc import InProcess
 from jobkit import log_lines
 from sqlalchemy.engine import Engine
 
+from netwatch.core.periods import Period
+from netwatch.core.uptime import DowntimeSums
 from netwatch.db.outbox import OutboxItem, enqueue
+from netwatch.history.incidents import LocatedIncident, Scope, downtime_sums, incidents_in
 
 HOSTS = [{"name": "web-1", "address": "127.0.0.1"}]
 T0 = datetime(2026, 11, 21, 0, 0, tzinfo=UTC)
@@ -114,3 +117,49 @@ def test_bad_options_are_usage_errors(nwi: InProcess, args: list[str], message: 
     assert done.returncode == 64
     [line] = log_lines(done.stderr)
     assert line.startswith(message)
+
+
+def _reference(found: list[LocatedIncident], period: Period) -> dict[str, DowntimeSums]:
+    """What `downtime_sums` should give, computed from `incidents_in`'s incidents one by one."""
+    sums: dict[str, list[int]] = {}
+    for item in found:
+        incident = item.incident
+        end = period.until_s if incident.end_s is None else min(incident.end_s, period.until_s)
+        inside = end - max(incident.start_s, period.start_s)
+        ended = incident.end_s is not None and incident.end_s <= period.until_s
+        total = sums.setdefault(item.host, [0, 0, 0, 0, 0])
+        total[0] += 1
+        total[1] += inside
+        total[2] = max(total[2], inside)
+        total[3] += ended
+        total[4] += incident.end_s - incident.start_s if ended and incident.end_s is not None else 0
+    return {host: DowntimeSums(*values) for host, values in sums.items()}
+
+
+@pytest.mark.parametrize(("start_s", "end_s", "until_s"), [
+    (0, 30 * 86_400, 30 * 86_400), (86_400, 2 * 86_400, 2 * 86_400), (86_400 + 600, 86_400 + 3_600, 86_400 + 3_000),
+    (2 * 86_400, 3 * 86_400, 2 * 86_400 + 60), (5 * 86_400, 6 * 86_400, 6 * 86_400),
+])
+def test_downtime_sums_in_sql_are_the_incidents_clipped_one_by_one(engine: Engine, start_s: int, end_s: int,
+                                                                    until_s: int) -> None:
+    base = int(T0.timestamp())
+    changes = {  # host: (offset from T0 in seconds, to-state), in order
+        "a": [(0, "online"), (86_400 + 300, "offline"), (86_400 + 900, "online"), (86_400 + 2_000, "offline"),
+              (2 * 86_400 + 120, "online")],
+        "b": [(0, "online"), (3_600, "offline")],              # ongoing since the first day
+        "c": [(0, "offline"), (86_400 + 3_100, "unknown"), (4 * 86_400, "online")],  # removed, then back
+        "d": [(0, "online")],
+    }
+    with engine.begin() as conn:
+        ids = add_hosts(conn, [SeedHost(name, "1234", "online", None) for name in changes])
+        for name, moves in changes.items():
+            state = "unknown"
+            for offset, to_state in moves:
+                add_transition(conn, ids[name], T0 + timedelta(seconds=offset), state, to_state)
+                state = to_state
+    period = Period(base + start_s, base + end_s, base + until_s)
+    with engine.connect() as conn:
+        found = downtime_sums(conn, period, Scope())
+        expected = _reference(incidents_in(conn, period.start_s, period.until_s, Scope()), period)
+    assert {host: sums for host, (_, sums) in found.items()} == expected
+    assert {account for account, _ in found.values()} <= {"1234"}

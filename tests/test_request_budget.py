@@ -77,5 +77,8 @@ def test_runs_whose_deadline_is_nearly_used_up_never_make_an_event_dead(nwi: InP
     assert fake.requests_to("POST", "/v1/events") == [], "Sigma was never asked"
     [item] = nwi.outbox()
     assert (item.status, item.attempts) == ("pending", 0)
-    assert item.last_error is not None and "left before the run's deadline (a request needs 1s)" in item.last_error
+    # How much of the second is left when delivery starts depends on the machine's load: either way
+    # the message says the deadline left no room for the request.
+    assert item.last_error is not None and any(reason in item.last_error for reason in (
+        "left before the run's deadline (a request needs 1s)", "the run's deadline was used up"))
     assert codes == [1, 1, 1], "each run says its event is still pending"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from fakeapi import FakeApis
 from inproc import Clock, InProcess, PlannedSweep
 from sqlalchemy import select
@@ -125,40 +126,75 @@ class Step:
     up: tuple[str, ...] = ()
 
 
-def test_rollups_built_run_by_run_are_the_rollups_recomputed_from_raw(nwi: InProcess, engine: Engine) -> None:
-    clock = Clock(START)
+def _run_steps(nwi: InProcess, engine: Engine, start: datetime, steps: Sequence[Step]) -> tuple[
+        list[dict[str, object]], list[dict[str, object]], Clock]:
+    """Sweeps 6 hosts at the steps' times; returns the stored hourly and daily rows (the rows
+    recomputed from raw checks are asserted equal to them) and the clock."""
+    clock = Clock(start)
     nwi.clock, nwi.sweep_plan = clock, SteppedRtts(clock)
     nwi.write_config(_hosts(6), thresholds={"down_after": 2, "up_after": 2, "min_transition_seconds": 0},
                      history={"gap_limit_seconds": 900})
-    steps = ([Step(0)] + [Step(277)] * 3 + [Step(240, down=("h001", "h002"))] + [Step(301)] * 2
-             + [Step(-30)]  # the clock steps back inside an hour
-             + [Step(250, up=("h002",), down=("h004",))] + [Step(2_000)]  # a pause longer than the gap limit
-             + [Step(299.6)] * 5 + [Step(180, up=("h001",))] + [Step(311)] * 6)
     for step in steps:
         clock.advance(step.seconds)
         nwi.sweep_plan.set_down(*step.down)
         nwi.sweep_plan.set_up(*step.up)
         done = nwi.sweep()
         assert done.returncode == 0, done.stderr
-    assert clock().day == 23, "the runs cross midnight"
-
+    first_day = rollup.bucket_start(int(start.timestamp()), rollup.DAY)
     with engine.begin() as conn:
-        hourly, daily = read_rollup_rows(conn, DAY_START, DAY_START + 2 * rollup.DAY)
-        raw = rollups_from_raw(conn, DAY_START, DAY_START + 2 * rollup.DAY)
+        hourly, daily = read_rollup_rows(conn, first_day, first_day + 2 * rollup.DAY)
+        raw = rollups_from_raw(conn, first_day, first_day + 2 * rollup.DAY)
         checks = conn.execute(select(tables.checks)).all()
     assert len(checks) == 6 * len(steps)
     # Every column as stored, the p95 of the closed hours included (the hour in progress has none).
     assert (hourly, daily) == rollup_rows(raw)
+    return hourly, daily, clock
+
+
+# 22:40 to about 00:30: within a month, and across the end of one (month-to-date totals start over).
+@pytest.mark.parametrize("start", [START, datetime(2026, 11, 30, 22, 40, tzinfo=UTC)])
+def test_rollups_built_run_by_run_are_the_rollups_recomputed_from_raw(nwi: InProcess, engine: Engine,
+                                                                      start: datetime) -> None:
+    steps = ([Step(0)] + [Step(277)] * 3 + [Step(240, down=("h001", "h002"))] + [Step(301)] * 2
+             + [Step(-30)]  # the clock steps back inside an hour
+             + [Step(250, up=("h002",), down=("h004",))] + [Step(2_000)]  # a pause longer than the gap limit
+             + [Step(299.6)] * 5 + [Step(180, up=("h001",))] + [Step(311)] * 6)
+    hourly, daily, clock = _run_steps(nwi, engine, start, steps)
+
+    assert clock().date() > start.date(), "the runs cross midnight"
     latest = {row["target_id"]: row["hour"] for row in hourly}
     assert all(row["rtt_p95_us"] is None for row in hourly if row["hour"] == latest[row["target_id"]])
     assert all(row["rtt_p95_us"] is not None for row in hourly
                if row["hour"] < latest[row["target_id"]] and row["rtt_samples"])
     assert len([row for row in hourly if row["rtt_p95_us"] is not None]) > 6
-    assert {row["day"] for row in daily} == {START.replace(hour=0, minute=0), START.replace(day=23, hour=0, minute=0)}
-    known = sum(row["online_s"] + row["offline_s"] + row["unknown_s"] for row in daily if row["target_id"] == 1)
-    assert known < clock().timestamp() - START.timestamp(), "the pause past the gap limit is unobserved"
+    midnight = start.replace(hour=0, minute=0)
+    assert {row["day"] for row in daily} == {midnight, midnight + timedelta(days=1)}
+    days = sorted((row for row in daily if row["target_id"] == 1), key=lambda row: row["day"])
+    same_month = start.month == clock().month
+    # Within a month the later row's totals hold both days; across a month edge each its own.
+    known = sum(row["mtd_online_s"] + row["mtd_offline_s"] + row["mtd_unknown_s"]  # type: ignore[operator]
+                for row in (days[-1:] if same_month else days))
+    assert known < clock().timestamp() - start.timestamp(), "the pause past the gap limit is unobserved"
+    if not same_month:
+        assert days[-1]["mtd_sent"] < days[0]["mtd_sent"], "the new month's totals start over"  # type: ignore[operator]
     assert any(row["offline_s"] for row in daily)
-    assert len({bucket for row in daily for bucket in range(rollup.RTT_BUCKETS) if row[f"h{bucket:02d}"]}) > 3
+    assert len({bucket for row in daily for bucket in range(rollup.RTT_BUCKETS) if row[f"mtd_h{bucket:02d}"]}) > 3
+
+
+@pytest.mark.parametrize("start", [datetime(2026, 11, 22, 23, 58, tzinfo=UTC),
+                                   datetime(2026, 11, 30, 23, 58, tzinfo=UTC)])
+def test_a_clock_stepped_back_across_midnight_keeps_the_totals_of_both_days(nwi: InProcess, engine: Engine,
+                                                                           start: datetime) -> None:
+    # 23:58, 23:59, 00:00:10, back to 23:59:40 (the day before, whose totals the next day continues),
+    # then on past midnight again.
+    steps = [Step(0), Step(60), Step(70, down=("h003",)), Step(-30), Step(60), Step(60, down=("h003",)), Step(300)]
+    _, daily, _ = _run_steps(nwi, engine, start, steps)
+
+    before, after = (sorted((row for row in daily if row["target_id"] == 1), key=lambda row: row["day"]))
+    checks = [sum(row[f"mtd_{status}"] for status in ("ok", "degraded", "failed"))  # type: ignore[misc]
+              for row in (before, after)]
+    assert checks[0] == 3, "23:58, 23:59 and the run stepped back to 23:59:40"
+    assert checks[1] == 4 + (3 if start.day < 30 else 0), "the next day continues the month's totals"
 
 
 def _sweep_counting(db_url: str, tmp_path: Path, count: int, now: datetime) -> int:
@@ -183,9 +219,11 @@ def test_statements_per_run_are_the_same_at_20_and_400_hosts(db_url: str, engine
         # The same prefix of names: the 400-host runs start with 380 new hosts, so both sizes warm up first.
         _sweep_counting(db_url, tmp_path, count, START)
         _sweep_counting(db_url, tmp_path, count, START + timedelta(minutes=1))
-        # A steady run, and one whose gap crosses an hour edge (two hourly rows per host).
+        # A steady run, one whose gap crosses an hour edge (two hourly rows per host), and the first of
+        # a new day (it reads and continues every host's month-to-date totals).
         counts[count] = (_sweep_counting(db_url, tmp_path, count, START + timedelta(minutes=2)),
-                         _sweep_counting(db_url, tmp_path, count, START + timedelta(minutes=20, seconds=5)))
+                         _sweep_counting(db_url, tmp_path, count, START + timedelta(minutes=20, seconds=5)),
+                         _sweep_counting(db_url, tmp_path, count, START + timedelta(minutes=80, seconds=5)))
         with engine.begin() as conn:
             for table in reversed(tables.metadata.sorted_tables):
                 if table is not tables.schema_version:

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from netwatch.core.periods import Period, dates_period, days_period, report_period
-from netwatch.core.rollup import DAY, RTT_BUCKETS, Incident
-from netwatch.core.uptime import Downtime, Totals, clipped_s, downtime, uptime_figures
+from netwatch.core.rollup import DAY, RTT_BUCKETS
+from netwatch.core.uptime import Downtime, DowntimeSums, Totals, downtime, uptime_figures
 from netwatch.errors import UsageError
 
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
@@ -46,22 +46,13 @@ def test_bad_period_options_are_usage_errors(since: str | None, first: str | Non
 PERIOD = Period(1000, 2000, 2000)
 
 
-@pytest.mark.parametrize(("incident", "seconds"), [
-    (Incident(1, 500, 1500), 500),    # began before the period: only the part inside
-    (Incident(1, 1200, 1300), 100),
-    (Incident(1, 1900, None), 100),   # ongoing: up to the end of what is known
-    (Incident(1, 100, 900), 0),
-    (Incident(1, 2000, 2500), 0),
-])
-def test_an_incident_counts_only_inside_the_period(incident: Incident, seconds: int) -> None:
-    assert clipped_s(incident, PERIOD) == seconds
-
-
-def test_downtime_counts_overlapping_incidents_and_mttr_of_those_that_ended() -> None:
-    down = downtime([Incident(1, 500, 1500), Incident(1, 1600, 1700), Incident(1, 1900, None), Incident(1, 0, 900)],
-                    PERIOD)
-    assert down == Downtime(incidents=3, total_s=700, longest_s=500, mttr_s=550)
-    assert downtime([], PERIOD) == Downtime(0, 0, None, None)
+def test_downtime_adds_hosts_up_keeps_the_longest_and_averages_the_incidents_that_ended() -> None:
+    one = DowntimeSums(incidents=3, total_s=700, longest_s=500, ended=2, ended_s=1100)
+    other = DowntimeSums(incidents=1, total_s=40, longest_s=40, ended=1, ended_s=40)
+    assert downtime([one]) == Downtime(incidents=3, total_s=700, longest_s=500, mttr_s=550)
+    assert downtime([one, other]) == Downtime(incidents=4, total_s=740, longest_s=500, mttr_s=380)
+    assert downtime([DowntimeSums(1, 100, 100, 0, 0)]) == Downtime(1, 100, 100, None), "none ended: no MTTR"
+    assert downtime([]) == Downtime(0, 0, None, None)
 
 
 def test_figures_from_totals() -> None:

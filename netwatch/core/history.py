@@ -70,7 +70,6 @@ def check_entry(target_id: int, checked_at: int, previous_check_at: int | None, 
 class Tally:
     """The counters of one rollup row (one bucket of one target), with its RTT histogram."""
 
-    checks: int = 0
     ok: int = 0
     degraded: int = 0
     failed: int = 0
@@ -84,6 +83,11 @@ class Tally:
     offline_s: int = 0
     unknown_s: int = 0
     hist: tuple[int, ...] = field(default=_EMPTY_HIST)
+
+    @property
+    def checks(self) -> int:
+        """Every check counts in exactly one status (so no column stores the total)."""
+        return self.ok + self.degraded + self.failed
 
     @property
     def rtt_p95_us(self) -> int | None:
@@ -132,7 +136,7 @@ def add_entries(tallies: Mapping[Key, Tally], entries: Iterable[CheckEntry], siz
 
 def _add_time(tally: Tally, state: int, seconds: int) -> Tally:
     t = tally
-    return Tally(t.checks, t.ok, t.degraded, t.failed, t.sent, t.received, t.rtt_samples, t.rtt_min_us, t.rtt_sum_us,
+    return Tally(t.ok, t.degraded, t.failed, t.sent, t.received, t.rtt_samples, t.rtt_min_us, t.rtt_sum_us,
                  t.rtt_max_us, t.online_s + seconds * (state == _ONLINE), t.offline_s + seconds * (state == _OFFLINE),
                  t.unknown_s + seconds * (state == _UNKNOWN), t.hist)
 
@@ -142,12 +146,12 @@ def _add_check(tally: Tally, entry: CheckEntry) -> Tally:
     t, status = tally, entry.status
     ok, degraded, failed = t.ok + (status == _OK), t.degraded + (status == _DEGRADED), t.failed + (status == _FAILED)
     if not replied(entry):
-        return Tally(t.checks + 1, ok, degraded, failed, t.sent + entry.sent, t.received + entry.received,
+        return Tally(ok, degraded, failed, t.sent + entry.sent, t.received + entry.received,
                      t.rtt_samples, t.rtt_min_us, t.rtt_sum_us, t.rtt_max_us, t.online_s, t.offline_s, t.unknown_s,
                      t.hist)
     hist = list(t.hist)
     hist[entry.rtt_bucket] += 1
-    return Tally(t.checks + 1, ok, degraded, failed, t.sent + entry.sent, t.received + entry.received,
+    return Tally(ok, degraded, failed, t.sent + entry.sent, t.received + entry.received,
                  t.rtt_samples + 1, entry.rtt_min_us if t.rtt_min_us is None else min(t.rtt_min_us, entry.rtt_min_us),
                  t.rtt_sum_us + entry.rtt_avg_us,
                  entry.rtt_max_us if t.rtt_max_us is None else max(t.rtt_max_us, entry.rtt_max_us),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netwatch.core.periods import Period
-from netwatch.core.rollup import Incident, percentile_ms, uptime_percent
+from netwatch.core.rollup import percentile_ms, uptime_percent
 
 
 @dataclass(frozen=True)
@@ -44,31 +44,29 @@ class Downtime:
     mttr_s: int | None
 
 
-def clipped_s(incident: Incident, period: Period) -> int:
-    """Seconds of `incident` inside the known part of `period` (0 when it lies outside)."""
-    end = period.until_s if incident.end_s is None else min(incident.end_s, period.until_s)
-    return max(0, end - max(incident.start_s, period.start_s))
+@dataclass(frozen=True)
+class DowntimeSums:
+    """One host's incidents in a period, summed (history/incidents.py): how many overlapped it, their
+    offline seconds inside it (total and longest), and how many ended in it with their whole durations."""
+
+    incidents: int
+    total_s: int
+    longest_s: int | None
+    ended: int
+    ended_s: int
 
 
-def overlaps(incident: Incident, period: Period) -> bool:
-    """Whether the incident was (at least partly) within the known part of the period."""
-    return incident.start_s < period.until_s and (incident.end_s is None or incident.end_s > period.start_s)
-
-
-def downtime(incidents: Sequence[Incident], period: Period) -> Downtime:
-    """Count, clipped total and longest offline time, and the mean time to recovery of those that ended.
-
-    MTTR counts each ended incident's whole duration, also the part before the period began.
-    """
-    inside = [incident for incident in incidents if overlaps(incident, period)]
-    clipped = [clipped_s(incident, period) for incident in inside]
-    ended = [incident.end_s - incident.start_s for incident in inside
-             if incident.end_s is not None and incident.end_s <= period.until_s]
+def downtime(parts: Sequence[DowntimeSums]) -> Downtime:
+    """The downtime of one host or of several (an account): counts and totals add up, the longest is
+    the longest of all, and MTTR is the mean whole duration of the incidents that ended (also the part
+    before the period began)."""
+    ended = sum(part.ended for part in parts)
+    longest = [part.longest_s for part in parts if part.longest_s is not None]
     return Downtime(
-        incidents=len(inside),
-        total_s=sum(clipped),
-        longest_s=max(clipped, default=None),
-        mttr_s=round(sum(ended) / len(ended)) if ended else None,
+        incidents=sum(part.incidents for part in parts),
+        total_s=sum(part.total_s for part in parts),
+        longest_s=max(longest, default=None),
+        mttr_s=round(sum(part.ended_s for part in parts) / ended) if ended else None,
     )
 
 

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from netwatch import limits
-from netwatch.core import rollup
+from netwatch.core import mtd, rollup
 from netwatch.db import history, outbox, rollups, tables
 from netwatch.db.types import BigId, UTCDateTime
 from netwatch.db.upsert import insert_missing
@@ -193,9 +193,59 @@ def _add_missing_columns(conn: Connection, table: Table, names: tuple[str, ...])
                               f" {column.type.compile(dialect=conn.dialect)} NULL"))
 
 
+
+# Version 5's daily rollups held each day's own sums; version 6 keeps month-to-date totals instead.
+_V5_DAILY_SUMS = ("ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_sum_us",
+                  "online_s", "offline_s", "unknown_s", *[f"h{k:02d}" for k in range(rollup.RTT_BUCKETS)])
+LEGACY_DAILY_V5 = Table(
+    "rollups_daily",
+    _legacy,
+    Column("day", Integer, nullable=False),
+    Column("target_id", Integer, nullable=False),
+    Column("checks", Integer, nullable=False),
+    *[Column(name, Integer, nullable=False) for name in _V5_DAILY_SUMS],
+    Column("rtt_min_us", Integer, nullable=True),
+    Column("rtt_max_us", Integer, nullable=True),
+    Index("ix_rollups_daily_day_time", "day", "target_id", "online_s", "offline_s"),
+)
+_V5_DAILY_KEPT = "rollups_daily_v5"
+
+
+def _v6_month_totals(conn: Connection) -> None:
+    """Daily rollups with month-to-date totals (tables.rollups_daily): the version-5 rows are copied
+    a UTC month at a time, each column's running sum over the host's days of the month so far; the
+    hourly rows lose `checks` (ok + degraded + failed). Tables created by newer code are left as
+    they are."""
+    hourly = {column["name"] for column in inspect(conn).get_columns(tables.rollups_hourly.name)}
+    if "checks" in hourly:
+        conn.execute(text(f"ALTER TABLE {tables.rollups_hourly.name} DROP COLUMN checks"))
+    present = {column["name"] for column in inspect(conn).get_columns(tables.rollups_daily.name)}
+    if "mtd_ok" in present:
+        return
+    for index in LEGACY_DAILY_V5.indexes:
+        index.drop(conn)
+    conn.execute(text(f"ALTER TABLE {tables.rollups_daily.name} RENAME TO {_V5_DAILY_KEPT}"))
+    tables.rollups_daily.create(conn)
+    first, last = conn.execute(text(f"SELECT MIN(day), MAX(day) FROM {_V5_DAILY_KEPT}")).one()
+    if first is not None:
+        totals = ", ".join(f"SUM({name}) OVER (PARTITION BY target_id ORDER BY day ROWS UNBOUNDED PRECEDING)"
+                           for name in _V5_DAILY_SUMS)
+        columns = ", ".join(f"mtd_{name}" for name in _V5_DAILY_SUMS)
+        month = mtd.month_start(int(first))
+        while month <= int(last):
+            following = mtd.next_month(month)
+            conn.execute(text(
+                f"INSERT INTO {tables.rollups_daily.name} (day, target_id, online_s, offline_s, rtt_min_us,"
+                f" rtt_max_us, {columns}) SELECT day, target_id, online_s, offline_s, rtt_min_us, rtt_max_us,"
+                f" {totals} FROM {_V5_DAILY_KEPT} WHERE day >= :month AND day < :following"),
+                {"month": month, "following": following})
+            month = following
+    conn.execute(text(f"DROP TABLE {_V5_DAILY_KEPT}"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_ping_sweep, 2: _v2_event_scan,
                                                        3: _v3_trigger_location, 4: _v4_sigma_bodies,
-                                                       5: _v5_history}
+                                                       5: _v5_history, 6: _v6_month_totals}
 LATEST = max(MIGRATIONS)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import Integer, Table, and_, delete, func, literal, or_, select,
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from netwatch.core.mtd import month_start
 from netwatch.db import outbox
 from netwatch.db.tables import (
     checks,
@@ -193,13 +194,19 @@ def retention_walks(conn: Connection, cutoffs: Mapping[str, datetime], run_id: i
         "register_log": [_by_time("register_log", register_log, register_log.c.at, register_log.c.id, cutoffs)],
         "scan_counts": [_by_time("scan_counts", scan_counts, scan_counts.c.window_end, scan_counts.c.id, cutoffs)],
         "transitions": [_by_time("transitions", transitions, transitions.c.at, transitions.c.id, cutoffs)],
-        "rollups_daily": [_by_time("rollups_daily", rollups_daily, rollups_daily.c.day, rollups_daily.c.target_id,
-                                   cutoffs)],
+        # Whole months only: a daily row's month-to-date totals continue its month's earlier rows.
+        "rollups_daily": [Walk("rollups_daily", rollups_daily, (rollups_daily.c.day, rollups_daily.c.target_id),
+                               rollups_daily.c.day < _month_of(cutoffs["rollups_daily"]))],
         "rollups_hourly": [_by_time("rollups_hourly", rollups_hourly, rollups_hourly.c.hour,
                                     rollups_hourly.c.target_id, cutoffs)],
         "checks": [RunWalk("checks", cutoffs["checks"])],
     }
     return [walk for kind in KINDS for walk in walks[kind]]
+
+
+def _month_of(cutoff: datetime) -> datetime:
+    """The start of the UTC month holding `cutoff`."""
+    return datetime.fromtimestamp(month_start(int(cutoff.timestamp())), UTC)
 
 
 def _by_time(kind: str, table: Table, at: ColumnElement[Any], tie: ColumnElement[Any],

@@ -1,13 +1,15 @@
 """`rollups_hourly` and `rollups_daily`: added to by each run, and recomputed from raw checks.
 
-A run never reads its rollup rows: it adds what its checks contribute to them (db.upsert). The
-server computes the contributions from the run's rows just inserted into `checks` (`INSERT ...
-SELECT`, one statement per table, the histogram as CASE per bucket), so nothing goes through the
-driver per host; the seconds a gap spent in an earlier hour or day (a run's first check in a new
-one) go in one more executemany per table. When a target's check is in a later hour than its
-previous one, that hour is over: its p95 is computed from its raw checks (one grouped SELECT, one
-upsert); the hour in progress has rtt_p95_us NULL. `rollups_from_raw` computes the same rows from
-the `checks` table: the migration's backfill uses it, and tests compare it with what runs wrote.
+A run adds what its checks contribute (db.upsert). For the hourly rows and the daily rows of
+targets checked earlier the same day (nearly every run), the server computes the contributions from
+the run's rows just inserted into `checks` (`INSERT ... SELECT`, the histogram as CASE per bucket)
+and nothing goes through the driver per host or is read back; the seconds a gap spent in an earlier
+hour go in one executemany. A target's first check of a day continues its month-to-date totals
+(netwatch/core/mtd.py) from its previous row of the month: those rows are read and written whole,
+about once a day per target. When a target's check is in a later hour than its previous one, that
+hour is over: its p95 is computed from its raw checks (one grouped SELECT, one upsert); the hour in
+progress has rtt_p95_us NULL. `rollups_from_raw` computes the same rows from the `checks` table:
+the migration's backfill uses it, and tests compare it with what runs wrote.
 """
 
 from __future__ import annotations
@@ -33,17 +35,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from netwatch.core import rollup
+from netwatch.core import mtd, rollup
 from netwatch.core.history import CheckEntry, Key, Tally, add_entry, closing_hours, gap_parts, p95_us, replied
+from netwatch.core.mtd import HIST
 from netwatch.db.tables import checks, rollups_daily, rollups_hourly
 from netwatch.db.upsert import add_rows, add_selected, upsert_rows
 
-_HIST_COLUMNS = [f"h{index:02d}" for index in range(rollup.RTT_BUCKETS)]
-_COUNTERS = ("checks", "ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_min_us", "rtt_sum_us",
+_COUNTERS = ("ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_min_us", "rtt_sum_us",
              "rtt_max_us", "online_s", "offline_s", "unknown_s")
 # What a run adds to a row: the sums (min and max aside), and the time in each confirmed state.
 _TIME = ("online_s", "offline_s", "unknown_s")
-_ADDED = ("checks", "ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_sum_us", *_TIME)
+_ADDED = ("ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_sum_us", *_TIME)
+_EXTREMES = ("rtt_min_us", "rtt_max_us")
+_HOURLY_VALUES = [column.name for column in rollups_hourly.columns if column.name not in ("hour", "target_id")]
+_DAILY_VALUES = [column.name for column in rollups_daily.columns if column.name not in ("day", "target_id")]
 _OK, _DEGRADED, _FAILED = (rollup.CHECK_CODES[name] for name in ("ok", "degraded", "failed"))
 _UNKNOWN, _ONLINE, _OFFLINE = (rollup.STATE_CODES[name] for name in ("unknown", "online", "offline"))
 # Raw checks read per fetch while recomputing: memory stays bounded.
@@ -61,32 +66,47 @@ class Rollups:
 
 def update_rollups(conn: Connection, entries: Collection[CheckEntry],
                    previous_checks: Mapping[int, int | None]) -> None:
-    """Adds one run's entries (already in `checks`, all at one `checked_at`) to both rollups without
-    reading them, then writes the p95 of the hours that closed. `previous_checks`: each entry's
-    target's previous check time (epoch seconds, None for a new host). At most 6 statements."""
+    """Adds one run's entries (already in `checks`, all at one `checked_at`) to both rollups, then
+    writes the p95 of the hours that closed. `previous_checks`: each entry's target's previous check
+    time (epoch seconds, None for a new host).
+
+    A target checked earlier the same day (the usual run) adds to its hourly and daily rows without
+    reading them. The others (a run's first check in a new day, a new host, a clock stepped back
+    across midnight) start or continue month-to-date totals: their rows are read and written whole
+    (`add_daily_tallies`). At most 8 statements."""
     if not entries:
         return
     [checked_at] = {entry.checked_at for entry in entries}
+    day = rollup.bucket_start(checked_at, rollup.DAY)
+    same_day = {target_id for target_id, previous in previous_checks.items()
+                if previous is not None and rollup.bucket_start(previous, rollup.DAY) == day}
     targets = sorted(entry.target_id for entry in entries)
     # Only the histogram columns of the buckets this run's checks fall in: fewer CASEs, and fewer
     # columns updated per row.
     used = sorted({entry.rtt_bucket for entry in entries if replied(entry)})
-    for table, size in ((rollups_hourly, rollup.HOUR), (rollups_daily, rollup.DAY)):
-        bucket = _bucket_column(table).name
-        hist = {index: _HIST_COLUMNS[index] for index in used} if table is rollups_daily else {}
-        add_selected(conn, table, _contributions(bucket, checked_at, size, targets, hist), key=[bucket, "target_id"],
-                     add=[*_ADDED, *hist.values()], least=["rtt_min_us"], greatest=["rtt_max_us"])
-        add_rows(conn, table, (bucket, "target_id", *_TIME), _earlier_rows(entries, size), key=[bucket, "target_id"],
-                 add=_TIME)
+    add_selected(conn, rollups_hourly, _select(_contributions(rollup.HOUR, checked_at, {}), targets, checked_at),
+                 key=["hour", "target_id"], add=_ADDED, least=["rtt_min_us"], greatest=["rtt_max_us"])
+    add_rows(conn, rollups_hourly, ("hour", "target_id", *_TIME), _earlier_rows(entries, rollup.HOUR),
+             key=["hour", "target_id"], add=_TIME)
+    plain = [target_id for target_id in targets if target_id in same_day]
+    if plain:
+        columns = _daily_columns(_contributions(rollup.DAY, checked_at, {index: HIST[index] for index in used}))
+        add_selected(conn, rollups_daily, _select(columns, plain, checked_at), key=["day", "target_id"],
+                     add=[name for name in columns if name not in ("day", "target_id", *_EXTREMES)],
+                     least=["rtt_min_us"], greatest=["rtt_max_us"])
+    tallies: dict[Key, Tally] = {}
+    for entry in entries:
+        if entry.target_id not in same_day:
+            tallies.update(add_entry(tallies, entry, rollup.DAY))
+    add_daily_tallies(conn, tallies)
     write_hour_p95(conn, closing_hours(entries, previous_checks))
 
 
-def _contributions(bucket: str, checked_at: int, size_s: int, targets: Sequence[int],
-                   hist: Mapping[int, str]) -> Select[Any]:
-    """What the checks of `targets` at `checked_at` add to their bucket of `size_s` (its start as the
-    column `bucket`), computed by the server from the rows just inserted: the check's counters, its
-    RTT and its count in `hist` (columns by histogram bucket) when it has a sample, and the part of
-    its gap inside the bucket."""
+def _contributions(size_s: int, checked_at: int, hist: Mapping[int, str]) -> dict[str, Any]:
+    """What each check at `checked_at` adds to its bucket of `size_s`, computed by the server from the
+    rows just inserted: the check's counters, its RTT and its count in `hist` (columns by histogram
+    bucket) when it has a sample, and the part of its gap inside the bucket. Named as the hourly
+    table's columns, the bucket's start as `bucket`."""
     c = checks.c
     start = rollup.bucket_start(checked_at, size_s)
     replied = and_(c.rtt_avg_us.is_not(None), c.rtt_min_us.is_not(None), c.rtt_max_us.is_not(None),
@@ -96,8 +116,8 @@ def _contributions(bucket: str, checked_at: int, size_s: int, targets: Sequence[
     def count(condition: Any, value: Any = 1) -> Any:
         return case((condition, value), else_=0)
 
-    columns = {
-        bucket: literal(start, Integer), "target_id": c.target_id, "checks": literal(1, Integer),
+    return {
+        "bucket": literal(start, Integer), "target_id": c.target_id,
         "ok": count(c.status == _OK), "degraded": count(c.status == _DEGRADED), "failed": count(c.status == _FAILED),
         "sent": c.sent, "received": c.received, "rtt_samples": count(replied),
         "rtt_min_us": case((replied, c.rtt_min_us)), "rtt_sum_us": count(replied, c.rtt_avg_us),
@@ -105,10 +125,65 @@ def _contributions(bucket: str, checked_at: int, size_s: int, targets: Sequence[
         "offline_s": count(c.prior == _OFFLINE, inside), "unknown_s": count(c.prior == _UNKNOWN, inside),
         **{name: count(and_(replied, c.rtt_bucket == index)) for index, name in hist.items()},
     }
+
+
+def _daily_columns(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """`_contributions` as the daily table's columns: the day's own time and extremes, and the rest
+    added to the month-to-date totals."""
+    own = {"day": columns["bucket"], "target_id": columns["target_id"],
+           **{name: columns[name] for name in ("online_s", "offline_s", *_EXTREMES)}}
+    return {**own, **{f"mtd_{name}": value for name, value in columns.items()
+                      if name not in ("bucket", "target_id", *_EXTREMES)}}
+
+
+def _select(columns: Mapping[str, Any], targets: Sequence[int], checked_at: int) -> Select[Any]:
+    """`columns` (named by their keys; `bucket` as the hourly table's `hour`) of the checks of
+    `targets` at `checked_at`."""
+    c = checks.c
     # The ids are rendered as integers: no bound parameter per host, and no limit on their number.
     ids = bindparam("targets", list(targets), expanding=True, literal_execute=True)
-    return (select(*[value.label(name) for name, value in columns.items()])
+    return (select(*[value.label("hour" if name == "bucket" else name) for name, value in columns.items()])
             .where(c.checked_at == _at(checked_at), c.target_id.in_(ids)).order_by(c.target_id))
+
+
+def add_daily_tallies(conn: Connection, tallies: Mapping[Key, Tally]) -> None:
+    """Adds per-day tallies by (day, target) to the daily rows, continuing or starting their month's
+    totals: reads the targets' rows that the days change or continue (two statements) and writes
+    the changed rows whole (one)."""
+    if not tallies:
+        return
+    stored = _stored_rows(conn, tallies)
+    deltas: dict[int, dict[int, Tally]] = {}
+    for (day, target_id), tally in tallies.items():
+        deltas.setdefault(target_id, {})[day] = tally
+    rows = [row for target_id, days in deltas.items()
+            for row in mtd.apply_days(stored.get(target_id, {}), days, target_id).values()]
+    upsert_rows(conn, rollups_daily, [{**row, "day": _at(row["day"])} for row in sorted(rows, key=_row_key)],
+                key=["day", "target_id"], update=_DAILY_VALUES)
+
+
+def _stored_rows(conn: Connection, tallies: Mapping[Key, Tally]) -> dict[int, dict[int, mtd.Row]]:
+    """The stored daily rows `mtd.apply_days` needs for `tallies`, by target and day: each target's
+    latest row of the month before the first day, and its rows from that day to the end of the
+    last day's month."""
+    r = rollups_daily.c
+    day = type_coerce(r.day, Integer)
+    first, last = min(key[0] for key in tallies), max(key[0] for key in tallies)
+    ids = bindparam("targets", sorted({key[1] for key in tallies}), expanding=True, literal_execute=True)
+    before = conn.execute(select(r.target_id, func.max(day)).where(
+        r.target_id.in_(ids), day >= mtd.month_start(first), day < first).group_by(r.target_id)).all()
+    by_latest: dict[int, list[int]] = {}
+    for target_id, latest in before:
+        by_latest.setdefault(int(latest), []).append(target_id)
+    # One term per distinct latest day (at most a month's days), not per target.
+    wanted = or_(and_(r.target_id.in_(ids), day >= first, day < mtd.next_month(last)),
+                 *[and_(day == latest, r.target_id.in_(bindparam(f"at_{latest}", sorted(group), expanding=True,
+                                                                 literal_execute=True)))
+                   for latest, group in sorted(by_latest.items())])
+    found: dict[int, dict[int, mtd.Row]] = {}
+    for row in conn.execute(select(rollups_daily).where(wanted)).mappings():
+        found.setdefault(row["target_id"], {})[_epoch(row["day"])] = {**row, "day": _epoch(row["day"])}
+    return found
 
 
 def write_hour_p95(conn: Connection, closing: Collection[Key]) -> None:
@@ -174,8 +249,7 @@ def read_rollup_rows(conn: Connection, start: int, end: int) -> tuple[list[dict[
 def rollup_rows(rollups: Rollups) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The hourly and daily rows `rollups` is stored as, ordered by bucket and target."""
     hourly = [_hourly_row(key, tally, key in rollups.closed_hours) for key, tally in sorted(rollups.hourly.items())]
-    daily = [_daily_row(key, tally) for key, tally in sorted(rollups.daily.items())]
-    return hourly, daily
+    return hourly, [{**row, "day": _at(row["day"])} for row in mtd.mtd_rows(rollups.daily)]
 
 
 def rollups_from_raw(conn: Connection, start: int, end: int) -> Rollups:
@@ -204,15 +278,14 @@ def rollups_from_raw(conn: Connection, start: int, end: int) -> Rollups:
 
 
 def write_rollups(conn: Connection, rollups: Rollups, batch: int | None = None) -> None:
-    """Upserts the rows (all at once, or `batch` rows per statement)."""
-    hourly, daily = rollup_rows(rollups)
-    for table, rows in ((rollups_hourly, hourly), (rollups_daily, daily)):
-        size = batch or max(1, len(rows))
-        for at in range(0, len(rows), size):
-            upsert_rows(conn, table, rows[at : at + size], key=["hour" if table is rollups_hourly else "day",
-                                                                "target_id"],
-                        update=[column.name for column in table.columns if column.name not in ("hour", "day",
-                                                                                              "target_id")])
+    """Writes recomputed rollups of buckets that have no rows yet (the migration's backfill, a day at
+    a time, oldest first): the hourly rows `batch` per statement (or all at once), the daily ones
+    continuing their month's totals (`add_daily_tallies`)."""
+    hourly, _ = rollup_rows(rollups)
+    size = batch or max(1, len(hourly))
+    for at in range(0, len(hourly), size):
+        upsert_rows(conn, rollups_hourly, hourly[at : at + size], key=["hour", "target_id"], update=_HOURLY_VALUES)
+    add_daily_tallies(conn, rollups.daily)
 
 
 def _within(tallies: dict[Key, Tally], start: int, end: int) -> dict[Key, Tally]:
@@ -236,8 +309,8 @@ def _hourly_row(key: Key, tally: Tally, closed: bool) -> dict[str, Any]:
     return {"hour": _at(key[0]), **_counters(key, tally), "rtt_p95_us": tally.rtt_p95_us if closed else None}
 
 
-def _daily_row(key: Key, tally: Tally) -> dict[str, Any]:
-    return {"day": _at(key[0]), **_counters(key, tally), **dict(zip(_HIST_COLUMNS, tally.hist, strict=True))}
+def _row_key(row: Mapping[str, Any]) -> tuple[int, int]:
+    return row["day"], row["target_id"]
 
 
 def _bucket_column(table: Table) -> Any:

@@ -162,53 +162,58 @@ def _counter(name: str, kind: type[Integer] | type[SmallInteger] | type[BigInteg
     return Column(name, kind, nullable=False, server_default=text("0"))
 
 
-def _rollup_columns(small: type[Integer] | type[SmallInteger]) -> list[Column[int]]:
-    """The counters both rollups keep: checks by status, packets, RTT (microseconds), confirmed-state time.
-
-    `small`: the type of the counters bounded by the bucket's length (SMALLINT for an hour).
-    """
-    return [
-        Column("target_id", Integer, nullable=False),
-        _counter("checks", small),
-        _counter("ok", small),
-        _counter("degraded", small),
-        _counter("failed", small),
-        _counter("sent", Integer),
-        _counter("received", Integer),
-        # Checks with a reply: the latency average is rtt_sum_us / rtt_samples (an exact sum, no rounding).
-        _counter("rtt_samples", small),
-        Column("rtt_min_us", Integer, nullable=True),
-        _counter("rtt_sum_us", BigInteger),
-        Column("rtt_max_us", Integer, nullable=True),
-        _counter("online_s", small),
-        _counter("offline_s", small),
-        _counter("unknown_s", small),
-    ]
-
-
 # Per host per UTC hour. rtt_p95_us is written when the hour closes (the host's next check is in a
 # later hour), from the raw checks of that hour; it is NULL while the hour is in progress.
 rollups_hourly = Table(
     "rollups_hourly",
     metadata,
     Column("hour", EpochSeconds, nullable=False),
-    *_rollup_columns(SmallInteger),
+    Column("target_id", Integer, nullable=False),
+    # Checks by status (a check counts in one: their number is ok + degraded + failed), bounded by
+    # the hour's length; packets; RTT in microseconds; seconds in each confirmed state.
+    _counter("ok", SmallInteger),
+    _counter("degraded", SmallInteger),
+    _counter("failed", SmallInteger),
+    _counter("sent", Integer),
+    _counter("received", Integer),
+    # Checks with a reply: the latency average is rtt_sum_us / rtt_samples (an exact sum, no rounding).
+    _counter("rtt_samples", SmallInteger),
+    Column("rtt_min_us", Integer, nullable=True),
+    _counter("rtt_sum_us", BigInteger),
+    Column("rtt_max_us", Integer, nullable=True),
+    _counter("online_s", SmallInteger),
+    _counter("offline_s", SmallInteger),
+    _counter("unknown_s", SmallInteger),
     Column("rtt_p95_us", Integer, nullable=True),
     PrimaryKeyConstraint("hour", "target_id", name="pk_rollups_hourly"),
     **MYSQL,
 )
 
-# Per host per UTC day, with the RTT histogram as plain counters (core.rollup.RTT_BUCKETS), so the
-# p95 of a day or any range of days is one SUM per bucket (core.rollup.percentile_ms): no stored p95.
+# Per host per UTC day. Two kinds of column:
+# - the day's own confirmed-state time and RTT extremes (`online_s`, `offline_s`, `rtt_min_us`,
+#   `rtt_max_us`): the status page's bars and a report's min / max read them, through the covering
+#   index, never the wide rows;
+# - month-to-date running totals (`mtd_*`): the sums of the host's days of the same UTC month up to
+#   and including this one, with the RTT histogram as plain counters (core.rollup.RTT_BUCKETS). Any
+#   range of days is then a difference of a few rows per host (history/uptime.py): its last row in
+#   each month touched, less its last row before the range in the first month. A day's own counts
+#   are its totals less those of the host's previous row in the month. Retention deletes whole months.
+MTD_COUNTERS = ("ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_sum_us",
+                "online_s", "offline_s", "unknown_s", *[f"h{index:02d}" for index in range(rollup.RTT_BUCKETS)])
 rollups_daily = Table(
     "rollups_daily",
     metadata,
     Column("day", EpochSeconds, nullable=False),
-    *_rollup_columns(Integer),
-    *[_counter(f"h{index:02d}", Integer) for index in range(rollup.RTT_BUCKETS)],
+    Column("target_id", Integer, nullable=False),
+    _counter("online_s", Integer),
+    _counter("offline_s", Integer),
+    Column("rtt_min_us", Integer, nullable=True),
+    Column("rtt_max_us", Integer, nullable=True),
+    *[_counter(f"mtd_{name}", BigInteger if name == "rtt_sum_us" else Integer) for name in MTD_COUNTERS],
     PrimaryKeyConstraint("day", "target_id", name="pk_rollups_daily"),
-    # Covers the status page's read of 90 days' uptime: a narrow range scan, not the wide rows.
-    Index("ix_rollups_daily_day_time", "day", "target_id", "online_s", "offline_s"),
+    # Covers the status page's 90 days of uptime and a report's windows and RTT extremes: a narrow
+    # range scan, not the wide rows.
+    Index("ix_rollups_daily_day_time", "day", "target_id", "online_s", "offline_s", "rtt_min_us", "rtt_max_us"),
     **MYSQL,
 )
 

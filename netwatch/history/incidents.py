@@ -1,7 +1,9 @@
 """The read model of incidents: offline periods from `transitions`, with the events sent about them.
 
 Reading a period takes the transitions inside it plus each host's last one before it (one
-statement each), so an incident that began earlier is seen, with its real start.
+statement each), so an incident that began earlier is seen, with its real start. An incident
+starts at a change to offline and ends at the host's next change (there is no change from offline
+to offline). `downtime_sums` sums them per host in SQL, with the same rules, for the reports.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, func, select, type_coerce
+from sqlalchemy import Integer, and_, case, func, literal, or_, select, type_coerce, union_all
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
-from netwatch.core.rollup import Incident, incidents_of
+from netwatch.core.periods import Period
+from netwatch.core.rollup import STATE_CODES, Incident, incidents_of
+from netwatch.core.uptime import DowntimeSums
 from netwatch.db.outbox import statuses_of
 from netwatch.db.tables import hosts, targets, transitions
 
@@ -82,6 +86,46 @@ def incidents_in(conn: Connection, start_s: int, until_s: int, scope: Scope) -> 
         end_key = None if incident.end_s is None else keys[(incident.target_id, incident.end_s)]
         located.append(LocatedIncident(name, account, incident, keys[(incident.target_id, incident.start_s)], end_key))
     return located
+
+
+def downtime_sums(conn: Connection, period: Period, scope: Scope) -> dict[str, tuple[str | None, DowntimeSums]]:
+    """Per host (by name) of the scope with an incident ongoing at some time in the known part of
+    `period`: its account and its incidents summed (one statement, a row per host).
+
+    The transitions read are those of `incidents_in`; each change to offline meets the host's next
+    change (a window function) and is clipped to [start, until): an incident still open at `until`
+    counts up to it and has not ended.
+    """
+    t = transitions.c
+    at = type_coerce(t.at, Integer)
+    latest = (select(t.target_id, func.max(at).label("at")).where(at < period.start_s)
+              .group_by(t.target_id).subquery("latest"))
+    changes = union_all(
+        select(t.target_id, at.label("at"), t.id, t.to_state).where(at >= period.start_s, at < period.until_s),
+        select(t.target_id, at.label("at"), t.id, t.to_state)
+        .join(latest, and_(latest.c.target_id == t.target_id, latest.c.at == at)),
+    ).subquery("changes")
+    following = func.lead(changes.c.at).over(partition_by=changes.c.target_id, order_by=(changes.c.at, changes.c.id))
+    spans = select(changes.c.target_id, changes.c.at.label("start"), following.label("end"),
+                   changes.c.to_state).subquery("spans")
+    until, start = literal(period.until_s, Integer), literal(period.start_s, Integer)
+    end = case((or_(spans.c.end.is_(None), spans.c.end > until), until), else_=spans.c.end)
+    inside = end - case((spans.c.start > start, spans.c.start), else_=start)
+    ended = and_(spans.c.end.is_not(None), spans.c.end <= until)
+    rows = conn.execute(
+        select(targets.c.name, func.max(hosts.c.account).label("account"), func.count().label("incidents"),
+               func.sum(inside).label("total"), func.max(inside).label("longest"),
+               func.sum(case((ended, 1), else_=0)).label("ended"),
+               func.sum(case((ended, spans.c.end - spans.c.start), else_=0)).label("ended_s"))
+        .select_from(spans.join(targets, targets.c.id == spans.c.target_id)
+                     .outerjoin(hosts, hosts.c.name == targets.c.name))
+        .where(spans.c.to_state == STATE_CODES["offline"], or_(spans.c.end.is_(None), spans.c.end > start),
+               *scope.filters())
+        .group_by(targets.c.name)
+    )
+    return {row.name: (row.account, DowntimeSums(int(row.incidents), int(row.total), int(row.longest),
+                                                 int(row.ended), int(row.ended_s)))
+            for row in rows}
 
 
 def _time(epoch_s: int) -> datetime:

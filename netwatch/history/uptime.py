@@ -1,28 +1,30 @@
 """The read model of `report uptime` and `report daily`: counters summed in SQL, then figures per row.
 
-The counters come from `rollups_daily` (whole UTC days; works after raw checks are gone) or, with
+The counters come from `rollups_daily` (whole UTC days; works after raw checks are gone): as
+differences of month-to-date totals, a few rows per host whatever the period's length; or, with
 `from_raw`, from the raw `checks` rows, each check's gap split at the period's edges and its RTT
 bucket counted into the same histogram: both give the same figures for the same data. Either way
-the sums are one GROUP BY statement (a row per host or account, never per host-day), plus one
-statement each for the incidents and the account names.
+the sums are one statement (a row per host or account), plus one statement each for the incidents
+and the account names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, literal, literal_column, or_, select, type_coerce
+from sqlalchemy import Integer, Subquery, and_, case, func, literal, or_, select, type_coerce, union_all
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql import ColumnElement, FromClause
+from sqlalchemy.sql import ColumnElement
 
+from netwatch.core import mtd
+from netwatch.core.mtd import HIST
 from netwatch.core.periods import Period
 from netwatch.core.rollup import CHECK_CODES, RTT_BUCKETS, STATE_CODES
-from netwatch.core.uptime import Totals, downtime, uptime_figures
+from netwatch.core.uptime import DowntimeSums, Totals, downtime, uptime_figures
 from netwatch.db.accounts import account_names
 from netwatch.db.tables import checks, hosts, rollups_daily, targets
-from netwatch.history.incidents import Scope, incidents_in
+from netwatch.history.incidents import Scope, downtime_sums
 
 FIGURES = ("uptime_pct", "online_s", "offline_s", "unknown_s", "checks", "good_checks", "check_success_pct",
            "incidents", "downtime_s", "longest_downtime_s", "mttr_s", "loss_pct", "latency_avg_ms",
@@ -35,14 +37,9 @@ ACCOUNT_TABLE = ("account", "account_name", "hosts", *HOST_TABLE[2:])
 DAILY_COLUMNS = ("host", "account", "date", "checks", "good_checks", "uptime_pct", "latency_avg_ms", "incidents")
 
 
-@dataclass(frozen=True)
-class _Sums:
-    """One source's counters as SQL expressions, over rows of `source` in the period."""
-
-    source: FromClause
-    target_id: ColumnElement[int]
-    where: ColumnElement[bool]
-    columns: dict[str, ColumnElement[Any]]
+# The per-host counters both sources give, as columns of their per-host subquery.
+_SUMMED = ("ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_sum_us", "online_s",
+           "offline_s", *HIST)
 
 
 def _epoch(column: ColumnElement[Any]) -> ColumnElement[int]:
@@ -50,27 +47,46 @@ def _epoch(column: ColumnElement[Any]) -> ColumnElement[int]:
     return type_coerce(column, Integer)
 
 
-def _sum(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    # A sum of doubles: MariaDB sums integers as DECIMAL, twice as slow over 900,000 host-days; a
-    # double holds every integer up to 2**53 exactly, far above any of these sums.
-    return func.sum(literal_column("1e0") * column)
+def _rollup_per_host(period: Period) -> Subquery:
+    """Per host with a daily row in the period: its counters as differences of month-to-date totals.
 
-
-def _rollup_sums(period: Period) -> _Sums:
+    One scan of the covering index finds, per host, its latest row in each of the period's windows
+    (core.mtd.windows: a few per host, whatever the period's length) and its RTT extremes; only
+    those rows are then read whole, each counted with its window's sign.
+    """
     r = rollups_daily.c
     day = _epoch(r.day)
-    columns = {
-        "checks": _sum(r.checks), "ok": _sum(r.ok), "degraded": _sum(r.degraded),
-        "failed": _sum(r.failed), "sent": _sum(r.sent), "received": _sum(r.received),
-        "rtt_samples": _sum(r.rtt_samples), "rtt_min_us": func.min(r.rtt_min_us),
-        "rtt_sum_us": _sum(r.rtt_sum_us), "rtt_max_us": func.max(r.rtt_max_us),
-        "online_s": _sum(r.online_s), "offline_s": _sum(r.offline_s),
-        **{f"h{k:02d}": _sum(r[f"h{k:02d}"]) for k in range(RTT_BUCKETS)},
-    }
-    return _Sums(rollups_daily, r.target_id, and_(day >= period.start_s, day < period.end_s), columns)
+    spans = mtd.windows(period.start_s, period.end_s)
+    in_period = and_(day >= period.start_s, day < period.end_s)
+    found = (
+        select(r.target_id,
+               *[func.max(case((and_(day >= w.first_s, day <= w.last_s), day))).label(f"w{k}")
+                 for k, w in enumerate(spans)],
+               func.min(case((in_period, r.rtt_min_us))).label("rtt_min_us"),
+               func.max(case((in_period, r.rtt_max_us))).label("rtt_max_us"))
+        .where(day >= min(w.first_s for w in spans), day < period.end_s)
+        .group_by(r.target_id)
+        .having(func.max(case((in_period, 1), else_=0)) == 1)
+        .subquery("found")
+    )
+    signs = union_all(*[select(literal(k, Integer).label("k"), literal(w.sign, Integer).label("sign"))
+                        for k, w in enumerate(spans)]).subquery("signs")
+    chosen = case(*[(signs.c.k == k, found.c[f"w{k}"]) for k in range(len(spans))])
+    row = rollups_daily.alias("row")
+    return (
+        select(found.c.target_id.label("target_id"),
+               *[func.sum(signs.c.sign * row.c[f"mtd_{name}"]).label(name) for name in _SUMMED],
+               func.max(found.c.rtt_min_us).label("rtt_min_us"), func.max(found.c.rtt_max_us).label("rtt_max_us"))
+        .select_from(found.join(signs, literal(True)).join(
+            row, and_(row.c.target_id == found.c.target_id, _epoch(row.c.day) == chosen)))
+        .group_by(found.c.target_id)
+        .subquery("per_host")
+    )
 
 
-def _raw_sums(period: Period) -> _Sums:
+def _raw_per_host(period: Period) -> Subquery:
+    """Per host with checks in the period: its counters summed from the raw checks, each check's gap
+    split at the period's edges and its RTT bucket counted into the same histogram."""
     c = checks.c
     at = _epoch(c.checked_at)
     began = at - c.gap_s
@@ -90,7 +106,7 @@ def _raw_sums(period: Period) -> _Sums:
         return case((counted, column), else_=None)
 
     columns = {
-        "checks": count_if(literal(True)), "ok": count_if(c.status == CHECK_CODES["ok"]),
+        "ok": count_if(c.status == CHECK_CODES["ok"]),
         "degraded": count_if(c.status == CHECK_CODES["degraded"]),
         "failed": count_if(c.status == CHECK_CODES["failed"]),
         "sent": func.sum(in_period(c.sent)), "received": func.sum(in_period(c.received)),
@@ -101,22 +117,26 @@ def _raw_sums(period: Period) -> _Sums:
     }
     # Checks in the period, and the first ones after it whose gap reaches back into it.
     where = and_(at >= period.start_s, or_(counted, began < period.end_s))
-    return _Sums(checks, c.target_id, where, columns)
+    return (select(c.target_id.label("target_id"), *[column.label(name) for name, column in columns.items()])
+            .where(where).group_by(c.target_id).subquery("per_host"))
 
 
 def _totals(row: Any) -> Totals:
+    values = row._mapping
+
     def number(name: str) -> int:
-        return int(getattr(row, name) or 0)
+        return int(values[name] or 0)
 
     return Totals(
-        hosts=number("hosts"), checks=number("checks"), ok=number("ok"), degraded=number("degraded"),
+        hosts=number("hosts"), checks=number("ok") + number("degraded") + number("failed"), ok=number("ok"),
+        degraded=number("degraded"),
         failed=number("failed"), sent=number("sent"), received=number("received"),
         rtt_samples=number("rtt_samples"),
         rtt_min_us=None if row.rtt_min_us is None else int(row.rtt_min_us),
         rtt_sum_us=number("rtt_sum_us"),
         rtt_max_us=None if row.rtt_max_us is None else int(row.rtt_max_us),
         online_s=number("online_s"), offline_s=number("offline_s"),
-        histogram=tuple(number(f"h{k:02d}") for k in range(RTT_BUCKETS)),
+        histogram=tuple(int(values[name] or 0) for name in HIST),
     )
 
 
@@ -126,11 +146,9 @@ _COMBINE = {"rtt_min_us": func.min, "rtt_max_us": func.max}
 
 def uptime_rows(conn: Connection, period: Period, scope: Scope, from_raw: bool = False) -> list[dict[str, Any]]:
     """One row per host (scope.by "host") or account ("account") with data in the period, ordered by key."""
-    sums = _raw_sums(period) if from_raw else _rollup_sums(period)
-    # Summed per host first, from the one table: only those rows (a row per host) meet the joins.
-    labelled = [column.label(name) for name, column in sums.columns.items()]
-    per_host = (select(sums.target_id.label("target_id"), *labelled)
-                .where(sums.where).group_by(sums.target_id).subquery())
+    per_host = _raw_per_host(period) if from_raw else _rollup_per_host(period)
+    names_summed = [name for name in per_host.c.keys() if name != "target_id"]
+    # Summed per host first: only those rows (a row per host) meet the joins.
     joined = (per_host.join(targets, targets.c.id == per_host.c.target_id)
               .outerjoin(hosts, hosts.c.name == targets.c.name))
     by_account = scope.by == "account"
@@ -138,23 +156,23 @@ def uptime_rows(conn: Connection, period: Period, scope: Scope, from_raw: bool =
         statement = (
             select(hosts.c.account.label("key"), func.max(hosts.c.account).label("account"),
                    func.count().label("hosts"),
-                   *[_COMBINE.get(name, func.sum)(per_host.c[name]).label(name) for name in sums.columns])
+                   *[_COMBINE.get(name, func.sum)(per_host.c[name]).label(name) for name in names_summed])
             .select_from(joined).where(*scope.filters()).group_by(hosts.c.account)
         )
     else:
         statement = (
             select(targets.c.name.label("key"), hosts.c.account, literal(1).label("hosts"),
-                   *[per_host.c[name] for name in sums.columns])
+                   *[per_host.c[name] for name in names_summed])
             .select_from(joined).where(*scope.filters())
         )
     rows = list(conn.execute(statement))
-    incidents: dict[str | None, list[Any]] = {}
-    for located in incidents_in(conn, period.start_s, period.until_s, scope):
-        incidents.setdefault(located.account if by_account else located.host, []).append(located.incident)
+    incidents: dict[str | None, list[DowntimeSums]] = {}
+    for host, (account, sums) in downtime_sums(conn, period, scope).items():
+        incidents.setdefault(account if by_account else host, []).append(sums)
     names = account_names(conn, {row.account for row in rows if row.account is not None})
     result = []
     for row in sorted(rows, key=lambda r: (r.key is None, r.key or "")):
-        figures = uptime_figures(_totals(row), period, downtime(incidents.get(row.key, []), period))
+        figures = uptime_figures(_totals(row), period, downtime(incidents.get(row.key, [])))
         label = {"account": row.key} if by_account else {"host": row.key, "account": row.account}
         result.append({**label, "account_name": names.get(row.account), "hosts": row.hosts,
                        "from": period.first_day.isoformat(), "to": period.last_day.isoformat(), **figures})
