@@ -21,8 +21,10 @@ METHODS = ("GET", "HEAD", "POST")
 class HttpCheckSpec:
     """One HTTP(S) check; `origin` says where it was configured (file and line or list index).
 
-    `expected_status` holds inclusive (low, high) code ranges. `password` is the decrypted Basic-Auth
-    password (from `password_encrypted`): it is never shown by repr, logged or stored.
+    `expected_status` holds inclusive (low, high) code ranges. `password_encrypted` is the Basic-Auth
+    password as configured (a `nwenc:v1:` value, its form checked); the config leaves `password` None,
+    and `netwatch.passwords.with_passwords` fills it in, decrypted, for the run that sends it. Neither
+    is shown by repr, logged or stored.
     """
 
     name: str
@@ -43,6 +45,7 @@ class HttpCheckSpec:
     cert_expiry_warning_days: int | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    password_encrypted: str | None = field(default=None, repr=False)
     origin: str = field(default="", compare=False)
 
 
