@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -355,6 +356,60 @@ def check_config(config_file: str | None, as_json: bool, jobs: tuple[str, ...]) 
     refusal = readiness.refusal(jobs)
     if refusal is not None:
         raise refusal
+
+
+@cli.group()
+@_log_options
+def secret() -> None:
+    """Encrypt a secret for the config (an HTTP check's password_encrypted), or make a new key.
+
+    \b
+    Example:
+      netwatch secret generate-key > encryption.key
+    """
+
+
+@_command(secret, "encrypt")
+@click.option("--key-file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="File holding the key (default: $NETWATCH_ENCRYPTION_KEY_FILE, else $NETWATCH_ENCRYPTION_KEY).")
+@click.pass_obj
+def secret_encrypt(runtime: Runtime, key_file: str | None) -> None:
+    """Read a secret from stdin (one line) and print its encrypted value, to paste as password_encrypted.
+
+    On a terminal it asks for the secret twice, without echo. The value is AES-256-GCM under the
+    key; only netwatch with the same key reads it back.
+
+    \b
+    Example:
+      printf '%s\\n' "$PASSWORD" | netwatch secret encrypt --key-file /etc/netwatch/encryption.key
+    """
+    from netwatch.encryption import encrypt
+    from netwatch.passwords import SECRET_MAX_CHARS, read_key, secret_from_input
+
+    key = read_key(os.environ, ("--key-file", Path(key_file)) if key_file else None)
+    if sys.stdin is None:
+        raise UsageError("stdin: no secret given (stdin is closed)")
+    if sys.stdin.isatty():
+        text = click.prompt("Secret", hide_input=True, confirmation_prompt=True, err=True)
+    else:
+        # One line and its end, a little more to tell a longer secret or a second line.
+        text = sys.stdin.read(SECRET_MAX_CHARS + 3)
+    password = secret_from_input(text)
+    runtime.redactor.add(password)  # checked first: a short secret would mask ordinary words
+    click.echo(encrypt(password, key))
+
+
+@_command(secret, "generate-key")
+def secret_generate_key() -> None:
+    """Print a new random encryption key (32 bytes, base64) for NETWATCH_ENCRYPTION_KEY or a key file.
+
+    \b
+    Example:
+      (umask 077 && netwatch secret generate-key > /etc/netwatch/encryption.key)
+    """
+    from netwatch.encryption import generate_key
+
+    click.echo(generate_key())
 
 
 def _format_option(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,6 +16,13 @@ from netwatch.errors import ConfigError
 from netwatch.excerpt import clip, excerpt
 from netwatch.inventory import HostSpec, hosts_from_csv, hosts_from_yaml
 from netwatch.notify.templates import validate_overrides
+from netwatch.service_inventory import (
+    http_checks_from_csv,
+    http_checks_from_yaml,
+    tcp_checks_from_csv,
+    tcp_checks_from_yaml,
+)
+from netwatch.services import HttpCheckSpec, TcpCheckSpec
 from netwatch.yamldoc import parse_yaml
 
 DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_SQLITE_FILE}"
@@ -68,11 +75,31 @@ class SegwareConfig:
 
 @dataclass(frozen=True)
 class SigmaConfig:
+    """Event codes: a host offline / online again, an HTTP or TCP check down / up again."""
+
     api: ApiConfig
     offline_code: str = "E356"
     online_code: str = "R356"
+    http_down_code: str = "E357"
+    http_up_code: str = "R357"
     max_attempts: int = 10
     retry_backoff_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """How the HTTP and TCP checks run: checks at once, body bytes read, the bound on the whole pass."""
+
+    concurrency: int = 50
+    max_body_bytes: int = 1024 * 1024
+    run_deadline_seconds: float = 45.0
+
+
+@dataclass(frozen=True)
+class EncryptionConfig:
+    """`key_file`: the file holding the key of the checks' encrypted passwords (netwatch.passwords)."""
+
+    key_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +219,10 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     status_page: StatusPageConfig = field(default_factory=StatusPageConfig)
+    http_checks: tuple[HttpCheckSpec, ...] = ()
+    tcp_checks: tuple[TcpCheckSpec, ...] = ()
+    http: HttpConfig = field(default_factory=HttpConfig)
+    encryption: EncryptionConfig = field(default_factory=EncryptionConfig)
 
 
 class _Section:
@@ -345,7 +376,17 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     hosts_file = top.text("hosts_file", None)
     if hosts_file is not None:
         hosts.extend(hosts_from_csv(base_dir / hosts_file, f"{source}: hosts_file"))
-    _reject_duplicate_names(hosts)
+    http_checks = list(http_checks_from_yaml(top.raw("http_checks"), source, base_dir))
+    http_checks_file = top.text("http_checks_file", None)
+    if http_checks_file is not None:
+        http_checks.extend(http_checks_from_csv(base_dir / http_checks_file, f"{source}: http_checks_file", base_dir))
+    tcp_checks = list(tcp_checks_from_yaml(top.raw("tcp_checks"), source))
+    tcp_checks_file = top.text("tcp_checks_file", None)
+    if tcp_checks_file is not None:
+        tcp_checks.extend(tcp_checks_from_csv(base_dir / tcp_checks_file, f"{source}: tcp_checks_file"))
+    _reject_duplicate_names([("host", host.name, host.origin) for host in hosts]
+                            + [("HTTP check", check.name, check.origin) for check in http_checks]
+                            + [("TCP check", check.name, check.origin) for check in tcp_checks])
 
     segware = top.section("segware")
     segware_config = SegwareConfig(
@@ -361,6 +402,8 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
         online_code=sigma.text("online_code", SigmaConfig.online_code) or SigmaConfig.online_code,
         max_attempts=sigma.integer("max_attempts", SigmaConfig.max_attempts, minimum=1),
         retry_backoff_seconds=sigma.number("retry_backoff_seconds", SigmaConfig.retry_backoff_seconds, minimum=0),
+        http_down_code=sigma.text("http_down_code", SigmaConfig.http_down_code) or SigmaConfig.http_down_code,
+        http_up_code=sigma.text("http_up_code", SigmaConfig.http_up_code) or SigmaConfig.http_up_code,
     )
     sigma.done()
 
@@ -373,6 +416,10 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     notifications = _notifications(top.section("notifications"), segware_config, base_dir)
     retention = _retention(top.section("retention"))
     status_page = _status_page(top.section("status_page"))
+    http = _http(top.section("http"))
+    encryption = top.section("encryption")
+    key_file = encryption.text("key_file", None)
+    encryption.done()
 
     top.done()
     return Config(
@@ -390,6 +437,10 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
         retention=retention,
         history=history_config,
         status_page=status_page,
+        http_checks=tuple(http_checks),
+        tcp_checks=tuple(tcp_checks),
+        http=http,
+        encryption=EncryptionConfig(key_file=base_dir / key_file if key_file else None),
     )
 
 
@@ -407,6 +458,22 @@ def _retention(section: _Section) -> RetentionConfig:
                                          " `netwatch history` finds raw checks by their ping-sweep runs")
     section.done()
     return RetentionConfig(**days, batch_rows=batch_rows)
+
+
+# As much of an answer as netwatch reads from any API (MAX_BODY_BYTES in netwatch/clients/http.py).
+_MAX_CHECK_BODY_BYTES = 16 * 1024 * 1024
+
+
+def _http(section: _Section) -> HttpConfig:
+    config = HttpConfig(
+        concurrency=section.integer("concurrency", HttpConfig.concurrency, minimum=1, maximum=1000),
+        max_body_bytes=section.integer("max_body_bytes", HttpConfig.max_body_bytes, minimum=1,
+                                       maximum=_MAX_CHECK_BODY_BYTES),
+        run_deadline_seconds=section.number("run_deadline_seconds", HttpConfig.run_deadline_seconds, minimum=1,
+                                            maximum=3600),
+    )
+    section.done()
+    return config
 
 
 def _event_scan(section: _Section) -> EventScanConfig:
@@ -601,12 +668,18 @@ def _api(section: _Section, default_env: str, base_dir: Path) -> ApiConfig:
     )
 
 
-def _reject_duplicate_names(hosts: list[HostSpec]) -> None:
-    seen: dict[str, HostSpec] = {}
-    for host in hosts:
-        first = seen.setdefault(host.name, host)
-        if first is not host:
-            raise ConfigError(f"{host.origin}: duplicate host name {excerpt(host.name)} (first at {first.origin})")
+def _reject_duplicate_names(targets: list[tuple[str, str, str]]) -> None:
+    """Refuses a name given twice among (kind, name, origin): hosts and checks share the `targets` rows."""
+    seen: dict[str, tuple[str, str]] = {}
+    for kind, name, origin in targets:
+        if name not in seen:
+            seen[name] = (kind, origin)
+            continue
+        first_kind, first_origin = seen[name]
+        if first_kind == kind:
+            raise ConfigError(f"{origin}: duplicate {kind} name {excerpt(name)} (first at {first_origin})")
+        raise ConfigError(f"{origin}: duplicate name {excerpt(name)}: the {first_kind} at {first_origin} has it "
+                          "(hosts, HTTP and TCP checks share their names)")
 
 
 def config_path(option: str | None, env: Mapping[str, str]) -> Path:

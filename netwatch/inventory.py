@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netwatch import files, limits
+from netwatch import limits
 from netwatch.core.addresses import is_ipv4
+from netwatch.csvfile import FALSE_WORDS, TRUE_WORDS, csv_rows
 from netwatch.errors import ConfigError
 from netwatch.excerpt import clip, excerpt
 
 REQUIRED_COLUMNS = ("name", "address", "account", "partition", "zone")
 OPTIONAL_COLUMNS = ("description", "enabled")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")
+# A target's name: hosts and service checks share it (and the `targets` table).
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")
 _ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
-_TRUE = {"true", "yes", "1", "y"}
-_FALSE = {"false", "no", "0", "n"}
 _DOTTED_NUMBERS = re.compile(r"^[0-9.]+$")
 # YAML reads an unquoted 01 as the number 1 (and 010 as 8), which would silently change these codes.
 _CODE_KEYS = ("account", "partition", "zone")
@@ -71,63 +68,12 @@ def hosts_from_yaml(items: Any, source: str) -> Iterator[HostSpec]:
 def hosts_from_csv(path: Path, where: str = "hosts_file") -> Iterator[HostSpec]:
     """Hosts of a CSV file with header name,address,account,partition,zone[,description,enabled].
 
-    `where` names the config key that points at the file, for the error when it cannot be read. The
-    whole file is read (up to its limit) and decoded first, so a bad byte is reported on its own line.
+    `where` names the config key that points at the file, for the error when it cannot be read.
     """
-    reader = csv.reader(io.StringIO(_csv_text(path, where), newline=""))
-    try:
-        header = [column.strip().lower() for column in next(reader)]
-    except StopIteration:
-        raise ConfigError(f"{path}: empty hosts file (needs a header: {','.join(REQUIRED_COLUMNS)})") from None
-    except csv.Error as exc:
-        raise ConfigError(f"{path} line {reader.line_num}: malformed header: {clip(str(exc))}") from None
-    missing = [column for column in REQUIRED_COLUMNS if column not in header]
-    if missing:
-        raise ConfigError(f"{path} line 1: header lacks column {excerpt(missing[0])}")
-    unknown = [column for column in header if column not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
-    if unknown:
-        raise ConfigError(f"{path} line 1: unknown column {excerpt(unknown[0])}")
-    if len(set(header)) != len(header):
-        raise ConfigError(f"{path} line 1: a column is named twice")
-    while True:
-        # A quoted field may span lines: a row is named by the line it starts on.
-        line = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise ConfigError(f"{path} line {reader.line_num}: malformed row: {clip(str(exc))}") from None
-        if not any(cell.strip() for cell in row):
-            continue
-        origin = f"{path} line {line}"
-        if len(row) != len(header):
-            raise ConfigError(f"{origin}: expected {len(header)} fields, found {len(row)}")
-        values = {column: (cell.strip() or None) for column, cell in zip(header, row, strict=True)}
+    for origin, values in csv_rows(path, where, "hosts file", REQUIRED_COLUMNS, OPTIONAL_COLUMNS):
         host = _host(values, origin, lambda key, origin=origin: f"{origin}: {key}")
         if host is not None:
             yield host
-
-
-def _csv_text(path: Path, where: str) -> str:
-    """The file as text: UTF-8 (a byte order mark is dropped), no NUL; errors name the line."""
-    try:
-        data = files.read_file(path, files.HOSTS_FILE_MAX_BYTES).data
-    except files.UnreadableFile as exc:
-        raise ConfigError(f"{where}: cannot read {clip(str(path))}: {exc.reason}") from None
-    data = data.removeprefix(codecs.BOM_UTF8)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - data.rfind(b"\n", 0, exc.start)
-        problem = f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column})"
-        raise ConfigError(f"{path} line {line}: {problem}") from None
-    nul = text.find("\0")
-    if nul >= 0:
-        line = text.count("\n", 0, nul) + 1
-        raise ConfigError(f"{path} line {line}: contains a NUL byte")
-    return text
 
 
 def _cell(value: Any, where: str) -> str | None:
@@ -144,7 +90,7 @@ def _host(values: dict[str, str | None], origin: str, key_at: Any) -> HostSpec |
     name, address = values.get("name"), values.get("address")
     if not name:
         raise ConfigError(f"{key_at('name')}: is empty")
-    if not _NAME.match(name):
+    if not NAME_PATTERN.match(name):
         raise ConfigError(f"{key_at('name')}: invalid host name {excerpt(name)}")
     if not address:
         raise ConfigError(f"{key_at('address')}: is empty (host {excerpt(name)})")
@@ -159,9 +105,9 @@ def _host(values: dict[str, str | None], origin: str, key_at: Any) -> HostSpec |
         if value is not None and len(value) > width:
             raise ConfigError(f"{key_at(key)}: longer than {width} characters (host {excerpt(name)})")
     enabled = (values.get("enabled") or "true").lower()
-    if enabled not in _TRUE | _FALSE:
+    if enabled not in TRUE_WORDS | FALSE_WORDS:
         raise ConfigError(f"{key_at('enabled')}: must be true or false, got {excerpt(enabled)}")
-    if enabled in _FALSE:
+    if enabled in FALSE_WORDS:
         return None
     return HostSpec(
         name=name,

@@ -16,6 +16,8 @@ ADDRESS = 253
 ADDRESS_COLUMN = 255
 # Account name, company and client group from Segware, cut to this width when stored.
 LABEL = 190
+# The client organisation an HTTP or TCP check belongs to (config), as wide as those labels.
+CLIENT = LABEL
 # What an outbox row is about: a host name, or an alert group "account/cuc/code".
 SUBJECT = max(HOST_NAME, ACCOUNT + CUC + CODE + 2)
 # A resolved IPv4 or IPv6 address as text (at most 45 characters).

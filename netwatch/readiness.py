@@ -1,9 +1,10 @@
 """What `netwatch check-config` reports: which jobs a config is ready for, and why not the others.
 
 It runs the checks the jobs run before any work, and nothing that needs a server: the database URL
-(build_engine's check), every token a run reads (build_deps' reads), the SMTP password, and each
-job's own needs (its `config_problems`). Raw-ICMP permission (exit 77) is left out: it belongs to
-the machine that runs ping-sweep, not to the config.
+(build_engine's check), every token a run reads (build_deps' reads), the SMTP password, each
+job's own needs (its `config_problems`), and whether the HTTP checks' passwords decrypt (the key is
+set and right), which only the http-check job needs: the other jobs run without the key. Raw-ICMP
+permission (exit 77) is left out: it belongs to the machine that runs ping-sweep, not to the config.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from netwatch.db.engine import safe_url
 from netwatch.db.url import check_database_url
 from netwatch.errors import ConfigError
 from netwatch.jobs import alert_clear, cleanup, event_scan, ping_sweep, status_page
+from netwatch.passwords import with_passwords
 from netwatch.tokens import read_password, read_token, token_apis
 
 # Each job and its own needs beyond the shared checks (ping-sweep and cleanup have none the config can miss).
@@ -35,7 +37,8 @@ class Readiness:
     """`problems` stop every job (the config is not valid); `needs` are each job's own missing pieces.
 
     `from_environment`: the problems that are not the config file's (a NETWATCH_DATABASE_URL the
-    environment set), so the refusal does not put the file's name before them.
+    environment set), so the refusal does not put the file's name before them. `http_check_problems`:
+    why the HTTP checks' passwords cannot be read (no key, a wrong one, a value that does not decrypt).
     """
 
     source: str
@@ -44,6 +47,9 @@ class Readiness:
     problems: tuple[str, ...]
     needs: Mapping[str, tuple[str, ...]]
     from_environment: frozenset[str] = frozenset()
+    http_checks: int | None = None
+    tcp_checks: int | None = None
+    http_check_problems: tuple[str, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -55,21 +61,27 @@ class Readiness:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "config": self.source, "valid": self.valid, "hosts": self.hosts, "database": self.database,
-            "problems": list(self.problems),
+            "config": self.source, "valid": self.valid, "hosts": self.hosts, "http_checks": self.http_checks,
+            "tcp_checks": self.tcp_checks, "database": self.database, "problems": list(self.problems),
             "jobs": {job: {"ready": not self.reasons(job), "reasons": list(self.reasons(job))} for job in JOBS},
+            "http_check_problems": list(self.http_check_problems),
         }
 
     def as_json(self) -> str:
         return json.dumps(self.as_dict()) + "\n"
 
     def as_text(self) -> str:
-        hosts = "1 host" if self.hosts == 1 else f"{self.hosts} hosts"
-        head = f"{self.source}: ok ({hosts})" if self.valid else f"{self.source}: not valid"
+        counts = [_count(self.hosts, "host")]
+        counts += [_count(count, kind) for count, kind in ((self.http_checks, "HTTP check"),
+                                                           (self.tcp_checks, "TCP check")) if count]
+        head = f"{self.source}: ok ({', '.join(counts)})" if self.valid else f"{self.source}: not valid"
         lines = [head, f"database: {self.database}"]
         for job in JOBS:
             reasons = self.reasons(job)
             lines.append(f"{job}: not ready: {'; '.join(reasons)}" if reasons else f"{job}: ready")
+        if self.http_checks:
+            problems = self.http_check_problems
+            lines.append(f"http checks: not ready: {'; '.join(problems)}" if problems else "http checks: ready")
         return "\n".join(lines) + "\n"
 
     def refusal(self, required: Sequence[str]) -> ConfigError | None:
@@ -93,15 +105,21 @@ def check_readiness(config: Config, env: Mapping[str, str]) -> Readiness:
     problems = tuple(problem for problem in (database, *map(_problem, checks)) if problem is not None)
     # A URL from the environment is not the config file's: its problem is shown without the file's name.
     from_environment = frozenset({database}) if database and config.database_key == ENV_DATABASE_URL else frozenset()
+    passwords = _problem(lambda: with_passwords(config.http_checks, env, config.encryption.key_file))
     return Readiness(source=config.source, hosts=len(config.hosts), database=safe_url(config.database_url),
                      problems=problems, needs={job: tuple(needs(config)) for job, needs in _JOB_NEEDS.items()},
-                     from_environment=from_environment)
+                     from_environment=from_environment, http_checks=len(config.http_checks),
+                     tcp_checks=len(config.tcp_checks), http_check_problems=(passwords,) if passwords else ())
 
 
 def unloadable(source: str, error: ConfigError) -> Readiness:
     """The report of a config that does not load: its one error stops every job."""
     return Readiness(source=source, hosts=None, database=None, problems=(error.message,),
                      needs={job: () for job in JOBS})
+
+
+def _count(count: int | None, kind: str) -> str:
+    return f"1 {kind}" if count == 1 else f"{count} {kind}s"
 
 
 def _problem(check: Callable[[], object]) -> str | None:

@@ -123,7 +123,7 @@ def test_json_report(nwi: InProcess) -> None:
 
     assert done.returncode == 0, done.stderr  # port 1 is closed: the database was not contacted
     assert report(done) == {
-        "config": str(config), "valid": True, "hosts": 1,
+        "config": str(config), "valid": True, "hosts": 1, "http_checks": 0, "tcp_checks": 0,
         "database": "mysql+pymysql://nw:***@127.0.0.1:1/netwatch?connect_timeout=1",
         "problems": [],
         "jobs": {
@@ -133,6 +133,7 @@ def test_json_report(nwi: InProcess) -> None:
             "cleanup": {"ready": True, "reasons": []},
             "status-page": {"ready": True, "reasons": []},
         },
+        "http_check_problems": [],
     }
     assert "hunter2-db" not in done.stdout + done.stderr
 
@@ -157,9 +158,10 @@ def test_a_config_that_does_not_load_is_still_one_json_object(nwi: InProcess, tm
 
     problem = f"{config}: ping.count: must be a whole number, got 'lots'"
     assert done.returncode == 78
-    assert report(done) == {"config": str(config), "valid": False, "hosts": None, "database": None,
-                            "problems": [problem],
-                            "jobs": {job: {"ready": False, "reasons": [problem]} for job in JOBS}}
+    assert report(done) == {"config": str(config), "valid": False, "hosts": None, "http_checks": None,
+                            "tcp_checks": None, "database": None, "problems": [problem],
+                            "jobs": {job: {"ready": False, "reasons": [problem]} for job in JOBS},
+                            "http_check_problems": []}
     assert log_lines(done.stderr) == [f"error: {problem}"]
 
 

@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 # Imported by no command before it runs: `--version` and `--help` must not pay for them.
 # Commands that open the database.
 COMMANDS = [["db", "init"], ["db", "upgrade"], ["run", "ping-sweep"], ["status"]]
-HEAVY = ("sqlalchemy", "requests", "urllib3", "yaml", "pymysql", "netwatch.config", "netwatch.deps", "netwatch.jobs")
+HEAVY = ("sqlalchemy", "requests", "urllib3", "yaml", "pymysql", "cryptography", "netwatch.config", "netwatch.deps",
+         "netwatch.jobs")
 # Runs the real entry point, with an atexit hook that reports whether the interpreter's teardown ran.
 ENTRY_WITH_TEARDOWN_PROBE = """
 import atexit, sys
