@@ -19,7 +19,8 @@ readers of raw checks, which find a host's checks by its ping-sweep runs' starts
 run a minute, each with its `hosts` row): `history HOST` over the raw day and `status`'s last checks,
 `report uptime --since 90d` (target: under 2 s), and the hour-closing part of an hour's first
 ping-sweep run at full density: every host's p95 of an hour of the raw day from its raw checks
-(`write_hour_p95`, rolled back).
+(`write_hour_p95`, rolled back), and the daily part of a day's first run: every host's month-to-date
+totals continued into the next day (`add_daily_tallies`, rolled back).
 
 Other sections (reports, status page) can reuse `generate_history` on a database of their own.
 
@@ -48,6 +49,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from netwatch.cli import run_cli
 from netwatch.config import Config
+from netwatch.core.history import Tally
 from netwatch.core.mtd import month_start
 from netwatch.core.periods import days_period
 from netwatch.core.rollup import DAY, HOUR, RTT_BUCKETS, RTT_EDGES_MS
@@ -286,6 +288,22 @@ def measure_readers(engine: Engine, history: History) -> dict[str, Any]:
     result["hour_close_p95"] = {"seconds": seconds, "statements": counted.value, "rows": len(closing)}
     print(f"  hour close (p95 of {len(closing)} hosts from their raw checks): {seconds} s, {counted.value} statements",
           flush=True)
+    # The daily part of the first run of a day: every host's first check of the day after the raw day
+    # continues its month-to-date totals (read and written whole), rolled back afterwards.
+    next_day = history.raw_day + DAY
+    first_checks = {(next_day, target_id): Tally(ok=1, sent=3, received=3, rtt_samples=1, rtt_min_us=900,
+                                                 rtt_sum_us=1_000, rtt_max_us=1_100, online_s=60,
+                                                 hist=tuple(int(k == 10) for k in range(RTT_BUCKETS)))
+                    for target_id in range(1, history.hosts + 1)}
+    with engine.connect() as conn, count_statements(engine) as counted:
+        started = time.perf_counter()
+        with conn.begin() as transaction:
+            rollups.add_daily_tallies(conn, first_checks)
+            transaction.rollback()
+        seconds = round(time.perf_counter() - started, 3)
+    result["day_start_totals"] = {"seconds": seconds, "statements": counted.value, "rows": len(first_checks)}
+    print(f"  day start (month-to-date totals of {len(first_checks)} hosts continued): {seconds} s, "
+          f"{counted.value} statements", flush=True)
     return result
 
 
