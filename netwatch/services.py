@@ -22,13 +22,14 @@ class HttpCheckSpec:
     """One HTTP(S) check; `origin` says where it was configured (file and line or list index).
 
     `expected_status` holds inclusive (low, high) code ranges. `password` is the decrypted Basic-Auth
-    password (from `password_encrypted`): it is never shown by repr, logged or stored.
+    password (from `password_encrypted`): it is never shown by repr, logged or stored. Nor are
+    `headers` and `body`, which may carry an API key or a login.
     """
 
     name: str
     url: str
     method: str = "GET"
-    body: str | None = None
+    body: str | None = field(default=None, repr=False)
     client: str | None = None
     account: str | None = None
     expected_status: tuple[tuple[int, int], ...] = DEFAULT_EXPECTED_STATUS
@@ -36,7 +37,7 @@ class HttpCheckSpec:
     follow_redirects: bool = True
     body_contains: str | None = None
     body_matches: re.Pattern[str] | None = None
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     degraded_after_ms: float | None = None
     verify_tls: bool = True
     ca_file: Path | None = None
