@@ -6,6 +6,7 @@ read bodies through `read_capped`, so a huge or dripping body costs neither of t
 
 from __future__ import annotations
 
+import functools
 import threading
 from importlib.metadata import PackageNotFoundError, version
 
@@ -14,8 +15,13 @@ import urllib3
 _CHUNK_BYTES = 64 * 1024
 
 
+@functools.cache
 def user_agent() -> str:
-    """`netwatch/<version>`, the User-Agent of every request netwatch sends."""
+    """`netwatch/<version>`, the User-Agent of every request netwatch sends.
+
+    Cached: reading the installed package's metadata takes milliseconds, and a pass of service
+    checks sends thousands of requests.
+    """
     try:
         return f"netwatch/{version('netwatch')}"
     except PackageNotFoundError:

@@ -9,7 +9,8 @@ Paths: /ok, /status/CODE (a text body), /slow/MS (answers after MS ms), /hang (n
 /redirect/PATH (302 to /PATH), /see-other (303 to /echo), /loop (302 to itself), /chain/N (302 to
 /chain/N+1), /away?to=URL (302 to URL), /auth (Basic-Auth USER / PASSWORD, 401 otherwise), /echo
 (200 with the request headers as its body), /huge (HUGE_BYTES announced and streamed as fast as
-the client reads; `server.sent_bytes` counts them), /big-error (500 with a long multi-line body).
+the client reads; `server.sent_bytes` counts them), /tail/N (N bytes, then "needle"), /big-error
+(500 with a long multi-line body).
 Waits pace themselves on the server's `closing` event, so every answer ends when the server closes.
 The server listens on 127.0.0.1 only, on a port the system picks.
 """
@@ -171,6 +172,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, str(self.headers).encode())
         elif head == "huge":
             self._huge(owner)
+        elif head == "tail":
+            self._send(200, b"x" * int(rest[0]) + b"needle")
         elif head == "big-error":
             self._send(500, BIG_ERROR_LINE * 400)
         else:

@@ -134,6 +134,7 @@ def test_a_slow_answer_is_degraded_with_the_time_it_took(server: ServiceServer) 
     assert result.status is DEGRADED
     assert result.reason is not None and re.fullmatch(r"slow: \d+ ms >= 100 ms", result.reason)
     assert result.elapsed_ms is not None and result.elapsed_ms >= 300
+    assert result.excerpt is None
     assert one(HttpCheckSpec("web", server.url + "/ok", degraded_after_ms=5000)).status is OK
 
 
@@ -188,14 +189,26 @@ def test_without_following_a_redirect_is_judged_by_expected_status(server: Servi
     assert server.paths() == ["/loop", "/loop"]
 
 
-def test_a_post_redirected_by_303_becomes_a_get_without_its_body(server: ServiceServer) -> None:
-    result = one(HttpCheckSpec("form", server.url + "/see-other", method="POST", body="a=1",
+@pytest.mark.parametrize(("method", "path", "then"), [
+    ("POST", "/see-other", "GET"), ("POST", "/redirect/echo", "GET"), ("HEAD", "/see-other", "HEAD"),
+])
+def test_a_redirect_turns_a_post_into_a_get_without_its_body(server: ServiceServer, method: str, path: str,
+                                                              then: str) -> None:
+    body = "a=1" if method == "POST" else None
+    result = one(HttpCheckSpec("form", server.url + path, method=method, body=body,
                                headers=(("Content-Type", "application/x-www-form-urlencoded"),)))
 
     assert result.status is OK
-    assert [(seen.method, seen.path, seen.body) for seen in server.seen] == [
-        ("POST", "/see-other", b"a=1"), ("GET", "/echo", b"")]
-    assert "Content-Type" not in server.seen[1].headers
+    assert [(seen.method, seen.body) for seen in server.seen] == [(method, (body or "").encode()), (then, b"")]
+    assert server.seen[1].path == "/echo"
+    assert ("Content-Type" in server.seen[1].headers) is (then == "HEAD")
+
+
+def test_a_redirect_to_an_invalid_url_fails_without_quoting_it(server: ServiceServer) -> None:
+    result = one(HttpCheckSpec("web", server.url + "/away?to=ftp://files.example.invalid/secret-path"))
+
+    assert (result.status, result.status_code) == (FAILED, 302)
+    assert result.reason == "redirect to an invalid URL: not an http or https URL with a host"
 
 
 def test_credentials_do_not_follow_a_redirect_to_another_origin(server: ServiceServer) -> None:
@@ -277,6 +290,13 @@ def test_a_huge_body_is_read_only_up_to_max_body_bytes(server: ServiceServer) ->
     assert server.sent_bytes < 64 * 1024 * 1024, "the client stopped reading far before the announced gigabyte"
 
 
+def test_the_body_is_matched_in_its_first_max_body_bytes_only(server: ServiceServer) -> None:
+    spec = HttpCheckSpec("tail", server.url + "/tail/100000", body_contains="needle")
+
+    assert one(spec, max_body_bytes=65536).reason == "body mismatch: body_contains not found"
+    assert one(spec, max_body_bytes=200000).status is OK
+
+
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "http://", "http://[::zz]/", "not a url at all"])
 def test_an_invalid_url_fails_without_quoting_it(url: str) -> None:
     result = one(HttpCheckSpec("bad", url))
@@ -302,6 +322,36 @@ def test_a_refused_port_fails(server: ServiceServer) -> None:
 def test_a_garbled_answer_fails_as_not_http() -> None:
     with ScriptedServer(lambda closing: iter([b"SSH-2.0-OpenSSH_9.6\r\n"])) as server:
         assert one(HttpCheckSpec("ssh", server.url + "/")).reason == "not a valid HTTP answer"
+
+
+def test_an_answer_that_breaks_off_fails_with_what_broke() -> None:
+    answers = {
+        "nothing": lambda closing: iter([]),
+        "short body": lambda closing: iter([b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b"]),
+        "bad gzip": lambda closing: iter([b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\n\r\n"
+                                          b"not gzip!"]),
+    }
+    reasons = {}
+    for name, answer in answers.items():
+        with ScriptedServer(answer) as server:
+            reasons[name] = one(HttpCheckSpec(name, server.url + "/")).reason
+
+    assert reasons == {"nothing": "connection closed without an answer",
+                       "short body": "connection closed during the answer",
+                       "bad gzip": "body not decodable (Content-Encoding)"}
+
+
+def test_a_ca_file_that_is_no_certificate_fails_the_checks_that_use_it(server: ServiceServer, tmp_path: Path) -> None:
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("not a certificate\n", encoding="utf-8")
+    results = run([HttpCheckSpec("bogus", server.url + "/ok", ca_file=bogus),
+                   HttpCheckSpec("missing", server.url + "/ok", ca_file=tmp_path / "missing.pem"),
+                   HttpCheckSpec("default", server.url + "/ok")])
+
+    assert (results["bogus"].reason or "").startswith("TLS error: ca_file not loaded: ")
+    assert results["missing"].reason == "TLS error: ca_file not loaded: no such file or directory"
+    assert results["default"].status is OK
+    assert server.paths() == ["/ok"]
 
 
 def test_https_with_the_check_ca_file_is_ok(tls_server: ServiceServer, ca_file: Path) -> None:

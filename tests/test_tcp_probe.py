@@ -112,3 +112,15 @@ def test_the_run_deadline_ends_a_pass_of_hanging_connects(silent: int, listening
 ])
 def test_connect_problems_are_named(error: OSError, reason: str) -> None:
     assert connect_problem(error) == reason
+
+
+@pytest.mark.parametrize("limits", [{"concurrency": 0}, {"max_body_bytes": 0}])
+def test_settings_refuse_a_pass_that_could_check_nothing(limits: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="must be at least 1"):
+        ProbeSettings(deadline_at=time.monotonic() + 60, **limits)
+
+
+def test_an_empty_pass_returns_at_once() -> None:
+    started = time.monotonic()
+    assert run([]) == {}
+    assert time.monotonic() - started < 1

@@ -231,14 +231,9 @@ def _parse(text: str, problem: str, status_code: int | None = None) -> Url:
 
 
 def _same_origin(current: Url, target: Url) -> bool:
-    """Whether credentials may follow a redirect: same host and port, or the same host's upgrade to HTTPS."""
-    if current.host != target.host:
-        return False
-    here = current.port or _DEFAULT_PORTS[current.scheme or "http"]
-    there = target.port or _DEFAULT_PORTS[target.scheme or "http"]
-    if current.scheme == target.scheme:
-        return here == there
-    return current.scheme == "http" and here == 80 and there == 443
+    """Whether credentials may follow a redirect: same scheme, host and port (a default port spelled out or not)."""
+    return (current.scheme, current.host, current.port or _DEFAULT_PORTS[current.scheme or "http"]) == (
+        target.scheme, target.host, target.port or _DEFAULT_PORTS[target.scheme or "http"])
 
 
 def _request_headers(spec: HttpCheckSpec) -> HTTPHeaderDict:
