@@ -29,6 +29,7 @@ bench: install
 	$(BIN)/python bench/ping_sweep.py
 	$(BIN)/python bench/event_scan.py
 	$(BIN)/python bench/history.py
+	$(BIN)/python bench/http_check.py
 
 schema: install
 	$(BIN)/netwatch db schema > schema.sql

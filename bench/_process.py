@@ -52,3 +52,15 @@ def run_timed(command: Sequence[str], env: Mapping[str, str], timeout_s: float, 
         stdout=out_path.read_text(encoding="utf-8", errors="replace"),
         stderr=err_path.read_text(encoding="utf-8", errors="replace"),
     )
+
+
+def stop_server(proc: subprocess.Popen[str]) -> None:
+    """Ends a bench server that serves until its stdin closes: close it, wait, kill it if it does not go."""
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+    proc.stdout.close()

@@ -38,6 +38,7 @@ from typing import IO, Any
 import pymysql
 import yaml
 from _databases import MYSQL_HOST, MYSQL_PORT, mysql_available, throwaway_database
+from _process import stop_server
 
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "_event_scan_driver.py"
@@ -114,13 +115,7 @@ def event_server(n: int, max_results: int, log_dir: Path) -> Iterator[Server]:
         info = json.loads(line)
         yield Server(url=info["url"], pid=info["pid"], codes=info["codes"], hot_groups=info["hot_groups"])
     finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        proc.stdout.close()
+        stop_server(proc)
 
 
 def write_config(directory: Path, name: str, database_url: str, server: Server) -> Path:

@@ -24,13 +24,14 @@ class HttpCheckSpec:
     `expected_status` holds inclusive (low, high) code ranges. `password_encrypted` is the Basic-Auth
     password as configured (a `nwenc:v1:` value, its form checked); the config leaves `password` None,
     and `netwatch.passwords.with_passwords` fills it in, decrypted, for the run that sends it. Neither
-    is shown by repr, logged or stored.
+    is shown by repr, logged or stored; nor are `headers` and `body`, which may carry an API key or a
+    login.
     """
 
     name: str
     url: str
     method: str = "GET"
-    body: str | None = None
+    body: str | None = field(default=None, repr=False)
     client: str | None = None
     account: str | None = None
     expected_status: tuple[tuple[int, int], ...] = DEFAULT_EXPECTED_STATUS
@@ -38,7 +39,7 @@ class HttpCheckSpec:
     follow_redirects: bool = True
     body_contains: str | None = None
     body_matches: re.Pattern[str] | None = None
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     degraded_after_ms: float | None = None
     verify_tls: bool = True
     ca_file: Path | None = None

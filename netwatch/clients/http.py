@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import requests
@@ -33,6 +32,7 @@ from netwatch.bounded import BoundedCall, never_stopped, too_late
 from netwatch.errors import ConfigError, ExitCode, NetwatchError, ServiceUnavailable, Stopped, StoppedDuringRequest
 from netwatch.excerpt import one_line
 from netwatch.outcome import Delivery
+from netwatch.wire import read_capped, user_agent
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 # by the read) and for a short body to end, so that its connection can serve the next request.
 SHORT_READ_BYTES = 4096
 _DETAIL_MAX_CHARS = 160
-_CHUNK_BYTES = 64 * 1024
 # Errors that mean "the service or the path to it is having a bad moment": worth another try.
 # The urllib3 ones come from reading a streamed body, which requests does not wrap.
 _TRANSIENT_ERRORS = (
@@ -79,17 +78,10 @@ def parse_timestamp(value: object) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _user_agent() -> str:
-    try:
-        return f"netwatch/{version('netwatch')}"
-    except PackageNotFoundError:
-        return "netwatch/unknown"
-
-
 def make_session() -> requests.Session:
     """Build the one HTTP session netwatch uses: our User-Agent and no urllib3-level retries."""
     session = requests.Session()
-    session.headers["User-Agent"] = _user_agent()
+    session.headers["User-Agent"] = user_agent()
     # We retry ourselves (bounded by the job deadline); urllib3 must neither retry nor sleep on
     # Retry-After, which it would otherwise do for as long as the server asks.
     no_retries = Retry(total=0, read=False, redirect=False, respect_retry_after_header=False)
@@ -220,22 +212,6 @@ def _read_plan(status: int, accept: Collection[int], read_body: bool) -> tuple[i
     return SHORT_READ_BYTES, False
 
 
-def _read_capped(raw: urllib3.BaseHTTPResponse, limit: int, abandoned: threading.Event) -> bytes:
-    """Up to limit + 1 bytes of the body: one byte more than allowed shows that the body is longer.
-
-    read1 returns whatever has arrived, so a try given up on stops at the next bytes the server sends.
-    """
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit and not abandoned.is_set():
-        chunk = raw.read1(min(_CHUNK_BYTES, limit + 1 - size), decode_content=True)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
 def _exchange(send: Callable[[], requests.Response], plan: Callable[[int], tuple[int, bool]],
               abandoned: threading.Event) -> ApiResponse:
     """One try, run as a BoundedCall: send the request and read its body within the plan's limit.
@@ -251,7 +227,8 @@ def _exchange(send: Callable[[], requests.Response], plan: Callable[[int], tuple
         declared = response.raw.length_remaining
         if strict and declared is not None and declared > limit:
             raise _BodyTooLarge(status)
-        body = _read_capped(response.raw, limit, abandoned)
+        # One byte more than allowed shows that the body is longer.
+        body = read_capped(response.raw, limit + 1, abandoned)
         if strict and len(body) > limit:
             raise _BodyTooLarge(status)
         return ApiResponse(status, response.reason or "", response.headers, body[:limit])

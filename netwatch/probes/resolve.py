@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from netwatch.probes.neterrors import dns_problem
+
 log = logging.getLogger(__name__)
 
 
@@ -74,16 +76,9 @@ def _resolve(name: str) -> Resolution:
     try:
         infos = socket.getaddrinfo(name, None, family=socket.AF_INET, type=socket.SOCK_DGRAM)
     except socket.gaierror as exc:
-        return Resolution(None, f"DNS: {_describe(exc)} ({name})")
+        return Resolution(None, f"DNS: {dns_problem(exc)} ({name})")
     except UnicodeError:
         return Resolution(None, f"DNS: invalid name ({name})")
     log.debug("resolved %s in %.3f s", name, time.monotonic() - started)
     return Resolution(str(infos[0][4][0]), None)
 
-
-def _describe(exc: socket.gaierror) -> str:
-    if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
-        return "name does not resolve"
-    if exc.errno == socket.EAI_AGAIN:
-        return "temporary failure"
-    return str(exc.strerror or exc).lower()
