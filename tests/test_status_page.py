@@ -3,8 +3,10 @@ external reference, safe file names, the atomic swap of DIR, its refusals and it
 
 from __future__ import annotations
 
+import gc
 import json
 import re
+import sys
 import threading
 from datetime import timedelta
 from html.parser import HTMLParser
@@ -27,6 +29,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from netwatch.db import tables
+from netwatch.jobs.status_page import status_page
 
 SAFE_FILE = re.compile(
     r"^(index\.html|status\.json|accounts/[a-z0-9-]+\.html|badges/(hosts|accounts)/[a-z0-9-]+\.svg)$")
@@ -260,6 +263,27 @@ def test_the_written_line_says_where_the_time_went(nwi: InProcess, engine: Engin
     split = dict(re.findall(r" (read_s|model_s|render_s|write_s)=([0-9.]+)", line))
     assert sorted(split) == ["model_s", "read_s", "render_s", "write_s"]
     assert all(float(value) >= 0 for value in split.values())
+
+
+def test_no_cyclic_collection_runs_while_the_page_is_made_and_the_collector_is_back_after(
+        nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
+    seed_fleet(engine)
+    during: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        frame = sys._getframe(1)
+        while phase == "start" and frame is not None:
+            if frame.f_code is status_page.__code__:
+                during.append(info["generation"])
+            frame = frame.f_back
+
+    gc.callbacks.append(seen)
+    try:
+        write_page(nwi, tmp_path / "www")
+    finally:
+        gc.callbacks.remove(seen)
+
+    assert during == [] and gc.isenabled()
 
 
 def test_an_existing_folder_with_files_is_refused_and_an_empty_one_taken(
