@@ -3,8 +3,10 @@ external reference, safe file names, the atomic swap of DIR, its refusals and it
 
 from __future__ import annotations
 
+import gc
 import json
 import re
+import sys
 import threading
 from datetime import timedelta
 from html.parser import HTMLParser
@@ -23,7 +25,11 @@ from historyseed import (
     write_page,
 )
 from inproc import Clock, InProcess
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
+
+from netwatch.db import tables
+from netwatch.jobs.status_page import status_page
 
 SAFE_FILE = re.compile(
     r"^(index\.html|status\.json|accounts/[a-z0-9-]+\.html|badges/(hosts|accounts)/[a-z0-9-]+\.svg)$")
@@ -222,6 +228,64 @@ def test_dir_is_swapped_whole_while_a_reader_reads_it(nwi: InProcess, engine: En
     assert out.is_symlink() and not any(name.endswith(".link") for name in generations)
 
 
+def test_a_run_links_every_file_that_did_not_change_and_each_is_what_a_fresh_run_writes(
+        nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
+    seed_fleet(engine)
+    out = tmp_path / "www"
+    first = write_page(nwi, out)
+    before = out.resolve()
+    with engine.begin() as conn:
+        conn.execute(update(tables.hosts).where(tables.hosts.c.name == "web-1").values(status="offline"))
+
+    second = write_page(nwi, out)
+
+    after = out.resolve()
+    old, new = written_files(before), written_files(after)
+    linked = {name for name in new if (after / name).stat().st_ino == (before / name).stat().st_ino}
+    assert linked == {name for name in new if old.get(name) == new[name]}
+    badges = {h["name"]: h["badge"] for a in second["accounts"] for h in a["hosts"]}
+    assert badges["db-1"] in linked and badges["web-1"] not in linked and "offline" in new[badges["web-1"]].decode()
+    assert first["accounts"][0]["badge"] not in linked
+    assert _counts(nwi)["reused"] == len(linked) and _counts(nwi)["files"] == len(new)
+    write_page(nwi, out)
+    write_page(nwi, tmp_path / "fresh")
+    assert written_files(out) == written_files(tmp_path / "fresh") == new
+
+
+def test_the_written_line_says_where_the_time_went(nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
+    seed_fleet(engine)
+    nwi.clock = Clock(NOW)
+    nwi.write_config([])
+
+    done = nwi.run("run", "status-page", "--out", str(tmp_path / "www"))
+
+    [line] = [line for line in done.stderr.splitlines() if "status page written" in line]
+    split = dict(re.findall(r" (read_s|model_s|render_s|write_s)=([0-9.]+)", line))
+    assert sorted(split) == ["model_s", "read_s", "render_s", "write_s"]
+    assert all(float(value) >= 0 for value in split.values())
+
+
+def test_no_cyclic_collection_runs_while_the_page_is_made_and_the_collector_is_back_after(
+        nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
+    seed_fleet(engine)
+    during: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        frame = sys._getframe(1)
+        while phase == "start" and frame is not None:
+            if frame.f_code is status_page.__code__:
+                during.append(info["generation"])
+            frame = frame.f_back
+
+    gc.callbacks.append(seen)
+    try:
+        write_page(nwi, tmp_path / "www")
+    finally:
+        gc.callbacks.remove(seen)
+
+    assert during == [] and gc.isenabled()
+
+
 def test_an_existing_folder_with_files_is_refused_and_an_empty_one_taken(
         nwi: InProcess, tmp_path: Path) -> None:
     nwi.clock = Clock(NOW)
@@ -241,9 +305,13 @@ def test_an_existing_folder_with_files_is_refused_and_an_empty_one_taken(
     assert missing.returncode == 64 and f"its folder {tmp_path / 'no'} does not exist" in missing.stderr
 
 
-def _statements(nwi: InProcess) -> int:
+def _counts(nwi: InProcess) -> dict[str, int]:
     runs = [r for r in nwi.rows("job_runs") if r["job"] == "status-page"]
-    return int(json.loads(runs[-1]["counts"])["statements"])
+    return dict(json.loads(runs[-1]["counts"]))
+
+
+def _statements(nwi: InProcess) -> int:
+    return _counts(nwi)["statements"]
 
 
 def test_statements_per_run_do_not_grow_with_hosts(nwi: InProcess, engine: Engine, tmp_path: Path) -> None:

@@ -17,8 +17,9 @@ import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
 from netwatch.core.rollup import DAY, HOUR, Incident, bucket_start, incidents_of, uptime_percent
 
@@ -207,23 +208,28 @@ def count_states(states: Iterable[str]) -> Counts:
     return Counts(total, tally["online"], tally["offline"], total - tally["online"] - tally["offline"])
 
 
+@cache
+def _chart_xs(points: int) -> tuple[str, ...]:
+    """The x of each point of a chart of `points` hours, as the path writes it: the same for every host."""
+    step = CHART_WIDTH / points
+    return tuple(str(round(step * index + step / 2, 1)) for index in range(points))
+
+
 def latency_chart(values_ms: Sequence[float | None]) -> Latency:
     """The SVG path of hourly averages: one point per hour, the line broken at hours without replies."""
     known = [v for v in values_ms if v is not None]
     if not known:
         return Latency("", None, tuple(values_ms))
     top = max(known) or 1.0
-    step = CHART_WIDTH / len(values_ms)
     parts = []
-    previous = False
-    for index, value in enumerate(values_ms):
+    move = "M"
+    for x, value in zip(_chart_xs(len(values_ms)), values_ms, strict=True):
         if value is None:
-            previous = False
+            move = "M"
             continue
-        x = round(step * index + step / 2, 1)
-        y = round(CHART_HEIGHT - 2 - (CHART_HEIGHT - 4) * value / top, 1)
-        parts.append(f"{'L' if previous else 'M'}{x} {y}")
-        previous = True
+        # ".1f" writes the y that round(y, 1) would (both round the exact binary value) without a float per point.
+        parts.append(f"{move}{x} {CHART_HEIGHT - 2 - (CHART_HEIGHT - 4) * value / top:.1f}")
+        move = "L"
     return Latency(" ".join(parts), max(known), tuple(values_ms))
 
 
@@ -281,6 +287,46 @@ def _daily_uptimes(daily: DailyUptime, first_day_s: int) -> tuple[
     return uptimes, time_30d
 
 
+def _hourly_latency(hourly: Iterable[tuple[int, int, int, int]], first_hour_s: int) -> dict[int, list[float | None]]:
+    """Per target the average RTT in ms of each of the HOURS hours (None: no reply that hour)."""
+    per_target: dict[int, list[float | None]] = {}
+    for target_id, hour_s, rtt_sum_us, samples in hourly:
+        index = (hour_s - first_hour_s) // HOUR
+        if 0 <= index < HOURS:
+            values = per_target.get(target_id)
+            if values is None:
+                values = per_target[target_id] = [None] * HOURS
+            values[index] = round(rtt_sum_us / samples / 1000, 3)
+    return per_target
+
+
+_NO_DATA: tuple[float | None, ...] = (None,) * DAYS
+_NO_INCIDENTS = (0,) * DAYS
+_NO_REPLIES: tuple[float | None, ...] = (None,) * HOURS
+_NO_TIME = (0, 0)
+
+
+@dataclass(frozen=True)
+class _History:
+    """What the reads say per target id, for the hosts' views."""
+
+    uptimes: Mapping[int, tuple[float | None, ...]]
+    time_30d: Mapping[int, tuple[int, int]]
+    latency: Mapping[int, Sequence[float | None]]
+    incidents: Mapping[int, Sequence[int]]
+
+    def view(self, host: HostInput, page: str) -> HostView:
+        target = host.target_id if host.target_id is not None else -1
+        return HostView(
+            name=host.name, account=host.account, state=host.status, since=host.since,
+            uptime_30d=uptime_percent(*self.time_30d.get(target, _NO_TIME)),
+            daily_uptime=self.uptimes.get(target, _NO_DATA),
+            daily_incidents=tuple(self.incidents.get(target, _NO_INCIDENTS)),
+            latency=latency_chart(self.latency.get(target, _NO_REPLIES)),
+            badge=f"badges/hosts/{safe_name(host.name)}.svg", page=page,
+        )
+
+
 def build_page(
     title: str,
     now: datetime,
@@ -298,41 +344,16 @@ def build_page(
     first_day_s = today_s - (DAYS - 1) * DAY
     first_hour_s = bucket_start(now_s, HOUR) - (HOURS - 1) * HOUR
 
-    uptime_by_target, time_30d = _daily_uptimes(daily, first_day_s)
-    rtt_by_target: dict[int, dict[int, float]] = defaultdict(dict)
-    for target_id, hour_s, rtt_sum_us, samples in hourly:
-        index = (hour_s - first_hour_s) // HOUR
-        if 0 <= index < HOURS:
-            rtt_by_target[target_id][index] = round(rtt_sum_us / samples / 1000, 3)
+    uptimes, time_30d = _daily_uptimes(daily, first_day_s)
     incidents = incidents_of(changes)
-    per_day = _daily_incidents(incidents, first_day_s, now_s)
-
-    by_account: dict[str | None, list[HostView]] = defaultdict(list)
-    account_time: dict[str | None, list[int]] = defaultdict(lambda: [0, 0])
-    names: dict[int, HostInput] = {}
-    no_incidents = [0] * DAYS
-    no_data: tuple[float | None, ...] = (None,) * DAYS
+    history = _History(uptimes, time_30d, _hourly_latency(hourly, first_hour_s),
+                       _daily_incidents(incidents, first_day_s, now_s))
+    by_account: dict[str | None, list[HostInput]] = defaultdict(list)
     for host in hosts:
-        target = host.target_id if host.target_id is not None else -1
-        online_30, offline_30 = time_30d.get(target, (0, 0))
-        totals = account_time[host.account]
-        totals[0] += online_30
-        totals[1] += offline_30
-        rtts = rtt_by_target.get(target, {})
-        view = HostView(
-            name=host.name, account=host.account, state=host.status, since=host.since,
-            uptime_30d=uptime_percent(online_30, offline_30),
-            daily_uptime=uptime_by_target.get(target, no_data),
-            daily_incidents=tuple(per_day.get(target, no_incidents)),
-            latency=latency_chart([rtts.get(i) for i in range(HOURS)]),
-            badge=f"badges/hosts/{safe_name(host.name)}.svg", page="",
-        )
-        by_account[host.account].append(view)
-        if host.target_id is not None:
-            names[host.target_id] = host
-
-    accounts = [_account(account, views, account_names, account_time[account]) for account, views in by_account.items()]
+        by_account[host.account].append(host)
+    accounts = [_account(account, members, account_names, history) for account, members in by_account.items()]
     accounts.sort(key=lambda a: (-a.counts.offline, -a.counts.unknown, a.account is None, a.label, a.account or ""))
+    names = {host.target_id: host for host in hosts if host.target_id is not None}
     recent_incidents = sorted((i for i in incidents if i.target_id in names),
                               key=lambda i: (i.end_s is not None, -i.start_s, names[i.target_id].name))
     counts = count_states(host.status for host in hosts)
@@ -352,20 +373,24 @@ def build_page(
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
-def _account(account: str | None, views: list[HostView], account_names: Mapping[str, str],
-             time_30d: Sequence[int]) -> AccountView:
-    views.sort(key=lambda h: (STATE_ORDER.get(h.state, 1), h.since or _NEVER, h.name))
+def _account(account: str | None, members: list[HostInput], account_names: Mapping[str, str],
+             history: _History) -> AccountView:
+    """The account's view: its hosts by state (offline, unknown, online), then since, then name, paged."""
+    members.sort(key=lambda h: (STATE_ORDER.get(h.status, 1), h.since or _NEVER, h.name))
     stem = "accounts/no-account" if account is None else f"accounts/{safe_name(account)}"
     pages = tuple(f"{stem}.html" if n == 0 else f"{stem}-{n + 1}.html"
-                  for n in range(max(1, -(-len(views) // HOSTS_PER_PAGE))))
-    placed = tuple(
-        replace(view, page=pages[index // HOSTS_PER_PAGE]) for index, view in enumerate(views)
-    )
+                  for n in range(max(1, -(-len(members) // HOSTS_PER_PAGE))))
+    views = tuple(history.view(host, pages[index // HOSTS_PER_PAGE]) for index, host in enumerate(members))
+    online_s = offline_s = 0
+    for host in members:
+        online, offline = history.time_30d.get(host.target_id if host.target_id is not None else -1, _NO_TIME)
+        online_s += online
+        offline_s += offline
     name = account_names.get(account) if account is not None else None
     label = "(no account)" if account is None else f"{name} ({account})" if name else account
     return AccountView(
         account=account, label=label, counts=count_states(v.state for v in views),
-        uptime_30d=uptime_percent(*time_30d), hosts=placed, pages=pages,
+        uptime_30d=uptime_percent(online_s, offline_s), hosts=views, pages=pages,
         badge=f"badges/accounts/{safe_name(account) if account is not None else 'no-account'}.svg",
     )
 
@@ -435,8 +460,8 @@ def status_document(model: PageModel) -> dict[str, object]:
             {"account": a.account, "label": a.label, "counts": a.counts.__dict__, "uptime_30d": a.uptime_30d,
              "pages": list(a.pages), "badge": a.badge,
              "hosts": [{"name": h.name, "state": h.state, "since": _iso(h.since), "uptime_30d": h.uptime_30d,
-                        "daily_uptime": list(h.daily_uptime), "daily_incidents": list(h.daily_incidents),
-                        "latency_ms": list(h.latency.values_ms), "page": h.page, "badge": h.badge}
+                        "daily_uptime": h.daily_uptime, "daily_incidents": h.daily_incidents,
+                        "latency_ms": h.latency.values_ms, "page": h.page, "badge": h.badge}
                        for h in a.hosts]}
             for a in model.accounts
         ],

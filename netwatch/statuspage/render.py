@@ -7,11 +7,11 @@ script, no image, no font): they read the same without JavaScript and offline.
 
 from __future__ import annotations
 
-import json
 import posixpath
 from collections.abc import Iterator
 from datetime import datetime
 
+import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
@@ -19,6 +19,7 @@ from netwatch.core.statuspage import (
     CHART_HEIGHT,
     CHART_WIDTH,
     HOSTS_PER_PAGE,
+    Badge,
     HostView,
     PageModel,
     account_badge,
@@ -29,7 +30,18 @@ from netwatch.core.statuspage import (
 )
 from netwatch.core.volume import format_duration
 
-_CHART = {"width": CHART_WIDTH, "height": CHART_HEIGHT}
+# One badge per host: 10,000 template renders cost about a second, one format string a tenth of it.
+_BADGE_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="20" role="img" aria-label="{label}: {value}">\n'
+    "<title>{label}: {value}</title>\n"
+    '<rect width="{label_width}" height="20" fill="#555"/>\n'
+    '<rect x="{label_width}" width="{value_width}" height="20" fill="{colour}"/>\n'
+    '<g fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11" text-anchor="middle">\n'
+    '<text x="{label_x}" y="14">{label}</text>\n'
+    '<text x="{value_x}" y="14">{value}</text>\n'
+    "</g>\n"
+    "</svg>\n"
+)
 
 
 def _utc(value: datetime | None) -> str:
@@ -49,26 +61,49 @@ def make_environment() -> Environment:
     return env
 
 
-class _Bars:
-    """The 90 bars of a host as markup, each title escaped by markupsafe like any template value.
+_HOST_ROW = (
+    '<tr class="host state-{state}"><td class="name">{name}</td><td class="state">{state}</td>'
+    '<td class="since">{since}</td><td>{uptime}</td>\n'
+    '<td><div class="bars">{bars}</div></td>\n'
+    '<td><svg class="latency" viewBox="0 0 {width} {height}" role="img"><title>{title}</title>{line}</svg></td></tr>'
+)
 
-    900,000 bars at 10,000 hosts cost seconds through the template's loop, and most repeat (a fleet
-    is mostly up): each distinct bar, and each distinct row of bars, is built once.
+
+class _HostRows:
+    """The host rows of the account pages as markup, each value escaped by markupsafe like any template value.
+
+    10,000 rows of a dozen template expressions each cost more than the rest of the pages: a row is one
+    format string. 900,000 bars cost seconds through a template's loop, and most repeat (a fleet is
+    mostly up): each distinct bar, and each distinct set of 90 bars, is built once.
     """
 
     def __init__(self, model: PageModel) -> None:
         self.labels = [f"{day:%Y-%m-%d}" for day in model.days]
         self.bars: dict[tuple[int, float | None, int], str] = {}
-        self.rows: dict[tuple[tuple[float | None, ...], tuple[int, ...]], Markup] = {}
+        self.rows: dict[tuple[tuple[float | None, ...], tuple[int, ...]], str] = {}
 
     def __call__(self, host: HostView) -> Markup:
+        latency = host.latency
+        if latency.max_ms is None:
+            title = "no replies in the last 24 h"
+        else:
+            title = f"hourly average RTT, last 24 h; highest {latency.max_ms} ms"
+        if latency.path:
+            line = f'<path d="{escape(latency.path)}"/><text x="2" y="9">{escape(latency.max_ms)} ms</text>'
+        else:
+            line = '<text x="2" y="24">no replies</text>'
+        return Markup(_HOST_ROW.format(
+            state=escape(host.state), name=escape(host.name), since=escape(_utc(host.since)),
+            uptime=escape(_pct(host.uptime_30d)), bars=self._bars(host), width=CHART_WIDTH, height=CHART_HEIGHT,
+            title=escape(title), line=line))
+
+    def _bars(self, host: HostView) -> str:
         key = (host.daily_uptime, host.daily_incidents)
-        row = self.rows.get(key)
-        if row is None:
-            row = self.rows[key] = Markup("".join(
-                self._bar(index, uptime, incidents)
-                for index, (uptime, incidents) in enumerate(zip(*key, strict=True))))
-        return row
+        bars = self.rows.get(key)
+        if bars is None:
+            bars = self.rows[key] = "".join(
+                self._bar(index, uptime, incidents) for index, (uptime, incidents) in enumerate(zip(*key, strict=True)))
+        return bars
 
     def _bar(self, index: int, uptime: float | None, incidents: int) -> str:
         key = (index, uptime, incidents)
@@ -79,19 +114,28 @@ class _Bars:
         return bar
 
 
+def badge_svg(badge: Badge) -> bytes:
+    """A badge as an SVG file; its texts escaped by markupsafe, as the templates' autoescaping does."""
+    value_width = badge.width - badge.label_width
+    return _BADGE_SVG.format(
+        width=badge.width, label=escape(badge.label), value=escape(badge.value), colour=escape(badge.colour),
+        label_width=badge.label_width, value_width=value_width, label_x=badge.label_width / 2,
+        value_x=badge.label_width + value_width / 2,
+    ).encode()
+
+
 def render_site(model: PageModel) -> Iterator[tuple[str, bytes]]:
     """Every file of the page as (relative path, content), one at a time."""
     env = make_environment()
-    env.globals["bars"] = _Bars(model)
+    env.globals["host_row"] = _HostRows(model)
     yield "index.html", env.get_template("index.html").render(model=model).encode()
     account_page = env.get_template("account.html")
-    badge = env.get_template("badge.svg")
     for account in model.accounts:
         for number, page in enumerate(account.pages):
             hosts = account.hosts[number * HOSTS_PER_PAGE : (number + 1) * HOSTS_PER_PAGE]
-            yield page, account_page.render(model=model, account=account, hosts=hosts, number=number,
-                                            chart=_CHART).encode()
-        yield account.badge, badge.render(badge=account_badge(account)).encode()
+            yield page, account_page.render(model=model, account=account, hosts=hosts, number=number).encode()
+        yield account.badge, badge_svg(account_badge(account))
         for host in account.hosts:
-            yield host.badge, badge.render(badge=host_badge(host)).encode()
-    yield "status.json", (json.dumps(status_document(model), ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+            yield host.badge, badge_svg(host_badge(host))
+    # orjson writes the same compact UTF-8 JSON as json.dumps(ensure_ascii=False) in a fifth of the time.
+    yield "status.json", orjson.dumps(status_document(model)) + b"\n"
