@@ -35,7 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -279,15 +279,8 @@ def measure_readers(engine: Engine, history: History) -> dict[str, Any]:
     # the hour before from its 60 raw checks (600,000 rows at 10,000 hosts), rolled back afterwards.
     hour = history.raw_day + 12 * HOUR
     closing = {(hour, target_id) for target_id in range(1, history.hosts + 1)}
-    with engine.connect() as conn, count_statements(engine) as counted:
-        started = time.perf_counter()
-        with conn.begin() as transaction:
-            rollups.write_hour_p95(conn, closing)
-            transaction.rollback()
-        seconds = round(time.perf_counter() - started, 3)
-    result["hour_close_p95"] = {"seconds": seconds, "statements": counted.value, "rows": len(closing)}
-    print(f"  hour close (p95 of {len(closing)} hosts from their raw checks): {seconds} s, {counted.value} statements",
-          flush=True)
+    result["hour_close_p95"] = _rolled_back(engine, lambda conn: rollups.write_hour_p95(conn, closing),
+                                            f"hour close (p95 of {len(closing)} hosts from their raw checks)")
     # The daily part of the first run of a day: every host's first check of the day after the raw day
     # continues its month-to-date totals (read and written whole), rolled back afterwards.
     next_day = history.raw_day + DAY
@@ -295,16 +288,22 @@ def measure_readers(engine: Engine, history: History) -> dict[str, Any]:
                                                  rtt_sum_us=1_000, rtt_max_us=1_100, online_s=60,
                                                  hist=tuple(int(k == 10) for k in range(RTT_BUCKETS)))
                     for target_id in range(1, history.hosts + 1)}
+    result["day_start_totals"] = _rolled_back(
+        engine, lambda conn: rollups.add_daily_tallies(conn, first_checks),
+        f"day start (month-to-date totals of {len(first_checks)} hosts continued)")
+    return result
+
+
+def _rolled_back(engine: Engine, write: Callable[[Connection], None], what: str) -> dict[str, Any]:
+    """Times `write` in a transaction rolled back afterwards, with the statements it sent."""
     with engine.connect() as conn, count_statements(engine) as counted:
         started = time.perf_counter()
         with conn.begin() as transaction:
-            rollups.add_daily_tallies(conn, first_checks)
+            write(conn)
             transaction.rollback()
         seconds = round(time.perf_counter() - started, 3)
-    result["day_start_totals"] = {"seconds": seconds, "statements": counted.value, "rows": len(first_checks)}
-    print(f"  day start (month-to-date totals of {len(first_checks)} hosts continued): {seconds} s, "
-          f"{counted.value} statements", flush=True)
-    return result
+    print(f"  {what}: {seconds} s, {counted.value} statements", flush=True)
+    return {"seconds": seconds, "statements": counted.value}
 
 
 def _range(conn: Connection, bounds: tuple[int, int]) -> str:

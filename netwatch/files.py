@@ -6,10 +6,16 @@ runs out: each file is opened without blocking, checked with fstat, and read up 
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+from netwatch.errors import ConfigError
+from netwatch.excerpt import clip
+
+log = logging.getLogger(__name__)
 
 _MIB = 1024 * 1024
 CONFIG_MAX_BYTES = 16 * _MIB
@@ -91,3 +97,24 @@ def _read_capped(fd: int, limit: int) -> bytes:
         if size > limit:
             raise UnreadableFile(f"larger than {_describe_limit(limit)} (the limit for this file)")
         chunks.append(chunk)
+
+
+# Read or write permission for users outside the file's owner and group.
+_OTHERS = 0o006
+
+
+def read_secret_file(where: str, path: Path, limit: int) -> bytes:
+    """The bytes of a file holding a secret (a token, a key) that the config key `where` names.
+
+    One that users outside its owner and group can read or write is used, with a warning; one that
+    cannot be read is a ConfigError naming `where` and the file.
+    """
+    shown = clip(str(path))
+    try:
+        read = read_file(path, limit)
+    except UnreadableFile as exc:
+        raise ConfigError(f"{where}: cannot read {shown}: {exc.reason}") from None
+    if read.mode & _OTHERS:
+        log.warning("%s: %s can be read or written by other users (mode %04o): chmod 600 it", where, shown,
+                    read.mode & 0o777)
+    return read.data

@@ -11,7 +11,6 @@ encrypted value or a password.
 
 from __future__ import annotations
 
-import logging
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -23,13 +22,10 @@ from netwatch.errors import ConfigError, UsageError
 from netwatch.excerpt import clip, excerpt
 from netwatch.services import HttpCheckSpec
 
-log = logging.getLogger(__name__)
-
 ENV_KEY = "NETWATCH_ENCRYPTION_KEY"
 ENV_KEY_FILE = "NETWATCH_ENCRYPTION_KEY_FILE"
 KEY_FILE_MAX_BYTES = 4096
 SECRET_MAX_CHARS = 1024
-_OTHERS = 0o006  # read or write permission for users outside the file's owner and group
 
 
 def read_key(env: Mapping[str, str], key_file: tuple[str, Path] | None = None) -> bytes:
@@ -53,15 +49,9 @@ def read_key(env: Mapping[str, str], key_file: tuple[str, Path] | None = None) -
 
 def _key_from_file(where: str, path: Path) -> bytes:
     shown = clip(str(path))
+    data = files.read_secret_file(where, path, KEY_FILE_MAX_BYTES)
     try:
-        read = files.read_file(path, KEY_FILE_MAX_BYTES)
-    except files.UnreadableFile as exc:
-        raise ConfigError(f"{where}: cannot read {shown}: {exc.reason}") from None
-    if read.mode & _OTHERS:
-        log.warning("%s: %s can be read or written by other users (mode %04o): chmod 600 it", where, shown,
-                    read.mode & 0o777)
-    try:
-        return parse_key(read.data.decode("ascii"))
+        return parse_key(data.decode("ascii"))
     except UnicodeDecodeError:
         raise ConfigError(f"{where}: the key in {shown} is not base64 (it holds a non-ASCII byte)") from None
     except EncryptionError as exc:

@@ -7,7 +7,6 @@ a few characters would mask those characters everywhere. No message here shows a
 
 from __future__ import annotations
 
-import logging
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,12 +16,9 @@ from netwatch.config import ApiConfig, Config, EmailConfig
 from netwatch.errors import ConfigError
 from netwatch.excerpt import clip
 
-log = logging.getLogger(__name__)
-
 TOKEN_MIN_CHARS = 16
 TOKEN_MAX_CHARS = 8192
 _RULE = f"a token is {TOKEN_MIN_CHARS} to {TOKEN_MAX_CHARS} printable ASCII characters without spaces"
-_OTHERS = 0o006  # read or write permission for users outside the file's owner and group
 
 
 def token_apis(config: Config) -> list[ApiConfig]:
@@ -54,15 +50,9 @@ def read_token(api: ApiConfig, env: Mapping[str, str]) -> str:
 
 def _token_from_file(where: str, token_file: Path) -> str:
     path = clip(str(token_file))
+    data = files.read_secret_file(where, token_file, files.TOKEN_FILE_MAX_BYTES)
     try:
-        read = files.read_file(token_file, files.TOKEN_FILE_MAX_BYTES)
-    except files.UnreadableFile as exc:
-        raise ConfigError(f"{where}: cannot read {path}: {exc.reason}") from None
-    if read.mode & _OTHERS:
-        log.warning("%s: %s can be read or written by other users (mode %04o): chmod 600 it", where, path,
-                    read.mode & 0o777)
-    try:
-        token = read.data.decode("ascii").strip()
+        token = data.decode("ascii").strip()
     except UnicodeDecodeError:
         raise ConfigError(f"{where}: the token in {path} contains a non-ASCII character ({_RULE})") from None
     if not token:
