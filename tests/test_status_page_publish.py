@@ -4,8 +4,13 @@ unchanged files are hard links to the previous generation's, and only a generati
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+from jinja2 import TemplateNotFound
+
+from netwatch.errors import UsageError
 from netwatch.statuspage.publish import publish
 
 FIRST, SECOND, THIRD = "20261122T100000Z-1", "20261122T100500Z-2", "20261122T101000Z-3"
@@ -85,3 +90,24 @@ def test_a_previous_file_replaced_by_a_symbolic_link_is_not_followed(tmp_path: P
 
     written = second.generation / "index.html"
     assert second.reused == 0 and not written.is_symlink() and written.read_bytes() == b"page"
+
+
+def test_a_renderer_error_is_not_reported_as_a_file_that_cannot_be_written(tmp_path: Path) -> None:
+    """Jinja2's TemplateNotFound is an OSError without an errno: a broken install, not DIR's fault."""
+    def files() -> Iterator[tuple[str, bytes]]:
+        yield "index.html", b"one"
+        raise TemplateNotFound("badge.svg")
+
+    out = tmp_path / "www"
+    with pytest.raises(TemplateNotFound):
+        publish(out, files(), FIRST, sync=lambda: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "the half-written generation is removed"
+
+
+def test_a_file_system_error_is_one_line_naming_dir(tmp_path: Path) -> None:
+    out = tmp_path / "www"
+    publish(out, [("index.html", b"one")], FIRST, sync=lambda: None)
+    with pytest.raises(UsageError) as err:
+        publish(out, [("index.html", b"two"), ("index.html", b"again")], SECOND, sync=lambda: None)
+    assert err.value.message.startswith(f"--out {out}: cannot write ") and "File exists" in err.value.message
+    assert os.readlink(out) == f".www.{FIRST}", "DIR still names the page it named"

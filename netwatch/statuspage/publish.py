@@ -70,6 +70,9 @@ def publish(out: Path, files: Iterable[tuple[str, bytes]], stamp: str,
         return _publish(out, generation, files, sync)
     except OSError as exc:
         shutil.rmtree(generation, ignore_errors=True)
+        if exc.errno is None:
+            # Not the file system: an OSError of the renderer (Jinja2's TemplateNotFound is one), a bug.
+            raise
         raise UsageError(f"--out {out}: cannot write {exc.filename or generation}: {exc.strerror}") from None
 
 
