@@ -123,10 +123,14 @@ def run() -> None:
     """
 
 
+def _shard_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--shard", default="0/1", show_default=True, metavar="INDEX/COUNT",
+                        help=f"Handle only this share of the {what}, e.g. 1/4 (one lease per shard).")
+
+
 @_command(run, "ping-sweep")
 @config_option
-@click.option("--shard", default="0/1", show_default=True, metavar="INDEX/COUNT",
-              help="Handle only this share of the hosts, e.g. 1/4 (one lease per shard).")
+@_shard_option("hosts")
 @click.pass_obj
 def ping_sweep_command(runtime: Runtime, config_file: str | None, shard: str) -> int:
     """Ping every host once, apply thresholds, record results, send confirmed changes to Sigma.
@@ -141,6 +145,25 @@ def ping_sweep_command(runtime: Runtime, config_file: str | None, shard: str) ->
     chosen = parse_shard(shard)
     with _job_setup(runtime, config_file) as (config, deps):
         return run_ping_sweep(config, deps, chosen)
+
+
+@_command(run, "http-check")
+@config_option
+@_shard_option("checks")
+@click.pass_obj
+def http_check_command(runtime: Runtime, config_file: str | None, shard: str) -> int:
+    """Run every HTTP and TCP check once, apply thresholds, record results, send confirmed changes to Sigma.
+
+    \b
+    Example:
+      netwatch run http-check --config netwatch.yaml --shard 0/2
+    """
+    from netwatch.jobs.http_check import run_http_check
+    from netwatch.shard import parse_shard
+
+    chosen = parse_shard(shard)
+    with _job_setup(runtime, config_file) as (config, deps):
+        return run_http_check(config, deps, chosen, os.environ)
 
 
 @_command(run, "event-scan")
@@ -430,13 +453,17 @@ def _output_format(as_json: bool, as_csv: bool, outer: str | None = None) -> str
 
 @_command(cli, "status", transaction=True)
 @config_option
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["host", "http", "tcp"]),
+              help="Only hosts (ping-sweep) or HTTP or TCP checks (http-check); repeatable. Default: all.")
 @_format_option
-def status(config_file: str | None, as_json: bool, as_csv: bool) -> None:
-    """Print each host's current state as recorded by the last ping-sweep runs.
+def status(config_file: str | None, kinds: tuple[str, ...], as_json: bool, as_csv: bool) -> None:
+    """Print each host's and check's current state as recorded by the last ping-sweep and http-check runs.
+
+    Checks are grouped by client.
 
     \b
     Example:
-      netwatch status --config netwatch.yaml --json
+      netwatch status --config netwatch.yaml --kind http --json
     """
     from datetime import timedelta
 
@@ -445,7 +472,8 @@ def status(config_file: str | None, as_json: bool, as_csv: bool) -> None:
     fmt = _output_format(as_json, as_csv) or "table"
     config = _load(config_file)
     with _report_connection(config_file, config) as conn:
-        rows = reports.host_rows(conn, timedelta(seconds=config.thresholds.min_transition_seconds))
+        rows = reports.host_rows(conn, timedelta(seconds=config.thresholds.min_transition_seconds),
+                                 kinds or reports.KINDS)
     click.echo(reports.render(rows, reports.HOST_COLUMNS, fmt, reports.HOST_TABLE), nl=False)
 
 

@@ -27,11 +27,15 @@ from netwatch.notify.webhook import WebhookChannel
 from netwatch.notify.whatsapp import WhatsappChannel
 from netwatch.probes.icmp import PingSettings, ProbeResult, Target, require_permission, sweep
 from netwatch.probes.resolve import Resolution, resolve_all
+from netwatch.probes.services import check_services
 from netwatch.running.stopflag import StopFlag
+from netwatch.services import ServiceResult
 from netwatch.tokens import read_password, read_token, token_apis
 
 Sweeper = Callable[[Sequence[Target], PingSettings, Callable[[], None]], dict[str, ProbeResult]]
 Resolver = Callable[[Sequence[str], int], dict[str, Resolution]]
+# netwatch.probes.services.check_services: (http specs, tcp specs, settings, *, now, check_stop) -> results by name.
+ServiceChecker = Callable[..., dict[str, ServiceResult]]
 
 
 # Delivery outcomes wait at most this long before they are stored, so a run killed while it delivers
@@ -60,6 +64,7 @@ class Deps:
     holder: str
     redactor: Redactor
     store_every_s: float = STORE_EVERY_S
+    check_services: ServiceChecker = check_services
 
 
 def make_holder() -> str:

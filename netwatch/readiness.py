@@ -2,8 +2,8 @@
 
 It runs the checks the jobs run before any work, and nothing that needs a server: the database URL
 (build_engine's check), every token a run reads (build_deps' reads), the SMTP password, each
-job's own needs (its `config_problems`), and whether the HTTP checks' passwords decrypt (the key is
-set and right), which only the http-check job needs: the other jobs run without the key. Raw-ICMP
+job's own needs (its `config_problems`), and for http-check whether the HTTP checks' passwords
+decrypt (the key is set and right): the other jobs run without the key. Raw-ICMP
 permission (exit 77) is left out: it belongs to the machine that runs ping-sweep, not to the config.
 """
 
@@ -17,7 +17,7 @@ from netwatch.config import ENV_DATABASE_URL, Config
 from netwatch.db.engine import safe_url
 from netwatch.db.url import check_database_url
 from netwatch.errors import ConfigError
-from netwatch.jobs import alert_clear, cleanup, event_scan, ping_sweep, status_page
+from netwatch.jobs import alert_clear, cleanup, event_scan, http_check, ping_sweep, status_page
 from netwatch.passwords import with_passwords
 from netwatch.tokens import read_password, read_token, token_apis
 
@@ -28,6 +28,8 @@ _JOB_NEEDS: dict[str, Callable[[Config], list[str]]] = {
     alert_clear.JOB: alert_clear.config_problems,
     cleanup.JOB: lambda _config: [],
     status_page.JOB: lambda _config: [],
+    # And the HTTP checks' passwords, which need the environment too (check_readiness).
+    http_check.JOB: lambda _config: [],
 }
 JOBS = tuple(_JOB_NEEDS)
 
@@ -37,8 +39,7 @@ class Readiness:
     """`problems` stop every job (the config is not valid); `needs` are each job's own missing pieces.
 
     `from_environment`: the problems that are not the config file's (a NETWATCH_DATABASE_URL the
-    environment set), so the refusal does not put the file's name before them. `http_check_problems`:
-    why the HTTP checks' passwords cannot be read (no key, a wrong one, a value that does not decrypt).
+    environment set), so the refusal does not put the file's name before them.
     """
 
     source: str
@@ -49,7 +50,6 @@ class Readiness:
     from_environment: frozenset[str] = frozenset()
     http_checks: int | None = None
     tcp_checks: int | None = None
-    http_check_problems: tuple[str, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -64,7 +64,6 @@ class Readiness:
             "config": self.source, "valid": self.valid, "hosts": self.hosts, "http_checks": self.http_checks,
             "tcp_checks": self.tcp_checks, "database": self.database, "problems": list(self.problems),
             "jobs": {job: {"ready": not self.reasons(job), "reasons": list(self.reasons(job))} for job in JOBS},
-            "http_check_problems": list(self.http_check_problems),
         }
 
     def as_json(self) -> str:
@@ -79,9 +78,6 @@ class Readiness:
         for job in JOBS:
             reasons = self.reasons(job)
             lines.append(f"{job}: not ready: {'; '.join(reasons)}" if reasons else f"{job}: ready")
-        if self.http_checks:
-            problems = self.http_check_problems
-            lines.append(f"http checks: not ready: {'; '.join(problems)}" if problems else "http checks: ready")
         return "\n".join(lines) + "\n"
 
     def refusal(self, required: Sequence[str]) -> ConfigError | None:
@@ -105,11 +101,13 @@ def check_readiness(config: Config, env: Mapping[str, str]) -> Readiness:
     problems = tuple(problem for problem in (database, *map(_problem, checks)) if problem is not None)
     # A URL from the environment is not the config file's: its problem is shown without the file's name.
     from_environment = frozenset({database}) if database and config.database_key == ENV_DATABASE_URL else frozenset()
+    needs = {job: tuple(job_needs(config)) for job, job_needs in _JOB_NEEDS.items()}
     passwords = _problem(lambda: with_passwords(config.http_checks, env, config.encryption.key_file))
+    if passwords is not None:
+        needs[http_check.JOB] += (passwords,)
     return Readiness(source=config.source, hosts=len(config.hosts), database=safe_url(config.database_url),
-                     problems=problems, needs={job: tuple(needs(config)) for job, needs in _JOB_NEEDS.items()},
-                     from_environment=from_environment, http_checks=len(config.http_checks),
-                     tcp_checks=len(config.tcp_checks), http_check_problems=(passwords,) if passwords else ())
+                     problems=problems, needs=needs, from_environment=from_environment,
+                     http_checks=len(config.http_checks), tcp_checks=len(config.tcp_checks))
 
 
 def unloadable(source: str, error: ConfigError) -> Readiness:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from netwatch.db.hosts import list_hosts
+from netwatch.db.hosts import KINDS, list_hosts
 from netwatch.db.outbox import list_items
 from netwatch.db.register import read_entries
 from netwatch.db.runs import list_runs
@@ -34,10 +34,11 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 MAX_AGE = timedelta(days=36_525)
 _MAX_AGE_DIGITS = 12
 
-HOST_COLUMNS = ("name", "address", "status", "since", "held", "last_check", "last_check_at", "failures",
-                "successes", "streak", "loss_pct", "rtt_avg_ms", "reason", "held_until")
-HOST_TABLE = ("name", "address", "status", "since", "last_check", "last_check_at", "streak", "loss_pct", "rtt_avg_ms",
-              "reason", "held_until")
+HOST_COLUMNS = ("name", "kind", "client", "address", "status", "since", "held", "last_check", "last_check_at",
+                "failures", "successes", "streak", "loss_pct", "rtt_avg_ms", "reason", "held_until", "status_code",
+                "size_bytes", "excerpt")
+HOST_TABLE = ("name", "kind", "client", "address", "status", "since", "last_check", "last_check_at", "streak",
+              "loss_pct", "rtt_avg_ms", "reason", "held_until")
 ALERT_COLUMNS = ("account", "cuc", "code", "status", "count", "peak", "threshold", "first_seen", "last_seen",
                  "raised_at", "cleared_at", "clear_reason", "account_name", "company", "client_group")
 ALERT_TABLE = ("account", "cuc", "code", "status", "count", "threshold", "first_seen", "last_seen",
@@ -58,25 +59,29 @@ def parse_age(text: str) -> timedelta:
     return timedelta(seconds=int(digits) * _UNIT_SECONDS[unit])
 
 
-def host_rows(conn: Connection, min_transition: timedelta) -> list[dict[str, Any]]:
-    """Each host's current state, why it is there (its last check, its streak) and when a held change is due.
+def host_rows(conn: Connection, min_transition: timedelta, kinds: Sequence[str] = KINDS) -> list[dict[str, Any]]:
+    """Each host's or check's current state, why it is there (its last check, its streak) and when a held
+    change is due; grouped by client (hosts and checks without one first), then by name.
 
     A held change is applied by the first run at or after `held_until` (the last transition plus
-    thresholds.min_transition_seconds) whose check still confirms it.
+    thresholds.min_transition_seconds) whose check still confirms it. An HTTP check also shows its last
+    answer's status code, size and (failed, when it may be quoted) the start of its body.
     """
     last = last_checks(conn)
     rows = []
-    for h in list_hosts(conn):
+    for h in sorted(list_hosts(conn, kinds), key=lambda row: (row.client is not None, row.client or "", row.name)):
         check = last.get(h.name)
         held_until = (h.state.last_transition_at + min_transition
                       if h.state.held and h.state.last_transition_at is not None else None)
         rows.append({
-            "name": h.name, "address": h.address, "status": str(h.state.status), "since": h.state.last_transition_at,
+            "name": h.name, "kind": h.kind, "client": h.client, "address": h.address, "status": str(h.state.status),
+            "since": h.state.last_transition_at,
             "held": h.state.held, "last_check": h.last_check_status, "last_check_at": h.last_check_at,
             "failures": h.state.consecutive_failures, "successes": h.state.consecutive_successes,
             "streak": _streak(h.state.consecutive_failures, h.state.consecutive_successes),
             "loss_pct": check.loss_pct if check else None, "rtt_avg_ms": check.rtt_avg_ms if check else None,
-            "reason": check.reason if check else None, "held_until": held_until})
+            "reason": check.reason if check else None, "held_until": held_until,
+            "status_code": h.answer.status_code, "size_bytes": h.answer.size_bytes, "excerpt": h.answer.excerpt})
     return rows
 
 

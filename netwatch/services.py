@@ -9,8 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+from netwatch import limits
 from netwatch.core.checks import CheckStatus
+from netwatch.excerpt import clip
 
 # `expected_status` when a check does not say: any success or redirect code.
 DEFAULT_EXPECTED_STATUS: tuple[tuple[int, int], ...] = ((200, 399),)
@@ -82,3 +85,14 @@ class ServiceResult:
     status_code: int | None = None
     size_bytes: int | None = None
     excerpt: str | None = None
+
+
+def shown_target(spec: HttpCheckSpec | TcpCheckSpec) -> str:
+    """What a check is about, safe to store, show and send: the URL without its user part, query and
+    fragment (each may hold a secret), or host:port; cut around '...' to the stored width."""
+    if isinstance(spec, TcpCheckSpec):
+        host = f"[{spec.host}]" if ":" in spec.host else spec.host
+        return clip(f"{host}:{spec.port}", limits.ADDRESS_COLUMN)
+    parts = urlsplit(spec.url)
+    return clip(urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", "")),
+                limits.ADDRESS_COLUMN)

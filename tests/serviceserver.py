@@ -10,7 +10,7 @@ Paths: /ok, /status/CODE (a text body), /slow/MS (answers after MS ms), /hang (n
 /chain/N+1), /away?to=URL (302 to URL), /auth (Basic-Auth USER / PASSWORD, 401 otherwise), /echo
 (200 with the request headers as its body), /huge (HUGE_BYTES announced and streamed as fast as
 the client reads; `server.sent_bytes` counts them), /tail/N (N bytes, then "needle"), /big-error
-(500 with a long multi-line body).
+(500 with a long multi-line body), /switch/NAME (the status `server.switch[NAME]`, 200 until set).
 Waits pace themselves on the server's `closing` event, so every answer ends when the server closes.
 The server listens on 127.0.0.1 only, on a port the system picks.
 """
@@ -59,6 +59,7 @@ class ServiceServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.sent_bytes = 0
+        self.switch: dict[str, int] = {}
         self._arrived = threading.Condition(self.lock)
         self._server = _Server(self)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -174,6 +175,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._huge(owner)
         elif head == "tail":
             self._send(200, b"x" * int(rest[0]) + b"needle")
+        elif head == "switch":
+            with owner.lock:
+                status = owner.switch.get(rest[0], 200)
+            self._send(status, f"switch {rest[0]}: {status}".encode())
         elif head == "big-error":
             self._send(500, BIG_ERROR_LINE * 400)
         else:

@@ -39,7 +39,7 @@ def test_a_complete_config_is_ready_for_every_job(nwi: InProcess) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"{config}: ok (1 host)", f"database: {safe_url(nwi.db_url)}",
                                         "ping-sweep: ready", "event-scan: ready", "alert-clear: ready",
-                                        "cleanup: ready", "status-page: ready"]
+                                        "cleanup: ready", "status-page: ready", "http-check: ready"]
     assert done.stderr == ""
 
 
@@ -132,8 +132,8 @@ def test_json_report(nwi: InProcess) -> None:
             "alert-clear": {"ready": True, "reasons": []},
             "cleanup": {"ready": True, "reasons": []},
             "status-page": {"ready": True, "reasons": []},
+            "http-check": {"ready": True, "reasons": []},
         },
-        "http_check_problems": [],
     }
     assert "hunter2-db" not in done.stdout + done.stderr
 
@@ -160,8 +160,7 @@ def test_a_config_that_does_not_load_is_still_one_json_object(nwi: InProcess, tm
     assert done.returncode == 78
     assert report(done) == {"config": str(config), "valid": False, "hosts": None, "http_checks": None,
                             "tcp_checks": None, "database": None, "problems": [problem],
-                            "jobs": {job: {"ready": False, "reasons": [problem]} for job in JOBS},
-                            "http_check_problems": []}
+                            "jobs": {job: {"ready": False, "reasons": [problem]} for job in JOBS}}
     assert log_lines(done.stderr) == [f"error: {problem}"]
 
 

@@ -54,8 +54,8 @@ def test_the_checks_are_counted_and_ready_with_the_key(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert lines[0] == f"{config}: ok (1 host, 2 HTTP checks, 1 TCP check)"
     assert lines[2] == "ping-sweep: ready"
-    assert lines[-1] == "http checks: ready"
-    assert len(lines) == 8  # the head, the database, the five jobs and the HTTP checks
+    assert lines[-1] == "http-check: ready"
+    assert len(lines) == 8  # the head, the database and the six jobs
 
 
 def test_one_check_of_each_kind_is_counted_in_good_english(tmp_path: Path) -> None:
@@ -70,10 +70,10 @@ def test_the_json_report_counts_the_checks(tmp_path: Path) -> None:
     report = json.loads(check_config(config, "--json", NETWATCH_ENCRYPTION_KEY=KEY).stdout)
 
     assert (report["hosts"], report["http_checks"], report["tcp_checks"]) == (1, 1, 2)
-    assert report["http_check_problems"] == []
+    assert report["jobs"]["http-check"] == {"ready": True, "reasons": []}
 
 
-def test_without_the_key_the_http_checks_are_not_ready_but_every_job_is(tmp_path: Path) -> None:
+def test_without_the_key_http_check_is_not_ready_but_every_other_job_is(tmp_path: Path) -> None:
     config = write_config(tmp_path, http_checks=[API, WEB])
     problem = (f"{config}: http_checks[1]: HTTP check 'web': password_encrypted needs the encryption key: no "
                "encryption key is set (NETWATCH_ENCRYPTION_KEY, NETWATCH_ENCRYPTION_KEY_FILE or encryption.key_file)")
@@ -82,9 +82,10 @@ def test_without_the_key_the_http_checks_are_not_ready_but_every_job_is(tmp_path
     report = json.loads(check_config(config, "--json").stdout)
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == f"http checks: not ready: {problem}"
+    assert done.stdout.splitlines()[-1] == f"http-check: not ready: {problem}"
     assert "ping-sweep: ready" in done.stdout.splitlines()
-    assert report["valid"] is True and report["http_check_problems"] == [problem]
+    assert report["valid"] is True and report["jobs"]["http-check"] == {"ready": False, "reasons": [problem]}
+    assert check_config(config, "--job", "http-check").returncode == 78
 
 
 def test_a_wrong_key_names_the_check(tmp_path: Path) -> None:
@@ -93,7 +94,7 @@ def test_a_wrong_key_names_the_check(tmp_path: Path) -> None:
     done = check_config(config, NETWATCH_ENCRYPTION_KEY=generate_key())
 
     assert done.stdout.splitlines()[-1] == (
-        f"http checks: not ready: {config}: http_checks[0]: HTTP check 'web': password_encrypted does not decrypt "
+        f"http-check: not ready: {config}: http_checks[0]: HTTP check 'web': password_encrypted does not decrypt "
         "with this key: the key is not the one it was encrypted with, or the value was changed or cut")
 
 
@@ -105,7 +106,7 @@ def test_the_key_file_of_the_config_is_read(tmp_path: Path) -> None:
     done = check_config(config, NETWATCH_ENCRYPTION_KEY=generate_key())
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "http checks: ready"
+    assert done.stdout.splitlines()[-1] == "http-check: ready"
     assert log_lines(done.stderr) == []
 
 

@@ -320,8 +320,8 @@ def test_db_init_twice_then_upgrade_and_status(db_url: str, tmp_path: Path) -> N
     assert as_json.returncode == 0, as_json.stderr
     assert json.loads(as_json.stdout) == []
     assert as_table.returncode == 0
-    assert as_table.stdout.split() == ["name", "address", "status", "since", "last_check", "last_check_at", "streak",
-                                      "loss_pct", "rtt_avg_ms", "reason", "held_until"]
+    assert as_table.stdout.split() == ["name", "kind", "client", "address", "status", "since", "last_check",
+                                      "last_check_at", "streak", "loss_pct", "rtt_avg_ms", "reason", "held_until"]
 
 
 def test_status_before_db_init_then_upgrade_creates_the_schema(db_url: str) -> None:

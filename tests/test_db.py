@@ -92,7 +92,7 @@ def test_upgrade_from_version_2_adds_the_trigger_location_and_keeps_the_rows(db_
         conn.execute(old_triggers.insert().values(**row))
         conn.execute(tables.schema_version.insert(), [{"version": v, "applied_at": T0} for v in (1, 2)])
     with engine.begin() as conn:
-        assert migrate.upgrade(conn, T0) == [3, 4, 5, 6]
+        assert migrate.upgrade(conn, T0) == [3, 4, 5, 6, 7]
         [stored] = triggers.load_triggers(conn).values()
     assert (stored.count, stored.partition, stored.zone) == (60, None, None)
     with engine.begin() as conn:
@@ -205,7 +205,7 @@ def test_hosts_upsert_round_trips_state(engine: Engine) -> None:
     later = HostState(Status.OFFLINE, 3, 0, T0 + timedelta(minutes=5), True)
     with engine.begin() as conn:
         hosts.save_hosts(conn, [_host_row("a", later, run_id=2)])
-        states = {name: stored.state for name, stored in hosts.load_host_states(conn).items()}
+        states = {name: stored.state for name, stored in hosts.load_host_states(conn, hosts.KINDS).items()}
         listed = hosts.list_hosts(conn)
     assert states == {"a": later, "b": HostState()}
     assert [(h.name, h.last_run_id, h.zone) for h in listed] == [("a", 2, None), ("b", 1, None)]

@@ -20,7 +20,8 @@ from netwatch.db import tables
 from netwatch.db.engine import count_statements
 from netwatch.db.hosts import HostRow, delete_hosts, save_hosts
 from netwatch.deps import build_deps
-from netwatch.jobs.ping_sweep import departed_hosts, run_ping_sweep
+from netwatch.jobs.confirm import departed_names as departed_hosts
+from netwatch.jobs.ping_sweep import run_ping_sweep
 from netwatch.logs import Redactor
 from netwatch.running.stopflag import StopFlag
 from netwatch.shard import Shard
@@ -180,12 +181,12 @@ def test_delete_hosts_is_one_statement_and_spares_unlisted_rows(engine: Engine) 
         save_hosts(conn, rows)
 
     with count_statements(engine) as one, engine.begin() as conn:
-        assert delete_hosts(conn, [rows[1].name]) == 1
+        assert delete_hosts(conn, [rows[1].name], ["host"]) == 1
     with count_statements(engine) as many, engine.begin() as conn:
-        assert delete_hosts(conn, [row.name for row in rows[2:]]) == 1200
+        assert delete_hosts(conn, [row.name for row in rows[2:]], ["host"]) == 1200
 
     assert many.value == one.value, "one executemany, never a statement per name"
     assert _stored_names(engine) == ["n0000"]
     with engine.begin() as conn:
-        assert delete_hosts(conn, []) == 0
+        assert delete_hosts(conn, [], ["host"]) == 0
         assert conn.execute(select(func.count()).select_from(tables.hosts)).scalar_one() == 1

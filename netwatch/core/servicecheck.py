@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from netwatch.core.checks import CheckStatus
+from netwatch.core.checks import CheckResult, CheckStatus
 from netwatch.excerpt import one_line
 from netwatch.limits import ERROR_TEXT
 from netwatch.services import HttpCheckSpec, ServiceResult, TcpCheckSpec
@@ -84,6 +84,19 @@ def judge_tcp(spec: TcpCheckSpec, elapsed_ms: float) -> ServiceResult:
     elapsed = _ms(elapsed_ms)
     slow = _slow(spec.degraded_after_ms, elapsed)
     return _working(spec.name, [slow] if slow else [], elapsed, None, None)
+
+
+def as_check(result: ServiceResult) -> CheckResult:
+    """A service result as the history and the threshold machine take a check: one request, answered or not.
+
+    A working check (ok or degraded) counts one reply with its response time as the RTT; a failed
+    one none, with no time (a timeout's wait is not a latency). The reason is kept as the error.
+    """
+    working = result.status is not CheckStatus.FAILED
+    elapsed = result.elapsed_ms if working else None
+    return CheckResult(sent=1, received=1 if working else 0, loss_percent=0.0 if working else 100.0,
+                       rtt_min_ms=elapsed, rtt_avg_ms=elapsed, rtt_max_ms=elapsed, status=result.status,
+                       error=result.reason, attempts=1)
 
 
 def _working(name: str, reasons: list[str], elapsed: float, status_code: int | None,

@@ -243,9 +243,18 @@ def _v6_month_totals(conn: Connection) -> None:
     conn.execute(text(f"DROP TABLE {_V5_DAILY_KEPT}"))
 
 
+def _v7_service_checks(conn: Connection) -> None:
+    """`hosts.kind` (every existing row is a ping-sweep host), `client` and an HTTP check's last answer."""
+    present = {column["name"] for column in inspect(conn).get_columns(tables.hosts.name)}
+    if "kind" not in present:
+        conn.execute(text(f"ALTER TABLE {tables.hosts.name} ADD COLUMN kind VARCHAR(4) NOT NULL DEFAULT 'host'"))
+    _add_missing_columns(conn, tables.hosts, ("client", "last_status_code", "last_size_bytes", "last_excerpt"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_ping_sweep, 2: _v2_event_scan,
                                                        3: _v3_trigger_location, 4: _v4_sigma_bodies,
-                                                       5: _v5_history, 6: _v6_month_totals}
+                                                       5: _v5_history, 6: _v6_month_totals,
+                                                       7: _v7_service_checks}
 LATEST = max(MIGRATIONS)
 
 

@@ -84,6 +84,16 @@ hosts = Table(
     Column("last_run_id", BigId, nullable=True),
     # When the held change (see `held`) first became due: how long it was held, and when it applies.
     Column("held_since", UTCDateTime, nullable=True),
+    # What is checked (schema 7): `host` (ping-sweep), `http` or `tcp` (http-check), each job keeping
+    # to its own kinds; `address` is then the URL (no credentials, no query) or host:port, and
+    # `client` the client organisation the check belongs to (None for hosts).
+    Column("kind", String(4), nullable=False, server_default=text("'host'")),
+    Column("client", String(limits.CLIENT), nullable=True),
+    # An HTTP check's last answer: its status code, the body bytes read, and the start of the body
+    # of a failed answer that may be quoted (netwatch/core/servicecheck.py); None for the others.
+    Column("last_status_code", SmallInteger, nullable=True),
+    Column("last_size_bytes", Integer, nullable=True),
+    Column("last_excerpt", String(limits.ERROR_TEXT), nullable=True),
     **MYSQL,
 )
 

@@ -6,6 +6,10 @@ kind with exactly these fields, all strings:
 - host_offline, host_online: host, address, account, partition, zone, streak, occurred_at
 - host_first_status: the host fields plus status (online or offline)
 - host_removed: host, address, account, partition, zone, occurred_at, status (the last one)
+- service_down, service_up: check, kind (http or tcp), target (the URL or host:port), client,
+  account, streak, reason (of the last check; "-" when it was ok), occurred_at
+- service_first_status: the service_down fields plus status (online or offline)
+- service_removed: check, kind, target, client, account, occurred_at, status (the last one)
 - alert_raised: account, account_name, company, client_group, cuc, code, count, threshold,
   window_minutes, occurred_at
 - alert_cleared: the alert_raised fields plus reason, last_count, duration (human, e.g. "1h 5m")
@@ -65,6 +69,40 @@ DEFAULT_TEMPLATES: Mapping[Kind, TemplatePair] = MappingProxyType(
                 "Host $host ($address) was removed from the inventory while $status: it is no longer checked,\n"
                 "so no recovery will be reported for it.\n"
                 "Account $account, partition $partition, zone $zone.\n"
+                "At $occurred_at."
+            ),
+        ),
+        Kind.SERVICE_DOWN: TemplatePair(
+            title=Template("DOWN: $check ($target)"),
+            body=Template(
+                "The $kind check $check ($target) failed $streak times in a row: $reason.\n"
+                "Client $client, account $account.\n"
+                "Since $occurred_at."
+            ),
+        ),
+        Kind.SERVICE_UP: TemplatePair(
+            title=Template("UP: $check ($target)"),
+            body=Template(
+                "The $kind check $check ($target) works again after $streak successful checks.\n"
+                "Client $client, account $account.\n"
+                "At $occurred_at."
+            ),
+        ),
+        Kind.SERVICE_FIRST_STATUS: TemplatePair(
+            title=Template("MONITORED: $check ($target) is $status"),
+            body=Template(
+                "First confirmed status of the $kind check $check ($target): $status, after $streak consecutive"
+                " checks (last reason: $reason).\n"
+                "Client $client, account $account.\n"
+                "At $occurred_at."
+            ),
+        ),
+        Kind.SERVICE_REMOVED: TemplatePair(
+            title=Template("REMOVED: $check ($target) from monitoring"),
+            body=Template(
+                "The $kind check $check ($target) was removed from the config while $status: it is no longer run,\n"
+                "so no recovery will be reported for it.\n"
+                "Client $client, account $account.\n"
                 "At $occurred_at."
             ),
         ),

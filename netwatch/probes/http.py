@@ -17,6 +17,7 @@ import http.client
 import ssl
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from urllib3.exceptions import (
     ConnectTimeoutError,
     DecodeError,
     HTTPError,
+    InsecureRequestWarning,
     LocationParseError,
     NewConnectionError,
     ProtocolError,
@@ -57,6 +59,10 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 E = TypeVar("E", bound=BaseException)
 
+# A check without verification asked for it (`verify_tls: false`): urllib3's warning about it would
+# print, outside the log format, on every run that has such a check.
+warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+
 
 class _Failed(Exception):
     """A check ends as failed with `reason` (and the status code of the answer that ended it, if any)."""
@@ -81,13 +87,17 @@ def check_http(specs: Sequence[HttpCheckSpec], settings: ProbeSettings, *, now: 
 
     `now` is the run's time, for the days a certificate has left. Raises what `check_stop` raises.
     """
+    return run_checks(http_checks(specs, settings.max_body_bytes, now), settings, check_stop)
+
+
+def http_checks(specs: Sequence[HttpCheckSpec], max_body_bytes: int, now: datetime) -> list[Check]:
+    """The checks of a pass over `specs` (see `check_http`), to run alone or beside others."""
     contexts = {key: _tls(*key) for key in dict.fromkeys((spec.verify_tls, spec.ca_file) for spec in specs)}
-    checks = [
+    return [
         Check(spec.name, spec.timeout_seconds,
-              functools.partial(_probe, spec, contexts[spec.verify_tls, spec.ca_file], settings.max_body_bytes, now))
+              functools.partial(_probe, spec, contexts[spec.verify_tls, spec.ca_file], max_body_bytes, now))
         for spec in specs
     ]
-    return run_checks(checks, settings, check_stop)
 
 
 def _tls(verify: bool, ca_file: Path | None) -> _Tls:

@@ -17,8 +17,12 @@ from netwatch.services import ServiceResult, TcpCheckSpec
 def check_tcp(specs: Sequence[TcpCheckSpec], settings: ProbeSettings,
               check_stop: Callable[[], None]) -> dict[str, ServiceResult]:
     """One pass over `specs` (netwatch/probes/pool.py): a result for each, by name, in order."""
-    checks = [Check(spec.name, spec.timeout_seconds, functools.partial(_connect, spec)) for spec in specs]
-    return run_checks(checks, settings, check_stop)
+    return run_checks(tcp_checks(specs), settings, check_stop)
+
+
+def tcp_checks(specs: Sequence[TcpCheckSpec]) -> list[Check]:
+    """The checks of a pass over `specs` (see `check_tcp`), to run alone or beside others."""
+    return [Check(spec.name, spec.timeout_seconds, functools.partial(_connect, spec)) for spec in specs]
 
 
 def _connect(spec: TcpCheckSpec, budget_s: float, _sockets: Sockets, _abandoned: threading.Event) -> ServiceResult:
