@@ -96,7 +96,8 @@ def test_event_scan_without_codes_is_not_ready_while_ping_sweep_is(nwi: InProces
     reason = "event_scan.codes: no alarm codes configured to watch"
     assert plain.returncode == 0 and for_ping_sweep.returncode == 0
     assert plain.stdout.splitlines()[2:] == ["ping-sweep: ready", f"event-scan: not ready: {reason}",
-                                             "alert-clear: ready", "cleanup: ready", "status-page: ready"]
+                                             "alert-clear: ready", "cleanup: ready", "status-page: ready",
+                                             "http-check: ready"]
     assert for_event_scan.returncode == 78
     assert log_lines(for_event_scan.stderr)[-1].endswith(f": not ready for event-scan: {reason}")
 

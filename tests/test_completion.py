@@ -50,7 +50,7 @@ def test_the_completion_script_comes_out(entry: str, shell: str) -> None:
 
 @pytest.mark.parametrize(("words", "offered"), [
     ("netwatch ru", ["run", "runs"]),
-    ("netwatch run ", ["alert-clear", "cleanup", "event-scan", "ping-sweep", "status-page"]),
+    ("netwatch run ", ["alert-clear", "cleanup", "event-scan", "http-check", "ping-sweep", "status-page"]),
     ("netwatch run ping-sweep --log-f", ["--log-format"]),
     ("netwatch --log-format ", ["text", "json"]),
     ("netwatch db ", ["init", "schema", "upgrade"]),

@@ -34,8 +34,15 @@ ALERT = {
 CLEARED = {**ALERT, "reason": "below threshold", "last_count": "2", "duration": "1h 5m"}
 FIRST = {**HOST, "status": "online"}
 REMOVED = {key: value for key, value in HOST.items() if key != "streak"} | {"status": "offline"}
+SERVICE = {"check": "shop", "kind": "http", "target": "https://shop.example.invalid/health", "client": "Acme",
+           "account": "1234", "streak": "2", "reason": "status 500 (expected 200-399)",
+           "occurred_at": "2024-05-01T10:00:00+00:00"}
+SERVICE_FIRST = {**SERVICE, "status": "offline"}
+SERVICE_REMOVED = {key: value for key, value in SERVICE.items() if key not in ("streak", "reason")} | {
+    "status": "offline"}
 FIELDS_BY_KIND = {"host_offline": HOST, "host_online": HOST, "host_first_status": FIRST, "host_removed": REMOVED,
-                  "alert_raised": ALERT, "alert_cleared": CLEARED}
+                  "service_down": SERVICE, "service_up": SERVICE, "service_first_status": SERVICE_FIRST,
+                  "service_removed": SERVICE_REMOVED, "alert_raised": ALERT, "alert_cleared": CLEARED}
 
 
 def test_documented_fields_match_the_test_fields() -> None:
@@ -177,3 +184,14 @@ def test_message_payload_normalises_to_utc_and_rejects_naive_times() -> None:
         _message(occurred_at=datetime(2024, 5, 1, 10, 0))
     with pytest.raises(ValueError, match="unknown message kind"):
         _message(kind="host_down")
+
+
+def test_service_texts_name_the_check_its_target_client_and_reason() -> None:
+    assert render("service_down", SERVICE) == (
+        "DOWN: shop (https://shop.example.invalid/health)",
+        "The http check shop (https://shop.example.invalid/health) failed 2 times in a row: status 500 (expected"
+        " 200-399).\nClient Acme, account 1234.\nSince 2024-05-01T10:00:00+00:00.",
+    )
+    assert render("service_up", SERVICE)[0] == "UP: shop (https://shop.example.invalid/health)"
+    assert render("service_removed", SERVICE_REMOVED)[0] == (
+        "REMOVED: shop (https://shop.example.invalid/health) from monitoring")

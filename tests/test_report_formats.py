@@ -21,8 +21,9 @@ def test_status_prints_csv(nwi: InProcess) -> None:
     done = nwi.run("status", "--csv")
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("name,address,status,since,held,last_check,last_check_at,failures,successes,"
-                                  "streak,loss_pct,rtt_avg_ms,reason,held_until\r\n")
+    assert done.stdout.startswith("name,kind,client,address,status,since,held,last_check,last_check_at,failures,"
+                                  "successes,streak,loss_pct,rtt_avg_ms,reason,held_until,status_code,size_bytes,"
+                                  "excerpt\r\n")
     [row] = list(csv.DictReader(io.StringIO(done.stdout, newline="")))
     assert (row["name"], row["address"], row["last_check"]) == ("lo-1", "127.0.0.1", "ok")
     assert json.loads(nwi.run("status", "--json").stdout)[0]["name"] == "lo-1"
