@@ -29,10 +29,14 @@ CRONTAB = JOBS / "netwatch.crontab"
 SERVICE = JOBS / "netwatch-ping-sweep.service"
 TIMER = JOBS / "netwatch-ping-sweep.timer"
 PING_SWEEP = "ping-sweep"
+HTTP_CHECK = "http-check"
+# Jobs that run every minute: each of the others starts at minutes no other one does.
+EVERY_MINUTE = (PING_SWEEP, HTTP_CHECK)
 # Every scheduled job and the minutes of the hour it starts at (cron, systemd and Kubernetes alike).
 # alert-clear runs two minutes after event-scan so the two never read the Segware API at once.
 SCHEDULED = {
     PING_SWEEP: frozenset(range(60)),
+    HTTP_CHECK: frozenset(range(60)),
     "event-scan": frozenset(range(0, 60, 5)),
     "alert-clear": frozenset(range(2, 60, 5)),
     # Hourly, at a minute no other job starts a run of its own at; it has its own lease.
@@ -41,11 +45,11 @@ SCHEDULED = {
     "status-page": frozenset(range(4, 60, 5)),
 }
 # Seconds from one start of a job to its next: every run must end well before it.
-PERIODS = {PING_SWEEP: 60, "event-scan": 300, "alert-clear": 300, "cleanup": 3600, "status-page": 300}
+PERIODS = {PING_SWEEP: 60, HTTP_CHECK: 60, "event-scan": 300, "alert-clear": 300, "cleanup": 3600, "status-page": 300}
 ALARM_JOBS = ("event-scan", "alert-clear")
 STATUS_PAGE = "status-page"
 # Jobs that need no capability: HTTPS, the database and the status page's files only.
-UNPRIVILEGED_JOBS = (*ALARM_JOBS, "cleanup", STATUS_PAGE)
+UNPRIVILEGED_JOBS = (HTTP_CHECK, *ALARM_JOBS, "cleanup", STATUS_PAGE)
 # Where the status page goes: beside the database in the systemd state directory (cron alike), and
 # on the claim a web server mounts too in Kubernetes.
 STATUS_OUT = Path("/var/lib/netwatch/status-page")
@@ -277,8 +281,8 @@ def test_crontab_runs_as_unprivileged_user_and_logs_to_syslog() -> None:
         assert 0 < int(timeout.group(1)) < PERIODS[job]
 
 
-def test_jobs_other_than_ping_sweep_start_at_minutes_of_their_own() -> None:
-    others = [job for job in SCHEDULED if job != PING_SWEEP]
+def test_jobs_that_do_not_run_every_minute_start_at_minutes_of_their_own() -> None:
+    others = [job for job in SCHEDULED if job not in EVERY_MINUTE]
     for index, job in enumerate(others):
         for other in others[index + 1 :]:
             assert not SCHEDULED[job] & SCHEDULED[other], f"{job} and {other} start at the same minute"
@@ -523,6 +527,28 @@ def test_status_page_pod_writes_to_the_shared_claim_and_keeps_a_read_only_root()
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
+def test_only_the_http_check_pod_reads_the_encryption_key_from_an_optional_secret_file() -> None:
+    for spec in pod_specs():
+        (container,) = spec["containers"]
+        env = {item["name"]: item for item in container.get("env", [])}
+        if _path_of(container["args"]) != f"run {HTTP_CHECK}":
+            assert not {"NETWATCH_ENCRYPTION_KEY", "NETWATCH_ENCRYPTION_KEY_FILE"} & set(env), container["name"]
+            continue
+        assert "NETWATCH_ENCRYPTION_KEY" not in env, "the key comes as a file, not as a variable"
+        key_file = Path(env["NETWATCH_ENCRYPTION_KEY_FILE"]["value"])
+        [mount] = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == key_file.parent]
+        assert mount["readOnly"] is True
+        [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+        secret = volume["secret"]
+        assert secret["secretName"] == "netwatch-secrets"
+        # A pod without the key (no check has a password) still starts; netwatch says what is missing.
+        assert secret["optional"] is True
+        assert [item["path"] for item in secret["items"]] == [key_file.name]
+        # Not readable by others (netwatch would warn), readable by the pod's group.
+        assert secret["defaultMode"] & 0o007 == 0 and secret["defaultMode"] & 0o040
+        assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsGroup"]
+
+
 def test_only_ping_sweep_runs_as_root() -> None:
     for spec in pod_specs():
         (container,) = spec["containers"]
@@ -606,6 +632,9 @@ def test_configmap_config_loads_with_the_real_loader(source: str, tmp_path: Path
     assert config.notifications.policies() == {}
     deadline = min(cronjob(job)["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] for job in SCHEDULED)
     assert config.run.deadline_seconds < deadline
+    # http-check's pass of checks ends before its pod's deadline, with time left for its writes.
+    checks_deadline = cronjob(HTTP_CHECK)["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"]
+    assert config.http.run_deadline_seconds <= checks_deadline - 20
 
 
 def test_configmap_mount_matches_the_config_option() -> None:
