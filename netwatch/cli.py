@@ -451,10 +451,14 @@ def _output_format(as_json: bool, as_csv: bool, outer: str | None = None) -> str
     return chosen.pop() if chosen else None
 
 
+_kind_option = click.option(
+    "--kind", "kinds", multiple=True, type=click.Choice(["host", "http", "tcp"]),
+    help="Only hosts (ping-sweep) or HTTP or TCP checks (http-check); repeatable. Default: all.")
+
+
 @_command(cli, "status", transaction=True)
 @config_option
-@click.option("--kind", "kinds", multiple=True, type=click.Choice(["host", "http", "tcp"]),
-              help="Only hosts (ping-sweep) or HTTP or TCP checks (http-check); repeatable. Default: all.")
+@_kind_option
 @_format_option
 def status(config_file: str | None, kinds: tuple[str, ...], as_json: bool, as_csv: bool) -> None:
     """Print each host's and check's current state as recorded by the last ping-sweep and http-check runs.
@@ -552,18 +556,20 @@ def report() -> None:
 
 
 def _scope_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    host = click.option("--host", metavar="NAME", help="Only this host.")
-    account = click.option("--account", metavar="ACCOUNT", help="Only the hosts of this account (inventory).")
-    return host(account(function))
+    host = click.option("--host", metavar="NAME", help="Only this host or check.")
+    account = click.option("--account", metavar="ACCOUNT", help="Only the hosts and checks of this account.")
+    client = click.option("--client", metavar="CLIENT", help="Only the checks of this client organisation.")
+    return host(account(client(_kind_option(function))))
 
 
-def _scope(conn: Connection, host: str | None, account: str | None, by: str = "host") -> Any:
+def _scope(conn: Connection, host: str | None, account: str | None, client: str | None, kinds: tuple[str, ...],
+           by: str = "host") -> Any:
     from netwatch.history.incidents import Scope
     from netwatch.history.timeline import require_target
 
     if host is not None:
         require_target(conn, host, "--host")
-    return Scope(host=host, account=account, by=by)
+    return Scope(host=host, account=account, client=client, kinds=kinds, by=by)
 
 
 @_command(report, "uptime", transaction=True)
@@ -572,12 +578,13 @@ def _scope(conn: Connection, host: str | None, account: str | None, by: str = "h
 @click.option("--from", "first", metavar="DATE", help="First UTC day of the period, e.g. 2026-11-01.")
 @click.option("--to", "last", metavar="DATE", help="Last UTC day of the period, included (default today).")
 @_scope_options
-@click.option("--by", type=click.Choice(["host", "account"]), default="host", show_default=True,
-              help="One row per host or per account.")
+@click.option("--by", type=click.Choice(["host", "account", "client"]), default="host", show_default=True,
+              help="One row per host or check, per account or per client.")
 @click.option("--from-raw", is_flag=True, help="Sum the raw checks instead of the daily rollups (same numbers).")
 @_format_option
 def report_uptime(config_file: str | None, since: str | None, first: str | None, last: str | None, host: str | None,
-                  account: str | None, by: str, from_raw: bool, as_json: bool, as_csv: bool) -> None:
+                  account: str | None, client: str | None, kinds: tuple[str, ...], by: str, from_raw: bool,
+                  as_json: bool, as_csv: bool) -> None:
     """Uptime % of the known time, unknown time, check success, incidents, downtime, MTTR, loss, latency.
 
     \b
@@ -592,9 +599,8 @@ def report_uptime(config_file: str | None, since: str | None, first: str | None,
     fmt = _output_format(as_json, as_csv) or "table"
     period = report_period(since, first, last, utc_now())
     with _report_connection(config_file) as conn:
-        rows = uptime.uptime_rows(conn, period, _scope(conn, host, account, by), from_raw)
-    columns, table = ((uptime.ACCOUNT_COLUMNS, uptime.ACCOUNT_TABLE) if by == "account"
-                      else (uptime.HOST_COLUMNS, uptime.HOST_TABLE))
+        rows = uptime.uptime_rows(conn, period, _scope(conn, host, account, client, kinds, by), from_raw)
+    columns, table = uptime.COLUMNS_BY[by]
     click.echo(reports.render(rows, columns, fmt, table), nl=False)
 
 
@@ -605,7 +611,8 @@ def report_uptime(config_file: str | None, since: str | None, first: str | None,
 @click.option("--open", "open_only", is_flag=True, help="Only incidents still ongoing.")
 @_format_option
 def report_incidents(config_file: str | None, since: str | None, host: str | None, account: str | None,
-                     open_only: bool, as_json: bool, as_csv: bool) -> None:
+                     client: str | None, kinds: tuple[str, ...], open_only: bool, as_json: bool,
+                     as_csv: bool) -> None:
     """Each offline period: host, account, start, end or "ongoing", duration, the events sent about it.
 
     \b
@@ -620,7 +627,8 @@ def report_incidents(config_file: str | None, since: str | None, host: str | Non
     now = utc_now()
     start_s = int((now - reports.parse_age(since)).timestamp()) if since else 0
     with _report_connection(config_file) as conn:
-        rows = incidents.incident_rows(conn, start_s, int(now.timestamp()), _scope(conn, host, account), open_only)
+        rows = incidents.incident_rows(conn, start_s, int(now.timestamp()), _scope(conn, host, account, client, kinds),
+                                         open_only)
     click.echo(reports.render(rows, incidents.COLUMNS, fmt, incidents.TABLE), nl=False)
 
 
@@ -629,8 +637,8 @@ def report_incidents(config_file: str | None, since: str | None, host: str | Non
 @click.option("--date", "day", metavar="DATE", help="The UTC day (default today), e.g. 2026-11-22.")
 @_scope_options
 @_format_option
-def report_daily(config_file: str | None, day: str | None, host: str | None, account: str | None, as_json: bool,
-                 as_csv: bool) -> None:
+def report_daily(config_file: str | None, day: str | None, host: str | None, account: str | None,
+                 client: str | None, kinds: tuple[str, ...], as_json: bool, as_csv: bool) -> None:
     """The day-wise report: per host its checks, good checks, uptime %, average latency, incidents.
 
     \b
@@ -646,7 +654,7 @@ def report_daily(config_file: str | None, day: str | None, host: str | None, acc
     now = utc_now()
     period = day_period(parse_date("--date", day) if day else now.date(), now)
     with _report_connection(config_file) as conn:
-        rows = uptime.daily_rows(conn, period, _scope(conn, host, account))
+        rows = uptime.daily_rows(conn, period, _scope(conn, host, account, client, kinds))
     click.echo(reports.render(rows, uptime.DAILY_COLUMNS, fmt), nl=False)
 
 

@@ -137,6 +137,52 @@ def test_the_last_failed_answer_is_shown_by_status_grouped_by_client(nwi: InProc
     assert [line.split()[0] for line in table] == ["name", "router", "a-site", "b-api"]
 
 
+def test_reports_cover_checks_by_client_and_kind(nwi: InProcess) -> None:
+    nwi.clock = Clock()
+    with ServiceServer() as web, listening() as port:
+        write_config(nwi, hosts=[{"name": "router", "address": "127.0.0.1"}],
+                     http_checks=[{"name": "shop", "url": web.url + "/switch/shop", "client": "Acme", "account": "1"},
+                                  {"name": "api", "url": web.url + "/ok", "client": "Beta"}],
+                     tcp_checks=[{"name": "db", "host": "127.0.0.1", "port": port, "client": "Acme"}])
+        check_ok(nwi)  # 10:01, first status: online
+        assert nwi.sweep().returncode == 0
+        web.switch["shop"] = 500
+        check_ok(nwi)
+        check_ok(nwi)  # 10:03: the second failure confirms shop down
+        web.switch["shop"] = 200
+        check_ok(nwi)  # 10:04: up again
+    day = ("--from", "2026-11-22", "--to", "2026-11-22")
+
+    def report(*args: str) -> list[dict[str, Any]]:
+        done = nwi.run("report", *args, "--json")
+        assert done.returncode == 0, done.stderr
+        return list(json.loads(done.stdout))
+
+    by_client = report("uptime", *day, "--by", "client")
+    # Clients by name, then what has none (the ping-sweep host).
+    assert [(r["client"], r["hosts"], r["incidents"], r["downtime_s"]) for r in by_client] == [
+        ("Acme", 2, 1, 60), ("Beta", 1, 0, 0), (None, 1, 0, 0)]
+    assert report("uptime", *day, "--by", "client", "--from-raw") == by_client
+    acme = report("uptime", *day, "--client", "Acme")
+    assert [(r["host"], r["kind"], r["client"], r["account"], r["incidents"]) for r in acme] == [
+        ("db", "tcp", "Acme", None, 0), ("shop", "http", "Acme", "1", 1)]
+    assert [r["host"] for r in report("uptime", *day)] == ["router", "db", "shop", "api"]
+    assert [r["host"] for r in report("uptime", *day, "--kind", "tcp", "--kind", "host")] == ["router", "db"]
+
+    [incident] = report("incidents", "--client", "Acme")
+    assert (incident["host"], incident["kind"], incident["client"], incident["duration_s"]) == (
+        "shop", "http", "Acme", 60)
+    assert incident["start"].startswith("2026-11-22T10:03") and incident["end"].startswith("2026-11-22T10:04")
+    assert report("incidents", "--kind", "tcp") == [] and report("incidents", "--client", "Beta") == []
+    daily = report("daily", "--date", "2026-11-22", "--client", "Acme", "--kind", "http")
+    assert [(r["host"], r["checks"], r["good_checks"], r["incidents"]) for r in daily] == [("shop", 4, 2, 1)]
+    shop = json.loads(nwi.run("history", "shop", "--since", "36500d", "--json").stdout)
+    # Every check of the http-check runs, not only those at a ping-sweep run's time (10:01).
+    assert [(row["at"][11:16], row["status"], row["reason"]) for row in shop if row["kind"] == "check"] == [
+        ("10:04", "ok", None), ("10:03", "failed", "status 500 (expected 200-399)"),
+        ("10:02", "failed", "status 500 (expected 200-399)"), ("10:01", "ok", None)]
+
+
 def test_each_job_keeps_to_its_own_rows_and_removes_only_its_departed(nwi: InProcess) -> None:
     nwi.clock = Clock()
     with ServiceServer() as web, webhook_receiver() as hook:

@@ -22,6 +22,7 @@ from netwatch.db import tables
 from netwatch.db.engine import build_engine, count_statements
 from netwatch.errors import ConfigError
 from netwatch.history import timeline
+from netwatch.jobs.http_check import JOB as HTTP_CHECK_JOB
 from netwatch.jobs.ping_sweep import JOB
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -230,8 +231,8 @@ def test_both_readers_look_checks_up_by_the_whole_primary_key(engine: Engine) ->
             assert step["key_len"] == "8", plan
 
 
-def test_the_sweep_job_name_is_the_one_history_looks_runs_up_by() -> None:
-    assert timeline.SWEEP_JOB == JOB
+def test_the_checking_jobs_are_the_ones_history_looks_runs_up_by() -> None:
+    assert timeline.CHECKING_JOBS == (JOB, HTTP_CHECK_JOB)
 
 
 def test_runs_are_kept_at_least_as_long_as_raw_checks() -> None:

@@ -78,9 +78,9 @@ def test_the_table_says_ongoing(nwi: InProcess, engine: Engine) -> None:
     seed(engine, datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2))
     done = nwi.run("report", "incidents", "--open")
     header, row = done.stdout.splitlines()
-    assert header.split() == ["host", "account", "start", "end", "duration_s", "start_event_status",
-                              "end_event_status"]
-    assert row.split()[:4] == ["db-1", "5678", row.split()[2], "ongoing"]
+    assert header.split() == ["host", "kind", "client", "account", "start", "end", "duration_s",
+                              "start_event_status", "end_event_status"]
+    assert row.split()[:6] == ["db-1", "host", "-", "5678", row.split()[4], "ongoing"]
 
 
 def test_the_daily_report_per_host(nwi: InProcess, engine: Engine) -> None:
@@ -95,7 +95,7 @@ def test_the_daily_report_per_host(nwi: InProcess, engine: Engine) -> None:
         ("db-1", "5678", "2026-11-21", 6, 3, 60.0, 1),
         ("web-1", "1234", "2026-11-21", 19, 9, 44.444, 1)]
     other = nwi.run("report", "daily", "--date", "2026-11-22", "--csv")
-    assert other.stdout == "host,account,date,checks,good_checks,uptime_pct,latency_avg_ms,incidents\r\n"
+    assert other.stdout == "host,kind,client,account,date,checks,good_checks,uptime_pct,latency_avg_ms,incidents\r\n"
 
 
 @pytest.mark.parametrize("command", [["report", "incidents"], ["report", "incidents", "--open"],

@@ -142,8 +142,8 @@ def test_the_table_shows_uptime_and_unknown_time(nwi: InProcess, engine: Engine)
     seed(engine)
     done = nwi.run("report", "uptime", *DAY_21, "--host", "web-1")
     header, row = done.stdout.splitlines()
-    assert header.split()[:4] == ["host", "account", "uptime_pct", "unknown_s"]
-    assert row.split()[:4] == ["web-1", "1234", "66.667", "84600"]
+    assert header.split()[:6] == ["host", "kind", "client", "account", "uptime_pct", "unknown_s"]
+    assert row.split()[:6] == ["web-1", "host", "-", "1234", "66.667", "84600"]
 
 
 def test_an_empty_database_is_an_empty_report(nwi: InProcess) -> None:
@@ -151,7 +151,7 @@ def test_an_empty_database_is_an_empty_report(nwi: InProcess) -> None:
     assert uptime(nwi) == []
     assert uptime(nwi, "--by", "account", "--from-raw") == []
     done = nwi.run("report", "uptime", "--csv")
-    assert (done.returncode, done.stdout.split(",")[:2]) == (0, ["host", "account"])
+    assert (done.returncode, done.stdout.split(",")[:4]) == (0, ["host", "kind", "client", "account"])
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -127,14 +127,14 @@ def run_row(row: Mapping[str, Any]) -> RunRow:
                   counts=json.loads(row["counts"]) if row["counts"] else {}, error=row["error"])
 
 
-def run_seconds(conn: Connection, job: str, since: datetime) -> list[int]:
-    """The whole epoch seconds (floored) the runs of `job` started in, ascending, from `since` on.
+def run_seconds(conn: Connection, jobs: Sequence[str], since: datetime) -> list[int]:
+    """The whole epoch seconds (floored) the runs of `jobs` started in, ascending, from `since` on.
 
-    Those are the times a run writes history at (`checks.checked_at` is a ping-sweep run's start,
-    floored): a second at or after `since` is one that a run started at or after its ceiling began.
-    One range of the (job, started_at) index.
+    Those are the times a run writes history at (`checks.checked_at` is a ping-sweep or http-check
+    run's start, floored): a second at or after `since` is one that a run started at or after its
+    ceiling began. A range of the (job, started_at) index per job.
     """
     first = datetime.fromtimestamp(math.ceil(since.timestamp()), UTC)
     starts = conn.execute(select(job_runs.c.started_at)
-                          .where(and_(job_runs.c.job == job, job_runs.c.started_at >= first))).scalars()
+                          .where(and_(job_runs.c.job.in_(jobs), job_runs.c.started_at >= first))).scalars()
     return sorted({math.floor(started.timestamp()) for started in starts})

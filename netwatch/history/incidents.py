@@ -8,6 +8,7 @@ to offline). `downtime_sums` sums them per host in SQL, with the same rules, for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,18 +23,21 @@ from netwatch.core.uptime import DowntimeSums
 from netwatch.db.outbox import statuses_of
 from netwatch.db.tables import hosts, targets, transitions
 
-COLUMNS = ("host", "account", "start", "end", "duration_s", "start_event", "start_event_status", "end_event",
-           "end_event_status")
-TABLE = ("host", "account", "start", "end", "duration_s", "start_event_status", "end_event_status")
+COLUMNS = ("host", "kind", "client", "account", "start", "end", "duration_s", "start_event", "start_event_status",
+           "end_event", "end_event_status")
+TABLE = ("host", "kind", "client", "account", "start", "end", "duration_s", "start_event_status", "end_event_status")
 ONGOING = "ongoing"
 
 
 @dataclass(frozen=True)
 class Scope:
-    """Which hosts a report covers (by current inventory account) and what one row stands for."""
+    """Which hosts and checks a report covers (by the current state's account, client and kind: one
+    no longer monitored has none) and what one row stands for (by "host", "account" or "client")."""
 
     host: str | None = None
     account: str | None = None
+    client: str | None = None
+    kinds: Sequence[str] = ()
     by: str = "host"
 
     def filters(self) -> list[ColumnElement[bool]]:
@@ -43,14 +47,20 @@ class Scope:
             chosen.append(targets.c.name == self.host)
         if self.account is not None:
             chosen.append(hosts.c.account == self.account)
+        if self.client is not None:
+            chosen.append(hosts.c.client == self.client)
+        if self.kinds:
+            chosen.append(hosts.c.kind.in_(self.kinds))
         return chosen
 
 
 @dataclass(frozen=True)
 class LocatedIncident:
-    """An incident with its host's name and account and the event keys of its start and end."""
+    """An incident with its host's name, kind, client and account and the event keys of its start and end."""
 
     host: str
+    kind: str | None
+    client: str | None
     account: str | None
     incident: Incident
     start_key: str | None
@@ -60,7 +70,7 @@ class LocatedIncident:
 def _changes(conn: Connection, condition: ColumnElement[bool], scope: Scope) -> list[Any]:
     return list(conn.execute(
         select(transitions.c.target_id, type_coerce(transitions.c.at, Integer).label("at"), transitions.c.to_state,
-               transitions.c.event_key, targets.c.name, hosts.c.account)
+               transitions.c.event_key, targets.c.name, hosts.c.kind, hosts.c.client, hosts.c.account)
         .select_from(transitions.join(targets, targets.c.id == transitions.c.target_id)
                      .outerjoin(hosts, hosts.c.name == targets.c.name))
         .where(and_(condition, *scope.filters()))
@@ -77,20 +87,21 @@ def incidents_in(conn: Connection, start_s: int, until_s: int, scope: Scope) -> 
                   .where(at < start_s).group_by(transitions.c.target_id).subquery())
         rows += _changes(conn, and_(transitions.c.target_id == latest.c.target_id, at == latest.c.at), scope)
     keys = {(row.target_id, row.at): row.event_key for row in rows}
-    where = {row.target_id: (row.name, row.account) for row in rows}
+    where = {row.target_id: (row.name, row.kind, row.client, row.account) for row in rows}
     located = []
     for incident in incidents_of((row.target_id, row.at, row.to_state) for row in rows):
         if incident.end_s is not None and incident.end_s <= start_s:
             continue
-        name, account = where[incident.target_id]
         end_key = None if incident.end_s is None else keys[(incident.target_id, incident.end_s)]
-        located.append(LocatedIncident(name, account, incident, keys[(incident.target_id, incident.start_s)], end_key))
+        located.append(LocatedIncident(*where[incident.target_id], incident,
+                                       keys[(incident.target_id, incident.start_s)], end_key))
     return located
 
 
 def downtime_sums(conn: Connection, period: Period, scope: Scope) -> dict[str, tuple[str | None, DowntimeSums]]:
     """Per host (by name) of the scope with an incident ongoing at some time in the known part of
-    `period`: its account and its incidents summed (one statement, a row per host).
+    `period`: its group (its account, or its client when scope.by is "client") and its incidents
+    summed (one statement, a row per host).
 
     The transitions read are those of `incidents_in`; each change to offline meets the host's next
     change (a window function) and is clipped to [start, until): an incident still open at `until`
@@ -113,7 +124,8 @@ def downtime_sums(conn: Connection, period: Period, scope: Scope) -> dict[str, t
     inside = end - case((spans.c.start > start, spans.c.start), else_=start)
     ended = and_(spans.c.end.is_not(None), spans.c.end <= until)
     rows = conn.execute(
-        select(targets.c.name, func.max(hosts.c.account).label("account"), func.count().label("incidents"),
+        select(targets.c.name, func.max(hosts.c.client if scope.by == "client" else hosts.c.account).label("group"),
+               func.count().label("incidents"),
                func.sum(inside).label("total"), func.max(inside).label("longest"),
                func.sum(case((ended, 1), else_=0)).label("ended"),
                func.sum(case((ended, spans.c.end - spans.c.start), else_=0)).label("ended_s"))
@@ -123,7 +135,7 @@ def downtime_sums(conn: Connection, period: Period, scope: Scope) -> dict[str, t
                *scope.filters())
         .group_by(targets.c.name)
     )
-    return {row.name: (row.account, DowntimeSums(int(row.incidents), int(row.total), int(row.longest),
+    return {row.name: (row.group, DowntimeSums(int(row.incidents), int(row.total), int(row.longest),
                                                  int(row.ended), int(row.ended_s)))
             for row in rows}
 
@@ -133,16 +145,18 @@ def _time(epoch_s: int) -> datetime:
 
 
 def incident_rows(conn: Connection, start_s: int, now_s: int, scope: Scope, open_only: bool) -> list[dict[str, Any]]:
-    """`report incidents`: each incident ongoing at some time since `start_s`, oldest first."""
+    """`report incidents`: each incident ongoing at some time since `start_s`, grouped by client (hosts and
+    checks without one first), oldest first in each group."""
     found = [item for item in incidents_in(conn, start_s, now_s + 1, scope)
              if not open_only or item.incident.end_s is None]
     statuses = statuses_of(conn, {key for item in found for key in (item.start_key, item.end_key) if key})
     return [
-        {"host": item.host, "account": item.account, "start": _time(item.incident.start_s),
+        {"host": item.host, "kind": item.kind, "client": item.client, "account": item.account,
+         "start": _time(item.incident.start_s),
          "end": ONGOING if item.incident.end_s is None else _time(item.incident.end_s),
          "duration_s": item.incident.duration_s(now_s),
          "start_event": item.start_key, "start_event_status": statuses.get(item.start_key or ""),
          "end_event": item.end_key, "end_event_status": statuses.get(item.end_key or "")}
-        for item in sorted(found, key=lambda i: (i.incident.start_s, i.host))
+        for item in sorted(found, key=lambda i: (i.client is not None, i.client or "", i.incident.start_s, i.host))
     ]
 

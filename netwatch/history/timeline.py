@@ -24,7 +24,8 @@ from netwatch.excerpt import excerpt
 COLUMNS = ("at", "kind", "status", "loss_pct", "rtt_min_ms", "rtt_avg_ms", "rtt_max_ms", "reason", "from_state",
            "to_state", "streak", "held_s")
 TABLE = ("at", "kind", "status", "loss_pct", "rtt_avg_ms", "reason", "streak", "held_s")
-SWEEP_JOB = "ping-sweep"  # netwatch/jobs/ping_sweep.py JOB: its runs' starts are the checks' times
+# netwatch/jobs/ping_sweep.py and http_check.py JOB: their runs' starts are the checks' times.
+CHECKING_JOBS = ("ping-sweep", "http-check")
 # Run times per statement of a host's checks: a day of runs a minute is 2 statements.
 TIMES_PER_STATEMENT = 1_000
 
@@ -57,11 +58,11 @@ def require_target(conn: Connection, name: str, option: str) -> int:
 def timeline_rows(conn: Connection, target_id: int, since: datetime) -> list[dict[str, Any]]:
     """A host's checks and transitions since `since`, newest first (a transition above the check that confirmed it).
 
-    The checks: one point per ping-sweep run since `since` or the oldest raw check (job_runs are kept
-    longer, and `--since` may reach back years), TIMES_PER_STATEMENT runs a statement.
+    The checks: one point per ping-sweep or http-check run since `since` or the oldest raw check
+    (job_runs are kept longer, and `--since` may reach back years), TIMES_PER_STATEMENT runs a statement.
     """
     oldest = conn.execute(select(func.min(checks.c.checked_at))).scalar()
-    times = [] if oldest is None else run_seconds(conn, SWEEP_JOB, max(since, oldest))
+    times = [] if oldest is None else run_seconds(conn, CHECKING_JOBS, max(since, oldest))
     at = type_coerce(checks.c.checked_at, Integer)
     check_rows = [
         row

@@ -29,12 +29,19 @@ from netwatch.history.incidents import Scope, downtime_sums
 FIGURES = ("uptime_pct", "online_s", "offline_s", "unknown_s", "checks", "good_checks", "check_success_pct",
            "incidents", "downtime_s", "longest_downtime_s", "mttr_s", "loss_pct", "latency_avg_ms",
            "latency_p95_ms", "latency_max_ms")
-HOST_COLUMNS = ("host", "account", "account_name", "from", "to", *FIGURES)
+HOST_COLUMNS = ("host", "kind", "client", "account", "account_name", "from", "to", *FIGURES)
 ACCOUNT_COLUMNS = ("account", "account_name", "hosts", "from", "to", *FIGURES)
-HOST_TABLE = ("host", "account", "uptime_pct", "unknown_s", "check_success_pct", "incidents", "downtime_s",
-              "longest_downtime_s", "mttr_s", "loss_pct", "latency_avg_ms", "latency_p95_ms", "latency_max_ms")
-ACCOUNT_TABLE = ("account", "account_name", "hosts", *HOST_TABLE[2:])
-DAILY_COLUMNS = ("host", "account", "date", "checks", "good_checks", "uptime_pct", "latency_avg_ms", "incidents")
+CLIENT_COLUMNS = ("client", "hosts", "from", "to", *FIGURES)
+_FIGURES_TABLE = ("uptime_pct", "unknown_s", "check_success_pct", "incidents", "downtime_s", "longest_downtime_s",
+                  "mttr_s", "loss_pct", "latency_avg_ms", "latency_p95_ms", "latency_max_ms")
+HOST_TABLE = ("host", "kind", "client", "account", *_FIGURES_TABLE)
+ACCOUNT_TABLE = ("account", "account_name", "hosts", *_FIGURES_TABLE)
+CLIENT_TABLE = ("client", "hosts", *_FIGURES_TABLE)
+# Per `--by`: the columns of a row and those of the table.
+COLUMNS_BY = {"host": (HOST_COLUMNS, HOST_TABLE), "account": (ACCOUNT_COLUMNS, ACCOUNT_TABLE),
+              "client": (CLIENT_COLUMNS, CLIENT_TABLE)}
+DAILY_COLUMNS = ("host", "kind", "client", "account", "date", "checks", "good_checks", "uptime_pct",
+                 "latency_avg_ms", "incidents")
 
 
 # The per-host counters both sources give, as columns of their per-host subquery.
@@ -145,35 +152,42 @@ _COMBINE = {"rtt_min_us": func.min, "rtt_max_us": func.max}
 
 
 def uptime_rows(conn: Connection, period: Period, scope: Scope, from_raw: bool = False) -> list[dict[str, Any]]:
-    """One row per host (scope.by "host") or account ("account") with data in the period, ordered by key."""
+    """One row per host or check (scope.by "host"), account ("account") or client ("client") with data
+    in the period. Hosts and checks are grouped by client (none first), then ordered by name; accounts
+    and clients are ordered by key, the rows of no account or client last."""
     per_host = _raw_per_host(period) if from_raw else _rollup_per_host(period)
     names_summed = [name for name in per_host.c.keys() if name != "target_id"]
     # Summed per host first: only those rows (a row per host) meet the joins.
     joined = (per_host.join(targets, targets.c.id == per_host.c.target_id)
               .outerjoin(hosts, hosts.c.name == targets.c.name))
-    by_account = scope.by == "account"
-    if by_account:
+    group = {"account": hosts.c.account, "client": hosts.c.client}.get(scope.by)
+    if group is not None:
         statement = (
-            select(hosts.c.account.label("key"), func.max(hosts.c.account).label("account"),
+            select(group.label("key"), func.max(hosts.c.account).label("account"),
                    func.count().label("hosts"),
                    *[_COMBINE.get(name, func.sum)(per_host.c[name]).label(name) for name in names_summed])
-            .select_from(joined).where(*scope.filters()).group_by(hosts.c.account)
+            .select_from(joined).where(*scope.filters()).group_by(group)
         )
     else:
         statement = (
-            select(targets.c.name.label("key"), hosts.c.account, literal(1).label("hosts"),
-                   *[per_host.c[name] for name in names_summed])
+            select(targets.c.name.label("key"), hosts.c.kind, hosts.c.client, hosts.c.account,
+                   literal(1).label("hosts"), *[per_host.c[name] for name in names_summed])
             .select_from(joined).where(*scope.filters())
         )
     rows = list(conn.execute(statement))
     incidents: dict[str | None, list[DowntimeSums]] = {}
-    for host, (account, sums) in downtime_sums(conn, period, scope).items():
-        incidents.setdefault(account if by_account else host, []).append(sums)
+    for host, (group_key, sums) in downtime_sums(conn, period, scope).items():
+        incidents.setdefault(host if group is None else group_key, []).append(sums)
     names = account_names(conn, {row.account for row in rows if row.account is not None})
+    if group is None:
+        rows.sort(key=lambda r: (r.client is not None, r.client or "", r.key))
+    else:
+        rows.sort(key=lambda r: (r.key is None, r.key or ""))
     result = []
-    for row in sorted(rows, key=lambda r: (r.key is None, r.key or "")):
+    for row in rows:
         figures = uptime_figures(_totals(row), period, downtime(incidents.get(row.key, [])))
-        label = {"account": row.key} if by_account else {"host": row.key, "account": row.account}
+        label = ({scope.by: row.key} if group is not None
+                 else {"host": row.key, "kind": row.kind, "client": row.client, "account": row.account})
         result.append({**label, "account_name": names.get(row.account), "hosts": row.hosts,
                        "from": period.first_day.isoformat(), "to": period.last_day.isoformat(), **figures})
     return result
