@@ -14,6 +14,7 @@ from netwatch.core.hoststate import Thresholds
 from netwatch.db.url import DEFAULT_SQLITE_FILE, FILE_KEY, resolve_paths
 from netwatch.errors import ConfigError
 from netwatch.excerpt import clip, excerpt
+from netwatch.heartbeat import template_problem
 from netwatch.inventory import HostSpec, hosts_from_csv, hosts_from_yaml
 from netwatch.notify.templates import validate_overrides
 from netwatch.service_inventory import (
@@ -93,6 +94,14 @@ class HttpConfig:
     concurrency: int = 50
     max_body_bytes: int = 1024 * 1024
     run_deadline_seconds: float = 45.0
+
+
+@dataclass(frozen=True)
+class HeartbeatConfig:
+    """Dead-man's-switch pings of every run (netwatch/heartbeat.py); `url` None: off."""
+
+    url: str | None = None
+    timeout_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -223,6 +232,7 @@ class Config:
     tcp_checks: tuple[TcpCheckSpec, ...] = ()
     http: HttpConfig = field(default_factory=HttpConfig)
     encryption: EncryptionConfig = field(default_factory=EncryptionConfig)
+    heartbeat: HeartbeatConfig = field(default_factory=HeartbeatConfig)
 
 
 class _Section:
@@ -417,6 +427,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     retention = _retention(top.section("retention"))
     status_page = _status_page(top.section("status_page"))
     http = _http(top.section("http"))
+    heartbeat = _heartbeat(top.section("heartbeat"))
     encryption = top.section("encryption")
     key_file = encryption.text("key_file", None)
     encryption.done()
@@ -441,6 +452,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
         tcp_checks=tuple(tcp_checks),
         http=http,
         encryption=EncryptionConfig(key_file=base_dir / key_file if key_file else None),
+        heartbeat=heartbeat,
     )
 
 
@@ -472,6 +484,21 @@ def _http(section: _Section) -> HttpConfig:
         run_deadline_seconds=section.number("run_deadline_seconds", HttpConfig.run_deadline_seconds, minimum=1,
                                             maximum=3600),
     )
+    section.done()
+    return config
+
+
+def _heartbeat(section: _Section) -> HeartbeatConfig:
+    # The URL is not echoed in errors: its path is usually the check's key.
+    url = section.text("url", None)
+    if url is not None:
+        if not url.startswith(("http://", "https://")):
+            raise section.error("url", "must start with http:// or https://")
+        problem = template_problem(url)
+        if problem is not None:
+            raise section.error("url", problem)
+    config = HeartbeatConfig(url=url, timeout_seconds=section.number(
+        "timeout_seconds", HeartbeatConfig.timeout_seconds, minimum=0.1, maximum=30))
     section.done()
     return config
 

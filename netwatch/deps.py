@@ -19,6 +19,7 @@ from netwatch.config import ApiConfig, Config, NotificationsConfig
 from netwatch.core.times import utc_now
 from netwatch.db.clock import server_now
 from netwatch.db.engine import build_engine
+from netwatch.heartbeat import OFF, Heartbeat
 from netwatch.logs import Redactor
 from netwatch.notify.channel import Channel
 from netwatch.notify.email import EmailChannel
@@ -65,6 +66,7 @@ class Deps:
     redactor: Redactor
     store_every_s: float = STORE_EVERY_S
     check_services: ServiceChecker = check_services
+    heartbeat: Heartbeat = OFF
 
 
 def make_holder() -> str:
@@ -119,6 +121,7 @@ def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag, redactor:
         stop=stop,
         holder=make_holder(),
         redactor=redactor,
+        heartbeat=Heartbeat(config.heartbeat.url, config.heartbeat.timeout_seconds, session),
     )
 
 

@@ -17,6 +17,7 @@ from netwatch.db import migrate, runs
 from netwatch.db.engine import StatementCount, count_statements, db_error_line, describe_db_error, is_db_unavailable
 from netwatch.deps import Deps
 from netwatch.errors import ClockUntrusted, ConfigError, ExitCode, LeaseHeld, NetwatchError, Stopped
+from netwatch.heartbeat import RunPings
 from netwatch.running.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -88,14 +89,27 @@ def run_job(job: str, shard: str, settings: RunConfig, deps: Deps,
     The lease is `<job>:<shard>`, or `<group.name>:<shard>` for jobs that change the same state
     and so must never run at the same time. Every error text stored in the run row is masked.
     The counts include `statements`: what the run sent to the database, which must not grow with
-    the number of hosts or events.
+    the number of hosts or events. The heartbeat (netwatch/heartbeat.py) hears of the start once the
+    lease is held and of every end but a held lease's.
     """
-    with count_statements(deps.engine) as statements:
-        return _run_job(job, shard, settings, deps, work, group, statements)
+    pings = deps.heartbeat.for_run(job, shard)
+    try:
+        with count_statements(deps.engine) as statements:
+            code = _run_job(job, shard, settings, deps, work, group, statements, pings)
+    except LeaseHeld:
+        raise
+    except NetwatchError as exc:
+        pings.finish(exc.exit_code)
+        raise
+    except Exception as exc:
+        pings.finish(_describe_failure(exc)[0])
+        raise
+    pings.finish(code)
+    return code
 
 
 def _run_job(job: str, shard: str, settings: RunConfig, deps: Deps, work: Callable[[RunContext], JobOutcome],
-             group: LeaseGroup | None, statements: StatementCount) -> ExitCode:
+             group: LeaseGroup | None, statements: StatementCount, pings: RunPings) -> ExitCode:
     started = time.monotonic()
     # From here a signal stops the run at its next safe point, with its run row and lease in order.
     deps.stop.arm()
@@ -111,6 +125,7 @@ def _run_job(job: str, shard: str, settings: RunConfig, deps: Deps, work: Callab
             runs.record_skipped_run(conn, job, shard, deps.holder, now, "lease_held", exc.exit_code,
                                     deps.redactor.mask(exc.message))
         raise
+    pings.start()
     try:
         lease.keep_renewed()
         with deps.engine.begin() as conn:
