@@ -381,6 +381,46 @@ def check_config(config_file: str | None, as_json: bool, jobs: tuple[str, ...]) 
         raise refusal
 
 
+@_command(cli, "doctor")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
+def doctor(config_file: str | None, as_json: bool) -> None:
+    """Check that the jobs can run here: config, database, schema, clock, last runs, APIs, ICMP.
+
+    Contacts the database (read-only) and the configured APIs, sends nothing; one line per check,
+    PASS, FAIL or SKIP. Exit 1 when a check failed.
+
+    \b
+    Example:
+      netwatch doctor --config /etc/netwatch/netwatch.yaml
+    """
+    from netwatch import doctor as diagnosis
+    from netwatch.clients.http import make_session
+    from netwatch.config import config_path, load_config
+    from netwatch.core.times import utc_now
+    from netwatch.db.clock import server_now
+    from netwatch.db.engine import build_engine
+    from netwatch.errors import ConfigError
+    from netwatch.probes.icmp import require_permission
+
+    path = config_path(config_file, os.environ)
+    try:
+        config = load_config(path, os.environ)
+    except ConfigError as exc:
+        findings = [diagnosis.Finding("config", diagnosis.FAIL, exc.message),
+                    diagnosis.Finding("everything else", diagnosis.SKIP, "needs a config that loads")]
+    else:
+        with make_session() as session:
+            deps = diagnosis.DoctorDeps(
+                open_engine=lambda: build_engine(config.database_url, config.database_key, read_only=True),
+                session=session, clock=utc_now, server_clock=server_now, ping_permission=require_permission,
+                icmp_kinds=diagnosis.icmp_kinds)
+            findings = diagnosis.diagnose(config, os.environ, deps)
+    click.echo(diagnosis.as_json(findings) if as_json else diagnosis.as_text(findings), nl=False)
+    if diagnosis.failed(findings):
+        raise click.exceptions.Exit(1)
+
+
 @cli.group()
 @_log_options
 def secret() -> None:

@@ -440,6 +440,12 @@ class SegwareClient:
                 f"{what}: malformed page ({one_line(str(exc), _PROBLEM_SHOWN)})", status=response.status_code
             ) from exc
 
+    def check_access(self, now: datetime) -> None:
+        """Reads the first page (one event at most) of the second before `now`: raises ApiAuthError when the
+        token is refused, ApiUnavailable or ApiRejected when the API cannot answer; changes nothing."""
+        start = now - timedelta(seconds=1)
+        self._fetch_page({"from": format_timestamp(start), "to": format_timestamp(now), "size": 1, "page": 0}, 1)
+
     def post_alarm(self, alarm: Alarm, idempotency_key: str) -> Delivery:
         """POST one alarm with its Idempotency-Key; 201 created, 409 already delivered (sent too)."""
         if not idempotency_key:
