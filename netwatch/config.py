@@ -105,6 +105,15 @@ class HeartbeatConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Where each run's Prometheus metrics go (netwatch/metrics.py); neither set: nowhere."""
+
+    pushgateway_url: str | None = None
+    textfile_dir: Path | None = None
+    timeout_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
 class EncryptionConfig:
     """`key_file`: the file holding the key of the checks' encrypted passwords (netwatch.passwords)."""
 
@@ -233,6 +242,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     encryption: EncryptionConfig = field(default_factory=EncryptionConfig)
     heartbeat: HeartbeatConfig = field(default_factory=HeartbeatConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 class _Section:
@@ -428,6 +438,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     status_page = _status_page(top.section("status_page"))
     http = _http(top.section("http"))
     heartbeat = _heartbeat(top.section("heartbeat"))
+    metrics = _metrics(top.section("metrics"), base_dir)
     encryption = top.section("encryption")
     key_file = encryption.text("key_file", None)
     encryption.done()
@@ -453,6 +464,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
         http=http,
         encryption=EncryptionConfig(key_file=base_dir / key_file if key_file else None),
         heartbeat=heartbeat,
+        metrics=metrics,
     )
 
 
@@ -499,6 +511,22 @@ def _heartbeat(section: _Section) -> HeartbeatConfig:
             raise section.error("url", problem)
     config = HeartbeatConfig(url=url, timeout_seconds=section.number(
         "timeout_seconds", HeartbeatConfig.timeout_seconds, minimum=0.1, maximum=30))
+    section.done()
+    return config
+
+
+def _metrics(section: _Section, base_dir: Path) -> MetricsConfig:
+    url = section.text("pushgateway_url", None)
+    if url is not None:
+        if not url.startswith(("http://", "https://")):
+            raise section.error("pushgateway_url", "must start with http:// or https://")
+        if "@" in url.split("/")[2]:
+            # Not echoed: the part before the @ would be a password.
+            raise section.error("pushgateway_url", "credentials in the URL are not supported")
+    directory = section.text("textfile_dir", None)
+    config = MetricsConfig(
+        pushgateway_url=url, textfile_dir=base_dir / directory if directory else None,
+        timeout_seconds=section.number("timeout_seconds", MetricsConfig.timeout_seconds, minimum=0.1, maximum=30))
     section.done()
     return config
 

@@ -21,6 +21,7 @@ from netwatch.db.clock import server_now
 from netwatch.db.engine import build_engine
 from netwatch.heartbeat import OFF, Heartbeat
 from netwatch.logs import Redactor
+from netwatch.metrics import NO_METRICS, Metrics
 from netwatch.notify.channel import Channel
 from netwatch.notify.email import EmailChannel
 from netwatch.notify.segware_alarm import SegwareAlarmChannel
@@ -67,6 +68,7 @@ class Deps:
     store_every_s: float = STORE_EVERY_S
     check_services: ServiceChecker = check_services
     heartbeat: Heartbeat = OFF
+    metrics: Metrics = NO_METRICS
 
 
 def make_holder() -> str:
@@ -122,6 +124,7 @@ def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag, redactor:
         holder=make_holder(),
         redactor=redactor,
         heartbeat=Heartbeat(config.heartbeat.url, config.heartbeat.timeout_seconds, session),
+        metrics=Metrics(config.metrics.pushgateway_url, config.metrics.textfile_dir, config.metrics.timeout_seconds),
     )
 
 

@@ -18,6 +18,7 @@ from netwatch.db.engine import StatementCount, count_statements, db_error_line, 
 from netwatch.deps import Deps
 from netwatch.errors import ClockUntrusted, ConfigError, ExitCode, LeaseHeld, NetwatchError, Stopped
 from netwatch.heartbeat import RunPings
+from netwatch.metrics import RunFigures
 from netwatch.running.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -90,26 +91,36 @@ def run_job(job: str, shard: str, settings: RunConfig, deps: Deps,
     and so must never run at the same time. Every error text stored in the run row is masked.
     The counts include `statements`: what the run sent to the database, which must not grow with
     the number of hosts or events. The heartbeat (netwatch/heartbeat.py) hears of the start once the
-    lease is held and of every end but a held lease's.
+    lease is held and of every end but a held lease's, as do the metrics (netwatch/metrics.py).
     """
+    started = time.monotonic()
     pings = deps.heartbeat.for_run(job, shard)
+    counts: dict[str, int] = {}
+
+    def report(code: int) -> None:
+        pings.finish(code)
+        deps.metrics.publish(deps.engine, RunFigures(job, shard, deps.clock(), time.monotonic() - started, code,
+                                                     counts))
+
     try:
         with count_statements(deps.engine) as statements:
-            code = _run_job(job, shard, settings, deps, work, group, statements, pings)
+            code = _run_job(job, shard, settings, deps, work, group, statements, pings, counts)
     except LeaseHeld:
         raise
     except NetwatchError as exc:
-        pings.finish(exc.exit_code)
+        report(exc.exit_code)
         raise
     except Exception as exc:
-        pings.finish(_describe_failure(exc)[0])
+        report(_describe_failure(exc)[0])
         raise
-    pings.finish(code)
+    report(code)
     return code
 
 
 def _run_job(job: str, shard: str, settings: RunConfig, deps: Deps, work: Callable[[RunContext], JobOutcome],
-             group: LeaseGroup | None, statements: StatementCount, pings: RunPings) -> ExitCode:
+             group: LeaseGroup | None, statements: StatementCount, pings: RunPings,
+             counted: dict[str, int]) -> ExitCode:
+    """As run_job; `counted` gets the run's counts once its work is done."""
     started = time.monotonic()
     # From here a signal stops the run at its next safe point, with its run row and lease in order.
     deps.stop.arm()
@@ -141,6 +152,7 @@ def _run_job(job: str, shard: str, settings: RunConfig, deps: Deps, work: Callab
             _finish_quietly(deps, run_id, "failed", code, message)
             raise
         counts = {**outcome.counts, "statements": statements.value}
+        counted.update(counts)
         result, code = _result(outcome)
         _finish(deps, run_id, result, code, counts, outcome.problem.message if outcome.problem else None)
         log.info(
