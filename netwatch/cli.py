@@ -124,15 +124,16 @@ def run() -> None:
 
 
 def _shard_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option("--shard", default="0/1", show_default=True, metavar="INDEX/COUNT",
-                        help=f"Handle only this share of the {what}, e.g. 1/4 (one lease per shard).")
+    return click.option("--shard", metavar="INDEX/COUNT",
+                        help=f"Handle only this share of the {what}, e.g. 1/4 (one lease per shard). Default: "
+                             "$JOB_COMPLETION_INDEX/$NETWATCH_SHARDS (an Indexed Job), else 0/1.")
 
 
 @_command(run, "ping-sweep")
 @config_option
 @_shard_option("hosts")
 @click.pass_obj
-def ping_sweep_command(runtime: Runtime, config_file: str | None, shard: str) -> int:
+def ping_sweep_command(runtime: Runtime, config_file: str | None, shard: str | None) -> int:
     """Ping every host once, apply thresholds, record results, send confirmed changes to Sigma.
 
     \b
@@ -140,9 +141,9 @@ def ping_sweep_command(runtime: Runtime, config_file: str | None, shard: str) ->
       netwatch run ping-sweep --config netwatch.yaml --shard 0/2
     """
     from netwatch.jobs.ping_sweep import run_ping_sweep
-    from netwatch.shard import parse_shard
+    from netwatch.shard import shard_from
 
-    chosen = parse_shard(shard)
+    chosen = shard_from(shard, os.environ)
     with _job_setup(runtime, config_file) as (config, deps):
         return run_ping_sweep(config, deps, chosen)
 
@@ -151,7 +152,7 @@ def ping_sweep_command(runtime: Runtime, config_file: str | None, shard: str) ->
 @config_option
 @_shard_option("checks")
 @click.pass_obj
-def http_check_command(runtime: Runtime, config_file: str | None, shard: str) -> int:
+def http_check_command(runtime: Runtime, config_file: str | None, shard: str | None) -> int:
     """Run every HTTP and TCP check once, apply thresholds, record results, send confirmed changes to Sigma.
 
     \b
@@ -159,9 +160,9 @@ def http_check_command(runtime: Runtime, config_file: str | None, shard: str) ->
       netwatch run http-check --config netwatch.yaml --shard 0/2
     """
     from netwatch.jobs.http_check import run_http_check
-    from netwatch.shard import parse_shard
+    from netwatch.shard import shard_from
 
-    chosen = parse_shard(shard)
+    chosen = shard_from(shard, os.environ)
     with _job_setup(runtime, config_file) as (config, deps):
         return run_http_check(config, deps, chosen, os.environ)
 

@@ -55,12 +55,13 @@ class PlannedSweep:
     """Stands in for the ICMP sweep: a host answers every request unless it is set down.
 
     By default loopback addresses (127.0.0.0/8) answer and anything else is silent, as on the
-    real loopback. `calls` records the targets of each sweep.
+    real loopback. `calls` records the targets of each sweep, `settings` its settings.
     """
 
     up: set[str] = field(default_factory=set)
     down: set[str] = field(default_factory=set)
     calls: list[list[Target]] = field(default_factory=list)
+    settings: list[PingSettings] = field(default_factory=list)
 
     def set_down(self, *names: str) -> None:
         self.down.update(names)
@@ -79,6 +80,7 @@ class PlannedSweep:
                  check_stop: Callable[[], None]) -> dict[str, ProbeResult]:
         check_stop()
         self.calls.append(list(targets))
+        self.settings.append(settings)
         results = {}
         for target in targets:
             if self.answers(target):

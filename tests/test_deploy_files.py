@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import os
 import re
 import shlex
 import shutil
@@ -61,6 +62,7 @@ OPTIONAL_SECRETS = {"NETWATCH_SEGWARE_TOKEN", "NETWATCH_SIGMA_TOKEN", "NETWATCH_
 JOB_ENV = {"NETWATCH_DATABASE_URL", *OPTIONAL_SECRETS}
 BASE_IMAGE = "registry.example.invalid/netwatch"
 KUSTOMIZATION = "kustomization.yaml"
+COMPONENTS = K8S / "components"
 # Env a pod or host gets from its Secret: enough for load_config, never a real credential.
 SECRET_ENV = {"NETWATCH_DATABASE_URL": "sqlite:///:memory:"}
 # Shell words that end the netwatch argument list on a cron line.
@@ -388,8 +390,10 @@ def k8s_documents() -> list[tuple[Path, dict[str, Any]]]:
 
 
 def manifests() -> list[tuple[Path, dict[str, Any]]]:
-    """Every Kubernetes object (not kustomizations, not the overlay's netwatch.yaml config)."""
-    return [(path, doc) for path, doc in k8s_documents() if "kind" in doc and path.name != KUSTOMIZATION]
+    """Every Kubernetes object (not kustomizations, not the overlay's netwatch.yaml config, not the
+    components' patches, which are partial objects: tested on their own below)."""
+    return [(path, doc) for path, doc in k8s_documents()
+            if "kind" in doc and path.name != KUSTOMIZATION and COMPONENTS not in path.parents]
 
 
 def by_kind(kind: str) -> list[dict[str, Any]]:
@@ -431,9 +435,11 @@ def test_every_yaml_parses_and_every_manifest_is_named() -> None:
 def test_kustomizations_list_files_that_exist_and_every_manifest_is_listed() -> None:
     for kustomization in K8S.rglob(KUSTOMIZATION):
         data = yaml.safe_load(kustomization.read_text(encoding="utf-8"))
-        assert data["kind"] == "Kustomization"
+        assert data["kind"] == ("Component" if COMPONENTS in kustomization.parents else "Kustomization")
         for resource in data.get("resources", []):
             assert (kustomization.parent / resource).exists(), f"{kustomization}: missing {resource}"
+        for patch in data.get("patches", []):
+            assert (kustomization.parent / patch["path"]).exists(), f"{kustomization}: missing {patch['path']}"
         for generator in data.get("configMapGenerator", []):
             for name in generator.get("files", []):
                 assert (kustomization.parent / name.split("=")[-1]).exists(), f"{kustomization}: missing {name}"
@@ -663,3 +669,51 @@ def test_overlay_renders_with_kustomize() -> None:
     assert images == {"registry.example.invalid/netwatch:0.1.0"}
     cron_names = {doc["metadata"]["name"] for doc in rendered if doc["kind"] == "CronJob"}
     assert cron_names == {f"netwatch-{job}" for job in SCHEDULED}
+
+
+COMPONENT = COMPONENTS / "indexed-shards"
+SHARDED_JOBS = (PING_SWEEP, HTTP_CHECK)
+
+
+def test_the_indexed_shards_component_agrees_with_itself_and_the_base() -> None:
+    component = yaml.safe_load((COMPONENT / KUSTOMIZATION).read_text(encoding="utf-8"))
+    assert component["kind"] == "Component"
+    patches = [yaml.safe_load((COMPONENT / patch["path"]).read_text(encoding="utf-8"))
+               for patch in component["patches"]]
+    assert sorted(patch["metadata"]["name"] for patch in patches) == sorted(f"netwatch-{job}" for job in SHARDED_JOBS)
+    for patch in patches:
+        job = patch["metadata"]["name"].removeprefix("netwatch-")
+        spec = patch["spec"]["jobTemplate"]["spec"]
+        [container] = spec["template"]["spec"]["containers"]
+        # The container is the base's (merged by name), and the count is the same in all three places.
+        assert container["name"] == job_pod(job)["containers"][0]["name"]
+        [shards] = [int(item["value"]) for item in container["env"] if item["name"] == "NETWATCH_SHARDS"]
+        assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", shards, shards)
+        assert shards > 1
+        # One shard's overlap (75) ends that index, not the Job; the Job-wide retry budget is removed.
+        assert spec["backoffLimitPerIndex"] == 0 and spec["backoffLimit"] is None
+        [lease] = [rule for rule in spec["podFailurePolicy"]["rules"] if "onExitCodes" in rule]
+        assert (lease["action"], lease["onExitCodes"]["values"], lease["onExitCodes"]["containerName"]) == (
+            "FailIndex", [int(ExitCode.LEASE_HELD)], job)
+        # The base never names a shard: the index comes from the Indexed Job.
+        assert "--shard" not in job_pod(job)["containers"][0]["args"]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with built-in kustomize) not installed")
+def test_the_indexed_shards_component_renders_onto_the_base(tmp_path: Path) -> None:
+    overlay = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+               "resources": [os.path.relpath(BASE, tmp_path)], "components": [os.path.relpath(COMPONENT, tmp_path)]}
+    (tmp_path / KUSTOMIZATION).write_text(yaml.safe_dump(overlay), encoding="utf-8")
+    result = subprocess.run(["kubectl", "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    crons = {doc["metadata"]["name"]: doc["spec"]["jobTemplate"]["spec"]
+             for doc in yaml.safe_load_all(result.stdout) if doc and doc["kind"] == "CronJob"}
+    for name, spec in crons.items():
+        sharded = name.removeprefix("netwatch-") in SHARDED_JOBS
+        assert (spec.get("completionMode") == "Indexed") is sharded, name
+        env = {item["name"] for item in spec["template"]["spec"]["containers"][0]["env"]}
+        # The patch adds its variable and keeps every one of the base's.
+        assert ("NETWATCH_SHARDS" in env) is sharded and JOB_ENV <= env, name
+        if sharded:
+            assert "backoffLimit" not in spec and spec["parallelism"] == spec["completions"] == 4

@@ -36,7 +36,7 @@ def run_ping_sweep(config: Config, deps: Deps, shard: Shard) -> int:
 def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> JobOutcome:
     """Sweep, then commit states, removals, new events and history in one transaction, then deliver."""
     hosts = [host for host in config.hosts if shard.owns(host.name)]
-    results = _probe(hosts, config, deps)
+    results = _probe(hosts, config, deps, shard)
     deps.stop.check()
     checks = {host.name: _evaluate(results[host.name], config) for host in hosts}
     subjects = [Subject(host.name, host.address, host.account, host.partition, host.zone) for host in hosts]
@@ -59,8 +59,9 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
     })
 
 
-def _probe(hosts: list[HostSpec], config: Config, deps: Deps) -> dict[str, ProbeResult]:
-    """Resolves names once (concurrently), then sweeps every resolved host in one pass."""
+def _probe(hosts: list[HostSpec], config: Config, deps: Deps, shard: Shard) -> dict[str, ProbeResult]:
+    """Resolves names once (concurrently), then sweeps every resolved host in one pass, at the shard's share
+    of the rate limit."""
     names = sorted({h.address for h in hosts if not is_ipv4(h.address)})
     resolved = deps.resolve(names, config.ping.resolve_concurrency) if names else {}
     results: dict[str, ProbeResult] = {}
@@ -78,7 +79,8 @@ def _probe(hosts: list[HostSpec], config: Config, deps: Deps) -> dict[str, Probe
         interval_s=config.ping.interval_ms / 1000,
         timeout_s=config.ping.timeout_seconds,
         retries=config.ping.retries,
-        rate_pps=config.ping.rate_limit_pps,
+        # Shards run at once (an Indexed Job): together they keep to the limit.
+        rate_pps=max(1, config.ping.rate_limit_pps // shard.count),
     )
     deps.stop.check()
     results.update(deps.sweep(targets, settings, deps.stop.check))
