@@ -28,6 +28,11 @@ from netwatch.yamldoc import parse_yaml
 
 DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_SQLITE_FILE}"
 ENV_DATABASE_URL = "NETWATCH_DATABASE_URL"
+# A file holding the URL (a mounted Kubernetes Secret), in place of the variable.
+ENV_DATABASE_URL_FILE = "NETWATCH_DATABASE_URL_FILE"
+# Where a URL may come from besides the config file's database.url: its errors name the source.
+FILE_URL_KEY = "database.url_file"
+ENVIRONMENT_URL_KEYS = (ENV_DATABASE_URL, ENV_DATABASE_URL_FILE)
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 
 
@@ -152,6 +157,8 @@ class EmailConfig:
     recipients: tuple[str, ...]
     timeout_seconds: float
     policy: ChannelPolicy
+    # A file holding the password (a mounted Secret), read instead of password_env.
+    password_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -354,11 +361,8 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     # Relative paths in the file's URL (a SQLite file, ssl_* files) are the file's neighbours, like
     # hosts_file; from the environment they are relative to the current directory, as any path given
     # on a command line. Either way the URL is made absolute here, so what a run shows is what it opens.
-    url = resolve_paths(database.text("url", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL, base_dir)
+    url, database_key = _database_url(database, base_dir, env)
     database.done()
-    database_key = FILE_KEY
-    if env.get(ENV_DATABASE_URL):
-        url, database_key = resolve_paths(env[ENV_DATABASE_URL], Path.cwd()), ENV_DATABASE_URL
 
     run = top.section("run")
     run_config = RunConfig(
@@ -500,6 +504,37 @@ def _http(section: _Section) -> HttpConfig:
     return config
 
 
+def _database_url(database: _Section, base_dir: Path, env: Mapping[str, str]) -> tuple[str, str]:
+    """The URL and where it came from: NETWATCH_DATABASE_URL, else the file NETWATCH_DATABASE_URL_FILE
+    names, else database.url_file, else database.url (default: the embedded SQLite file)."""
+    text, url_file = database.text("url", None), database.text("url_file", None)
+    if text is not None and url_file is not None:
+        raise database.error("url_file", "give database.url or database.url_file, not both")
+    if env.get(ENV_DATABASE_URL) and env.get(ENV_DATABASE_URL_FILE):
+        raise ConfigError(f"{ENV_DATABASE_URL} and {ENV_DATABASE_URL_FILE} are both set: give one")
+    if env.get(ENV_DATABASE_URL):
+        return resolve_paths(env[ENV_DATABASE_URL], Path.cwd()), ENV_DATABASE_URL
+    if env.get(ENV_DATABASE_URL_FILE):
+        path = Path(env[ENV_DATABASE_URL_FILE])
+        return resolve_paths(_url_from_file(ENV_DATABASE_URL_FILE, path), Path.cwd()), ENV_DATABASE_URL_FILE
+    if url_file is not None:
+        return resolve_paths(_url_from_file(database.source + ": " + FILE_URL_KEY, base_dir / url_file),
+                             base_dir), FILE_URL_KEY
+    return resolve_paths(text or DEFAULT_DATABASE_URL, base_dir), FILE_KEY
+
+
+def _url_from_file(where: str, path: Path) -> str:
+    """The one line of a file holding a database URL (its trailing line break dropped)."""
+    data = files.read_secret_file(where, path, files.TOKEN_FILE_MAX_BYTES)
+    try:
+        url = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: {clip(str(path))} is not UTF-8 text") from None
+    if not url or "\n" in url:
+        raise ConfigError(f"{where}: {clip(str(path))} must hold the database URL on one line")
+    return url
+
+
 def _heartbeat(section: _Section) -> HeartbeatConfig:
     # The URL is not echoed in errors: its path is usually the check's key.
     url = section.text("url", None)
@@ -594,7 +629,7 @@ def _notifications(section: _Section, segware: SegwareConfig, base_dir: Path) ->
     except ValueError as exc:
         raise section.error("templates", clip(str(exc))) from None
     config = NotificationsConfig(
-        email=_email(section.optional_section("email")),
+        email=_email(section.optional_section("email"), base_dir),
         webhook=_webhook(section.optional_section("webhook")),
         whatsapp=_whatsapp(section.optional_section("whatsapp"), base_dir),
         segware_alarm=_segware_alarm(section.optional_section("segware_alarm"), segware),
@@ -638,10 +673,11 @@ def _url(section: _Section, key: str) -> str:
     return url
 
 
-def _email(section: _Section | None) -> EmailConfig | None:
+def _email(section: _Section | None, base_dir: Path) -> EmailConfig | None:
     if section is None:
         return None
     tls = section.boolean("tls", False)
+    password_file = section.text("password_file", None)
     config = EmailConfig(
         host=_required(section, "host"),
         port=section.integer("port", 465 if tls else 587, minimum=1, maximum=65535),
@@ -653,6 +689,7 @@ def _email(section: _Section | None) -> EmailConfig | None:
         recipients=section.strings("to", required=True),
         timeout_seconds=section.number("timeout_seconds", 10.0, minimum=0.1, maximum=300),
         policy=_policy(section),
+        password_file=base_dir / password_file if password_file else None,
     )
     if config.tls and config.starttls:
         raise section.error("starttls", "choose one of tls (implicit TLS, port 465) and starttls")

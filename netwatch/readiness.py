@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from netwatch.config import ENV_DATABASE_URL, Config
+from netwatch.config import ENVIRONMENT_URL_KEYS, Config
 from netwatch.db.engine import safe_url
 from netwatch.db.url import check_database_url
 from netwatch.errors import ConfigError
@@ -100,7 +100,8 @@ def check_readiness(config: Config, env: Mapping[str, str]) -> Readiness:
         checks.append(lambda: read_password(email, env))
     problems = tuple(problem for problem in (database, *map(_problem, checks)) if problem is not None)
     # A URL from the environment is not the config file's: its problem is shown without the file's name.
-    from_environment = frozenset({database}) if database and config.database_key == ENV_DATABASE_URL else frozenset()
+    from_environment = (frozenset({database}) if database and config.database_key in ENVIRONMENT_URL_KEYS
+                        else frozenset())
     needs = {job: tuple(job_needs(config)) for job, job_needs in _JOB_NEEDS.items()}
     passwords = _problem(lambda: with_passwords(config.http_checks, env, config.encryption.key_file))
     if passwords is not None:

@@ -63,6 +63,18 @@ def _token_from_file(where: str, token_file: Path) -> str:
     return token
 
 
+def _password_from_file(where: str, path: Path) -> str:
+    """A password file's text without its trailing line break (any other character is the password's)."""
+    data = files.read_secret_file(where, path, files.TOKEN_FILE_MAX_BYTES)
+    try:
+        password = data.decode("utf-8").removesuffix("\n").removesuffix("\r")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: {clip(str(path))} is not UTF-8 text") from None
+    if not password:
+        raise ConfigError(f"{where}: {clip(str(path))} is empty")
+    return password
+
+
 def token_problem(token: str) -> str | None:
     """What makes `token` unusable, in words that never show it; None for a usable one."""
     for char in token:
@@ -82,20 +94,24 @@ def token_problem(token: str) -> str | None:
 
 
 def read_password(email: EmailConfig, env: Mapping[str, str]) -> str | None:
-    """The SMTP password from the variable named by password_env: no control character, at least
-    limits.PASSWORD_MIN_CHARS long.
+    """The SMTP password from password_file, else from the variable named by password_env: no control
+    character, at least limits.PASSWORD_MIN_CHARS long.
 
     None (no login) when the variable is unset; a config error then if a username is configured.
     """
-    password = env.get(email.password_env) or None
+    if email.password_file is not None:
+        key = "notifications.email.password_file"
+        password: str | None = _password_from_file(key, email.password_file)
+        source = clip(str(email.password_file))
+    else:
+        key, source = "notifications.email.password_env", email.password_env
+        password = env.get(email.password_env) or None
     if password is None and email.username:
-        raise ConfigError(f"notifications.email.password_env: notifications.email.username is set but "
-                          f"{email.password_env} is not")
+        raise ConfigError(f"{key}: notifications.email.username is set but {source} is not")
     if password is not None and any(unicodedata.category(char) == "Cc" for char in password):
-        raise ConfigError(f"notifications.email.password_env: the password in {email.password_env} contains a "
-                          "control character (a line break?)")
+        raise ConfigError(f"{key}: the password in {source} contains a control character (a line break?)")
     if password is not None and len(password) < limits.PASSWORD_MIN_CHARS:
-        raise ConfigError(f"notifications.email.password_env: the password in {email.password_env} is shorter "
-                          f"than {limits.PASSWORD_MIN_CHARS} characters (netwatch masks it in every log line and "
-                          "stored error, where a short one would hide ordinary text)")
+        raise ConfigError(f"{key}: the password in {source} is shorter than {limits.PASSWORD_MIN_CHARS} characters "
+                          "(netwatch masks it in every log line and stored error, where a short one would hide "
+                          "ordinary text)")
     return password

@@ -176,10 +176,18 @@ def test_the_jobs_reported_are_the_run_commands() -> None:
 
 
 def test_the_production_overlay_is_ready_for_every_job_with_its_secrets(tmp_path: Path) -> None:
+    # The Secret's files as the pods mount them, here in a folder of the test's own.
+    secrets = tmp_path / "netwatch-secrets"
+    secrets.mkdir()
+    files = {"database-url": "mysql+pymysql://netwatch:db-password@mysql.example.invalid/netwatch\n",
+             "segware-token": TOKEN + "\n", "sigma-token": TOKEN + "\n"}
+    for key, text in files.items():
+        (secrets / key).write_text(text, encoding="utf-8")
+        os.chmod(secrets / key, 0o440)
     for name in ("netwatch.yaml", "hosts.csv"):
-        (tmp_path / name).write_text((OVERLAY / name).read_text(encoding="utf-8"), encoding="utf-8")
-    env = {"NETWATCH_DATABASE_URL": "mysql+pymysql://netwatch:db-password@mysql.example.invalid/netwatch",
-           "NETWATCH_SEGWARE_TOKEN": TOKEN, "NETWATCH_SIGMA_TOKEN": TOKEN}
+        text = (OVERLAY / name).read_text(encoding="utf-8").replace("/etc/netwatch-secrets", str(secrets))
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    env = {"NETWATCH_DATABASE_URL_FILE": str(secrets / "database-url")}
 
     readiness = check_readiness(load_config(tmp_path / "netwatch.yaml", env), env)
 

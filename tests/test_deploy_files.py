@@ -55,11 +55,12 @@ UNPRIVILEGED_JOBS = (HTTP_CHECK, *ALARM_JOBS, "cleanup", STATUS_PAGE)
 # on the claim a web server mounts too in Kubernetes.
 STATUS_OUT = Path("/var/lib/netwatch/status-page")
 STATUS_CLAIM = "netwatch-status-page"
-# Secret keys a pod may do without: netwatch itself exits 78 when a configured feature lacks one.
-OPTIONAL_SECRETS = {"NETWATCH_SEGWARE_TOKEN", "NETWATCH_SIGMA_TOKEN", "NETWATCH_SMTP_PASSWORD",
-                    "NETWATCH_WHATSAPP_TOKEN"}
-# Every job ends by delivering the whole outbox (Sigma events and every notification channel).
-JOB_ENV = {"NETWATCH_DATABASE_URL", *OPTIONAL_SECRETS}
+# The Secret's keys reach the pods as files of one optional volume, never as variables: every job
+# ends by delivering the whole outbox (Sigma events and every notification channel), so each gets
+# them all; http-check also the key of the checks' passwords; db-upgrade only the database URL.
+SECRETS_MOUNT = Path("/etc/netwatch-secrets")
+SECRET_KEYS = {"database-url", "sigma-token", "segware-token", "smtp-password", "whatsapp-token"}
+HTTP_CHECK_KEYS = SECRET_KEYS | {"encryption-key"}
 BASE_IMAGE = "registry.example.invalid/netwatch"
 KUSTOMIZATION = "kustomization.yaml"
 COMPONENTS = K8S / "components"
@@ -533,26 +534,26 @@ def test_status_page_pod_writes_to_the_shared_claim_and_keeps_a_read_only_root()
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
-def test_only_the_http_check_pod_reads_the_encryption_key_from_an_optional_secret_file() -> None:
+def secret_volume(spec: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
+    """The Secret volume a container reads its secrets from, checked to be mounted read-only where they are."""
+    [mount] = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == SECRETS_MOUNT]
+    assert mount["readOnly"] is True
+    [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    return dict(volume["secret"])
+
+
+def test_only_the_http_check_pod_gets_and_reads_the_encryption_key() -> None:
     for spec in pod_specs():
         (container,) = spec["containers"]
         env = {item["name"]: item for item in container.get("env", [])}
+        keys = {item["key"] for item in secret_volume(spec, container)["items"]}
         if _path_of(container["args"]) != f"run {HTTP_CHECK}":
             assert not {"NETWATCH_ENCRYPTION_KEY", "NETWATCH_ENCRYPTION_KEY_FILE"} & set(env), container["name"]
+            assert "encryption-key" not in keys, container["name"]
             continue
         assert "NETWATCH_ENCRYPTION_KEY" not in env, "the key comes as a file, not as a variable"
-        key_file = Path(env["NETWATCH_ENCRYPTION_KEY_FILE"]["value"])
-        [mount] = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == key_file.parent]
-        assert mount["readOnly"] is True
-        [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
-        secret = volume["secret"]
-        assert secret["secretName"] == "netwatch-secrets"
-        # A pod without the key (no check has a password) still starts; netwatch says what is missing.
-        assert secret["optional"] is True
-        assert [item["path"] for item in secret["items"]] == [key_file.name]
-        # Not readable by others (netwatch would warn), readable by the pod's group.
-        assert secret["defaultMode"] & 0o007 == 0 and secret["defaultMode"] & 0o040
-        assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsGroup"]
+        assert Path(env["NETWATCH_ENCRYPTION_KEY_FILE"]["value"]) == SECRETS_MOUNT / "encryption-key"
+        assert "encryption-key" in keys
 
 
 def test_only_ping_sweep_runs_as_root() -> None:
@@ -569,25 +570,34 @@ def test_only_ping_sweep_runs_as_root() -> None:
 
 
 @pytest.mark.parametrize("job", ["ping-sweep", *UNPRIVILEGED_JOBS])
-def test_every_job_gets_every_secret_by_reference(job: str) -> None:
-    (container,) = job_pod(job)["containers"]
-    refs = {item["name"]: item["valueFrom"]["secretKeyRef"] for item in container["env"] if "valueFrom" in item}
-    assert set(refs) == JOB_ENV
-    for name, ref in refs.items():
-        assert ref["name"] == "netwatch-secrets"
-        assert ref.get("optional", False) is (name in OPTIONAL_SECRETS), name
+def test_every_job_reads_its_secrets_from_files_of_one_optional_secret_volume(job: str) -> None:
+    spec = job_pod(job)
+    (container,) = spec["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    assert Path(env["NETWATCH_DATABASE_URL_FILE"]["value"]) == SECRETS_MOUNT / "database-url"
+    secret = secret_volume(spec, container)
+    assert secret["secretName"] == "netwatch-secrets"
+    # Optional: a missing key is netwatch's one-line error (78) naming its file, not a pod that never starts.
+    assert secret["optional"] is True
+    assert {(item["key"], item["path"]) for item in secret["items"]} == {
+        (key, key) for key in (HTTP_CHECK_KEYS if job == HTTP_CHECK else SECRET_KEYS)}
+    # Owner and group only (netwatch warns of a secret file others may read); the pod's user is the
+    # owner (root) or in the files' group (fsGroup).
+    assert secret["defaultMode"] == 0o440
+    context = spec["securityContext"]
+    assert context["runAsUser"] == 0 or context["fsGroup"] == context["runAsGroup"]
 
 
-def test_secrets_come_from_secret_refs_only() -> None:
-    for container in containers():
-        env = {item["name"]: item for item in container.get("env", [])}
-        assert env["NETWATCH_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "netwatch-secrets"
-        for name, item in env.items():
-            if re.search(r"TOKEN|PASSWORD|DATABASE_URL|SECRET", name):
-                assert "value" not in item, f"{name} must come from a Secret"
-                assert set(item["valueFrom"]) == {"secretKeyRef"}, f"{name} must come from a Secret"
-            if name in OPTIONAL_SECRETS:
-                assert item["valueFrom"]["secretKeyRef"]["optional"] is True, name
+def test_no_secret_reaches_a_pod_as_an_environment_variable() -> None:
+    for spec in pod_specs():
+        (container,) = spec["containers"]
+        for item in container.get("env", []):
+            assert "valueFrom" not in item, f"{item['name']}: secrets come as files, not secretKeyRef"
+            assert not re.search(r"TOKEN|PASSWORD|SECRET|DATABASE_URL$", item["name"]), item["name"]
+            if item["name"].endswith("_FILE"):
+                assert SECRETS_MOUNT in Path(item["value"]).parents, item
+    [upgrade] = [spec for spec in pod_specs() if _path_of(spec["containers"][0]["args"]) == "db upgrade"]
+    assert [item["key"] for item in secret_volume(upgrade, upgrade["containers"][0])["items"]] == ["database-url"]
     assert not by_kind("Secret"), "Secrets are created out of band, never committed"
 
 
@@ -605,6 +615,8 @@ def test_configmaps_hold_no_token_looking_values() -> None:
     assert len(files) >= 4
     for where, text in files:
         for line in text.splitlines():
+            # A reference to a file of the Secret volume is where a secret is, not one.
+            line = re.sub(rf"{SECRETS_MOUNT}/[a-z-]+", "", line)
             for pattern in _TOKENISH:
                 assert not pattern.search(line), f"{where}: looks like a secret: {line.strip()}"
 
@@ -629,8 +641,8 @@ def test_configmap_config_loads_with_the_real_loader(source: str, tmp_path: Path
     assert "database" not in raw, "the database URL belongs in the Secret"
     assert config.database_url == SECRET_ENV["NETWATCH_DATABASE_URL"]
     assert config.hosts
-    assert config.segware.api.token_env == "NETWATCH_SEGWARE_TOKEN"
-    assert config.sigma.api.token_env == "NETWATCH_SIGMA_TOKEN"
+    assert config.segware.api.token_file == SECRETS_MOUNT / "segware-token"
+    assert config.sigma.api.token_file == SECRETS_MOUNT / "sigma-token"
     # The event-scan / alert-clear CronJobs would exit 78 on a config that watches no code.
     assert config.event_scan.codes
     assert all(threshold >= 1 for threshold in config.event_scan.codes.values())
@@ -667,6 +679,11 @@ def test_overlay_renders_with_kustomize() -> None:
     jobs += [doc["spec"]["jobTemplate"]["spec"] for doc in rendered if doc["kind"] == "CronJob"]
     images = {c["image"] for job in jobs for c in job["template"]["spec"]["containers"]}
     assert images == {"registry.example.invalid/netwatch:0.1.0"}
+    # As deployed: no secret as a variable anywhere, every pod reads its secrets from the Secret volume.
+    assert "secretKeyRef" not in result.stdout
+    for job in jobs:
+        pod = job["template"]["spec"]
+        assert secret_volume(pod, pod["containers"][0])["secretName"] == "netwatch-secrets"
     cron_names = {doc["metadata"]["name"] for doc in rendered if doc["kind"] == "CronJob"}
     assert cron_names == {f"netwatch-{job}" for job in SCHEDULED}
 
@@ -714,6 +731,6 @@ def test_the_indexed_shards_component_renders_onto_the_base(tmp_path: Path) -> N
         assert (spec.get("completionMode") == "Indexed") is sharded, name
         env = {item["name"] for item in spec["template"]["spec"]["containers"][0]["env"]}
         # The patch adds its variable and keeps every one of the base's.
-        assert ("NETWATCH_SHARDS" in env) is sharded and JOB_ENV <= env, name
+        assert ("NETWATCH_SHARDS" in env) is sharded and "NETWATCH_DATABASE_URL_FILE" in env, name
         if sharded:
             assert "backoffLimit" not in spec and spec["parallelism"] == spec["completions"] == 4
