@@ -133,8 +133,11 @@ def _uncommented(run: Sequence[re.Match[str]]) -> dict[str, Any] | None:
     return block
 
 
-@functools.cache
-def documented_example() -> dict[str, Any]:
+# Keys the example shows commented out beside the active key they replace (giving both is an error).
+ALTERNATIVES = {("database", "url_file"): ("database", "url")}
+
+
+def merged_example() -> dict[str, Any]:
     """The example config with its commented-out sections merged in where the comments stand."""
     text = EXAMPLE.read_text(encoding="utf-8")
     data = yaml.safe_load(text)
@@ -144,6 +147,27 @@ def documented_example() -> dict[str, Any]:
             target = target[key]
         for key, value in block.items():
             target.setdefault(key, value)
+    return data
+
+
+def _lookup(data: dict[str, Any], path: tuple[str, ...]) -> bool:
+    for part in path:
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+@functools.cache
+def documented_example() -> dict[str, Any]:
+    """The merged example without the alternatives of keys it sets (a config the parser takes)."""
+    data = merged_example()
+    for alternative, active in ALTERNATIVES.items():
+        if _lookup(data, active) and _lookup(data, alternative):
+            parent: Any = data
+            for part in alternative[:-1]:
+                parent = parent[part]
+            del parent[alternative[-1]]
     return data
 
 
@@ -228,6 +252,11 @@ def survey() -> Survey:
                 result.not_in_example.add(_name((*path, key)))
 
     visit((), base)
+    merged = merged_example()
+    for alternative in ALTERNATIVES:
+        if _lookup(merged, alternative):
+            result.in_example.add(".".join(alternative))
+            result.not_in_example.discard(".".join(alternative))
     return result
 
 
