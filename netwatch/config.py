@@ -199,8 +199,17 @@ class NotificationsConfig:
 
 
 # Jobs whose staleness the status page watches, with the default age (minutes) of a stale last success:
-# a few periods of each job's schedule (cleanup's is hourly: two missed runs).
-STATUS_PAGE_JOBS = {"ping-sweep": 10, "event-scan": 10, "alert-clear": 30, "cleanup": 120}
+# a few periods of each job's schedule (cleanup's is hourly: two missed runs; http-check runs every
+# minute, like ping-sweep).
+STATUS_PAGE_JOBS = {"ping-sweep": 10, "event-scan": 10, "alert-clear": 30, "cleanup": 120, "http-check": 10}
+# Watched only when the config has HTTP or TCP checks: without any the job has nothing to do (a site
+# need not schedule it), and an upgrade must not make a banner call a job that was never run stale.
+CHECK_JOBS = frozenset({"http-check"})
+
+
+def stale_ages(ages: Mapping[str, int | None], has_checks: bool) -> dict[str, int | None]:
+    """The ages of the jobs the banner watches for a config with or without HTTP and TCP checks."""
+    return {job: None if job in CHECK_JOBS and not has_checks else age for job, age in ages.items()}
 
 
 @dataclass(frozen=True)
@@ -208,7 +217,8 @@ class StatusPageConfig:
     """`stale_after_minutes`: per watched job, how old its last successful run may be (None: not watched)."""
 
     title: str = "netwatch status"
-    stale_after_minutes: Mapping[str, int | None] = field(default_factory=lambda: dict(STATUS_PAGE_JOBS))
+    stale_after_minutes: Mapping[str, int | None] = field(
+        default_factory=lambda: stale_ages(STATUS_PAGE_JOBS, has_checks=False))
 
 
 @dataclass(frozen=True)
@@ -439,7 +449,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     history.done()
     notifications = _notifications(top.section("notifications"), segware_config, base_dir)
     retention = _retention(top.section("retention"))
-    status_page = _status_page(top.section("status_page"))
+    status_page = _status_page(top.section("status_page"), has_checks=bool(http_checks or tcp_checks))
     http = _http(top.section("http"))
     heartbeat = _heartbeat(top.section("heartbeat"))
     metrics = _metrics(top.section("metrics"), base_dir)
@@ -602,7 +612,7 @@ def _event_scan(section: _Section) -> EventScanConfig:
     return config
 
 
-def _status_page(section: _Section) -> StatusPageConfig:
+def _status_page(section: _Section, has_checks: bool) -> StatusPageConfig:
     title = section.text("title", StatusPageConfig.title) or StatusPageConfig.title
     if len(title) > limits.LABEL:
         raise section.error("title", f"has at most {limits.LABEL} characters")
@@ -615,7 +625,7 @@ def _status_page(section: _Section) -> StatusPageConfig:
         ages.data.pop(job, None)
     ages.done()
     section.done()
-    return StatusPageConfig(title=title, stale_after_minutes=stale)
+    return StatusPageConfig(title=title, stale_after_minutes=stale_ages(stale, has_checks))
 
 
 def _notifications(section: _Section, segware: SegwareConfig, base_dir: Path) -> NotificationsConfig:

@@ -15,7 +15,7 @@
 - Rows made directly (what the status page reads): hosts with their targets, daily and hourly
   rollups, transitions, job runs, the account cache and triggers.
 
-      ids = add_hosts(conn, [SeedHost("h1", "1234", "online", since)])
+      ids = add_hosts(conn, [SeedHost("h1", "1234", "online", since)])   # kind="http", client=... for a check
       add_daily(conn, [daily_row(ids["h1"], day, online_s=86_000, offline_s=400)])
 """
 
@@ -215,14 +215,18 @@ class SeedHost:
     account: str | None
     status: str
     since: datetime | None
+    kind: str = "host"
+    client: str | None = None
+    address: str = "127.0.0.1"
 
 
 def add_hosts(conn: Connection, hosts: Sequence[SeedHost], created: datetime | None = None) -> dict[str, int]:
-    """Host rows (current inventory and state) and their targets; returns target ids by name."""
+    """Host (or check) rows (current inventory and state) and their targets; returns target ids by name."""
     conn.execute(insert(tables.hosts), [
-        {"name": h.name, "address": "127.0.0.1", "account": h.account, "partition_code": None, "zone_code": None,
+        {"name": h.name, "address": h.address, "account": h.account, "partition_code": None, "zone_code": None,
          "status": h.status, "consecutive_failures": 0, "consecutive_successes": 0, "last_transition_at": h.since,
-         "held": False, "last_check_at": h.since, "last_check_status": None, "last_run_id": None}
+         "held": False, "last_check_at": h.since, "last_check_status": None, "last_run_id": None,
+         "kind": h.kind, "client": h.client}
         for h in hosts
     ])
     conn.execute(insert(tables.targets), [{"name": h.name, "created_at": created or FIRST_CHECK} for h in hosts])
@@ -328,10 +332,35 @@ def seed_fleet(engine: Engine, last_sweep: datetime = NOW - timedelta(minutes=2)
     return ids
 
 
-def write_page(nwi: InProcess, out: Path, **status_page: Any) -> dict[str, Any]:
-    """`netwatch run status-page --out OUT` at NOW with these `status_page:` settings; its status.json."""
+# A check's target, which the page never shows (a URL may say more than a public page should).
+CHECK_URL = "https://shop.example.invalid/health"
+
+
+def seed_checks(engine: Engine, last_check: datetime = NOW - timedelta(minutes=1)) -> dict[str, int]:
+    """HTTP and TCP checks beside the fleet: client Zeta (zeta-shop, HTTP, offline since 09:00 today;
+    zeta-db, TCP, online, 5 days of history and 11 hours of response times; both of account 1234, as
+    web-1), client Acme (acme-api, online) and a check without a client (stray, unknown)."""
+    with engine.begin() as conn:
+        ids = add_hosts(conn, [
+            SeedHost("zeta-shop", "1234", "offline", TODAY + timedelta(hours=9), "http", "Zeta", CHECK_URL),
+            SeedHost("zeta-db", "1234", "online", NOW - timedelta(days=5), "tcp", "Zeta", "db.example.invalid:5432"),
+            SeedHost("acme-api", None, "online", NOW - timedelta(days=20), "http", "Acme", CHECK_URL),
+            SeedHost("stray", None, "unknown", None, "tcp", None, "stray.example.invalid:22"),
+        ])
+        add_daily(conn, [daily_row(ids["zeta-shop"], TODAY, 9 * 3600, 3600, rtt_avg_us=80_000)])
+        add_daily(conn, [daily_row(ids["zeta-db"], TODAY - timedelta(days=d), 86_400) for d in range(5)])
+        add_hourly(conn, [hourly_row(ids["zeta-db"], TODAY + timedelta(hours=h), 2_000 * (h + 1)) for h in range(11)])
+        add_transition(conn, ids["zeta-shop"], TODAY + timedelta(hours=9), "online", "offline")
+        add_run(conn, "http-check", last_check)
+    return ids
+
+
+def write_page(nwi: InProcess, out: Path, tcp_checks: Sequence[Mapping[str, Any]] = (),
+               **status_page: Any) -> dict[str, Any]:
+    """`netwatch run status-page --out OUT` at NOW with these `status_page:` settings (and `tcp_checks:`
+    in the config, when given); its status.json."""
     nwi.clock = Clock(NOW)
-    nwi.write_config([], status_page=status_page)
+    nwi.write_config([], status_page=status_page, **({"tcp_checks": list(tcp_checks)} if tcp_checks else {}))
     done = nwi.run("run", "status-page", "--out", str(out))
     assert done.returncode == 0, done.stderr
     return json.loads((out / "status.json").read_text(encoding="utf-8"))

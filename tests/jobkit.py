@@ -69,7 +69,7 @@ class Netwatch:
                   "thresholds": {"down_after": 1, "up_after": 1, "min_transition_seconds": 0},
                   "hosts": hosts, "run": {"deadline_seconds": 30}}
         for name, values in sections.items():
-            config[name] = {**config.get(name, {}), **values}
+            config[name] = {**config.get(name, {}), **values} if isinstance(values, dict) else values
         path = self.tmp_path / "netwatch.yaml"
         path.write_text(yaml.safe_dump(config), encoding="utf-8")
         return path

@@ -1,5 +1,6 @@
-"""`netwatch run status-page`: what the page says (through status.json and the HTML), escaping, no
-external reference, safe file names, the atomic swap of DIR, its refusals and its statement count."""
+"""`netwatch run status-page`: what the page says (through status.json and the HTML), hosts by account
+and HTTP and TCP checks by client, escaping, no external reference, safe file names, the atomic swap
+of DIR, its refusals and its statement count."""
 
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ from historyseed import (
     add_account,
     add_daily,
     add_hosts,
+    add_hourly,
     daily_row,
+    hourly_row,
+    seed_checks,
     seed_fleet,
     write_page,
 )
@@ -32,7 +36,7 @@ from netwatch.db import tables
 from netwatch.jobs.status_page import status_page
 
 SAFE_FILE = re.compile(
-    r"^(index\.html|status\.json|accounts/[a-z0-9-]+\.html|badges/(hosts|accounts)/[a-z0-9-]+\.svg)$")
+    r"^(index\.html|status\.json|(accounts|clients)/[a-z0-9-]+\.html|badges/(hosts|accounts|checks|clients)/[a-z0-9-]+\.svg)$")
 
 
 def written_files(out: Path) -> dict[str, bytes]:
@@ -72,6 +76,96 @@ def test_status_json_has_accounts_offline_first_with_bars_latency_and_badges(
         assert all(host["badge"] in files and host["page"] in account["pages"] for host in account["hosts"])
     badge = files[web["badge"]].decode()
     assert "web-1" in badge and "online · 99.931 %" in badge
+
+
+def test_checks_are_in_a_section_per_client_offline_first_with_bars_latency_and_badges(
+        nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
+    seed_fleet(engine)
+    seed_checks(engine)
+
+    status = write_page(nwi, tmp_path / "www")
+
+    assert [c["label"] for c in status["clients"]] == ["Zeta", "(no client)", "Acme"]
+    zeta, nobody, _ = status["clients"]
+    assert zeta["counts"] == {"checks": 2, "online": 1, "offline": 1, "unknown": 0}
+    assert [(c["name"], c["kind"], c["state"]) for c in zeta["checks"]] == [
+        ("zeta-shop", "http", "offline"), ("zeta-db", "tcp", "online")]
+    assert (nobody["client"], [c["name"] for c in nobody["checks"]]) == (None, ["stray"])
+    shop, db = zeta["checks"]
+    assert shop["since"] == "2026-11-22T09:00:00Z" and shop["daily_uptime"][-1] == 90.0
+    assert shop["daily_incidents"][-1] == 1 and sum(shop["daily_incidents"]) == 1
+    assert db["daily_uptime"][-5:] == [100.0] * 5 and db["daily_uptime"][:85] == [None] * 85
+    assert db["latency_ms"][-11:] == [2.0 * h for h in range(1, 12)] and db["uptime_30d"] == 100.0
+    assert status["check_counts"] == {"checks": 4, "online": 2, "offline": 1, "unknown": 1}
+    assert [(i["host"], i["kind"], i["client"]) for i in status["incidents"]][:2] == [
+        ("zeta-shop", "http", "Zeta"), (PAYLOAD, "host", None)]
+    files = written_files(tmp_path / "www")
+    for client in status["clients"]:
+        assert client["badge"] in files and all(page in files for page in client["pages"])
+        assert all(c["badge"] in files and c["page"] in client["pages"] for c in client["checks"])
+    # The client's 30-day uptime is its checks' time together: (5 days + 9 h) online of 5 days + 10 h.
+    assert zeta["uptime_30d"] == round(100 * (5 * 86_400 + 9 * 3600) / (5 * 86_400 + 10 * 3600), 3)
+    assert "1 offline · 99.231 %" in files[zeta["badge"]].decode()
+    assert "zeta-shop" in files[shop["badge"]].decode() and "offline · 90 %" in files[shop["badge"]].decode()
+    page = files[zeta["pages"][0]].decode()
+    rows = re.findall(r'<tr class="check kind-(\w+) state-(\w+)"><td class="name">([^<]*)</td><td class="kind">', page)
+    assert rows == [("http", "offline", "zeta-shop"), ("tcp", "online", "zeta-db")]
+    assert page.count("<i class=") == 2 * 90 and "hourly average response time, last 24 h; highest 22.0 ms" in page
+    index = files["index.html"].decode()
+    assert index.index('id="accounts"') < index.index('id="clients"')
+    assert f'<a href="{zeta["pages"][0]}">Zeta</a>' in index
+    assert '<a href="clients/no-client.html">(no client)</a>' in index
+    # A check's target (URL, host:port) is on no page, in no file.
+    assert not any(b"example.invalid" in data for data in files.values())
+
+
+def test_account_pages_list_hosts_only_even_for_checks_of_the_same_account(
+        nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
+    seed_fleet(engine)
+    seed_checks(engine)
+
+    status = write_page(nwi, tmp_path / "www")
+
+    loja = status["accounts"][0]
+    assert loja["account"] == "1234" and [h["name"] for h in loja["hosts"]] == [PAYLOAD, "web-1"]
+    assert status["counts"] == {"hosts": 4, "online": 2, "offline": 1, "unknown": 1}
+    assert sum(a["counts"]["hosts"] for a in status["accounts"]) == 4
+    page = (tmp_path / "www" / loja["pages"][0]).read_text(encoding="utf-8")
+    assert "zeta-" not in page and 'class="check' not in page
+    index = (tmp_path / "www" / "index.html").read_text(encoding="utf-8")
+    accounts = index[index.index('id="accounts"'):index.index('id="clients"')]
+    assert "zeta-" not in accounts and "stray" not in accounts
+
+
+def test_banner_counts_offline_checks_beside_the_hosts(nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
+    seed_fleet(engine)
+    seed_checks(engine)
+
+    both = write_page(nwi, tmp_path / "both")
+    with engine.begin() as conn:
+        conn.execute(update(tables.hosts).where(tables.hosts.c.kind == "host").values(status="online"))
+    checks_only = write_page(nwi, tmp_path / "checks")
+
+    assert both["banner"] == {"state": "offline", "lines": ["1 of 4 hosts offline", "1 of 4 checks offline"]}
+    assert checks_only["banner"] == {"state": "offline", "lines": ["1 of 4 checks offline"]}
+    index = (tmp_path / "checks" / "index.html").read_text(encoding="utf-8")
+    assert '<p>1 of 4 checks offline</p>' in index and '<dl class="counts" id="check-counts">' in index
+
+
+def test_http_check_is_watched_with_the_default_age_when_the_config_has_checks(
+        nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
+    seed_fleet(engine)
+    seed_checks(engine, last_check=NOW - timedelta(minutes=11))
+    check = {"name": "zeta-db", "host": "127.0.0.1", "port": 5432, "client": "Zeta"}
+
+    without = write_page(nwi, tmp_path / "without")
+    watched = write_page(nwi, tmp_path / "with", tcp_checks=[check])
+
+    assert without["stale_jobs"] == []
+    assert watched["stale_jobs"] == [{"job": "http-check", "last_success": "2026-11-22T10:19:00Z",
+                                      "stale_after_minutes": 10}]
+    index = (tmp_path / "with" / "index.html").read_text(encoding="utf-8")
+    assert "http-check is stale: last successful run 2026-11-22 10:19 UTC, more than 10 min ago" in index
 
 
 def test_stale_banner_names_the_job_whose_last_success_is_too_old(
@@ -138,6 +232,7 @@ class _Tags(HTMLParser):
 def test_nothing_is_fetched_from_anywhere_and_both_colour_schemes_are_inline(
         nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
     seed_fleet(engine)
+    seed_checks(engine)
 
     write_page(nwi, tmp_path / "www")
 
@@ -164,6 +259,7 @@ def test_every_value_is_escaped(nwi: InProcess, engine: Engine, tmp_path: Path) 
     seed_fleet(engine)
     with engine.begin() as conn:
         add_account(conn, "99", '"><img src=x onerror=alert(2)>', NOW)
+        add_hosts(conn, [SeedHost("<b>shop</b>", None, "offline", NOW, "http", "<img src=y onerror=alert(3)>")])
 
     write_page(nwi, tmp_path / "www", title="<b>Ops</b> & co")
 
@@ -177,21 +273,27 @@ def test_every_value_is_escaped(nwi: InProcess, engine: Engine, tmp_path: Path) 
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in index
     assert "&lt;b&gt;Ops&lt;/b&gt; &amp; co" in index
     assert "&#34;&gt;&lt;img src=x onerror=alert(2)&gt; (99)" in index
+    assert "&lt;img src=y onerror=alert(3)&gt;</a>" in index and "&lt;b&gt;shop&lt;/b&gt;</a>" in index
 
 
 def test_file_names_are_safe_whatever_the_names(nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
     with engine.begin() as conn:
         add_hosts(conn, [SeedHost("../../escape", "../../etc", "online", NOW),
                          SeedHost("ESCAPE", "/abs", "online", NOW),
-                         SeedHost("escape", "Ação 1", "online", NOW)])
+                         SeedHost("escape", "Ação 1", "online", NOW),
+                         SeedHost("../../check", "../../etc", "online", NOW, "http", "../../etc"),
+                         SeedHost("CHECK", None, "online", NOW, "tcp", "/abs"),
+                         SeedHost("check", None, "online", NOW, "tcp", None)])
 
     status = write_page(nwi, tmp_path / "www")
 
     files = written_files(tmp_path / "www")
-    assert len(files) == 2 + 3 * 2 + 3
+    assert len(files) == 2 + 3 * 2 + 3 + 3 * 2 + 3
     assert all(SAFE_FILE.match(name) for name in files), sorted(files)
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(("netwatch", "www", ".www."))) == []
     assert len({h["badge"] for a in status["accounts"] for h in a["hosts"]}) == 3
+    assert len({c["badge"] for c in status["clients"] for c in c["checks"]}) == 3
+    assert "clients/no-client.html" in files
 
 
 def test_dir_is_swapped_whole_while_a_reader_reads_it(nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
@@ -314,17 +416,24 @@ def _statements(nwi: InProcess) -> int:
     return _counts(nwi)["statements"]
 
 
-def test_statements_per_run_do_not_grow_with_hosts(nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
+def test_statements_per_run_do_not_grow_with_hosts_or_checks(
+        nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
     seed_fleet(engine)
-    write_page(nwi, tmp_path / "www")  # the first run of a job also makes its lease row
-    write_page(nwi, tmp_path / "www")
+    seed_checks(engine)
+    check = [{"name": "zeta-db", "host": "127.0.0.1", "port": 5432}]  # http-check watched: its read counts too
+    write_page(nwi, tmp_path / "www", tcp_checks=check)  # the first run of a job also makes its lease row
+    write_page(nwi, tmp_path / "www", tcp_checks=check)
     few = _statements(nwi)
     with engine.begin() as conn:
-        ids = add_hosts(conn, [SeedHost(f"more-{n}", f"acct-{n % 7}", "online", NOW) for n in range(300)])
-        more = [i for name, i in ids.items() if name.startswith("more-")]
+        ids = add_hosts(conn, [SeedHost(f"more-{n}", f"acct-{n % 7}", "online", NOW) for n in range(300)]
+                        + [SeedHost(f"svc-{n}", None, "offline" if n % 9 == 0 else "online", NOW,
+                                    "http" if n % 2 else "tcp", f"client-{n % 11}") for n in range(300)])
+        more = [i for name, i in ids.items() if name.startswith(("more-", "svc-"))]
         add_daily(conn, [daily_row(i, TODAY - timedelta(days=d), 86_400) for i in more for d in range(3)])
+        add_hourly(conn, [hourly_row(ids[f"svc-{n}"], TODAY + timedelta(hours=1), 5_000) for n in range(300)])
 
-    status = write_page(nwi, tmp_path / "www")
+    status = write_page(nwi, tmp_path / "www", tcp_checks=check)
 
-    assert status["counts"]["hosts"] == 304
+    assert status["counts"]["hosts"] == 304 and status["check_counts"]["checks"] == 304
+    assert len(status["clients"]) == 3 + 11
     assert _statements(nwi) == few

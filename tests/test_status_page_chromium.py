@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from historyseed import NOW, PAYLOAD, seed_fleet, write_page
+from historyseed import NOW, PAYLOAD, seed_checks, seed_fleet, write_page
 from inproc import InProcess
 from sqlalchemy.engine import Engine
 
@@ -36,7 +36,7 @@ def chromium(tmp_path: Path, page: Path, *args: str) -> str:
 
 
 class _Dom(HTMLParser):
-    """What the tests look at in a dumped DOM: host rows with their bars, script elements, the banner."""
+    """What the tests look at in a dumped DOM: host and check rows with their bars, script elements, the banner."""
 
     def __init__(self, text: str) -> None:
         super().__init__()
@@ -55,12 +55,12 @@ class _Dom(HTMLParser):
             self.scripts += 1
         if tag == "div" and found.get("id") == "banner":
             self._in.append("banner")
-        if tag == "tr" and "host" in classes:
-            self._row = {"class": classes, "name": "", "bars": [], "paths": 0}
+        if tag == "tr" and {"host", "check"} & set(classes):
+            self._row = {"class": classes, "name": "", "kind": "", "bars": [], "paths": 0}
             self.rows.append(self._row)
         if self._row is not None:
-            if tag == "td" and "name" in classes:
-                self._field = "name"
+            if tag == "td" and {"name", "kind"} & set(classes):
+                self._field = classes[0]
             elif tag == "i":
                 self._row["bars"].append((found.get("class"), found.get("title")))  # type: ignore[attr-defined]
             elif tag == "path":
@@ -75,8 +75,8 @@ class _Dom(HTMLParser):
             self._in.pop()
 
     def handle_data(self, data: str) -> None:
-        if self._row is not None and self._field == "name":
-            self._row["name"] = str(self._row["name"]) + data
+        if self._row is not None and self._field is not None:
+            self._row[self._field] = str(self._row[self._field]) + data
         if self._in and data.strip():
             self.banner.append(data.strip())
 
@@ -97,6 +97,23 @@ def test_account_page_shows_host_rows_with_90_bars_and_a_host_named_like_markup_
     assert web[0] == ("nodata", "2026-08-25: no data")  # type: ignore[index]
     assert dom.rows[1]["paths"] == 1 and dom.rows[0]["paths"] == 0
     assert dom.rows[0]["class"] == ["host", "state-offline"]
+
+
+def test_client_page_shows_its_checks_with_their_kind_90_bars_and_response_times(
+        nwi: InProcess, engine: Engine, tmp_path: Path) -> None:
+    seed_fleet(engine)
+    seed_checks(engine)
+    status = write_page(nwi, tmp_path / "www")
+    page = tmp_path / "www" / status["clients"][0]["pages"][0]
+
+    dom = _Dom(chromium(tmp_path, page, "--dump-dom"))
+
+    assert [(row["name"], row["kind"]) for row in dom.rows] == [("zeta-shop", "http"), ("zeta-db", "tcp")]
+    assert dom.rows[0]["class"] == ["check", "kind-http", "state-offline"]
+    assert all(len(row["bars"]) == 90 for row in dom.rows)  # type: ignore[arg-type]
+    assert dom.rows[0]["bars"][-1] == ("down", "2026-11-22: 90 % up, 1 incident")  # type: ignore[index]
+    assert dom.rows[1]["paths"] == 1 and dom.rows[0]["paths"] == 0
+    assert dom.banner == ["1 of 4 hosts offline", "1 of 4 checks offline"] and dom.scripts == 0
 
 
 def test_index_shows_the_stale_banner_and_every_host_and_screenshots_as_png(

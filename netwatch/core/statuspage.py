@@ -1,14 +1,19 @@
 """What the status page shows, from plain values: pure code, no I/O, no clock reads.
 
+Hosts are grouped by account, HTTP and TCP checks (kinds other than `host`) by client; each host or
+check is in one group only (a check's account names it in Sigma events, it is not where it is shown).
+
 - 90 daily bars per host (the last 90 UTC days, today included), each with a colour class from
   its uptime (`uptime_class`) and a text title (date, uptime %, incidents that overlap the day);
   a day without known time is `nodata`.
 - A 24 h latency line per host (the last 24 UTC hours, this one included) from each hour's
   average RTT (rtt_sum_us / rtt_samples), broken where an hour has no reply.
-- The banner: stale jobs (last success older than their age, or none), else offline hosts, else all up.
-- Accounts ordered offline first, hosts in them by state (offline, unknown, online) then since.
-- File names from names: a slug of [a-z0-9-] and a hash of the whole name, so any account or host
-  name gives one safe, distinct file name and none can climb out of its folder.
+- The banner: stale jobs (last success older than their age, or none), else offline hosts and
+  checks, else all up.
+- Accounts and clients ordered offline first, hosts and checks in them by state (offline, unknown,
+  online) then since.
+- File names from names: a slug of [a-z0-9-] and a hash of the whole name, so any account, client,
+  host or check name gives one safe, distinct file name and none can climb out of its folder.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ MASK_DAYS = 30
 BADGE_DAYS = 30
 HOSTS_PER_PAGE = 200
 RECENT_INCIDENTS = 100
+# The kind of a host (`hosts.kind`); every other kind (http, tcp) is a check, shown by client.
+HOST_KIND = "host"
 STATE_ORDER = {"offline": 0, "unknown": 1, "online": 2}
 # Lower bounds of each colour class, best first; below the last one a day is "down".
 UPTIME_CLASSES = ((99.9, "up"), (99.0, "minor"), (95.0, "major"))
@@ -59,6 +66,8 @@ class HostInput:
     status: str
     since: datetime | None
     target_id: int | None
+    kind: str = HOST_KIND
+    client: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +102,10 @@ class Latency:
 
 @dataclass(frozen=True)
 class HostView:
+    """A host or a check (`kind`) as its group's page shows it."""
+
     name: str
+    kind: str
     account: str | None
     state: str
     since: datetime | None
@@ -107,19 +119,24 @@ class HostView:
 
 @dataclass(frozen=True)
 class Counts:
-    hosts: int
+    total: int
     online: int
     offline: int
     unknown: int
 
 
+NO_COUNTS = Counts(0, 0, 0, 0)
+
+
 @dataclass(frozen=True)
-class AccountView:
-    account: str | None
+class GroupView:
+    """An account's hosts or a client's checks; `key` the account or client (None: hosts or checks without)."""
+
+    key: str | None
     label: str
     counts: Counts
     uptime_30d: float | None
-    hosts: tuple[HostView, ...]
+    members: tuple[HostView, ...]
     pages: tuple[str, ...]
     badge: str
 
@@ -127,7 +144,9 @@ class AccountView:
 @dataclass(frozen=True)
 class IncidentView:
     host: str
+    kind: str
     account: str | None
+    client: str | None
     start: datetime
     end: datetime | None
     duration_s: int
@@ -160,9 +179,11 @@ class PageModel:
     banner: Banner
     stale: tuple[StaleJob, ...]
     counts: Counts
+    check_counts: Counts
     days: tuple[datetime, ...]
     hours: tuple[datetime, ...]
-    accounts: tuple[AccountView, ...]
+    accounts: tuple[GroupView, ...]
+    clients: tuple[GroupView, ...]
     alerts: tuple[AlertView, ...]
     incidents: tuple[IncidentView, ...]
 
@@ -184,19 +205,28 @@ def stale_jobs(now: datetime, last: Mapping[str, datetime | None],
     return tuple(stale)
 
 
-def make_banner(stale: Sequence[StaleJob], counts: Counts) -> Banner:
+def make_banner(stale: Sequence[StaleJob], hosts: Counts, checks: Counts) -> Banner:
+    """Stale jobs first, then offline hosts and offline checks (a line each), else all up."""
     lines = [f"{s.job} is stale: " + (f"last successful run {s.last_success:%Y-%m-%d %H:%M} UTC, "
                                        f"more than {s.stale_after_minutes} min ago"
                                        if s.last_success else "no successful run recorded")
              for s in stale]
-    if counts.offline:
-        lines.append(f"{counts.offline} of {counts.hosts} hosts offline")
+    if hosts.offline:
+        lines.append(f"{hosts.offline} of {hosts.total} hosts offline")
+    if checks.offline:
+        lines.append(f"{checks.offline} of {checks.total} checks offline")
     if stale:
         return Banner("stale", tuple(lines))
-    if counts.offline:
+    if hosts.offline or checks.offline:
         return Banner("offline", tuple(lines))
-    return Banner("ok", (f"all {counts.hosts} hosts up" if counts.unknown == 0
-                         else f"no host offline ({counts.unknown} unknown)",))
+    if not checks.total:
+        return Banner("ok", (f"all {hosts.total} hosts up" if hosts.unknown == 0
+                             else f"no host offline ({hosts.unknown} unknown)",))
+    unknown = hosts.unknown + checks.unknown
+    if unknown:
+        return Banner("ok", (f"no host or check offline ({unknown} unknown)",))
+    return Banner("ok", (f"all {hosts.total} hosts and {checks.total} checks up" if hosts.total
+                         else f"all {checks.total} checks up",))
 
 
 def count_states(states: Iterable[str]) -> Counts:
@@ -317,13 +347,14 @@ class _History:
 
     def view(self, host: HostInput, page: str) -> HostView:
         target = host.target_id if host.target_id is not None else -1
+        folder = "hosts" if host.kind == HOST_KIND else "checks"
         return HostView(
-            name=host.name, account=host.account, state=host.status, since=host.since,
+            name=host.name, kind=host.kind, account=host.account, state=host.status, since=host.since,
             uptime_30d=uptime_percent(*self.time_30d.get(target, _NO_TIME)),
             daily_uptime=self.uptimes.get(target, _NO_DATA),
             daily_incidents=tuple(self.incidents.get(target, _NO_INCIDENTS)),
             latency=latency_chart(self.latency.get(target, _NO_REPLIES)),
-            badge=f"badges/hosts/{safe_name(host.name)}.svg", page=page,
+            badge=f"badges/{folder}/{safe_name(host.name)}.svg", page=page,
         )
 
 
@@ -338,7 +369,10 @@ def build_page(
     stale: Sequence[StaleJob],
     alerts: Sequence[AlertView],
 ) -> PageModel:
-    """The whole page from the reads of netwatch/db/statuspage.py (rows of other targets are ignored)."""
+    """The whole page from the reads of netwatch/db/statuspage.py (rows of other targets are ignored).
+
+    `hosts` holds hosts and checks alike (their `kind`): hosts go to their account, checks to their client.
+    """
     now_s = int(now.timestamp())
     today_s = bucket_start(now_s, DAY)
     first_day_s = today_s - (DAYS - 1) * DAY
@@ -349,22 +383,32 @@ def build_page(
     history = _History(uptimes, time_30d, _hourly_latency(hourly, first_hour_s),
                        _daily_incidents(incidents, first_day_s, now_s))
     by_account: dict[str | None, list[HostInput]] = defaultdict(list)
+    by_client: dict[str | None, list[HostInput]] = defaultdict(list)
     for host in hosts:
-        by_account[host.account].append(host)
-    accounts = [_account(account, members, account_names, history) for account, members in by_account.items()]
-    accounts.sort(key=lambda a: (-a.counts.offline, -a.counts.unknown, a.account is None, a.label, a.account or ""))
+        if host.kind == HOST_KIND:
+            by_account[host.account].append(host)
+        else:
+            by_client[host.client].append(host)
+    accounts = _ordered(_group("accounts", "account", account, members, history, _account_label(account, account_names))
+                        for account, members in by_account.items())
+    clients = _ordered(_group("clients", "client", client, members, history,
+                              "(no client)" if client is None else client)
+                       for client, members in by_client.items())
     names = {host.target_id: host for host in hosts if host.target_id is not None}
     recent_incidents = sorted((i for i in incidents if i.target_id in names),
                               key=lambda i: (i.end_s is not None, -i.start_s, names[i.target_id].name))
-    counts = count_states(host.status for host in hosts)
+    counts = count_states(host.status for host in hosts if host.kind == HOST_KIND)
+    check_counts = count_states(host.status for host in hosts if host.kind != HOST_KIND)
     return PageModel(
-        title=title, generated_at=now, banner=make_banner(stale, counts), stale=tuple(stale), counts=counts,
+        title=title, generated_at=now, banner=make_banner(stale, counts, check_counts), stale=tuple(stale),
+        counts=counts, check_counts=check_counts,
         days=tuple(_at(first_day_s + i * DAY) for i in range(DAYS)),
         hours=tuple(_at(first_hour_s + i * HOUR) for i in range(HOURS)),
-        accounts=tuple(accounts), alerts=tuple(alerts),
+        accounts=accounts, clients=clients, alerts=tuple(alerts),
         incidents=tuple(
-            IncidentView(names[i.target_id].name, names[i.target_id].account, _at(i.start_s),
-                         None if i.end_s is None else _at(i.end_s), i.duration_s(now_s))
+            IncidentView(names[i.target_id].name, names[i.target_id].kind, names[i.target_id].account,
+                         names[i.target_id].client, _at(i.start_s), None if i.end_s is None else _at(i.end_s),
+                         i.duration_s(now_s))
             for i in recent_incidents[:RECENT_INCIDENTS]
         ),
     )
@@ -373,12 +417,27 @@ def build_page(
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
-def _account(account: str | None, members: list[HostInput], account_names: Mapping[str, str],
-             history: _History) -> AccountView:
-    """The account's view: its hosts by state (offline, unknown, online), then since, then name, paged."""
+def _account_label(account: str | None, account_names: Mapping[str, str]) -> str:
+    name = account_names.get(account) if account is not None else None
+    return "(no account)" if account is None else f"{name} ({account})" if name else account
+
+
+def _ordered(groups: Iterable[GroupView]) -> tuple[GroupView, ...]:
+    """Offline first, then unknown; the group without an account or client last among equals; then by label."""
+    return tuple(sorted(groups, key=lambda g: (-g.counts.offline, -g.counts.unknown, g.key is None, g.label,
+                                               g.key or "")))
+
+
+def _group(folder: str, noun: str, key: str | None, members: list[HostInput], history: _History,
+           label: str) -> GroupView:
+    """A group's view: its members by state (offline, unknown, online), then since, then name, paged.
+
+    Its pages are `<folder>/<safe name>.html` (`<folder>/no-<noun>.html` without a key: no safe name
+    is that, as every one ends in a hash), its badge `badges/<folder>/` the same.
+    """
     members.sort(key=lambda h: (STATE_ORDER.get(h.status, 1), h.since or _NEVER, h.name))
-    stem = "accounts/no-account" if account is None else f"accounts/{safe_name(account)}"
-    pages = tuple(f"{stem}.html" if n == 0 else f"{stem}-{n + 1}.html"
+    stem = f"no-{noun}" if key is None else safe_name(key)
+    pages = tuple(f"{folder}/{stem}.html" if n == 0 else f"{folder}/{stem}-{n + 1}.html"
                   for n in range(max(1, -(-len(members) // HOSTS_PER_PAGE))))
     views = tuple(history.view(host, pages[index // HOSTS_PER_PAGE]) for index, host in enumerate(members))
     online_s = offline_s = 0
@@ -386,12 +445,10 @@ def _account(account: str | None, members: list[HostInput], account_names: Mappi
         online, offline = history.time_30d.get(host.target_id if host.target_id is not None else -1, _NO_TIME)
         online_s += online
         offline_s += offline
-    name = account_names.get(account) if account is not None else None
-    label = "(no account)" if account is None else f"{name} ({account})" if name else account
-    return AccountView(
-        account=account, label=label, counts=count_states(v.state for v in views),
-        uptime_30d=uptime_percent(online_s, offline_s), hosts=views, pages=pages,
-        badge=f"badges/accounts/{safe_name(account) if account is not None else 'no-account'}.svg",
+    return GroupView(
+        key=key, label=label, counts=count_states(v.state for v in views),
+        uptime_30d=uptime_percent(online_s, offline_s), members=views, pages=pages,
+        badge=f"badges/{folder}/{stem}.svg",
     )
 
 
@@ -428,20 +485,31 @@ def host_badge(host: HostView) -> Badge:
     return _badge(host.name, f"{host.state} · {_percent(host.uptime_30d)}", state)
 
 
-def account_badge(account: AccountView) -> Badge:
-    """How many of the account's hosts are offline (red), all online (green) or else (grey), and its 30-day uptime."""
-    counts = account.counts
+def group_badge(group: GroupView) -> Badge:
+    """How many of the group's hosts or checks are offline (red), all online (green) or else (grey), and its
+    30-day uptime."""
+    counts = group.counts
     if counts.offline:
         state, text = "offline", f"{counts.offline} offline"
-    elif counts.online == counts.hosts:
+    elif counts.online == counts.total:
         state, text = "online", "all up"
     else:
         state, text = "unknown", f"{counts.unknown} unknown"
-    return _badge(account.label, f"{text} · {_percent(account.uptime_30d)}", state)
+    return _badge(group.label, f"{text} · {_percent(group.uptime_30d)}", state)
 
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _counted(noun: str, counts: Counts) -> dict[str, int]:
+    return {noun: counts.total, "online": counts.online, "offline": counts.offline, "unknown": counts.unknown}
+
+
+def _member(view: HostView) -> dict[str, object]:
+    return {"name": view.name, "state": view.state, "since": _iso(view.since), "uptime_30d": view.uptime_30d,
+            "daily_uptime": view.daily_uptime, "daily_incidents": view.daily_incidents,
+            "latency_ms": view.latency.values_ms, "page": view.page, "badge": view.badge}
 
 
 def status_document(model: PageModel) -> dict[str, object]:
@@ -453,21 +521,25 @@ def status_document(model: PageModel) -> dict[str, object]:
         "banner": {"state": model.banner.state, "lines": list(model.banner.lines)},
         "stale_jobs": [{"job": s.job, "last_success": _iso(s.last_success),
                         "stale_after_minutes": s.stale_after_minutes} for s in model.stale],
-        "counts": model.counts.__dict__,
+        "counts": _counted("hosts", model.counts),
+        "check_counts": _counted("checks", model.check_counts),
         "days": [f"{day:%Y-%m-%d}" for day in model.days],
         "hours": [_iso(hour) for hour in model.hours],
         "accounts": [
-            {"account": a.account, "label": a.label, "counts": a.counts.__dict__, "uptime_30d": a.uptime_30d,
-             "pages": list(a.pages), "badge": a.badge,
-             "hosts": [{"name": h.name, "state": h.state, "since": _iso(h.since), "uptime_30d": h.uptime_30d,
-                        "daily_uptime": h.daily_uptime, "daily_incidents": h.daily_incidents,
-                        "latency_ms": h.latency.values_ms, "page": h.page, "badge": h.badge}
-                       for h in a.hosts]}
+            {"account": a.key, "label": a.label, "counts": _counted("hosts", a.counts), "uptime_30d": a.uptime_30d,
+             "pages": list(a.pages), "badge": a.badge, "hosts": [_member(h) for h in a.members]}
             for a in model.accounts
+        ],
+        "clients": [
+            {"client": c.key, "label": c.label, "counts": _counted("checks", c.counts), "uptime_30d": c.uptime_30d,
+             "pages": list(c.pages), "badge": c.badge,
+             "checks": [{"kind": check.kind, **_member(check)} for check in c.members]}
+            for c in model.clients
         ],
         "alerts": [{"account": a.account, "account_name": a.account_name, "cuc": a.cuc, "code": a.code,
                     "count": a.count, "threshold": a.threshold, "raised_at": _iso(a.raised_at),
                     "last_seen": _iso(a.last_seen)} for a in model.alerts],
-        "incidents": [{"host": i.host, "account": i.account, "start": _iso(i.start), "end": _iso(i.end),
-                       "duration_s": i.duration_s} for i in model.incidents],
+        "incidents": [{"host": i.host, "kind": i.kind, "account": i.account, "client": i.client,
+                       "start": _iso(i.start), "end": _iso(i.end), "duration_s": i.duration_s}
+                      for i in model.incidents],
     }

@@ -1,4 +1,4 @@
-"""The reads behind the status page: a fixed number of queries, whatever the number of hosts.
+"""The reads behind the status page: a fixed number of queries, whatever the number of hosts and checks.
 
 History times are returned as whole epoch seconds (the history tables' unit), so the page's
 arithmetic (netwatch/core/statuspage.py) works on plain integers.
@@ -15,40 +15,45 @@ from sqlalchemy import Integer, and_, case, func, literal, not_, select, type_co
 from sqlalchemy.engine import Connection
 
 from netwatch.core.rollup import DAY
-from netwatch.core.statuspage import DAYS, MASK_DAYS, DailyUptime
+from netwatch.core.statuspage import DAYS, HOST_KIND, MASK_DAYS, DailyUptime
 from netwatch.db.runs import COMMITTED
 from netwatch.db.tables import account_cache, hosts, job_runs, rollups_daily, rollups_hourly, targets, transitions
 
 
 @dataclass(frozen=True)
 class PageHost:
-    """A host of the current inventory; `target_id` None while it has no history yet."""
+    """A host or an HTTP or TCP check (`kind`) of the current inventory; `target_id` None while it has no
+    history yet. Never its address: a check's URL is not for a public page."""
 
     name: str
     account: str | None
     status: str
     since: datetime | None
     target_id: int | None
+    kind: str
+    client: str | None
 
 
 def load_page_hosts(conn: Connection) -> list[PageHost]:
-    """Every host with its state, since when, and its history id (one query)."""
+    """Every host and check with its state, since when, kind, client and history id (one query)."""
     rows = conn.execute(
-        select(hosts.c.name, hosts.c.account, hosts.c.status, hosts.c.last_transition_at, targets.c.id)
+        select(hosts.c.name, hosts.c.account, hosts.c.status, hosts.c.last_transition_at, targets.c.id,
+               hosts.c.kind, hosts.c.client)
         .select_from(hosts.outerjoin(targets, targets.c.name == hosts.c.name))
     )
-    return [PageHost(r.name, r.account, r.status, r.last_transition_at, r.id) for r in rows]
+    return [PageHost(r.name, r.account, r.status, r.last_transition_at, r.id, r.kind, r.client) for r in rows]
 
 
 def load_account_names(conn: Connection) -> dict[str, str]:
-    """The cached name of every account of the inventory that Segware knows (one query, any age).
+    """The cached name of every account of the hosts that Segware knows (one query, any age).
 
-    An old name is better than none on a status page, so the enrichment TTL does not apply here.
+    An old name is better than none on a status page, so the enrichment TTL does not apply here. Checks
+    are shown by client, so their accounts need no name.
     """
+    of_hosts = select(hosts.c.account).where(and_(hosts.c.kind == HOST_KIND, hosts.c.account.is_not(None)))
     rows = conn.execute(
         select(account_cache.c.account, account_cache.c.payload).where(
-            and_(account_cache.c.found.is_(True),
-                 account_cache.c.account.in_(select(hosts.c.account).where(hosts.c.account.is_not(None)))))
+            and_(account_cache.c.found.is_(True), account_cache.c.account.in_(of_hosts)))
     )
     names = {}
     for row in rows:

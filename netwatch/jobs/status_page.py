@@ -53,7 +53,8 @@ def status_page(config: Config, deps: Deps, out: Path, run: RunContext) -> JobOu
                         row.raised_at, row.last_seen)
               for row in sorted(active.values(), key=lambda r: (r.raised_at, r.key))]
     model = build_page(
-        settings.title, run.now, [HostInput(h.name, h.account, h.status, h.since, h.target_id) for h in hosts],
+        settings.title, run.now,
+        [HostInput(h.name, h.account, h.status, h.since, h.target_id, h.kind, h.client) for h in hosts],
         names, daily, hourly, changes, stale_jobs(run.now, last, settings.stale_after_minutes), alerts,
     )
     model_s = time.monotonic() - started - read_s
@@ -65,7 +66,9 @@ def status_page(config: Config, deps: Deps, out: Path, run: RunContext) -> JobOu
         "model_s": round(model_s, 3), "render_s": round(render_s[0], 3),
         "write_s": round(time.monotonic() - started - read_s - model_s - render_s[0], 3)}})
     return JobOutcome(counts={
-        "hosts": model.counts.hosts, "offline": model.counts.offline, "accounts": len(model.accounts),
+        "hosts": model.counts.total, "offline": model.counts.offline, "accounts": len(model.accounts),
+        "checks": model.check_counts.total, "checks_offline": model.check_counts.offline,
+        "clients": len(model.clients),
         "stale_jobs": len(model.stale), "alerts": len(model.alerts), "files": published.files,
         "reused": published.reused, "bytes": published.bytes,
     })

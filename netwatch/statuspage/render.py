@@ -18,12 +18,13 @@ from markupsafe import Markup, escape
 from netwatch.core.statuspage import (
     CHART_HEIGHT,
     CHART_WIDTH,
+    HOST_KIND,
     HOSTS_PER_PAGE,
     Badge,
     HostView,
     PageModel,
-    account_badge,
     day_title,
+    group_badge,
     host_badge,
     status_document,
     uptime_class,
@@ -61,16 +62,20 @@ def make_environment() -> Environment:
     return env
 
 
-_HOST_ROW = (
-    '<tr class="host state-{state}"><td class="name">{name}</td><td class="state">{state}</td>'
-    '<td class="since">{since}</td><td>{uptime}</td>\n'
+_ROW_TAIL = (
+    '<td class="state">{state}</td><td class="since">{since}</td><td>{uptime}</td>\n'
     '<td><div class="bars">{bars}</div></td>\n'
     '<td><svg class="latency" viewBox="0 0 {width} {height}" role="img"><title>{title}</title>{line}</svg></td></tr>'
 )
+_HOST_ROW = '<tr class="host state-{state}"><td class="name">{name}</td>' + _ROW_TAIL
+_CHECK_ROW = ('<tr class="check kind-{kind} state-{state}"><td class="name">{name}</td><td class="kind">{kind}</td>'
+              + _ROW_TAIL)
+# A host's line is its ping RTT, a check's the time its answer (HTTP) or connection (TCP) took.
+_LATENCY_WORDS = {True: ("RTT", "replies"), False: ("response time", "answers")}
 
 
 class _HostRows:
-    """The host rows of the account pages as markup, each value escaped by markupsafe like any template value.
+    """The rows of the account and client pages as markup, each value escaped by markupsafe like any template value.
 
     10,000 rows of a dozen template expressions each cost more than the rest of the pages: a row is one
     format string. 900,000 bars cost seconds through a template's loop, and most repeat (a fleet is
@@ -84,16 +89,18 @@ class _HostRows:
 
     def __call__(self, host: HostView) -> Markup:
         latency = host.latency
+        is_host = host.kind == HOST_KIND
+        measure, answers = _LATENCY_WORDS[is_host]
         if latency.max_ms is None:
-            title = "no replies in the last 24 h"
+            title = f"no {answers} in the last 24 h"
         else:
-            title = f"hourly average RTT, last 24 h; highest {latency.max_ms} ms"
+            title = f"hourly average {measure}, last 24 h; highest {latency.max_ms} ms"
         if latency.path:
             line = f'<path d="{escape(latency.path)}"/><text x="2" y="9">{escape(latency.max_ms)} ms</text>'
         else:
-            line = '<text x="2" y="24">no replies</text>'
-        return Markup(_HOST_ROW.format(
-            state=escape(host.state), name=escape(host.name), since=escape(_utc(host.since)),
+            line = f'<text x="2" y="24">no {answers}</text>'
+        return Markup((_HOST_ROW if is_host else _CHECK_ROW).format(
+            kind=escape(host.kind), state=escape(host.state), name=escape(host.name), since=escape(_utc(host.since)),
             uptime=escape(_pct(host.uptime_30d)), bars=self._bars(host), width=CHART_WIDTH, height=CHART_HEIGHT,
             title=escape(title), line=line))
 
@@ -129,13 +136,15 @@ def render_site(model: PageModel) -> Iterator[tuple[str, bytes]]:
     env = make_environment()
     env.globals["host_row"] = _HostRows(model)
     yield "index.html", env.get_template("index.html").render(model=model).encode()
-    account_page = env.get_template("account.html")
-    for account in model.accounts:
-        for number, page in enumerate(account.pages):
-            hosts = account.hosts[number * HOSTS_PER_PAGE : (number + 1) * HOSTS_PER_PAGE]
-            yield page, account_page.render(model=model, account=account, hosts=hosts, number=number).encode()
-        yield account.badge, badge_svg(account_badge(account))
-        for host in account.hosts:
-            yield host.badge, badge_svg(host_badge(host))
+    group_page = env.get_template("group.html")
+    for section, groups in (("accounts", model.accounts), ("clients", model.clients)):
+        for group in groups:
+            for number, page in enumerate(group.pages):
+                members = group.members[number * HOSTS_PER_PAGE : (number + 1) * HOSTS_PER_PAGE]
+                yield page, group_page.render(model=model, group=group, members=members, number=number,
+                                              section=section).encode()
+            yield group.badge, badge_svg(group_badge(group))
+            for member in group.members:
+                yield member.badge, badge_svg(host_badge(member))
     # orjson writes the same compact UTF-8 JSON as json.dumps(ensure_ascii=False) in a fifth of the time.
     yield "status.json", orjson.dumps(status_document(model)) + b"\n"
