@@ -136,8 +136,9 @@ class _Pass:
         self._changed = threading.Condition(self._lock)
         self._next = 0
         self._running: dict[str, _Running] = {}
-        # (ends, index, check) of the checks started, soonest first; those done are dropped when their time comes.
-        self._ends: list[tuple[float, int, _Running]] = []
+        # (ends, index, name) of the checks started, soonest first; those done are dropped when their time comes.
+        # Names, not the checks: a check done holds nothing (its sockets) until then.
+        self._ends: list[tuple[float, int, str]] = []
         self._wake_at = math.inf
         self._results: dict[str, ServiceResult] = {}
         self._error: BaseException | None = None
@@ -172,7 +173,7 @@ class _Pass:
                     continue
                 running = _Running(check, min(check.timeout_s, left), now)
                 self._running[check.name] = running
-                heapq.heappush(self._ends, (running.ends, self._next, running))
+                heapq.heappush(self._ends, (running.ends, self._next, check.name))
                 if running.ends < self._wake_at:
                     self._changed.notify()
                 return running
@@ -225,9 +226,8 @@ class _Pass:
         expired = []
         with self._lock:
             while self._ends and self._ends[0][0] <= now:
-                running = heapq.heappop(self._ends)[2]
-                if self._running.get(running.check.name) is running:
-                    del self._running[running.check.name]
+                running = self._running.pop(heapq.heappop(self._ends)[2], None)
+                if running is not None:  # else done already
                     self._set(timed_out(running.check.name, running.check.timeout_s, running.budget_s))
                     expired.append(running)
             replacements = min(len(expired), len(self._checks) - self._next)
