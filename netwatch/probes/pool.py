@@ -7,10 +7,10 @@ once) and it is told it was abandoned, so a server that stalls or drips cannot s
 worker takes the place of its worker, so one that cannot be cut short (a name lookup, a TLS
 handshake under way) holds up no other check. Running each check in its worker, not in a thread of
 its own (netwatch/bounded.py), saves a thread start and two thread hand-offs per check: a sixth of
-the CPU of a pass of 1,000 HTTPS checks on loopback. A check with too little time left is not started and fails as
-"not checked". The caller's thread also checks the stop flag every slice (a SIGTERM ends the pass
-within one) and returns at the deadline whatever is still running, which then fails as cut short
-by the deadline. Every check gets a result, in the order given.
+the CPU of a pass of 1,000 HTTPS checks on loopback. A check with too little time left is not
+started and fails as "not checked". The caller's thread also checks the stop flag every slice (a
+SIGTERM ends the pass within one) and returns at the deadline whatever is still running, which then
+fails as cut short by the deadline. Every check gets a result, in the order given.
 """
 
 from __future__ import annotations
