@@ -2,11 +2,13 @@
 
 `os.wait4` gives the rusage of exactly the child it reaps (what RUSAGE_CHILDREN adds up over all
 reaped children), so CPU and peak RSS belong to that one process: interpreter start, imports,
-config, the job and the teardown.
+config, the job and the teardown. Also what the benches that run `netwatch` share: its environment
+without NETWATCH_*, a failed run in one line, and the fields of its JSON summary line.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
@@ -64,3 +66,27 @@ def stop_server(proc: subprocess.Popen[str]) -> None:
         proc.kill()
         proc.wait(timeout=10)
     proc.stdout.close()
+
+
+def child_env() -> dict[str, str]:
+    """This environment without NETWATCH_* (a NETWATCH_DATABASE_URL here must not redirect the bench)."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("NETWATCH_")}
+
+
+def failure(what: str, timed: Timed) -> str:
+    """One line on a process that failed: how it ended and the last lines of its stderr."""
+    lines = [line.strip() for line in timed.stderr.splitlines() if line.strip(" ^~")][-3:]  # no traceback carets
+    ending = "timed out" if timed.timed_out else f"exited {timed.exit_code}"
+    return f"{what} {ending}: " + " | ".join(lines)
+
+
+def summary_fields(stderr: str, message: str) -> dict[str, object] | None:
+    """The fields of a run's JSON summary line (`--log-format json`, its `msg` is `message`), or None."""
+    for line in stderr.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("msg") == message:
+            return entry
+    return None

@@ -40,7 +40,7 @@ from pathlib import Path
 import pymysql
 import yaml
 from _databases import MYSQL_HOST, MYSQL_PORT, mysql_available, throwaway_database
-from _process import Timed, run_timed
+from _process import Timed, child_env, failure, run_timed, summary_fields
 
 DRIVER = Path(__file__).with_name("_driver.py")
 NETWATCH = Path(sys.executable).with_name("netwatch")
@@ -148,29 +148,6 @@ def write_config(directory: Path, name: str, database_url: str, hosts_csv: Path)
     return path
 
 
-def child_env() -> dict[str, str]:
-    """This environment without NETWATCH_* (a NETWATCH_DATABASE_URL here must not redirect the bench)."""
-    return {key: value for key, value in os.environ.items() if not key.startswith("NETWATCH_")}
-
-
-def failure(what: str, timed: Timed) -> str:
-    lines = [line.strip() for line in timed.stderr.splitlines() if line.strip(" ^~")][-3:]  # no traceback carets
-    ending = "timed out" if timed.timed_out else f"exited {timed.exit_code}"
-    return f"{what} {ending}: " + " | ".join(lines)
-
-
-def summary_fields(stderr: str) -> dict[str, object] | None:
-    """The fields of the run's JSON summary line, or None when it has none."""
-    for line in stderr.splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("msg") == SUMMARY:
-            return entry
-    return None
-
-
 def run_fping(fping: str, targets: Path, timeout_s: float, log_dir: Path, tag: str) -> FpingRun:
     """Times one fping over the targets file; per-host lines (stderr) give ok/failed."""
     timed = run_timed([fping, *FPING_ARGS, "-f", str(targets)], child_env(), timeout_s, log_dir, tag)
@@ -211,7 +188,7 @@ def measure_processes(args: argparse.Namespace, results: Results, fping: str | N
         fping_run = run_fping(fping, targets, args.timeout, log_dir, f"fping-{tag}") if fping else None
         timed = run_timed([netwatch, "run", "ping-sweep", "--config", str(config), "--log-format", "json"],
                           child_env(), args.timeout, log_dir, f"sweep-{tag}")
-        fields = summary_fields(timed.stderr)
+        fields = summary_fields(timed.stderr, SUMMARY)
         if timed.exit_code != 0 or fields is None:
             results.notes.append(failure(f"{backend} {n} hosts round {run}: netwatch run ping-sweep", timed))
         counts = {key: value for key, value in (fields or {}).items() if isinstance(value, int)}

@@ -371,6 +371,24 @@ def test_an_untrusted_certificate_fails_unless_verification_is_off(tls_server: S
     assert results["unverified"].status is OK
 
 
+def test_checks_in_one_pass_each_verify_with_their_own_settings(tls_server: ServiceServer, ca_file: Path,
+                                                              tmp_path: Path) -> None:
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    specs = [HttpCheckSpec(f"{kind}-{n}", tls_server.url + "/ok", **settings)  # interleaved: one context each
+             for n in range(3)
+             for kind, settings in (("ours", {"ca_file": ca_file}), ("other", {"ca_file": other_ca}),
+                                    ("default", {}), ("off", {"verify_tls": False}))]
+    results = run(specs, concurrency=4)
+
+    reasons = {name: (result.status, result.reason) for name, result in results.items()}
+    for n in range(3):
+        assert reasons[f"ours-{n}"] == (OK, None)
+        assert reasons[f"other-{n}"] == (FAILED, "TLS error: unable to get local issuer certificate")
+        assert reasons[f"default-{n}"] == (FAILED, "TLS error: unable to get local issuer certificate")
+        assert reasons[f"off-{n}"] == (OK, None)
+
+
 def test_an_expired_certificate_fails(ca: trustme.CA, ca_file: Path) -> None:
     with ServiceServer(cert(ca, days_left=-1)) as server:
         result = one(HttpCheckSpec("tls", server.url + "/ok", ca_file=ca_file))
