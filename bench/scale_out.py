@@ -29,8 +29,8 @@ from pathlib import Path
 
 import yaml
 from _databases import throwaway_database
-from _process import Timed, run_timed
-from ping_sweep import NETWATCH, PING, child_env, failure, summary_fields, write_targets
+from _process import Timed, child_env, failure, run_timed, summary_fields
+from ping_sweep import NETWATCH, PING, SUMMARY, write_targets
 
 RATE_PPS = 40_000
 
@@ -72,7 +72,7 @@ def measure(backend: str, hosts: int, shards: int, rounds: int, directory: Path,
             walls.append(wall)
             parts = []
             for index, run in enumerate(runs):
-                fields = summary_fields(run.stderr) or {}
+                fields = summary_fields(run.stderr, SUMMARY) or {}
                 parts.append(f"#{index} {run.wall_s:.2f} s (cpu {run.cpu_s:.2f}, {fields.get('hosts')} hosts, "
                              f"job {fields.get('duration_s')} s)")
             print(f"  {backend} K={shards} round {number}: whole {wall:.2f} s | " + " | ".join(parts), flush=True)
