@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dbread
 import yaml
@@ -221,10 +221,12 @@ class _HookServer(ThreadingHTTPServer):
         self.status = 204
 
 
+Served = TypeVar("Served", bound=ThreadingHTTPServer)
+
+
 @contextmanager
-def webhook_receiver() -> Iterator[_HookServer]:
-    """A real HTTP server on 127.0.0.1 that records webhook POSTs; `.status` sets its answer."""
-    server = _HookServer()
+def serving(server: Served) -> Iterator[Served]:
+    """Serves `server` (bound to a loopback port) on a thread until the block ends, then closes it."""
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -232,3 +234,10 @@ def webhook_receiver() -> Iterator[_HookServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[_HookServer]:
+    """A real HTTP server on 127.0.0.1 that records webhook POSTs; `.status` sets its answer."""
+    with serving(_HookServer()) as server:
+        yield server

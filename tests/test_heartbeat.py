@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from inproc import InProcess
-from jobkit import TOKEN
+from jobkit import TOKEN, serving
 from sqlalchemy.engine import Engine
 
 from netwatch.db.clock import server_now
@@ -59,15 +59,11 @@ class _Ping(BaseHTTPRequestHandler):
 
 @contextmanager
 def receiver() -> Iterator[_Receiver]:
-    server = _Receiver()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.released.set()
-        server.shutdown()
-        server.server_close()
+    with serving(_Receiver()) as server:
+        try:
+            yield server
+        finally:
+            server.released.set()
 
 
 def closed_port() -> int:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import socket
 import stat
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from inproc import InProcess
-from jobkit import TOKEN
+from jobkit import TOKEN, serving
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Engine
 
@@ -52,18 +50,6 @@ class _Push(BaseHTTPRequestHandler):
         """Quiet: the test reads the pushes."""
 
 
-@contextmanager
-def gateway() -> Iterator[_Gateway]:
-    server = _Gateway()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -83,7 +69,7 @@ def test_a_run_pushes_its_figures_and_the_state_it_leaves(nwi: InProcess) -> Non
     nwi.write_config(HOSTS, notifications={"webhook": webhook})
     assert nwi.sweep().returncode == 0  # both online: a first status sends nothing
     nwi.sweep_plan.set_down("down-1")
-    with gateway() as push:
+    with serving(_Gateway()) as push:
         nwi.write_config(HOSTS, metrics={"pushgateway_url": push.url}, notifications={"webhook": webhook})
         done = nwi.sweep()
     # The notice of down-1 could not be delivered: exit 1, and the message waits in the outbox.
@@ -128,7 +114,7 @@ def test_a_textfile_per_job_and_shard_is_replaced_whole(nwi: InProcess) -> None:
 def test_a_run_without_its_database_still_reports_its_exit_code(tmp_path: Path) -> None:
     down = f"mysql+pymysql://netwatch:password123@127.0.0.1:{closed_port()}/nw"
     nwi = InProcess(tmp_path, down, {"NETWATCH_SIGMA_TOKEN": TOKEN, "NETWATCH_SEGWARE_TOKEN": TOKEN})
-    with gateway() as push:
+    with serving(_Gateway()) as push:
         nwi.write_config(HOSTS, metrics={"pushgateway_url": push.url})
         done = nwi.sweep()
     assert done.returncode == ExitCode.UNAVAILABLE
@@ -150,7 +136,7 @@ def test_a_failed_push_or_write_never_fails_the_run(nwi: InProcess) -> None:
 
 def test_a_run_that_finds_the_lease_held_pushes_nothing(nwi: InProcess, engine: Engine) -> None:
     assert Lease(engine, "ping-sweep:0/1", "another-run", 120, server_now).try_acquire()
-    with gateway() as push:
+    with serving(_Gateway()) as push:
         nwi.write_config(HOSTS, metrics={"pushgateway_url": push.url})
         assert nwi.sweep().returncode == ExitCode.LEASE_HELD
     assert push.pushes == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,9 +30,11 @@ from netwatch.db import history, outbox
 from netwatch.db.hosts import HostRow, LastAnswer, StoredHost, delete_hosts, load_host_states, save_hosts
 from netwatch.db.outbox import OutboxItem
 from netwatch.db.rollups import update_rollups
+from netwatch.delivery.dispatch import dispatch
 from netwatch.delivery.notices import Notice, queue_notices
 from netwatch.delivery.sigma import CHANNEL
-from netwatch.running.runner import RunContext
+from netwatch.deps import Deps
+from netwatch.running.runner import JobOutcome, RunContext
 from netwatch.shard import Shard
 
 log = logging.getLogger(__name__)
@@ -101,6 +104,30 @@ def commit_pass(conn: Connection, subjects: list[Subject], checks: Mapping[str, 
                 if previous[name].state.status is Status.OFFLINE]
     queued = queue_notices(conn, notices, config.notifications, run.now, run.run_id)
     return Committed(len(applied), len(departed), events, queued)
+
+
+def finish_pass(deps: Deps, config: Config, run: RunContext, shard: Shard, subjects: list[Subject],
+                checks: Mapping[str, CheckResult], kinds: Collection[str], voice: Voice, counts: Mapping[str, int],
+                answers: Mapping[str, LastAnswer] | None = None) -> JobOutcome:
+    """Commits a pass (commit_pass, fenced by the lease), then delivers what is due; the run's outcome
+    with `counts` (what the job checked) and the pass's own counts."""
+    with deps.engine.begin() as conn:
+        committed = commit_pass(conn, subjects, checks, kinds, shard, voice, config, deps.sigma is not None, run,
+                                answers)
+        deps.stop.check()
+        run.lease.fence(conn)
+    log_undelivered(committed.events, voice.noun)
+    statuses = Counter(str(check.status) for check in checks.values())
+    return dispatch(deps, config, run.now).outcome({
+        **counts,
+        "ok": statuses["ok"],
+        "degraded": statuses["degraded"],
+        "failed": statuses["failed"],
+        "transitions": committed.transitions,
+        "removed": committed.removed,
+        "events": len(committed.events),
+        "notifications": committed.notifications,
+    })
 
 
 def log_undelivered(events: Iterable[OutboxItem], noun: str) -> None:

@@ -10,7 +10,6 @@ this run only, and masked in everything it logs or stores.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -19,10 +18,9 @@ from netwatch.core.checks import CheckResult
 from netwatch.core.hoststate import Status, Transition
 from netwatch.core.servicecheck import as_check
 from netwatch.db.hosts import HTTP, TCP, LastAnswer, StoredHost
-from netwatch.delivery.dispatch import dispatch
 from netwatch.delivery.notices import Notice, make_notice
 from netwatch.deps import Deps
-from netwatch.jobs.confirm import Subject, Voice, commit_pass, log_undelivered
+from netwatch.jobs.confirm import Subject, Voice, finish_pass
 from netwatch.notify.kinds import Kind
 from netwatch.passwords import with_passwords
 from netwatch.probes.pool import ProbeSettings
@@ -57,25 +55,8 @@ def http_check(config: Config, deps: Deps, shard: Shard, http: Sequence[HttpChec
                                       results[check.name].excerpt) for check in http}
     subjects = ([Subject(c.name, shown_target(c), c.account, kind=HTTP, client=c.client) for c in http]
                 + [Subject(c.name, shown_target(c), c.account, kind=TCP, client=c.client) for c in tcp])
-    with deps.engine.begin() as conn:
-        committed = commit_pass(conn, subjects, checks, KINDS, shard, _voice(config), config,
-                                deps.sigma is not None, run, answers)
-        deps.stop.check()
-        run.lease.fence(conn)
-    log_undelivered(committed.events, "check")
-    statuses = Counter(str(check.status) for check in checks.values())
-    return dispatch(deps, config, run.now).outcome({
-        "checks": len(subjects),
-        "http": len(http),
-        "tcp": len(tcp),
-        "ok": statuses["ok"],
-        "degraded": statuses["degraded"],
-        "failed": statuses["failed"],
-        "transitions": committed.transitions,
-        "removed": committed.removed,
-        "events": len(committed.events),
-        "notifications": committed.notifications,
-    })
+    return finish_pass(deps, config, run, shard, subjects, checks, KINDS, _voice(config),
+                       {"checks": len(subjects), "http": len(http), "tcp": len(tcp)}, answers)
 
 
 def _voice(config: Config) -> Voice:

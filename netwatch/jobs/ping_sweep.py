@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from datetime import datetime
 
 from netwatch.config import Config
@@ -11,11 +10,10 @@ from netwatch.core.addresses import is_ipv4
 from netwatch.core.checks import CheckResult, evaluate_check
 from netwatch.core.hoststate import Status, Transition
 from netwatch.db.hosts import HOST, StoredHost
-from netwatch.delivery.dispatch import dispatch
 from netwatch.delivery.notices import Notice, make_notice
 from netwatch.deps import Deps
 from netwatch.inventory import HostSpec
-from netwatch.jobs.confirm import Subject, Voice, commit_pass, log_undelivered
+from netwatch.jobs.confirm import Subject, Voice, finish_pass
 from netwatch.notify.kinds import Kind
 from netwatch.probes.icmp import PingSettings, ProbeResult, Target
 from netwatch.running.runner import JobOutcome, RunContext, run_job
@@ -40,23 +38,7 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
     deps.stop.check()
     checks = {host.name: _evaluate(results[host.name], config) for host in hosts}
     subjects = [Subject(host.name, host.address, host.account, host.partition, host.zone) for host in hosts]
-    with deps.engine.begin() as conn:
-        committed = commit_pass(conn, subjects, checks, (HOST,), shard, _voice(config), config,
-                                deps.sigma is not None, run)
-        deps.stop.check()
-        run.lease.fence(conn)
-    log_undelivered(committed.events, "host")
-    statuses = Counter(str(check.status) for check in checks.values())
-    return dispatch(deps, config, run.now).outcome({
-        "hosts": len(hosts),
-        "ok": statuses["ok"],
-        "degraded": statuses["degraded"],
-        "failed": statuses["failed"],
-        "transitions": committed.transitions,
-        "removed": committed.removed,
-        "events": len(committed.events),
-        "notifications": committed.notifications,
-    })
+    return finish_pass(deps, config, run, shard, subjects, checks, (HOST,), _voice(config), {"hosts": len(hosts)})
 
 
 def _probe(hosts: list[HostSpec], config: Config, deps: Deps, shard: Shard) -> dict[str, ProbeResult]:
