@@ -18,11 +18,18 @@ Each host is its own namespace joined to this one by a veth pair on a private /2
 
 Every address returned is the one to ping. Leaving the ``with`` block removes every namespace,
 veth pair, route and helper process the lab created, also when the test failed.
+
+A lab hangs off this process's namespace, or off another one: ``netns_lab("nwt", home=name)``
+with a namespace of ``pinging_namespace()``, which lets datagram ICMP sockets be opened (it sets
+``net.ipv4.ping_group_range``, a per-namespace setting, where this namespace may forbid them).
+``run_in_namespace(name, fn)`` calls ``fn`` in a thread that has joined the namespace, so every
+socket ``fn`` opens belongs to it.
 Run as a script, this module is the delayed echo responder that ``add_slow`` starts.
 """
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import os
 import select
@@ -31,10 +38,12 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import pytest
 
@@ -42,6 +51,11 @@ _POOL_START = int(ipaddress.IPv4Address("169.254.100.0"))
 _POOL_BLOCKS = 100 * 32  # /29 blocks in 169.254.100.0 - 169.254.199.255
 _SAFETY_METRIC = 4242
 _RESPONDER_MAX_S = 900.0
+_CLONE_NEWNET = 0x40000000
+ALL_GROUPS = "0 2147483647"  # a ping_group_range that lets every group open datagram ICMP sockets
+NO_GROUP = "1 0"  # the kernel's default: none may
+
+T = TypeVar("T")
 
 
 def netns_unavailable_reason() -> str | None:
@@ -71,13 +85,55 @@ def _sysctl(namespace: str, key: str, value: str) -> None:
     _ip("netns", "exec", namespace, "sysctl", "-q", "-w", f"{key}={value}")
 
 
-def _used_networks() -> list[ipaddress.IPv4Network]:
+def _in(home: str | None) -> list[str]:
+    """The `ip` options that act on namespace `home` (None: this process's)."""
+    return [] if home is None else ["-n", home]
+
+
+@contextmanager
+def pinging_namespace(prefix: str, ping_group_range: str = ALL_GROUPS) -> Iterator[str]:
+    """A new network namespace with its loopback up and `ping_group_range` set; yields its name."""
+    name = f"{prefix}-{os.getpid()}-home"
+    _ip("netns", "add", name)
+    try:
+        _ip("-n", name, "link", "set", "lo", "up")
+        _sysctl(name, "net.ipv4.ping_group_range", ping_group_range)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10, check=False)
+
+
+def run_in_namespace(namespace: str, call: Callable[[], T]) -> T:
+    """`call()` in a thread that joined `namespace` (setns), its result or its exception passed on."""
+    outcome: dict[str, Any] = {}
+
+    def joined() -> None:
+        try:
+            fd = os.open(f"/run/netns/{namespace}", os.O_RDONLY)
+            try:
+                if ctypes.CDLL(None, use_errno=True).setns(fd, _CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns into {namespace}")
+            finally:
+                os.close(fd)
+            outcome["result"] = call()
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=joined, name=f"in-{namespace}")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def _used_networks(home: str | None) -> list[ipaddress.IPv4Network]:
     output = subprocess.run(
-        ["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, timeout=10, check=True
+        ["ip", *_in(home), "-4", "-o", "addr", "show"], capture_output=True, text=True, timeout=10, check=True
     ).stdout
     used = [ipaddress.IPv4Interface(line.split()[3]).network for line in output.splitlines()]
-    routes = subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True,
-                            timeout=10, check=True).stdout
+    routes = subprocess.run(["ip", *_in(home), "-4", "route", "show", "table", "all"], capture_output=True,
+                            text=True, timeout=10, check=True).stdout
     for line in routes.splitlines():
         words = line.split()
         if not words:
@@ -100,9 +156,13 @@ class _Host:
 
 @dataclass
 class NetnsLab:
-    """Test hosts in network namespaces; build one with ``netns_lab()``."""
+    """Test hosts in network namespaces; build one with ``netns_lab()``.
+
+    `home`: the namespace the hosts hang off (None: this process's).
+    """
 
     prefix: str
+    home: str | None = None
     _hosts: list[_Host] = field(default_factory=list)
     _routes: list[list[str]] = field(default_factory=list)
     _block_cursor: int = 0
@@ -160,8 +220,8 @@ class NetnsLab:
         host = self._host(address)
         _ip("-n", host.namespace, "link", "set", host.peer_link, "up")
         # A neighbour entry that failed while the host was down would drop the next requests.
-        subprocess.run(["ip", "neigh", "flush", "dev", host.host_link], capture_output=True, timeout=10,
-                       check=False)
+        subprocess.run(["ip", *_in(self.home), "neigh", "flush", "dev", host.host_link], capture_output=True,
+                       timeout=10, check=False)
 
     def close(self) -> None:
         """Removes everything the lab created; safe to call twice."""
@@ -176,11 +236,12 @@ class NetnsLab:
                 if host.responder.stdout:
                     host.responder.stdout.close()
             # Deleting the veth here is synchronous; leaving it to the namespace deletion is not.
-            subprocess.run(["ip", "link", "del", host.host_link], capture_output=True, timeout=10, check=False)
+            subprocess.run(["ip", *_in(self.home), "link", "del", host.host_link], capture_output=True, timeout=10,
+                           check=False)
             subprocess.run(["ip", "netns", "del", host.namespace], capture_output=True, timeout=10,
                            check=False)
         for route in reversed(self._routes):
-            subprocess.run(["ip", *route], capture_output=True, timeout=10, check=False)
+            subprocess.run(["ip", *_in(self.home), *route], capture_output=True, timeout=10, check=False)
         self._hosts.clear()
         self._routes.clear()
 
@@ -191,11 +252,11 @@ class NetnsLab:
         raise KeyError(f"no lab host with address {address}")
 
     def _add_route(self, add: list[str]) -> None:
-        _ip(*add)
+        _ip(*_in(self.home), *add)
         self._routes.append(["route", "del", *add[2:]])
 
     def _next_block(self) -> ipaddress.IPv4Network:
-        used = _used_networks()
+        used = _used_networks(self.home)
         start = (os.getpid() * 37) % _POOL_BLOCKS
         while self._block_cursor < _POOL_BLOCKS:
             number = (start + self._block_cursor) % _POOL_BLOCKS
@@ -220,10 +281,11 @@ class NetnsLab:
         )
         self._hosts.append(host)
         _ip("netns", "add", host.namespace)
-        _ip("link", "add", host.host_link, "type", "veth", "peer", "name", host.peer_link)
-        _ip("link", "set", host.peer_link, "netns", host.namespace)
-        _ip("addr", "add", f"{host_side}/29", "dev", host.host_link)
-        _ip("link", "set", host.host_link, "up")
+        here = _in(self.home)
+        _ip(*here, "link", "add", host.host_link, "type", "veth", "peer", "name", host.peer_link)
+        _ip(*here, "link", "set", host.peer_link, "netns", host.namespace)
+        _ip(*here, "addr", "add", f"{host_side}/29", "dev", host.host_link)
+        _ip(*here, "link", "set", host.host_link, "up")
         # Should the veth vanish, traffic to the block stops here instead of taking the default route.
         self._add_route(["route", "add", "unreachable", str(block), "metric", str(_SAFETY_METRIC)])
         _ip("-n", host.namespace, "addr", "add", f"{host.address}/29", "dev", host.peer_link)
@@ -233,9 +295,9 @@ class NetnsLab:
 
 
 @contextmanager
-def netns_lab(prefix: str = "nwt") -> Iterator[NetnsLab]:
-    """A lab of namespace test hosts, removed on exit whatever happened."""
-    lab = NetnsLab(prefix)
+def netns_lab(prefix: str = "nwt", home: str | None = None) -> Iterator[NetnsLab]:
+    """A lab of namespace test hosts (off namespace `home`, None: this one), removed on exit whatever happened."""
+    lab = NetnsLab(prefix, home)
     try:
         yield lab
     finally:

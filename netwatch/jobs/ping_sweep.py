@@ -27,16 +27,19 @@ JOB = "ping-sweep"
 
 
 def run_ping_sweep(config: Config, deps: Deps, shard: Shard) -> int:
-    """One pass of the job under its lease; returns the exit code (77 at once without raw ICMP rights)."""
-    deps.check_ping_permission()
+    """One pass of the job under its lease; returns the exit code (77 at once without ICMP socket rights)."""
+    icmp_socket = deps.check_ping_permission(config.ping.socket)
     return run_job(JOB, str(shard), config.run, deps,
-                   lambda run: ping_sweep(config, deps, shard, run))
+                   lambda run: ping_sweep(config, deps, shard, run, icmp_socket))
 
 
-def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> JobOutcome:
-    """Sweep, then commit states, removals, new events and history in one transaction, then deliver."""
+def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext, icmp_socket: str) -> JobOutcome:
+    """Sweep, then commit states, removals, new events and history in one transaction, then deliver.
+
+    `icmp_socket` is the kind of ICMP socket (raw or datagram) the sweep uses; the run's counts name it.
+    """
     hosts = [host for host in config.hosts if shard.owns(host.name)]
-    results = _probe(hosts, config, deps)
+    results = _probe(hosts, config, deps, icmp_socket)
     deps.stop.check()
     checks = {host.name: _evaluate(results[host.name], config) for host in hosts}
     subjects = [Subject(host.name, host.address, host.account, host.partition, host.zone) for host in hosts]
@@ -56,10 +59,11 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> Job
         "removed": committed.removed,
         "events": len(committed.events),
         "notifications": committed.notifications,
+        "icmp_socket": icmp_socket,
     })
 
 
-def _probe(hosts: list[HostSpec], config: Config, deps: Deps) -> dict[str, ProbeResult]:
+def _probe(hosts: list[HostSpec], config: Config, deps: Deps, icmp_socket: str) -> dict[str, ProbeResult]:
     """Resolves names once (concurrently), then sweeps every resolved host in one pass."""
     names = sorted({h.address for h in hosts if not is_ipv4(h.address)})
     resolved = deps.resolve(names, config.ping.resolve_concurrency) if names else {}
@@ -79,6 +83,7 @@ def _probe(hosts: list[HostSpec], config: Config, deps: Deps) -> dict[str, Probe
         timeout_s=config.ping.timeout_seconds,
         retries=config.ping.retries,
         rate_pps=config.ping.rate_limit_pps,
+        socket=icmp_socket,
     )
     deps.stop.check()
     results.update(deps.sweep(targets, settings, deps.stop.check))
