@@ -11,6 +11,8 @@ Each host is its own namespace joined to this one by a veth pair on a private /2
             up = lab.add_live()                  # the kernel answers echo requests
             quiet = lab.add_silent()             # echo requests are ignored
             late = lab.add_slow(delay_s=1.5)     # answers, but only after delay_s
+            forged = lab.add_forger("token")     # answers at once, with a wrong token (or sequence,
+                                                 # identifier, or from another address: "source")
             icmp = lab.add_unreachable()         # a router answers "host unreachable (ICMP 3/1)"
             dead = lab.add_unroutable()          # sendto() fails: "No route to host"
             lab.set_down(up)                     # host offline (its link goes down)
@@ -24,7 +26,7 @@ with a namespace of ``pinging_namespace()``, which lets datagram ICMP sockets be
 ``net.ipv4.ping_group_range``, a per-namespace setting, where this namespace may forbid them).
 ``run_in_namespace(name, fn)`` calls ``fn`` in a thread that has joined the namespace, so every
 socket ``fn`` opens belongs to it.
-Run as a script, this module is the delayed echo responder that ``add_slow`` starts.
+Run as a script, this module is the echo responder that ``add_slow`` and ``add_forger`` start.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ _POOL_BLOCKS = 100 * 32  # /29 blocks in 169.254.100.0 - 169.254.199.255
 _SAFETY_METRIC = 4242
 _RESPONDER_MAX_S = 900.0
 _CLONE_NEWNET = 0x40000000
+FORGERIES = ("none", "token", "sequence", "identifier", "source")
 ALL_GROUPS = "0 2147483647"  # a ping_group_range that lets every group open datagram ICMP sockets
 NO_GROUP = "1 0"  # the kernel's default: none may
 
@@ -179,17 +182,33 @@ class NetnsLab:
 
     def add_slow(self, delay_s: float) -> str:
         """A host that answers every echo request only after delay_s seconds."""
-        host = self._add_host("slow")
+        return self._add_responder("slow", delay_s, "none")
+
+    def add_forger(self, change: str) -> str:
+        """A host that answers every echo request at once, but with one thing changed.
+
+        `change`: "token" (a byte of the payload's first 8, the sweep's token), "sequence" (+1),
+        "identifier" (inverted), "source" (the reply comes from another address of the host), or
+        "none" (a faithful reply, for comparison).
+        """
+        if change not in FORGERIES:
+            raise ValueError(f"unknown change {change!r}")
+        return self._add_responder(f"forger-{change}", 0.0, change)
+
+    def _add_responder(self, kind: str, delay_s: float, change: str) -> str:
+        host = self._add_host(kind)
         _sysctl(host.namespace, "net.ipv4.icmp_echo_ignore_all", "1")
+        reply_from = str(ipaddress.IPv4Address(host.address) + 1)
+        _ip("-n", host.namespace, "addr", "add", f"{reply_from}/29", "dev", host.peer_link)
         host.responder = subprocess.Popen(
             ["ip", "netns", "exec", host.namespace, sys.executable, os.path.abspath(__file__),
-             str(delay_s), host.address],
+             str(delay_s), change, reply_from, host.address],
             stdout=subprocess.PIPE, text=True,
         )
         ready, _, _ = select.select([host.responder.stdout], [], [], 10.0)
         line = host.responder.stdout.readline() if ready and host.responder.stdout else ""
         if line.strip() != "ready":
-            raise RuntimeError(f"slow-host responder in {host.namespace} did not start")
+            raise RuntimeError(f"echo responder in {host.namespace} did not start")
         return host.address
 
     def add_unreachable(self) -> str:
@@ -313,9 +332,28 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def _respond(delay_s: float, addresses: set[str]) -> None:
+def _forge(request: bytes, change: str) -> bytes:
+    """The echo reply to `request` (from its ICMP header on), with `change` made, checksum updated."""
+    identifier, sequence = struct.unpack_from("!HH", request, 4)
+    payload = bytearray(request[8:])
+    if change == "identifier":
+        identifier ^= 0xFFFF
+    elif change == "sequence":
+        sequence = (sequence + 1) & 0xFFFF
+    elif change == "token" and payload:
+        payload[0] ^= 0xFF
+    reply = struct.pack("!BBHHH", 0, 0, 0, identifier, sequence) + bytes(payload)
+    return reply[:2] + struct.pack("!H", _checksum(reply)) + reply[4:]
+
+
+def _respond(delay_s: float, change: str, reply_from: str, addresses: set[str]) -> None:
     """Answers echo requests to addresses after delay_s (run inside the namespace)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    sender = sock
+    if change == "source":
+        # Bound, a raw socket would see only what is sent to its address: a second one replies.
+        sender = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        sender.bind((reply_from, 0))
     due: list[tuple[float, bytes, str]] = []
     sys.stdout.write("ready\n")
     sys.stdout.flush()
@@ -328,13 +366,11 @@ def _respond(delay_s: float, addresses: set[str]) -> None:
             header_len = (data[0] & 0x0F) * 4
             icmp = data[header_len:]
             if socket.inet_ntoa(data[16:20]) in addresses and len(icmp) >= 8 and icmp[0] == 8:
-                reply = b"\0\0\0\0" + icmp[4:]
-                reply = reply[:2] + struct.pack("!H", _checksum(reply)) + reply[4:]
-                due.append((time.monotonic() + delay_s, reply, source))
+                due.append((time.monotonic() + delay_s, _forge(icmp, change), source))
         while due and due[0][0] <= time.monotonic():
             _, reply, source = due.pop(0)
-            sock.sendto(reply, (source, 0))
+            sender.sendto(reply, (source, 0))
 
 
 if __name__ == "__main__":
-    _respond(float(sys.argv[1]), set(sys.argv[2:]))
+    _respond(float(sys.argv[1]), sys.argv[2], sys.argv[3], set(sys.argv[4:]))

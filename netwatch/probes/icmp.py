@@ -214,7 +214,7 @@ def sweep(
         try:
             sock = _open_socket(settings.socket)
         except PermissionError:
-            raise NoPermission(_permission_problem(settings.socket)) from None
+            raise NoPermission(_permission_problem(settings.socket, configured=False)) from None
         with sock:
             engine = _Sweep(sock, settings, check_stop, hosts)
             engine.run()
@@ -246,25 +246,24 @@ def choose_socket(preference: str = AUTO) -> str:
         except PermissionError:
             continue
         return kind
-    raise NoPermission(_permission_problem(preference))
+    raise NoPermission(_permission_problem(preference, configured=True))
 
 
-def _permission_problem(preference: str) -> str:
-    """The one line of a refused ICMP socket: what was refused and both ways to grant one."""
+def _permission_problem(kind: str, configured: bool) -> str:
+    """The one line of a refused ICMP socket: what was refused and both ways to grant one.
+
+    `kind`: AUTO (both refused) or the kind refused; `configured`: whether ping.socket asked for it.
+    """
     try:
         with open(_PING_GROUP_RANGE, encoding="ascii") as file:
             now = " ".join(file.read().split())
     except OSError:
         now = "unreadable"
-    raw = "raw sockets need root or CAP_NET_RAW"
-    datagram = (f"datagram sockets need net.ipv4.ping_group_range to cover group {os.getegid()} "
-                f"(it is \"{now}\")")
-    if preference == RAW:
-        return f"raw ICMP sockets (ping.socket: raw) are not permitted: {raw}; or, with ping.socket: auto, {datagram}"
-    if preference == DATAGRAM:
-        return (f"datagram ICMP sockets (ping.socket: datagram) are not permitted: {datagram}; or, with "
-                f"ping.socket: auto, {raw}")
-    return f"no ICMP socket is permitted: {raw}, or {datagram}"
+    what = "an ICMP socket" if kind == AUTO else f"a {kind} ICMP socket"
+    if configured and kind != AUTO:
+        what += f" (ping.socket: {kind})"
+    return (f"no permission for {what}: raw sockets need root or CAP_NET_RAW, datagram sockets need "
+            f"net.ipv4.ping_group_range to cover group {os.getegid()} (it is \"{now}\")")
 
 
 def _open_socket(kind: str) -> socket.socket:
