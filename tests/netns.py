@@ -241,6 +241,24 @@ class NetnsLab:
         # A neighbour entry that failed while the host was down would drop the next requests.
         subprocess.run(["ip", *_in(self.home), "neigh", "flush", "dev", host.host_link], capture_output=True,
                        timeout=10, check=False)
+        self._wait_until_up(host)
+
+    def _wait_until_up(self, host: _Host) -> None:
+        """Waits (bounded) until both ends of the host's link work.
+
+        The kernel's link watcher turns a carrier change into a working link up to 1 s later; until
+        then requests or replies are dropped.
+        """
+        deadline = time.monotonic() + 10.0
+        for where, link in ((_in(self.home), host.host_link), (["-n", host.namespace], host.peer_link)):
+            while True:
+                shown = subprocess.run(["ip", *where, "-o", "link", "show", "dev", link], capture_output=True,
+                                       text=True, timeout=10, check=True).stdout
+                if " state UP " in shown:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{link} did not come up: {shown.strip()}")
+                time.sleep(0.01)
 
     def close(self) -> None:
         """Removes everything the lab created; safe to call twice."""
@@ -310,6 +328,7 @@ class NetnsLab:
         _ip("-n", host.namespace, "addr", "add", f"{host.address}/29", "dev", host.peer_link)
         _ip("-n", host.namespace, "link", "set", host.peer_link, "up")
         _ip("-n", host.namespace, "link", "set", "lo", "up")
+        self._wait_until_up(host)
         return host
 
 
