@@ -84,7 +84,7 @@ class ProcessRun:
     job_s: float | None
     counts: Counts
     fping: FpingRun | None
-    icmp_socket: str | None  # the kind of ICMP socket the run's summary line names
+    icmp_socket: str | None  # the kind of ICMP socket the run used, from its summary line (icmp_datagram)
 
 
 @dataclass(frozen=True)
@@ -223,9 +223,9 @@ def measure_processes(args: argparse.Namespace, results: Results, fping: str | N
             results.notes.append(failure(f"{backend} {n} hosts round {run}: netwatch run ping-sweep", timed))
         counts = {key: value for key, value in (fields or {}).items() if isinstance(value, int)}
         job_s = fields.get("duration_s") if fields else None
-        kind = fields.get("icmp_socket") if fields else None
+        kind = {0: "raw", 1: "datagram"}.get(counts["icmp_datagram"]) if "icmp_datagram" in counts else None
         results.processes.append(ProcessRun(backend, n, run, timed, job_s if isinstance(job_s, float) else None,
-                                            Counts.of(counts), fping_run, kind if isinstance(kind, str) else None))
+                                            Counts.of(counts), fping_run, kind))
 
 
 def measure_in_process(args: argparse.Namespace, results: Results, backend: str, n: int, config: Path, *,

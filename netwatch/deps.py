@@ -26,7 +26,7 @@ from netwatch.notify.email import EmailChannel
 from netwatch.notify.segware_alarm import SegwareAlarmChannel
 from netwatch.notify.webhook import WebhookChannel
 from netwatch.notify.whatsapp import WhatsappChannel
-from netwatch.probes.icmp import PingSettings, ProbeResult, Target, choose_socket, sweep
+from netwatch.probes.icmp import PingSettings, ProbeResult, Target, require_permission, sweep
 from netwatch.probes.resolve import Resolution, resolve_all
 from netwatch.probes.services import check_services
 from netwatch.running.stopflag import StopFlag
@@ -113,7 +113,7 @@ def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag, redactor:
         clock=utc_now,
         server_clock=server_now,
         sweep=sweep,
-        check_ping_permission=choose_socket,
+        check_ping_permission=require_permission,
         resolve=lambda names, workers: resolve_all(names, max_workers=workers),
         sigma=sigma,
         segware=segware,

@@ -35,7 +35,17 @@ from netns import (
 )
 
 from netwatch.errors import NoPermission, Stopped
-from netwatch.probes.icmp import AUTO, DATAGRAM, RAW, Pacer, PingSettings, ProbeResult, Target, choose_socket, sweep
+from netwatch.probes.icmp import (
+    AUTO,
+    DATAGRAM,
+    RAW,
+    Pacer,
+    PingSettings,
+    ProbeResult,
+    Target,
+    require_permission,
+    sweep,
+)
 from netwatch.running.stopflag import StopFlag
 
 FAST = PingSettings(count=3, interval_s=0.01, timeout_s=1.0, retries=0, rate_pps=10_000)
@@ -378,7 +388,7 @@ def test_root_prefers_datagram_sockets_and_falls_back_to_raw(ping_group_range: s
         found = {}
         for preference in (AUTO, RAW, DATAGRAM):
             try:
-                found[preference] = choose_socket(preference)
+                found[preference] = require_permission(preference)
             except NoPermission as exc:
                 found[preference] = exc.message
         return found
@@ -387,12 +397,12 @@ def test_root_prefers_datagram_sockets_and_falls_back_to_raw(ping_group_range: s
         assert run_in_namespace(home, choices) == expected
 
 
-# Run as uid and gid 65534 in a namespace of the test's: what choose_socket() says to each
+# Run as uid and gid 65534 in a namespace of the test's: what require_permission() says to each
 # preference, and what a sweep of 127.0.0.1 over each kind does (replies, or its refusal).
 _UNPRIVILEGED = """
 import json
 from netwatch.errors import NoPermission
-from netwatch.probes.icmp import PingSettings, Target, choose_socket, sweep
+from netwatch.probes.icmp import PingSettings, Target, require_permission, sweep
 
 def outcome(call):
     try:
@@ -400,7 +410,7 @@ def outcome(call):
     except NoPermission as exc:
         return exc.message
 
-found = {preference: outcome(lambda: choose_socket(preference)) for preference in ("auto", "raw", "datagram")}
+found = {preference: outcome(lambda: require_permission(preference)) for preference in ("auto", "raw", "datagram")}
 for kind in ("raw", "datagram"):
     settings = PingSettings(count=2, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=100, socket=kind)
     found["sweep " + kind] = outcome(lambda: sweep([Target("lo", "127.0.0.1")], settings)["lo"].received)

@@ -74,7 +74,7 @@ def finish_run(
     now: datetime,
     outcome: str,
     exit_code: int,
-    counts: Mapping[str, int | str],
+    counts: Mapping[str, int],
     error: str | None = None,
 ) -> None:
     """Completes the run row with its outcome, counts and (one-line) error."""
@@ -104,7 +104,7 @@ class RunRow:
     finished_at: datetime | None
     outcome: str
     exit_code: int | None
-    counts: dict[str, int | str]
+    counts: dict[str, int]
     error: str | None
 
 

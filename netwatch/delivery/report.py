@@ -46,7 +46,7 @@ class DeliveryReport:
             dead=statuses.count(outbox.DEAD),
         )
 
-    def outcome(self, counts: Mapping[str, int | str]) -> JobOutcome:
+    def outcome(self, counts: Mapping[str, int]) -> JobOutcome:
         """A job's outcome: its own `counts`, then this report's counts, trouble and problem."""
         return JobOutcome(counts={**counts, **self.counts()}, trouble=self.trouble, problem=self.problem)
 

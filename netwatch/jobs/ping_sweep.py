@@ -17,7 +17,7 @@ from netwatch.deps import Deps
 from netwatch.inventory import HostSpec
 from netwatch.jobs.confirm import Subject, Voice, commit_pass, log_undelivered
 from netwatch.notify.kinds import Kind
-from netwatch.probes.icmp import PingSettings, ProbeResult, Target
+from netwatch.probes.icmp import DATAGRAM, PingSettings, ProbeResult, Target
 from netwatch.running.runner import JobOutcome, RunContext, run_job
 from netwatch.shard import Shard
 
@@ -36,7 +36,8 @@ def run_ping_sweep(config: Config, deps: Deps, shard: Shard) -> int:
 def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext, icmp_socket: str) -> JobOutcome:
     """Sweep, then commit states, removals, new events and history in one transaction, then deliver.
 
-    `icmp_socket` is the kind of ICMP socket (raw or datagram) the sweep uses; the run's counts name it.
+    `icmp_socket` is the kind of ICMP socket (raw or datagram) the sweep uses; the run's counts say which
+    (`icmp_datagram`: 1 for a datagram socket, 0 for a raw one).
     """
     hosts = [host for host in config.hosts if shard.owns(host.name)]
     results = _probe(hosts, config, deps, icmp_socket)
@@ -59,7 +60,7 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext, icmp_s
         "removed": committed.removed,
         "events": len(committed.events),
         "notifications": committed.notifications,
-        "icmp_socket": icmp_socket,
+        "icmp_datagram": int(icmp_socket == DATAGRAM),
     })
 
 

@@ -2,7 +2,7 @@
 
 The socket is a datagram ICMP socket (``SOCK_DGRAM``, no privilege needed where
 ``net.ipv4.ping_group_range`` covers the process's group) or a raw one (root or CAP_NET_RAW);
-``choose_socket()`` says which one this process may open. Requests are built with pythonping's
+``require_permission()`` says which one this process may open. Requests are built with pythonping's
 packet class, but replies are matched here on identifier, sequence, source address and a per-sweep
 payload token carrying a 32-bit packet index, whatever the socket, so a reply later than its timeout
 is counted as lost and never credited to another request or host (which ``pythonping.ping()``
@@ -90,7 +90,7 @@ class PingSettings:
     timeout_s: float  # per request; a reply later than this is LOST (never credited elsewhere)
     retries: int  # extra whole checks for a host whose check got no reply at all
     rate_pps: int  # max packets per second over the whole sweep (all hosts together)
-    socket: str = RAW  # RAW or DATAGRAM: the kind choose_socket() found this process may open
+    socket: str = RAW  # RAW or DATAGRAM: the kind require_permission() found this process may open
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ def _check_settings(settings: PingSettings) -> None:
         raise ValueError(f"invalid ping settings: {settings}")
 
 
-def choose_socket(preference: str = AUTO) -> str:
+def require_permission(preference: str = AUTO) -> str:
     """The ICMP socket kind sweeps of this process will use, found by opening one now.
 
     `preference` AUTO takes DATAGRAM where permitted (it needs no privilege) and RAW otherwise; RAW

@@ -38,7 +38,7 @@ class JobOutcome:
     outbox from going out (exit 78 or 69); the work is committed and counted all the same.
     """
 
-    counts: Mapping[str, int | str] = field(default_factory=dict)  # numbers, and a few names (icmp_socket)
+    counts: Mapping[str, int] = field(default_factory=dict)
     trouble: bool = False
     problem: NetwatchError | None = None
 
@@ -185,7 +185,7 @@ def _finish_quietly(deps: Deps, run_id: int, outcome: str, code: int, error: str
         log.warning("could not record the end of run %d: %s", run_id, type(exc).__name__)
 
 
-def _finish(deps: Deps, run_id: int, outcome: str, code: int, counts: Mapping[str, int | str],
+def _finish(deps: Deps, run_id: int, outcome: str, code: int, counts: Mapping[str, int],
             error: str | None = None) -> None:
     with deps.engine.begin() as conn:
         runs.finish_run(conn, run_id, deps.clock(), outcome, code, counts,
