@@ -16,9 +16,15 @@ this bench printed them before it timed whole processes. The machine's load aver
 the numbers: other work on the machine slows both sides. Numbers are printed with PASS/MISS against
 the targets of the issue; nothing is asserted.
 
-Needs root (raw ICMP). Sends only to 127.0.0.0/8.
+Needs root (fping, and raw ICMP). Sends only to 127.0.0.0/8. `--socket` sets the config's
+`ping.socket` (default auto: datagram where net.ipv4.ping_group_range allows, else raw); the table
+names the kind each run used. For datagram sockets where this namespace forbids them, run the bench
+in a namespace that allows them (SQLite only: MariaDB on 127.0.0.1 is not there):
 
     sudo .venv/bin/python bench/ping_sweep.py --sizes 1000,5000,10000 --backends sqlite,mysql --repeat 5
+    sudo ip netns add nwbench && sudo ip -n nwbench link set lo up
+    sudo ip netns exec nwbench sysctl -w net.ipv4.ping_group_range="0 2147483647"
+    sudo ip netns exec nwbench .venv/bin/python bench/ping_sweep.py --backends sqlite --socket datagram
 """
 
 from __future__ import annotations
@@ -78,6 +84,7 @@ class ProcessRun:
     job_s: float | None
     counts: Counts
     fping: FpingRun | None
+    icmp_socket: str | None  # the kind of ICMP socket the run used, from its summary line (icmp_datagram)
 
 
 @dataclass(frozen=True)
@@ -140,10 +147,10 @@ def write_targets(directory: Path, n: int) -> tuple[Path, Path]:
     return hosts_csv, targets
 
 
-def write_config(directory: Path, name: str, database_url: str, hosts_csv: Path) -> Path:
+def write_config(directory: Path, name: str, database_url: str, hosts_csv: Path, socket: str) -> Path:
     """A config with the bench's ping settings and no Sigma/Segware (events stay undelivered)."""
     path = directory / f"{name}.yaml"
-    data = {"database": {"url": database_url}, "ping": PING, "hosts_file": str(hosts_csv)}
+    data = {"database": {"url": database_url}, "ping": {**PING, "socket": socket}, "hosts_file": str(hosts_csv)}
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
 
@@ -193,8 +200,9 @@ def measure_processes(args: argparse.Namespace, results: Results, fping: str | N
             results.notes.append(failure(f"{backend} {n} hosts round {run}: netwatch run ping-sweep", timed))
         counts = {key: value for key, value in (fields or {}).items() if isinstance(value, int)}
         job_s = fields.get("duration_s") if fields else None
+        kind = {0: "raw", 1: "datagram"}.get(counts["icmp_datagram"]) if "icmp_datagram" in counts else None
         results.processes.append(ProcessRun(backend, n, run, timed, job_s if isinstance(job_s, float) else None,
-                                            Counts.of(counts), fping_run))
+                                            Counts.of(counts), fping_run, kind))
 
 
 def measure_in_process(args: argparse.Namespace, results: Results, backend: str, n: int, config: Path, *,
@@ -233,20 +241,20 @@ def measure(args: argparse.Namespace, results: Results) -> None:
         for n in args.sizes:
             hosts_csv, targets = write_targets(directory, n)
             for backend in backends:
-                on_database(results, backend, n, "process", directory, hosts_csv, partial(
+                on_database(results, backend, n, "process", directory, hosts_csv, args.socket, partial(
                     measure_processes, args, results, fping, backend, n, targets=targets, log_dir=directory))
                 if args.in_process:
-                    on_database(results, backend, n, "inproc", directory, hosts_csv, partial(
+                    on_database(results, backend, n, "inproc", directory, hosts_csv, args.socket, partial(
                         measure_in_process, args, results, backend, n, log_dir=directory))
     results.load.append(("end", os.getloadavg()))
 
 
-def on_database(results: Results, backend: str, n: int, name: str, directory: Path, hosts_csv: Path,
+def on_database(results: Results, backend: str, n: int, name: str, directory: Path, hosts_csv: Path, socket: str,
                 step: Callable[[Path], None]) -> None:
     """Runs `step(config)` with a config on a fresh throwaway database; a failure becomes a note."""
     try:
         with throwaway_database(backend, directory, f"bench_{name}", str(n)) as url:
-            step(write_config(directory, f"{backend}-{n}-{name}", url, hosts_csv))
+            step(write_config(directory, f"{backend}-{n}-{name}", url, hosts_csv, socket))
     except (subprocess.TimeoutExpired, pymysql.MySQLError) as exc:
         results.notes.append(f"{backend} {n} hosts ({name}): FAILED: {exc}")
 
@@ -267,7 +275,7 @@ def seconds(value: float | None) -> str:
 
 
 def report(args: argparse.Namespace, results: Results) -> None:
-    print(f"netwatch ping-sweep benchmark: loopback 127.x.y.z hosts, ping {PING}")
+    print(f"netwatch ping-sweep benchmark: loopback 127.x.y.z hosts, ping {PING}, ping.socket {args.socket}")
     print(f"netwatch: {args.netwatch}; fping {' '.join(FPING_ARGS)} -f TARGETS; {os.cpu_count()} CPUs; "
           + "; ".join(f"load average at {when}: {a:.2f} {b:.2f} {c:.2f}" for when, (a, b, c) in results.load))
     print()
@@ -282,14 +290,15 @@ def report(args: argparse.Namespace, results: Results) -> None:
     for run in results.processes:
         timed, fp = run.netwatch, run.fping
         rows.append([
-            run.backend, f"{run.n:,}", str(run.run), seconds(timed.wall_s), seconds(timed.cpu_s),
+            run.backend, f"{run.n:,}", str(run.run), run.icmp_socket or "-", seconds(timed.wall_s),
+            seconds(timed.cpu_s),
             f"{timed.peak_mb:.0f}", seconds(run.job_s),
             seconds(timed.wall_s - run.job_s) if run.job_s is not None else "-",
             f"{run.counts.ok}/{run.counts.failed}", str(timed.exit_code),
             seconds(fp.wall_s) if fp else "-", seconds(fp.cpu_s) if fp else "-",
             f"{fp.ok}/{fp.failed}" if fp else "-", f"{timed.wall_s / fp.wall_s:.2f}" if fp else "-",
         ])
-    header = ["backend", "N", "run", "wall s", "CPU s", "peak MB", "job s", "outside s", "ok/failed", "exit",
+    header = ["backend", "N", "run", "socket", "wall s", "CPU s", "peak MB", "job s", "outside s", "ok/failed", "exit",
               "fping s", "fping CPU", "fping ok/failed", "x fping"]
     print("\n".join(table(header, rows)))
     print()
@@ -376,6 +385,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="skip the in-process runs (statement counts)")
     parser.add_argument("--netwatch", type=Path, default=NETWATCH, help=f"the command to time (default {NETWATCH})")
     parser.add_argument("--timeout", type=float, default=120.0, help="limit per process, s (default 120)")
+    parser.add_argument("--socket", default="auto", choices=("auto", "raw", "datagram"),
+                        help="the config's ping.socket (default auto)")
     args = parser.parse_args(argv)
     try:
         args.sizes = [int(size) for size in args.sizes.split(",")]
@@ -394,7 +405,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if os.geteuid() != 0:
-        print("needs root: the sweep and fping use raw ICMP sockets", file=sys.stderr)
+        print("needs root: fping and raw ICMP sockets", file=sys.stderr)
         return 77
     results = Results()
     measure(args, results)

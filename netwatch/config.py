@@ -34,6 +34,8 @@ ENV_DATABASE_URL_FILE = "NETWATCH_DATABASE_URL_FILE"
 FILE_URL_KEY = "database.url_file"
 ENVIRONMENT_URL_KEYS = (ENV_DATABASE_URL, ENV_DATABASE_URL_FILE)
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+# `ping.socket`: the ICMP socket kind of the sweeps (netwatch/probes/icmp.py); auto takes datagram where permitted.
+PING_SOCKETS = ("auto", "raw", "datagram")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class PingConfig:
     loss_degraded_percent: float = 20.0
     latency_degraded_ms: float = 500.0
     resolve_concurrency: int = 32
+    socket: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -394,6 +397,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
         ),
         latency_degraded_ms=ping.number("latency_degraded_ms", PingConfig.latency_degraded_ms, minimum=0),
         resolve_concurrency=ping.integer("resolve_concurrency", PingConfig.resolve_concurrency, minimum=1, maximum=256),
+        socket=_ping_socket(ping),
     )
     ping.done()
 
@@ -484,6 +488,15 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
 
 # A hundred years: more would reach before year 1 (no datetime) and keeps everything anyway.
 _MAX_RETENTION_DAYS = 36_500
+
+
+def _ping_socket(section: _Section) -> str:
+    value = section.raw("socket")
+    if value is None:
+        return PingConfig.socket
+    if value not in PING_SOCKETS:
+        raise section.error("socket", f"must be one of {', '.join(PING_SOCKETS)}, got {excerpt(value)}")
+    return str(value)
 
 
 def _retention(section: _Section) -> RetentionConfig:

@@ -57,7 +57,7 @@ class Deps:
     clock: Callable[[], datetime]
     server_clock: Callable[[Connection], datetime]
     sweep: Sweeper
-    check_ping_permission: Callable[[], None]
+    check_ping_permission: Callable[[str], str]  # ping.socket's preference -> the kind permitted (or 77)
     resolve: Resolver
     sigma: SigmaClient | None
     segware: SegwareClient | None

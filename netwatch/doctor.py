@@ -64,7 +64,7 @@ class DoctorDeps:
     session: requests.Session
     clock: Callable[[], datetime]
     server_clock: Callable[..., datetime]
-    ping_permission: Callable[[], None]
+    ping_permission: Callable[[str], str]  # ping.socket's preference -> the kind ping-sweep would use
     icmp_kinds: Callable[[], Mapping[str, str | None]]
 
 
@@ -213,10 +213,10 @@ def _icmp(config: Config, deps: DoctorDeps) -> Finding:
     if not config.hosts:
         return Finding("icmp", SKIP, f"no hosts to ping; {shown}")
     try:
-        deps.ping_permission()
+        kind = deps.ping_permission(config.ping.socket)
     except NetwatchError as exc:
         return Finding("icmp", FAIL, f"{exc.message}; {shown}")
-    return Finding("icmp", PASS, f"ping-sweep can open its socket; {shown}")
+    return Finding("icmp", PASS, f"ping-sweep can open its {kind} socket (ping.socket: {config.ping.socket}); {shown}")
 
 
 def failed(findings: Sequence[Finding]) -> bool:

@@ -11,6 +11,8 @@ Each host is its own namespace joined to this one by a veth pair on a private /2
             up = lab.add_live()                  # the kernel answers echo requests
             quiet = lab.add_silent()             # echo requests are ignored
             late = lab.add_slow(delay_s=1.5)     # answers, but only after delay_s
+            forged = lab.add_forger("token")     # answers at once, with a wrong token (or sequence,
+                                                 # identifier, or from another address: "source")
             icmp = lab.add_unreachable()         # a router answers "host unreachable (ICMP 3/1)"
             dead = lab.add_unroutable()          # sendto() fails: "No route to host"
             lab.set_down(up)                     # host offline (its link goes down)
@@ -18,11 +20,18 @@ Each host is its own namespace joined to this one by a veth pair on a private /2
 
 Every address returned is the one to ping. Leaving the ``with`` block removes every namespace,
 veth pair, route and helper process the lab created, also when the test failed.
-Run as a script, this module is the delayed echo responder that ``add_slow`` starts.
+
+A lab hangs off this process's namespace, or off another one: ``netns_lab("nwt", home=name)``
+with a namespace of ``pinging_namespace()``, which lets datagram ICMP sockets be opened (it sets
+``net.ipv4.ping_group_range``, a per-namespace setting, where this namespace may forbid them).
+``run_in_namespace(name, fn)`` calls ``fn`` in a thread that has joined the namespace, so every
+socket ``fn`` opens belongs to it.
+Run as a script, this module is the echo responder that ``add_slow`` and ``add_forger`` start.
 """
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import os
 import select
@@ -31,10 +40,12 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import pytest
 
@@ -42,6 +53,12 @@ _POOL_START = int(ipaddress.IPv4Address("169.254.100.0"))
 _POOL_BLOCKS = 100 * 32  # /29 blocks in 169.254.100.0 - 169.254.199.255
 _SAFETY_METRIC = 4242
 _RESPONDER_MAX_S = 900.0
+_CLONE_NEWNET = 0x40000000
+FORGERIES = ("none", "token", "sequence", "identifier", "source")
+ALL_GROUPS = "0 2147483647"  # a ping_group_range that lets every group open datagram ICMP sockets
+NO_GROUP = "1 0"  # the kernel's default: none may
+
+T = TypeVar("T")
 
 
 def netns_unavailable_reason() -> str | None:
@@ -71,13 +88,55 @@ def _sysctl(namespace: str, key: str, value: str) -> None:
     _ip("netns", "exec", namespace, "sysctl", "-q", "-w", f"{key}={value}")
 
 
-def _used_networks() -> list[ipaddress.IPv4Network]:
+def _in(home: str | None) -> list[str]:
+    """The `ip` options that act on namespace `home` (None: this process's)."""
+    return [] if home is None else ["-n", home]
+
+
+@contextmanager
+def pinging_namespace(prefix: str, ping_group_range: str = ALL_GROUPS) -> Iterator[str]:
+    """A new network namespace with its loopback up and `ping_group_range` set; yields its name."""
+    name = f"{prefix}-{os.getpid()}-home"
+    _ip("netns", "add", name)
+    try:
+        _ip("-n", name, "link", "set", "lo", "up")
+        _sysctl(name, "net.ipv4.ping_group_range", ping_group_range)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10, check=False)
+
+
+def run_in_namespace(namespace: str, call: Callable[[], T]) -> T:
+    """`call()` in a thread that joined `namespace` (setns), its result or its exception passed on."""
+    outcome: dict[str, Any] = {}
+
+    def joined() -> None:
+        try:
+            fd = os.open(f"/run/netns/{namespace}", os.O_RDONLY)
+            try:
+                if ctypes.CDLL(None, use_errno=True).setns(fd, _CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns into {namespace}")
+            finally:
+                os.close(fd)
+            outcome["result"] = call()
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=joined, name=f"in-{namespace}")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def _used_networks(home: str | None) -> list[ipaddress.IPv4Network]:
     output = subprocess.run(
-        ["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, timeout=10, check=True
+        ["ip", *_in(home), "-4", "-o", "addr", "show"], capture_output=True, text=True, timeout=10, check=True
     ).stdout
     used = [ipaddress.IPv4Interface(line.split()[3]).network for line in output.splitlines()]
-    routes = subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True,
-                            timeout=10, check=True).stdout
+    routes = subprocess.run(["ip", *_in(home), "-4", "route", "show", "table", "all"], capture_output=True,
+                            text=True, timeout=10, check=True).stdout
     for line in routes.splitlines():
         words = line.split()
         if not words:
@@ -100,9 +159,13 @@ class _Host:
 
 @dataclass
 class NetnsLab:
-    """Test hosts in network namespaces; build one with ``netns_lab()``."""
+    """Test hosts in network namespaces; build one with ``netns_lab()``.
+
+    `home`: the namespace the hosts hang off (None: this process's).
+    """
 
     prefix: str
+    home: str | None = None
     _hosts: list[_Host] = field(default_factory=list)
     _routes: list[list[str]] = field(default_factory=list)
     _block_cursor: int = 0
@@ -119,17 +182,33 @@ class NetnsLab:
 
     def add_slow(self, delay_s: float) -> str:
         """A host that answers every echo request only after delay_s seconds."""
-        host = self._add_host("slow")
+        return self._add_responder("slow", delay_s, "none")
+
+    def add_forger(self, change: str) -> str:
+        """A host that answers every echo request at once, but with one thing changed.
+
+        `change`: "token" (a byte of the payload's first 8, the sweep's token), "sequence" (+1),
+        "identifier" (inverted), "source" (the reply comes from another address of the host), or
+        "none" (a faithful reply, for comparison).
+        """
+        if change not in FORGERIES:
+            raise ValueError(f"unknown change {change!r}")
+        return self._add_responder(f"forger-{change}", 0.0, change)
+
+    def _add_responder(self, kind: str, delay_s: float, change: str) -> str:
+        host = self._add_host(kind)
         _sysctl(host.namespace, "net.ipv4.icmp_echo_ignore_all", "1")
+        reply_from = str(ipaddress.IPv4Address(host.address) + 1)
+        _ip("-n", host.namespace, "addr", "add", f"{reply_from}/29", "dev", host.peer_link)
         host.responder = subprocess.Popen(
             ["ip", "netns", "exec", host.namespace, sys.executable, os.path.abspath(__file__),
-             str(delay_s), host.address],
+             str(delay_s), change, reply_from, host.address],
             stdout=subprocess.PIPE, text=True,
         )
         ready, _, _ = select.select([host.responder.stdout], [], [], 10.0)
         line = host.responder.stdout.readline() if ready and host.responder.stdout else ""
         if line.strip() != "ready":
-            raise RuntimeError(f"slow-host responder in {host.namespace} did not start")
+            raise RuntimeError(f"echo responder in {host.namespace} did not start")
         return host.address
 
     def add_unreachable(self) -> str:
@@ -160,8 +239,26 @@ class NetnsLab:
         host = self._host(address)
         _ip("-n", host.namespace, "link", "set", host.peer_link, "up")
         # A neighbour entry that failed while the host was down would drop the next requests.
-        subprocess.run(["ip", "neigh", "flush", "dev", host.host_link], capture_output=True, timeout=10,
-                       check=False)
+        subprocess.run(["ip", *_in(self.home), "neigh", "flush", "dev", host.host_link], capture_output=True,
+                       timeout=10, check=False)
+        self._wait_until_up(host)
+
+    def _wait_until_up(self, host: _Host) -> None:
+        """Waits (bounded) until both ends of the host's link work.
+
+        The kernel's link watcher turns a carrier change into a working link up to 1 s later; until
+        then requests or replies are dropped.
+        """
+        deadline = time.monotonic() + 10.0
+        for where, link in ((_in(self.home), host.host_link), (["-n", host.namespace], host.peer_link)):
+            while True:
+                shown = subprocess.run(["ip", *where, "-o", "link", "show", "dev", link], capture_output=True,
+                                       text=True, timeout=10, check=True).stdout
+                if " state UP " in shown:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{link} did not come up: {shown.strip()}")
+                time.sleep(0.01)
 
     def close(self) -> None:
         """Removes everything the lab created; safe to call twice."""
@@ -176,11 +273,12 @@ class NetnsLab:
                 if host.responder.stdout:
                     host.responder.stdout.close()
             # Deleting the veth here is synchronous; leaving it to the namespace deletion is not.
-            subprocess.run(["ip", "link", "del", host.host_link], capture_output=True, timeout=10, check=False)
+            subprocess.run(["ip", *_in(self.home), "link", "del", host.host_link], capture_output=True, timeout=10,
+                           check=False)
             subprocess.run(["ip", "netns", "del", host.namespace], capture_output=True, timeout=10,
                            check=False)
         for route in reversed(self._routes):
-            subprocess.run(["ip", *route], capture_output=True, timeout=10, check=False)
+            subprocess.run(["ip", *_in(self.home), *route], capture_output=True, timeout=10, check=False)
         self._hosts.clear()
         self._routes.clear()
 
@@ -191,11 +289,11 @@ class NetnsLab:
         raise KeyError(f"no lab host with address {address}")
 
     def _add_route(self, add: list[str]) -> None:
-        _ip(*add)
+        _ip(*_in(self.home), *add)
         self._routes.append(["route", "del", *add[2:]])
 
     def _next_block(self) -> ipaddress.IPv4Network:
-        used = _used_networks()
+        used = _used_networks(self.home)
         start = (os.getpid() * 37) % _POOL_BLOCKS
         while self._block_cursor < _POOL_BLOCKS:
             number = (start + self._block_cursor) % _POOL_BLOCKS
@@ -220,22 +318,24 @@ class NetnsLab:
         )
         self._hosts.append(host)
         _ip("netns", "add", host.namespace)
-        _ip("link", "add", host.host_link, "type", "veth", "peer", "name", host.peer_link)
-        _ip("link", "set", host.peer_link, "netns", host.namespace)
-        _ip("addr", "add", f"{host_side}/29", "dev", host.host_link)
-        _ip("link", "set", host.host_link, "up")
+        here = _in(self.home)
+        _ip(*here, "link", "add", host.host_link, "type", "veth", "peer", "name", host.peer_link)
+        _ip(*here, "link", "set", host.peer_link, "netns", host.namespace)
+        _ip(*here, "addr", "add", f"{host_side}/29", "dev", host.host_link)
+        _ip(*here, "link", "set", host.host_link, "up")
         # Should the veth vanish, traffic to the block stops here instead of taking the default route.
         self._add_route(["route", "add", "unreachable", str(block), "metric", str(_SAFETY_METRIC)])
         _ip("-n", host.namespace, "addr", "add", f"{host.address}/29", "dev", host.peer_link)
         _ip("-n", host.namespace, "link", "set", host.peer_link, "up")
         _ip("-n", host.namespace, "link", "set", "lo", "up")
+        self._wait_until_up(host)
         return host
 
 
 @contextmanager
-def netns_lab(prefix: str = "nwt") -> Iterator[NetnsLab]:
-    """A lab of namespace test hosts, removed on exit whatever happened."""
-    lab = NetnsLab(prefix)
+def netns_lab(prefix: str = "nwt", home: str | None = None) -> Iterator[NetnsLab]:
+    """A lab of namespace test hosts (off namespace `home`, None: this one), removed on exit whatever happened."""
+    lab = NetnsLab(prefix, home)
     try:
         yield lab
     finally:
@@ -251,9 +351,28 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def _respond(delay_s: float, addresses: set[str]) -> None:
+def _forge(request: bytes, change: str) -> bytes:
+    """The echo reply to `request` (from its ICMP header on), with `change` made, checksum updated."""
+    identifier, sequence = struct.unpack_from("!HH", request, 4)
+    payload = bytearray(request[8:])
+    if change == "identifier":
+        identifier ^= 0xFFFF
+    elif change == "sequence":
+        sequence = (sequence + 1) & 0xFFFF
+    elif change == "token" and payload:
+        payload[0] ^= 0xFF
+    reply = struct.pack("!BBHHH", 0, 0, 0, identifier, sequence) + bytes(payload)
+    return reply[:2] + struct.pack("!H", _checksum(reply)) + reply[4:]
+
+
+def _respond(delay_s: float, change: str, reply_from: str, addresses: set[str]) -> None:
     """Answers echo requests to addresses after delay_s (run inside the namespace)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    sender = sock
+    if change == "source":
+        # Bound, a raw socket would see only what is sent to its address: a second one replies.
+        sender = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        sender.bind((reply_from, 0))
     due: list[tuple[float, bytes, str]] = []
     sys.stdout.write("ready\n")
     sys.stdout.flush()
@@ -266,13 +385,11 @@ def _respond(delay_s: float, addresses: set[str]) -> None:
             header_len = (data[0] & 0x0F) * 4
             icmp = data[header_len:]
             if socket.inet_ntoa(data[16:20]) in addresses and len(icmp) >= 8 and icmp[0] == 8:
-                reply = b"\0\0\0\0" + icmp[4:]
-                reply = reply[:2] + struct.pack("!H", _checksum(reply)) + reply[4:]
-                due.append((time.monotonic() + delay_s, reply, source))
+                due.append((time.monotonic() + delay_s, _forge(icmp, change), source))
         while due and due[0][0] <= time.monotonic():
             _, reply, source = due.pop(0)
-            sock.sendto(reply, (source, 0))
+            sender.sendto(reply, (source, 0))
 
 
 if __name__ == "__main__":
-    _respond(float(sys.argv[1]), set(sys.argv[2:]))
+    _respond(float(sys.argv[1]), sys.argv[2], sys.argv[3], set(sys.argv[4:]))

@@ -97,7 +97,8 @@ def _sweep(db_url: str, tmp_path: Path, plan: PlannedSweep, now: datetime) -> li
     config = parse_config({"database": {"url": db_url}, "hosts": hosts, "ping": {"latency_degraded_ms": 100_000},
                            "thresholds": {"down_after": 1, "up_after": 1, "min_transition_seconds": 0}},
                           "test", tmp_path, {})
-    deps = replace(build_deps(config, {}, StopFlag(), Redactor()), sweep=plan, check_ping_permission=lambda: None,
+    deps = replace(build_deps(config, {}, StopFlag(), Redactor()), sweep=plan,
+                   check_ping_permission=lambda _preference: "raw",
                    clock=lambda: now, server_clock=lambda _conn: now)
     sent: list[str] = []
 

@@ -82,7 +82,7 @@ def test_values_are_read(tmp_path: Path) -> None:
 database: {url: "sqlite:////var/lib/netwatch/nw.db"}
 run: {deadline_seconds: 60, lease_seconds: 30}
 ping: {count: 5, timeout_seconds: 2, interval_ms: 0, rate_limit_pps: 50, retries: 0,
-       loss_degraded_percent: 50, latency_degraded_ms: 250.5, resolve_concurrency: 4}
+       loss_degraded_percent: 50, latency_degraded_ms: 250.5, resolve_concurrency: 4, socket: datagram}
 thresholds: {down_after: 1, up_after: 1, min_transition_seconds: 0, notify_initial: true}
 sigma: {base_url: "https://sigma.example.invalid/", token_env: MY_SIGMA, timeout_seconds: 3,
         offline_code: X1, online_code: X2, max_attempts: 2, retry_backoff_seconds: 0}
@@ -92,7 +92,7 @@ segware: {base_url: "http://127.0.0.1:8080/api", token_file: secrets/segware, ca
 
     assert config.database_url == "sqlite:////var/lib/netwatch/nw.db"
     assert config.run == RunConfig(deadline_seconds=60, lease_seconds=30)
-    assert config.ping == PingConfig(5, 2.0, 0, 50, 0, 50.0, 250.5, 4)
+    assert config.ping == PingConfig(5, 2.0, 0, 50, 0, 50.0, 250.5, 4, "datagram")
     assert config.thresholds == Thresholds(1, 1, 0.0, True)
     assert config.sigma.api.base_url == "https://sigma.example.invalid"
     assert config.sigma.api.token_env == "MY_SIGMA"
@@ -113,6 +113,8 @@ segware: {base_url: "http://127.0.0.1:8080/api", token_file: secrets/segware, ca
         ("ping:\n  timeout_seconds: .nan\n", "ping.timeout_seconds", "must be a number"),
         ("run:\n  deadline_seconds: .inf\n", "run.deadline_seconds", "must be a number"),
         ("ping:\n  loss_degraded_percent: 101\n", "ping.loss_degraded_percent", "at most 100"),
+        ("ping:\n  socket: [raw]\n", "ping.socket", "must be one of auto, raw, datagram"),
+        ("ping:\n  socket: true\n", "ping.socket", "must be one of auto, raw, datagram"),
         ("run:\n  lease_seconds: 5\n", "run.lease_seconds", "at least 10"),
         ("thresholds:\n  down_after: -1\n", "thresholds.down_after", "at least 1"),
         ("thresholds:\n  notify_initial: maybe\n", "thresholds.notify_initial", "true or false"),
@@ -131,6 +133,17 @@ def test_bad_value_names_file_and_key_path(tmp_path: Path, yaml_text: str, key_p
 
     assert message.startswith(f"{path}: {key_path}: ")
     assert problem in message
+
+
+@pytest.mark.parametrize("socket", ["auto", "raw", "datagram"])
+def test_ping_socket_takes_auto_raw_or_datagram(tmp_path: Path, socket: str) -> None:
+    assert load_config(write(tmp_path, f"ping: {{socket: {socket}}}\n"), {}).ping.socket == socket
+
+
+def test_unknown_ping_socket_is_one_line_naming_the_choices(tmp_path: Path) -> None:
+    path = write(tmp_path, "ping:\n  socket: RAW\n")
+
+    assert config_error(path) == f"{path}: ping.socket: must be one of auto, raw, datagram, got 'RAW'"
 
 
 @pytest.mark.parametrize(

@@ -109,8 +109,8 @@ def test_a_stale_job_a_clock_off_and_no_icmp_permission_fail(nwi: InProcess, eng
             outcome="ok"))
     config = load_config(path, {})
 
-    def refused() -> None:
-        raise NoPermission("raw ICMP sockets need root or CAP_NET_RAW: Operation not permitted")
+    def refused(_preference: str) -> str:
+        raise NoPermission("no permission for an ICMP socket: raw sockets need root or CAP_NET_RAW")
 
     with make_session() as session:
         deps = doctor.DoctorDeps(
@@ -120,7 +120,7 @@ def test_a_stale_job_a_clock_off_and_no_icmp_permission_fail(nwi: InProcess, eng
         found = {f.check: (f.result, f.detail) for f in doctor.diagnose(config, {}, deps)}
     assert found["last run: ping-sweep"] == ("fail", "last success 3 h ago (stale after 10 min)")
     assert found["clock"][0] == "fail" and "tolerance" in found["clock"][1]
-    assert found["icmp"][0] == "fail" and found["icmp"][1].startswith("raw ICMP sockets need root")
+    assert found["icmp"][0] == "fail" and found["icmp"][1].startswith("no permission for an ICMP socket")
 
 
 def test_a_config_that_does_not_load_is_a_failed_check(nwi: InProcess) -> None:
@@ -136,4 +136,4 @@ def test_the_icmp_kinds_are_what_the_kernel_allows() -> None:
     kinds = doctor.icmp_kinds()
     assert list(kinds) == ["raw IPv4", "datagram IPv4", "raw IPv6", "datagram IPv6"]
     assert kinds["raw IPv4"] is None
-    require_permission()
+    assert require_permission("raw") == "raw"

@@ -1,8 +1,14 @@
-"""The ICMP sweep engine against real hosts: loopback and network-namespace test hosts."""
+"""The ICMP sweep engine against real hosts: loopback and network-namespace test hosts.
+
+Every sweep test runs over both kinds of ICMP socket (the `pinger` fixture): raw, in this process's
+namespace (needs root), and datagram, in a namespace of the test's own whose
+net.ipv4.ping_group_range lets every group open one (needs network namespaces).
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import random
 import signal
@@ -11,30 +17,83 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import pytest
-from netns import netns_lab, requires_netns
+from netns import (
+    ALL_GROUPS,
+    FORGERIES,
+    NO_GROUP,
+    NetnsLab,
+    netns_lab,
+    pinging_namespace,
+    requires_netns,
+    run_in_namespace,
+)
 
-from netwatch.errors import Stopped
-from netwatch.probes.icmp import Pacer, PingSettings, ProbeResult, Target, sweep
+from netwatch.errors import NoPermission, Stopped
+from netwatch.probes.icmp import (
+    AUTO,
+    DATAGRAM,
+    RAW,
+    Pacer,
+    PingSettings,
+    ProbeResult,
+    Target,
+    require_permission,
+    sweep,
+)
 from netwatch.running.stopflag import StopFlag
 
 FAST = PingSettings(count=3, interval_s=0.01, timeout_s=1.0, retries=0, rate_pps=10_000)
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Pinger:
+    """Sweeps over one kind of ICMP socket, from the namespace `home` (None: this process's)."""
+
+    kind: str
+    home: str | None
+
+    def call(self, work: Callable[[], T]) -> T:
+        """`work()` where this pinger's sockets are opened."""
+        return work() if self.home is None else run_in_namespace(self.home, work)
+
+    def settings(self, settings: PingSettings) -> PingSettings:
+        return replace(settings, socket=self.kind)
+
+    def sweep(self, targets: Sequence[Target], settings: PingSettings,
+              check_stop: Callable[[], None] = lambda: None) -> dict[str, ProbeResult]:
+        return self.call(lambda: sweep(targets, self.settings(settings), check_stop))
+
+    def lab(self, prefix: str) -> AbstractContextManager[NetnsLab]:
+        """Namespace test hosts reachable from this pinger's namespace."""
+        return netns_lab(prefix, home=self.home)
+
+
+@pytest.fixture(params=[pytest.param(RAW, marks=needs_root), pytest.param(DATAGRAM, marks=requires_netns)])
+def pinger(request: pytest.FixtureRequest) -> Iterator[Pinger]:
+    if request.param == RAW:
+        yield Pinger(RAW, None)
+        return
+    with pinging_namespace("nwtdgram") as home:
+        yield Pinger(DATAGRAM, home)
 
 
 def loopback_targets(count: int) -> list[Target]:
     return [Target(f"lo-{n}", f"127.3.{n // 200}.{n % 200 + 1}") for n in range(count)]
 
 
-@needs_root
-def test_loopback_hosts_all_answer() -> None:
+def test_loopback_hosts_all_answer(pinger: Pinger) -> None:
     targets = [Target("localhost", "127.0.0.1"), *loopback_targets(5)]
 
-    results = sweep(targets, FAST)
+    results = pinger.sweep(targets, FAST)
 
     assert set(results) == {t.key for t in targets}
     for result in results.values():
@@ -43,22 +102,20 @@ def test_loopback_hosts_all_answer() -> None:
         assert all(0 <= rtt < 100 for rtt in result.rtts_ms)
 
 
-@needs_root
-def test_sweep_ends_once_everything_answered() -> None:
+def test_sweep_ends_once_everything_answered(pinger: Pinger) -> None:
     started = time.monotonic()
 
-    sweep(loopback_targets(20), PingSettings(count=2, interval_s=0.05, timeout_s=5.0, retries=0, rate_pps=1000))
+    pinger.sweep(loopback_targets(20), PingSettings(count=2, interval_s=0.05, timeout_s=5.0, retries=0, rate_pps=1000))
 
     # Bound: 1 interval + 40 packets at 1000/s; nothing waits for the 5 s timeout.
     assert time.monotonic() - started < 1.0
 
 
-@needs_root
-def test_rate_limit_spreads_the_packets() -> None:
+def test_rate_limit_spreads_the_packets(pinger: Pinger) -> None:
     settings = PingSettings(count=2, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=1000)
     started = time.monotonic()
 
-    results = sweep(loopback_targets(100), settings)
+    results = pinger.sweep(loopback_targets(100), settings)
 
     elapsed = time.monotonic() - started
     assert all(r.received == 2 for r in results.values())
@@ -240,15 +297,16 @@ def captured_request_times(sock: socket.socket) -> list[int]:
     raise AssertionError("capture never ran dry")
 
 
-@needs_root
-def test_requests_on_the_wire_never_exceed_the_rate() -> None:
+def test_requests_on_the_wire_never_exceed_the_rate(pinger: Pinger) -> None:
     rate = 1000
     targets = [Target(f"w-{n}", str(WIRE_NETWORK[n + 1])) for n in range(400)]
-    settings = PingSettings(count=3, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=rate)
+    settings = pinger.settings(PingSettings(count=3, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=rate))
 
-    with echo_request_capture() as capture:
-        results = sweep(targets, settings)
-        times = captured_request_times(capture)
+    def captured_sweep() -> tuple[dict[str, ProbeResult], list[int]]:
+        with echo_request_capture() as capture:
+            return sweep(targets, settings), captured_request_times(capture)
+
+    results, times = pinger.call(captured_sweep)
 
     assert sum(r.sent for r in results.values()) == len(times) == 1200
     assert all(r.received == 3 for r in results.values())
@@ -256,38 +314,34 @@ def test_requests_on_the_wire_never_exceed_the_rate() -> None:
     assert_paced(times, rate, Pacer(rate, start_ns=0))
 
 
-@needs_root
-def test_interval_separates_requests_to_one_host() -> None:
+def test_interval_separates_requests_to_one_host(pinger: Pinger) -> None:
     settings = PingSettings(count=4, interval_s=0.1, timeout_s=1.0, retries=0, rate_pps=1000)
     started = time.monotonic()
 
-    results = sweep([Target("one", "127.0.0.1")], settings)
+    results = pinger.sweep([Target("one", "127.0.0.1")], settings)
 
     assert results["one"].received == 4
     assert 0.3 <= time.monotonic() - started < 1.0
 
 
-@needs_root
-def test_retries_unused_when_replies_came() -> None:
+def test_retries_unused_when_replies_came(pinger: Pinger) -> None:
     settings = PingSettings(count=1, interval_s=0.0, timeout_s=1.0, retries=3, rate_pps=1000)
 
-    results = sweep(loopback_targets(3), settings)
+    results = pinger.sweep(loopback_targets(3), settings)
 
     assert [r.attempts for r in results.values()] == [1, 1, 1]
 
 
-@needs_root
-def test_hosts_sharing_an_address_are_kept_apart() -> None:
+def test_hosts_sharing_an_address_are_kept_apart(pinger: Pinger) -> None:
     targets = [Target("a", "127.0.0.1"), Target("b", "127.0.0.1"), Target("c", "127.0.0.1")]
 
-    results = sweep(targets, FAST)
+    results = pinger.sweep(targets, FAST)
 
     assert [(r.sent, r.received, len(r.rtts_ms)) for r in results.values()] == [(3, 3, 3)] * 3
 
 
-@needs_root
-def test_invalid_address_gets_an_error_and_the_sweep_goes_on() -> None:
-    results = sweep([Target("bad", "not-an-ip"), Target("good", "127.0.0.1")], FAST)
+def test_invalid_address_gets_an_error_and_the_sweep_goes_on(pinger: Pinger) -> None:
+    results = pinger.sweep([Target("bad", "not-an-ip"), Target("good", "127.0.0.1")], FAST)
 
     assert results["bad"] == ProbeResult(0, 0, (), 1, "invalid IPv4 address: 'not-an-ip'")
     assert results["good"].received == 3
@@ -298,9 +352,8 @@ def test_duplicate_keys_are_refused() -> None:
         sweep([Target("a", "127.0.0.1"), Target("a", "127.0.0.2")], FAST)
 
 
-@needs_root
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_stop_request_interrupts_the_sweep_with_the_signal_received(signum: int, code: int) -> None:
+def test_stop_request_interrupts_the_sweep_with_the_signal_received(pinger: Pinger, signum: int, code: int) -> None:
     settings = PingSettings(count=10, interval_s=1.0, timeout_s=1.0, retries=0, rate_pps=100)
     stop = StopFlag()
     checks = []
@@ -312,45 +365,125 @@ def test_stop_request_interrupts_the_sweep_with_the_signal_received(signum: int,
         stop.check()
 
     with pytest.raises(Stopped) as caught:
-        sweep(loopback_targets(50), settings, check_stop)
+        pinger.sweep(loopback_targets(50), settings, check_stop)
 
     assert len(checks) == 20, "the sweep stops at the check that saw the flag"
     assert caught.value.exit_code == code
     assert signal.Signals(signum).name in caught.value.message
 
 
-# Imports come first: the interpreter's files may not be readable by nobody.
-_UNPRIVILEGED_SWEEP = """
-import os
+def _refusal(what: str, group: int, ping_group_range: str) -> str:
+    return (f"no permission for {what}: raw sockets need root or CAP_NET_RAW, datagram sockets need "
+            f"net.ipv4.ping_group_range to cover group {group} (it is \"{ping_group_range}\")")
+
+
+@requires_netns
+@pytest.mark.parametrize(("ping_group_range", "expected"), [
+    (ALL_GROUPS, {AUTO: DATAGRAM, RAW: RAW, DATAGRAM: DATAGRAM}),
+    (NO_GROUP, {AUTO: RAW, RAW: RAW,
+                DATAGRAM: _refusal("a datagram ICMP socket (ping.socket: datagram)", 0, NO_GROUP)}),
+])
+def test_root_prefers_datagram_sockets_and_falls_back_to_raw(ping_group_range: str, expected: dict[str, str]) -> None:
+    def choices() -> dict[str, str]:
+        found = {}
+        for preference in (AUTO, RAW, DATAGRAM):
+            try:
+                found[preference] = require_permission(preference)
+            except NoPermission as exc:
+                found[preference] = exc.message
+        return found
+
+    with pinging_namespace("nwtchoose", ping_group_range) as home:
+        assert run_in_namespace(home, choices) == expected
+
+
+# Run as uid and gid 65534 in a namespace of the test's: what require_permission() says to each
+# preference, and what a sweep of 127.0.0.1 over each kind does (replies, or its refusal).
+_UNPRIVILEGED = """
+import json
 from netwatch.errors import NoPermission
-from netwatch.probes.icmp import PingSettings, Target, sweep
-os.setgroups([])
-os.setgid(65534)
-os.setuid(65534)
-try:
-    sweep([Target("lo", "127.0.0.1")], PingSettings(1, 0.0, 1.0, 0, 10))
-except NoPermission as exc:
-    print(exc.message)
+from netwatch.probes.icmp import PingSettings, Target, require_permission, sweep
+
+def outcome(call):
+    try:
+        return call()
+    except NoPermission as exc:
+        return exc.message
+
+found = {preference: outcome(lambda: require_permission(preference)) for preference in ("auto", "raw", "datagram")}
+for kind in ("raw", "datagram"):
+    settings = PingSettings(count=2, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=100, socket=kind)
+    found["sweep " + kind] = outcome(lambda: sweep([Target("lo", "127.0.0.1")], settings)["lo"].received)
+print(json.dumps(found))
 """
 
 
-@needs_root
-def test_no_permission_without_raw_socket_rights() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _UNPRIVILEGED_SWEEP], capture_output=True, text=True, timeout=30, check=False
-    )
+@requires_netns
+@pytest.mark.parametrize(("ping_group_range", "expected"), [
+    (ALL_GROUPS, {AUTO: DATAGRAM, RAW: _refusal("a raw ICMP socket (ping.socket: raw)", 65534, ALL_GROUPS),
+                  DATAGRAM: DATAGRAM, "sweep raw": _refusal("a raw ICMP socket", 65534, ALL_GROUPS),
+                  "sweep datagram": 2}),
+    (NO_GROUP, {AUTO: _refusal("an ICMP socket", 65534, NO_GROUP),
+                RAW: _refusal("a raw ICMP socket (ping.socket: raw)", 65534, NO_GROUP),
+                DATAGRAM: _refusal("a datagram ICMP socket (ping.socket: datagram)", 65534, NO_GROUP),
+                "sweep raw": _refusal("a raw ICMP socket", 65534, NO_GROUP),
+                "sweep datagram": _refusal("a datagram ICMP socket", 65534, NO_GROUP)}),
+])
+def test_unprivileged_process_pings_over_datagram_sockets_only_where_ping_group_range_allows(
+    ping_group_range: str, expected: dict[str, object]
+) -> None:
+    with pinging_namespace("nwtnobody", ping_group_range) as home:
+        done = subprocess.run(
+            ["ip", "netns", "exec", home, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+             sys.executable, "-c", _UNPRIVILEGED],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("raw ICMP sockets need root or CAP_NET_RAW: ")
-    assert len(done.stdout.strip().splitlines()) == 1
+    assert json.loads(done.stdout) == expected
 
 
-@pytest.mark.netns
 @requires_netns
-def test_mixed_sweep_counts_late_replies_as_lost() -> None:
+def test_replies_that_differ_from_the_request_are_never_credited(pinger: Pinger) -> None:
+    """A wrong token, sequence or identifier, or another source address: the reply is not the request's."""
+    settings = PingSettings(count=3, interval_s=0.05, timeout_s=0.5, retries=0, rate_pps=1000)
+    with pinger.lab("nwtforge") as lab:
+        hosts = {change: lab.add_forger(change) for change in FORGERIES}
+
+        results = pinger.sweep([Target(change, address) for change, address in hosts.items()], settings)
+
+    assert (results["none"].sent, results["none"].received) == (3, 3), "the faithful copy is credited"
+    for change in FORGERIES:
+        if change != "none":
+            assert results[change] == ProbeResult(3, 0, (), 1, "no reply"), change
+
+
+@requires_netns
+def test_rtt_is_the_kernels_receive_time_even_when_the_reply_is_read_late(pinger: Pinger) -> None:
+    settings = PingSettings(count=1, interval_s=0.0, timeout_s=3.0, retries=0, rate_pps=100)
+    checks = []
+
+    def stall_after_the_send() -> None:
+        # The second check comes after the request went out: the sweep reads nothing for 1 s while
+        # the reply, due 0.3 s after the request, waits in the socket.
+        checks.append(1)
+        if len(checks) == 2:
+            time.sleep(1.0)
+
+    with pinger.lab("nwtstamp") as lab:
+        slow = lab.add_slow(delay_s=0.3)
+
+        result = pinger.sweep([Target("slow", slow)], settings, stall_after_the_send)["slow"]
+
+    assert (result.sent, result.received) == (1, 1)
+    assert 300 <= result.rtts_ms[0] < 900, result
+
+
+@requires_netns
+def test_mixed_sweep_counts_late_replies_as_lost(pinger: Pinger) -> None:
     """Live, silent, slow, ICMP-unreachable and unroutable hosts in one sweep."""
     settings = PingSettings(count=3, interval_s=0.5, timeout_s=1.0, retries=1, rate_pps=1000)
-    with netns_lab("nwticmp") as lab:
+    with pinger.lab("nwticmp") as lab:
         live = [lab.add_live() for _ in range(2)]
         silent = lab.add_silent()
         # Replies to request n arrive while request n+1 (and the retry) is still waiting:
@@ -369,7 +502,7 @@ def test_mixed_sweep_counts_late_replies_as_lost() -> None:
             Target("loopback", "127.0.0.1"),
         ]
 
-        results = sweep(targets, settings)
+        results = pinger.sweep(targets, settings)
 
     for key in ("live-0", "live-1", "live-0-again", "loopback"):
         assert (results[key].sent, results[key].received, results[key].attempts) == (3, 3, 1), key
@@ -382,32 +515,48 @@ def test_mixed_sweep_counts_late_replies_as_lost() -> None:
     assert all(rtt <= 1000 for r in results.values() for rtt in r.rtts_ms)
 
 
-@pytest.mark.netns
 @requires_netns
-def test_slow_host_is_alive_with_a_longer_timeout() -> None:
+def test_an_icmp_error_fails_no_other_hosts_request(pinger: Pinger) -> None:
+    """A datagram socket's next send after an ICMP error arrived fails with that error, once."""
+    settings = PingSettings(count=2, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=10_000)
+
+    def late_every_time() -> None:
+        time.sleep(0.003)  # each wake-up late: the pacer lets a burst of requests go at once
+
+    with pinger.lab("nwterr") as lab:
+        unreachable = lab.add_unreachable()
+        targets = [Target("unreachable", unreachable), *loopback_targets(30)]
+
+        results = pinger.sweep(targets, settings, late_every_time)
+
+    assert results.pop("unreachable") == ProbeResult(2, 0, (), 1, "host unreachable (ICMP 3/1)")
+    assert {(r.sent, r.received, r.error) for r in results.values()} == {(2, 2, None)}
+
+
+@requires_netns
+def test_slow_host_is_alive_with_a_longer_timeout(pinger: Pinger) -> None:
     settings = PingSettings(count=2, interval_s=0.1, timeout_s=1.0, retries=0, rate_pps=100)
-    with netns_lab("nwtslow") as lab:
+    with pinger.lab("nwtslow") as lab:
         slow = lab.add_slow(delay_s=0.3)
 
-        result = sweep([Target("slow", slow)], settings)["slow"]
+        result = pinger.sweep([Target("slow", slow)], settings)["slow"]
 
     assert (result.sent, result.received) == (2, 2)
     assert all(300 <= rtt < 400 for rtt in result.rtts_ms)
 
 
-@pytest.mark.netns
 @requires_netns
-def test_host_going_down_and_up() -> None:
+def test_host_going_down_and_up(pinger: Pinger) -> None:
     settings = PingSettings(count=2, interval_s=0.05, timeout_s=0.5, retries=0, rate_pps=100)
-    with netns_lab("nwtflap") as lab:
+    with pinger.lab("nwtflap") as lab:
         host = lab.add_live()
         target = [Target("flap", host)]
 
-        before = sweep(target, settings)["flap"]
+        before = pinger.sweep(target, settings)["flap"]
         lab.set_down(host)
-        while_down = sweep(target, settings)["flap"]
+        while_down = pinger.sweep(target, settings)["flap"]
         lab.set_up(host)
-        after = sweep(target, settings)["flap"]
+        after = pinger.sweep(target, settings)["flap"]
 
     assert before.received == 2
     assert while_down.received == 0

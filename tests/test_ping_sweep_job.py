@@ -16,7 +16,7 @@ import pytest
 from fakeapi import FakeApis
 from inproc import InProcess
 from jobkit import TOKEN, Netwatch, log_lines, terminate, webhook_receiver
-from netns import netns_lab, requires_netns
+from netns import ALL_GROUPS, NO_GROUP, netns_lab, pinging_namespace, requires_netns
 from sqlalchemy.engine import Engine
 
 from netwatch.config import parse_config
@@ -297,28 +297,73 @@ def test_statements_per_run_do_not_grow_with_hosts(
     assert len(fake.sigma_events()) == 308
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
-def test_without_raw_socket_permission_exits_77_before_touching_the_database() -> None:
-    with tempfile.TemporaryDirectory() as shared:
-        _exits_77_unprivileged(Path(shared))
+def _folder_anyone_may_write() -> tempfile.TemporaryDirectory[str]:
+    # Not under pytest's tmp_path: uid 65534 may not pass through its parents.
+    return tempfile.TemporaryDirectory(prefix="nwjob-")
 
 
-def _exits_77_unprivileged(tmp_path: Path) -> None:
-    # Writable for uid 65534 too: a database folder it cannot write in would be refused first (78).
-    tmp_path.chmod(0o1777)
-    config = tmp_path / "netwatch.yaml"
-    config.write_text(f"database: {{url: 'sqlite:///{tmp_path}/nw.db'}}\nhosts: [{{name: a, address: 127.0.0.1}}]\n")
-    # The modules are imported first: the interpreter's own files are not readable by uid 65534 here.
-    drop = ("import os, sys; import netwatch.cli, netwatch.deps, netwatch.jobs.ping_sweep; "
-            "from netwatch.entry import main; os.setgroups([]); os.setgid(65534); os.setuid(65534); "
-            "sys.argv[1:] = ['run', 'ping-sweep', '--config', sys.argv[1]]; main()")
-    done = subprocess.run([sys.executable, "-c", drop, str(config)], capture_output=True, text=True, timeout=60,
-                          check=False)
-    assert done.returncode == 77, done.stderr
-    assert log_lines(done.stderr) == [
-        f"info: ping-sweep started database=sqlite:///{tmp_path}/nw.db config={config}",
-        "error: raw ICMP sockets need root or CAP_NET_RAW: Operation not permitted"]
-    assert not (tmp_path / "nw.db").exists()
+def _unprivileged_setup(folder: Path, hosts: list[dict[str, str]], **ping: str) -> tuple[Netwatch, Path]:
+    """A config of `hosts` on SQLite in `folder`, which uid 65534 may write in (else it would exit 78)."""
+    folder.chmod(0o1777)
+    nw = Netwatch(folder, f"sqlite:///{folder}/nw.db", {})
+    return nw, nw.write_config(hosts, ping=ping)
+
+
+def _sweep_in(namespace: str, config: Path, unprivileged: bool) -> subprocess.CompletedProcess[str]:
+    """`netwatch run ping-sweep` in `namespace`, as uid and gid 65534 without other groups when `unprivileged`."""
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if unprivileged else []
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NETWATCH_")}
+    return subprocess.run(["ip", "netns", "exec", namespace, *drop, sys.executable, "-m", "netwatch", "run",
+                           "ping-sweep", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, env=env, check=False)
+
+
+@requires_netns
+@pytest.mark.parametrize(("unprivileged", "ping_group_range", "datagram"), [
+    (True, ALL_GROUPS, 1), (False, ALL_GROUPS, 1), (False, NO_GROUP, 0)])
+def test_sweep_uses_datagram_sockets_where_ping_group_range_allows_and_raw_ones_otherwise(
+    unprivileged: bool, ping_group_range: str, datagram: int
+) -> None:
+    with (_folder_anyone_may_write() as shared, pinging_namespace("nwjsock", ping_group_range) as home,
+          netns_lab("nwjsock", home=home) as lab):
+        nw, config = _unprivileged_setup(Path(shared), [{"name": "router", "address": lab.add_live()},
+                                                        {"name": "lo", "address": "127.0.0.1"}])
+
+        done = _sweep_in(home, config, unprivileged)
+
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+        [summary] = [line for line in log_lines(done.stderr) if line.startswith("info: ping-sweep finished ")]
+        assert f" icmp_datagram={datagram} " in f"{summary} "
+        assert {h["name"]: h["status"] for h in nw.rows("hosts")} == {"router": "online", "lo": "online"}
+        assert {c["host_name"]: c["received"] for c in nw.checks()} == {"router": 2, "lo": 2}
+        [run] = nw.rows("job_runs")
+        assert json.loads(run["counts"])["icmp_datagram"] == datagram
+        runs = nw.run("runs")  # where an operator sees it
+        assert runs.returncode == 0, runs.stderr
+        assert f"icmp_datagram={datagram}" in runs.stdout
+
+
+@requires_netns
+@pytest.mark.parametrize(("ping_group_range", "ping", "refused"), [
+    (NO_GROUP, {}, "an ICMP socket"),
+    (ALL_GROUPS, {"socket": "raw"}, "a raw ICMP socket (ping.socket: raw)"),
+])
+def test_without_icmp_permission_exits_77_naming_both_ways_before_touching_the_database(
+    ping_group_range: str, ping: dict[str, str], refused: str
+) -> None:
+    with _folder_anyone_may_write() as shared, pinging_namespace("nwj77", ping_group_range) as home:
+        folder = Path(shared)
+        _, config = _unprivileged_setup(folder, [{"name": "lo", "address": "127.0.0.1"}], **ping)
+
+        done = _sweep_in(home, config, unprivileged=True)
+
+        assert done.returncode == 77, done.stderr
+        assert log_lines(done.stderr) == [
+            f"info: ping-sweep started database=sqlite:///{folder}/nw.db config={config}",
+            f"error: no permission for {refused}: raw sockets need root or CAP_NET_RAW, datagram sockets need "
+            f"net.ipv4.ping_group_range to cover group 65534 (it is \"{ping_group_range}\")"]
+        assert not (folder / "nw.db").exists()
 
 
 @pytest.mark.parametrize("send_recovery", [True, False])

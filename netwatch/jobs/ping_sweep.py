@@ -15,7 +15,7 @@ from netwatch.deps import Deps
 from netwatch.inventory import HostSpec
 from netwatch.jobs.confirm import Subject, Voice, finish_pass
 from netwatch.notify.kinds import Kind
-from netwatch.probes.icmp import PingSettings, ProbeResult, Target
+from netwatch.probes.icmp import DATAGRAM, PingSettings, ProbeResult, Target
 from netwatch.running.runner import JobOutcome, RunContext, run_job
 from netwatch.shard import Shard
 
@@ -25,25 +25,30 @@ JOB = "ping-sweep"
 
 
 def run_ping_sweep(config: Config, deps: Deps, shard: Shard) -> int:
-    """One pass of the job under its lease; returns the exit code (77 at once without raw ICMP rights)."""
-    deps.check_ping_permission()
+    """One pass of the job under its lease; returns the exit code (77 at once without ICMP socket rights)."""
+    icmp_socket = deps.check_ping_permission(config.ping.socket)
     return run_job(JOB, str(shard), config.run, deps,
-                   lambda run: ping_sweep(config, deps, shard, run))
+                   lambda run: ping_sweep(config, deps, shard, run, icmp_socket))
 
 
-def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext) -> JobOutcome:
-    """Sweep, then commit states, removals, new events and history in one transaction, then deliver."""
+def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext, icmp_socket: str) -> JobOutcome:
+    """Sweep, then commit states, removals, new events and history in one transaction, then deliver.
+
+    `icmp_socket` is the kind of ICMP socket (raw or datagram) the sweep uses; the run's counts say which
+    (`icmp_datagram`: 1 for a datagram socket, 0 for a raw one).
+    """
     hosts = [host for host in config.hosts if shard.owns(host.name)]
-    results = _probe(hosts, config, deps, shard)
+    results = _probe(hosts, config, deps, shard, icmp_socket)
     deps.stop.check()
     checks = {host.name: _evaluate(results[host.name], config) for host in hosts}
     subjects = [Subject(host.name, host.address, host.account, host.partition, host.zone) for host in hosts]
-    return finish_pass(deps, config, run, shard, subjects, checks, (HOST,), _voice(config), {"hosts": len(hosts)})
+    return finish_pass(deps, config, run, shard, subjects, checks, (HOST,), _voice(config),
+                       {"hosts": len(hosts), "icmp_datagram": int(icmp_socket == DATAGRAM)})
 
 
-def _probe(hosts: list[HostSpec], config: Config, deps: Deps, shard: Shard) -> dict[str, ProbeResult]:
+def _probe(hosts: list[HostSpec], config: Config, deps: Deps, shard: Shard, icmp_socket: str) -> dict[str, ProbeResult]:
     """Resolves names once (concurrently), then sweeps every resolved host in one pass, at the shard's share
-    of the rate limit."""
+    of the rate limit, on an ICMP socket of kind `icmp_socket`."""
     names = sorted({h.address for h in hosts if not is_ipv4(h.address)})
     resolved = deps.resolve(names, config.ping.resolve_concurrency) if names else {}
     results: dict[str, ProbeResult] = {}
@@ -63,6 +68,7 @@ def _probe(hosts: list[HostSpec], config: Config, deps: Deps, shard: Shard) -> d
         retries=config.ping.retries,
         # Shards run at once (an Indexed Job): together they keep to the limit.
         rate_pps=max(1, config.ping.rate_limit_pps // shard.count),
+        socket=icmp_socket,
     )
     deps.stop.check()
     results.update(deps.sweep(targets, settings, deps.stop.check))

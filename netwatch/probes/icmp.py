@@ -1,9 +1,17 @@
-"""ICMP echo sweep over one raw socket: many hosts, paced sends, strict reply matching.
+"""ICMP echo sweep over one socket: many hosts, paced sends, strict reply matching.
 
-Requests are built with pythonping's packet class, but replies are matched here on identifier,
-sequence, source address and a per-sweep payload token carrying a 32-bit packet index, so a reply
-later than its timeout is counted as lost and never credited to another request or host (which
-``pythonping.ping()`` does). RTTs come from kernel receive timestamps.
+The socket is a datagram ICMP socket (``SOCK_DGRAM``, no privilege needed where
+``net.ipv4.ping_group_range`` covers the process's group) or a raw one (root or CAP_NET_RAW);
+``require_permission()`` says which one this process may open. Requests are built with pythonping's
+packet class, but replies are matched here on identifier, sequence, source address and a per-sweep
+payload token carrying a 32-bit packet index, whatever the socket, so a reply later than its timeout
+is counted as lost and never credited to another request or host (which ``pythonping.ping()``
+does). RTTs come from kernel receive timestamps.
+
+What differs between the two kinds is confined to the socket's edges: a datagram socket's kernel
+sets the echo identifier (the socket's bound "port") and the checksum, delivers only echo replies
+carrying that identifier, without their IP header, and hands ICMP errors about the requests to the
+socket's error queue (IP_RECVERR) instead of the data queue.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import os
 import select
 import socket
 import struct
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -26,12 +35,20 @@ from netwatch.errors import NoPermission
 
 log = logging.getLogger(__name__)
 
+RAW = "raw"
+DATAGRAM = "datagram"
+SOCKET_KINDS = (RAW, DATAGRAM)
+AUTO = "auto"  # a preference: datagram where permitted, else raw
+
 # Linux constants the socket module does not export.
 _SOL_RAW = 255
 _ICMP_FILTER = 1
 _SO_TIMESTAMPNS = 35
 _SO_RCVBUFFORCE = 33
 _SO_SNDBUFFORCE = 32
+_IP_RECVERR = 11
+_SO_EE_ORIGIN_ICMP = 2
+_PING_GROUP_RANGE = "/proc/sys/net/ipv4/ping_group_range"
 
 _ECHO_REPLY = Types.EchoReply.type_id
 _DEST_UNREACHABLE = Types.DestinationUnreachable.type_id
@@ -42,6 +59,8 @@ _ECHO_REQUEST = Types.EchoRequest.type_id
 _ICMP_HEADER = struct.Struct("BBHHH")
 _PAYLOAD = struct.Struct("!8sI")  # per-sweep token, packet index
 _TIMESPEC = struct.Struct("@ll")
+_EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err: errno, origin, type, code, pad, info, data
+_ERROR_ANCILLARY = socket.CMSG_SPACE(_EXTENDED_ERR.size + 16) + socket.CMSG_SPACE(_TIMESPEC.size)
 
 _SOCKET_BUFFER = 8 * 1024 * 1024
 _MAX_WAIT_S = 0.005  # longest wait between two check_stop() calls
@@ -71,6 +90,7 @@ class PingSettings:
     timeout_s: float  # per request; a reply later than this is LOST (never credited elsewhere)
     retries: int  # extra whole checks for a host whose check got no reply at all
     rate_pps: int  # max packets per second over the whole sweep (all hosts together)
+    socket: str = RAW  # RAW or DATAGRAM: the kind require_permission() found this process may open
 
 
 @dataclass(frozen=True)
@@ -172,8 +192,9 @@ def sweep(
 ) -> dict[str, ProbeResult]:
     """Pings every target; returns a result for every key.
 
-    Raises NoPermission when the raw socket cannot be opened; `check_stop` is called between sends
-    and waits and may raise (the run's Stopped, naming its signal); the socket is closed in all cases.
+    Raises NoPermission when the socket of `settings.socket` cannot be opened; `check_stop` is
+    called between sends and waits and may raise (the run's Stopped, naming its signal); the socket
+    is closed in all cases.
     """
     _check_settings(settings)
     keys = [t.key for t in targets]
@@ -190,11 +211,15 @@ def sweep(
         hosts.append(_Host(target))
     if hosts:
         started = time.monotonic()
-        with _open_socket() as sock:
+        try:
+            sock = _open_socket(settings.socket)
+        except PermissionError:
+            raise NoPermission(_permission_problem(settings.socket, configured=False)) from None
+        with sock:
             engine = _Sweep(sock, settings, check_stop, hosts)
             engine.run()
-        log.debug("swept %d hosts, %d requests, in %.3f s", len(hosts), len(engine.packet_host),
-                  time.monotonic() - started)
+        log.debug("swept %d hosts, %d requests, over a %s ICMP socket, in %.3f s", len(hosts),
+                  len(engine.packet_host), settings.socket, time.monotonic() - started)
         results.update((host.key, host.result()) for host in hosts)
     return {key: results[key] for key in keys}
 
@@ -202,29 +227,63 @@ def sweep(
 def _check_settings(settings: PingSettings) -> None:
     if settings.count < 1 or settings.rate_pps < 1 or settings.retries < 0:
         raise ValueError(f"invalid ping settings: {settings}")
-    if settings.interval_s < 0 or settings.timeout_s <= 0:
+    if settings.interval_s < 0 or settings.timeout_s <= 0 or settings.socket not in SOCKET_KINDS:
         raise ValueError(f"invalid ping settings: {settings}")
 
 
-def require_permission() -> None:
-    """Raises NoPermission now, before any other work, when raw ICMP sockets are not allowed."""
-    _open_socket().close()
+def require_permission(preference: str = AUTO) -> str:
+    """The ICMP socket kind sweeps of this process will use, found by opening one now.
+
+    `preference` AUTO takes DATAGRAM where permitted (it needs no privilege) and RAW otherwise; RAW
+    or DATAGRAM forces that kind. Raises NoPermission, before any other work, when none is
+    permitted: its one line names both ways to grant it.
+    """
+    if preference not in (AUTO, *SOCKET_KINDS):
+        raise ValueError(f"unknown ICMP socket preference: {preference!r}")
+    for kind in (DATAGRAM, RAW) if preference == AUTO else (preference,):
+        try:
+            _open_socket(kind).close()
+        except PermissionError:
+            continue
+        return kind
+    raise NoPermission(_permission_problem(preference, configured=True))
 
 
-def _open_socket() -> socket.socket:
+def _permission_problem(kind: str, configured: bool) -> str:
+    """The one line of a refused ICMP socket: what was refused and both ways to grant one.
+
+    `kind`: AUTO (both refused) or the kind refused; `configured`: whether ping.socket asked for it.
+    """
     try:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-    except PermissionError as exc:
-        raise NoPermission(f"raw ICMP sockets need root or CAP_NET_RAW: {exc.strerror}") from None
+        with open(_PING_GROUP_RANGE, encoding="ascii") as file:
+            now = " ".join(file.read().split())
+    except OSError:
+        now = "unreadable"
+    what = "an ICMP socket" if kind == AUTO else f"a {kind} ICMP socket"
+    if configured and kind != AUTO:
+        what += f" (ping.socket: {kind})"
+    return (f"no permission for {what}: raw sockets need root or CAP_NET_RAW, datagram sockets need "
+            f"net.ipv4.ping_group_range to cover group {os.getegid()} (it is \"{now}\")")
+
+
+def _open_socket(kind: str) -> socket.socket:
+    """A non-blocking ICMP socket of `kind` with kernel timestamps; PermissionError when refused."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW if kind == RAW else socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
     try:
         sock.setblocking(False)
         sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         _set_buffer(sock, _SO_RCVBUFFORCE, socket.SO_RCVBUF)
         _set_buffer(sock, _SO_SNDBUFFORCE, socket.SO_SNDBUF)
-        # Let the kernel drop everything but echo replies and unreachables (on loopback the
-        # socket would otherwise also queue our own requests); matching below does not rely on it.
-        blocked = ~((1 << _ECHO_REPLY) | (1 << _DEST_UNREACHABLE)) & 0xFFFFFFFF
-        sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", blocked))
+        if kind == RAW:
+            # Let the kernel drop everything but echo replies and unreachables (on loopback the
+            # socket would otherwise also queue our own requests); matching below does not rely on it.
+            blocked = ~((1 << _ECHO_REPLY) | (1 << _DEST_UNREACHABLE)) & 0xFFFFFFFF
+            sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", blocked))
+        else:
+            # Bound now, the kernel's choice of echo identifier (the socket's port) is known at once.
+            sock.bind(("0.0.0.0", 0))
+            # Without it the kernel drops ICMP errors about the requests of an unconnected socket.
+            sock.setsockopt(socket.SOL_IP, _IP_RECVERR, 1)
     except OSError:
         sock.close()
         raise
@@ -253,7 +312,14 @@ class _Sweep:
         self.settings = settings
         self.check_stop = check_stop
         self.hosts = hosts
-        self.identifier = int.from_bytes(os.urandom(2), "big")
+        # A raw socket's IPv4 replies start with the IP header; a datagram socket's do not.
+        self.raw = settings.socket == RAW
+        if self.raw:
+            self.identifier = int.from_bytes(os.urandom(2), "big")
+        else:
+            # The kernel writes the socket's port into every request, in network byte order; the
+            # identifier is compared as pythonping packs it (native order).
+            self.identifier = int.from_bytes(sock.getsockname()[1].to_bytes(2, "big"), sys.byteorder)
         self.token = os.urandom(8)
         self.timeout_ns = int(settings.timeout_s * 1e9)
         self.active = len(hosts)
@@ -307,7 +373,7 @@ class _Sweep:
         ).packet
         try:
             sent_ns = time.time_ns()
-            self.sock.sendto(packet, (host.address, 0))
+            self._sendto(packet, host.address)
         except (BlockingIOError, InterruptedError):
             host.deferrals += 1
             if host.deferrals <= _MAX_DEFERRALS:
@@ -331,12 +397,31 @@ class _Sweep:
         elif host.outstanding == 0:
             self._finish_check(host_index, now)
 
+    def _sendto(self, packet: bytes, address: str) -> None:
+        try:
+            self.sock.sendto(packet, (address, 0))
+        except (BlockingIOError, InterruptedError):
+            raise
+        except OSError:
+            if self.raw:
+                raise
+            # An ICMP error about any earlier request also fails a datagram socket's next send or
+            # receive, once (IP_RECVERR sets the socket error): only a failure the retry repeats
+            # belongs to this request.
+            self.sock.sendto(packet, (address, 0))
+
     def _drain(self) -> None:
+        if not self.raw:
+            self._drain_errors()
         for _ in range(_DRAIN_BATCH):
             try:
                 data, ancdata, _flags, source = self.sock.recvmsg(2048, socket.CMSG_SPACE(_TIMESPEC.size))
             except (BlockingIOError, InterruptedError):
                 return
+            except OSError:
+                if self.raw:
+                    raise
+                continue  # the socket error an ICMP error set (see _sendto); the error queue has its details
             received_ns = None
             for level, kind, value in ancdata:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
@@ -344,8 +429,21 @@ class _Sweep:
                     received_ns = seconds * 1_000_000_000 + nanoseconds
             self._handle(data, source[0], received_ns if received_ns is not None else time.time_ns())
 
+    def _drain_errors(self) -> None:
+        """Reads a datagram socket's error queue: each entry an ICMP error quoting one of our requests."""
+        for _ in range(_DRAIN_BATCH):
+            try:
+                quoted, ancdata, _flags, destination = self.sock.recvmsg(2048, _ERROR_ANCILLARY, socket.MSG_ERRQUEUE)
+            except (BlockingIOError, InterruptedError):
+                return
+            for level, kind, value in ancdata:
+                if level == socket.SOL_IP and kind == _IP_RECVERR and len(value) >= _EXTENDED_ERR.size:
+                    _errno, origin, icmp_type, code, _pad, _info, _data = _EXTENDED_ERR.unpack_from(value)
+                    if origin == _SO_EE_ORIGIN_ICMP and icmp_type == _DEST_UNREACHABLE:
+                        self._unreachable(code, destination[0], quoted)
+
     def _handle(self, data: bytes, source: str, received_ns: int) -> None:
-        header_len = (data[0] & 0x0F) * 4 if data else 0
+        header_len = (data[0] & 0x0F) * 4 if data and self.raw else 0
         if len(data) < header_len + _ICMP_HEADER.size:
             return
         kind, code, _checksum, identifier, sequence = _ICMP_HEADER.unpack_from(data, header_len)
@@ -366,17 +464,20 @@ class _Sweep:
             self._handle_unreachable(code, data[header_len + _ICMP_HEADER.size :])
 
     def _handle_unreachable(self, code: int, quoted: bytes) -> None:
-        """Matches an ICMP destination-unreachable on the request it quotes."""
+        """Matches an ICMP destination-unreachable (as a raw socket reads it) on the request it quotes."""
         if len(quoted) < 20 or quoted[9] != socket.IPPROTO_ICMP:
             return
         inner_len = (quoted[0] & 0x0F) * 4
-        if len(quoted) < inner_len + _ICMP_HEADER.size:
+        self._unreachable(code, socket.inet_ntoa(quoted[16:20]), quoted[inner_len:])
+
+    def _unreachable(self, code: int, destination: str, request: bytes) -> None:
+        """Matches a destination-unreachable on the request it quotes (from its ICMP header on)."""
+        if len(request) < _ICMP_HEADER.size:
             return
-        kind, _code, _checksum, identifier, sequence = _ICMP_HEADER.unpack_from(quoted, inner_len)
+        kind, _code, _checksum, identifier, sequence = _ICMP_HEADER.unpack_from(request)
         if kind != _ECHO_REQUEST or identifier != self.identifier:
             return
-        destination = socket.inet_ntoa(quoted[16:20])
-        index = self._packet_index(identifier, sequence, quoted[inner_len + _ICMP_HEADER.size :])
+        index = self._packet_index(identifier, sequence, request[_ICMP_HEADER.size :])
         if index is None:
             # The quote may stop after the ICMP header: find the pending request by sequence.
             index = next(
