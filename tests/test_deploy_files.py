@@ -497,21 +497,28 @@ def test_cronjob_schedule_and_failure_handling(name: str) -> None:
     assert lease_rules[0]["onExitCodes"]["containerName"] == pod["containers"][0]["name"]
 
 
-def test_ping_sweep_container_adds_only_net_raw() -> None:
+def test_ping_sweep_gets_icmp_from_its_sysctl_not_from_a_capability() -> None:
     pod = ping_sweep_cronjob()["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    (container,) = pod["containers"]
-    context = container["securityContext"]
-    assert context["capabilities"] == {"drop": ["ALL"], "add": ["NET_RAW"]}
-    assert context["allowPrivilegeEscalation"] is False
-    assert context["readOnlyRootFilesystem"] is True
-    # A non-root user would hold NET_RAW only in its bounding set (exit 77); see k8s/README.md.
-    assert pod["securityContext"]["runAsUser"] == 0
+    context = pod["securityContext"]
+    # Datagram ICMP sockets for the pod's own group, in the pod's own network namespace.
+    [sysctl] = context["sysctls"]
+    low, high = (int(part) for part in sysctl["value"].split())
+    assert sysctl["name"] == "net.ipv4.ping_group_range" and low <= context["runAsGroup"] <= high
+    assert context["runAsUser"] > 0 and context["runAsNonRoot"] is True
+    (configmap,) = by_kind("ConfigMap")
+    assert yaml.safe_load(configmap["data"]["netwatch.yaml"])["ping"]["socket"] == "datagram"
+    assert yaml.safe_load((OVERLAY / "netwatch.yaml").read_text(encoding="utf-8"))["ping"]["socket"] == "datagram"
 
 
-def test_other_containers_add_no_capability() -> None:
-    others = [container for container in containers() if _path_of(container["args"]) != "run ping-sweep"]
-    assert len(others) == len(UNPRIVILEGED_JOBS) + 1
-    for container in others:
+def test_the_namespace_enforces_pod_security_restricted() -> None:
+    [namespace] = [doc for _, doc in k8s_documents() if doc.get("kind") == "Namespace"]
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_no_container_adds_a_capability() -> None:
+    assert len(containers()) == len(UNPRIVILEGED_JOBS) + 2  # and ping-sweep and db-upgrade
+    for container in containers():
         assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
@@ -556,11 +563,9 @@ def test_only_the_http_check_pod_gets_and_reads_the_encryption_key() -> None:
         assert "encryption-key" in keys
 
 
-def test_only_ping_sweep_runs_as_root() -> None:
+def test_no_pod_runs_as_root() -> None:
     for spec in pod_specs():
         (container,) = spec["containers"]
-        if _path_of(container["args"]) == "run ping-sweep":
-            continue
         context = {**spec.get("securityContext", {}), **container.get("securityContext", {})}
         assert context["runAsNonRoot"] is True, container["name"]
         # Numeric, so the kubelet can check runAsNonRoot whatever USER the image names.
@@ -581,11 +586,11 @@ def test_every_job_reads_its_secrets_from_files_of_one_optional_secret_volume(jo
     assert secret["optional"] is True
     assert {(item["key"], item["path"]) for item in secret["items"]} == {
         (key, key) for key in (HTTP_CHECK_KEYS if job == HTTP_CHECK else SECRET_KEYS)}
-    # Owner and group only (netwatch warns of a secret file others may read); the pod's user is the
-    # owner (root) or in the files' group (fsGroup).
+    # Owner and group only (netwatch warns of a secret file others may read); the pod's user is in the
+    # files' group (fsGroup).
     assert secret["defaultMode"] == 0o440
     context = spec["securityContext"]
-    assert context["runAsUser"] == 0 or context["fsGroup"] == context["runAsGroup"]
+    assert context["fsGroup"] == context["runAsGroup"]
 
 
 def test_no_secret_reaches_a_pod_as_an_environment_variable() -> None:
