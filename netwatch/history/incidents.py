@@ -123,17 +123,22 @@ def downtime_sums(conn: Connection, period: Period, scope: Scope) -> dict[str, t
     end = case((or_(spans.c.end.is_(None), spans.c.end > until), until), else_=spans.c.end)
     inside = end - case((spans.c.start > start, spans.c.start), else_=start)
     ended = and_(spans.c.end.is_not(None), spans.c.end <= until)
-    rows = conn.execute(
-        select(targets.c.name, func.max(hosts.c.client if scope.by == "client" else hosts.c.account).label("group"),
-               func.count().label("incidents"),
+    # Summed per host id first: the names and the scope's filters then meet a row per host, not per incident.
+    per_host = (
+        select(spans.c.target_id, func.count().label("incidents"),
                func.sum(inside).label("total"), func.max(inside).label("longest"),
                func.sum(case((ended, 1), else_=0)).label("ended"),
                func.sum(case((ended, spans.c.end - spans.c.start), else_=0)).label("ended_s"))
-        .select_from(spans.join(targets, targets.c.id == spans.c.target_id)
+        .where(spans.c.to_state == STATE_CODES["offline"], or_(spans.c.end.is_(None), spans.c.end > start))
+        .group_by(spans.c.target_id)
+        .subquery("per_host")
+    )
+    rows = conn.execute(
+        select(targets.c.name, (hosts.c.client if scope.by == "client" else hosts.c.account).label("group"),
+               per_host.c.incidents, per_host.c.total, per_host.c.longest, per_host.c.ended, per_host.c.ended_s)
+        .select_from(per_host.join(targets, targets.c.id == per_host.c.target_id)
                      .outerjoin(hosts, hosts.c.name == targets.c.name))
-        .where(spans.c.to_state == STATE_CODES["offline"], or_(spans.c.end.is_(None), spans.c.end > start),
-               *scope.filters())
-        .group_by(targets.c.name)
+        .where(*scope.filters())
     )
     return {row.name: (row.group, DowntimeSums(int(row.incidents), int(row.total), int(row.longest),
                                                  int(row.ended), int(row.ended_s)))
