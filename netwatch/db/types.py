@@ -118,4 +118,4 @@ def _joined_integers_mysql(element: JoinedIntegers, compiler: SQLCompiler, **kw:
 
 def split_integers(text: str) -> list[int]:
     """The integers of a JoinedIntegers value, in order."""
-    return [int(part) for part in text.split(",")]
+    return list(map(int, text.split(",")))

@@ -190,13 +190,14 @@ def uptime_rows(conn: Connection, period: Period, scope: Scope, from_raw: bool =
         rows.sort(key=lambda r: (r.client is not None, r.client or "", r.key))
     else:
         rows.sort(key=lambda r: (r.key is None, r.key or ""))
+    first, last = period.first_day.isoformat(), period.last_day.isoformat()
     result = []
     for row in rows:
         figures = uptime_figures(_totals(row), period, downtime(incidents.get(row.key, [])))
         label = ({scope.by: row.key} if group is not None
                  else {"host": row.key, "kind": row.kind, "client": row.client, "account": row.account})
         result.append({**label, "account_name": names.get(row.account), "hosts": row.hosts,
-                       "from": period.first_day.isoformat(), "to": period.last_day.isoformat(), **figures})
+                       "from": first, "to": last, **figures})
     return result
 
 
