@@ -104,21 +104,29 @@ def downtime_sums(conn: Connection, period: Period, scope: Scope) -> dict[str, t
     summed (one statement, a row per host).
 
     The transitions read are those of `incidents_in`; each change to offline meets the host's next
-    change (a window function) and is clipped to [start, until): an incident still open at `until`
-    counts up to it and has not ended.
+    change and is clipped to [start, until): an incident still open at `until` counts up to it and
+    has not ended. A change inside the period finds its next with a window function over the
+    period's changes alone (straight from the table, nothing gathered first); the host's last change
+    before the period (the latest of those at its time) meets its first change inside it.
     """
     t = transitions.c
     at = type_coerce(t.at, Integer)
     latest = (select(t.target_id, func.max(at).label("at")).where(at < period.start_s)
               .group_by(t.target_id).subquery("latest"))
-    changes = union_all(
-        select(t.target_id, at.label("at"), t.id, t.to_state).where(at >= period.start_s, at < period.until_s),
-        select(t.target_id, at.label("at"), t.id, t.to_state)
-        .join(latest, and_(latest.c.target_id == t.target_id, latest.c.at == at)),
-    ).subquery("changes")
-    following = func.lead(changes.c.at).over(partition_by=changes.c.target_id, order_by=(changes.c.at, changes.c.id))
-    spans = select(changes.c.target_id, changes.c.at.label("start"), following.label("end"),
-                   changes.c.to_state).subquery("spans")
+    later, tied = transitions.alias("later"), transitions.alias("tied")
+    later_at = type_coerce(later.c.at, Integer)
+    first_inside = (select(func.min(later_at))
+                    .where(later.c.target_id == t.target_id, later_at >= period.start_s, later_at < period.until_s)
+                    .scalar_subquery())
+    last_tied = select(func.max(tied.c.id)).where(tied.c.target_id == t.target_id, tied.c.at == t.at).scalar_subquery()
+    spans = union_all(
+        select(t.target_id, at.label("start"),
+               func.lead(at).over(partition_by=t.target_id, order_by=(at, t.id)).label("end"), t.to_state)
+        .where(at >= period.start_s, at < period.until_s),
+        select(t.target_id, at.label("start"), first_inside.label("end"), t.to_state)
+        .join(latest, and_(latest.c.target_id == t.target_id, latest.c.at == at))
+        .where(t.id == last_tied),
+    ).subquery("spans")
     until, start = literal(period.until_s, Integer), literal(period.start_s, Integer)
     end = case((or_(spans.c.end.is_(None), spans.c.end > until), until), else_=spans.c.end)
     inside = end - case((spans.c.start > start, spans.c.start), else_=start)
