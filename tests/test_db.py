@@ -39,7 +39,9 @@ def test_utc_datetimes_keep_microseconds_and_come_back_aware(engine: Engine) -> 
 def test_joined_integers_come_back_in_order_with_null_as_zero(engine: Engine) -> None:
     with engine.connect() as conn:
         joined = conn.execute(select(JoinedIntegers(literal(7), null(), literal(-3), literal(2**62)))).scalar_one()
+        alone = conn.execute(select(JoinedIntegers(literal(5)))).scalar_one()
     assert split_integers(joined) == [7, 0, -3, 2**62]
+    assert split_integers(alone) == [5]
 
 
 def test_naive_datetime_is_refused(engine: Engine) -> None:

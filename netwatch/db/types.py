@@ -107,7 +107,9 @@ def _joined_parts(element: JoinedIntegers, compiler: SQLCompiler, **kw: Any) -> 
 
 @compiles(JoinedIntegers, "sqlite")
 def _joined_integers_sqlite(element: JoinedIntegers, compiler: SQLCompiler, **kw: Any) -> str:
-    return " || ',' || ".join(_joined_parts(element, compiler, **kw))
+    # Text also when there is a single part (|| gives text from two on).
+    joined = " || ',' || ".join(_joined_parts(element, compiler, **kw))
+    return f"CAST({joined} AS TEXT)"
 
 
 @compiles(JoinedIntegers, "mysql")
