@@ -24,7 +24,12 @@ totals continued into the next day (`add_daily_tallies`, rolled back).
 
 Other sections (reports, status page) can reuse `generate_history` on a database of their own.
 
+`--database URL` instead seeds that database (when it has no targets yet) and keeps it: a later
+round on it skips the seeding and measures only the readers (the status page and cleanup, which
+deletes the raw day, are left out), e.g. while working on a report.
+
     .venv/bin/python bench/history.py --hosts 10000 --backends sqlite,mysql
+    .venv/bin/python bench/history.py --database sqlite:////tmp/history.db
 """
 
 from __future__ import annotations
@@ -388,6 +393,41 @@ def _timed(what: str) -> Iterator[None]:
     print(f"  {what}: {time.perf_counter() - started:.1f} s", flush=True)
 
 
+def stored_history(engine: Engine) -> History | None:
+    """What `generate_history` wrote to this database earlier, or None when it has no targets."""
+    with engine.begin() as conn:
+        hosts = conn.execute(text("SELECT COUNT(*) FROM targets")).scalar_one()
+        if not hosts:
+            return None
+        first = conn.execute(text("SELECT MIN(day) FROM rollups_daily")).scalar_one()
+        raw = conn.execute(text("SELECT MIN(checked_at) FROM checks")).scalar_one() // DAY * DAY
+        rows = {table: conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+                for table in ("checks", *HISTORY_TABLES)}
+    return History(hosts=hosts, days=(raw - first) // DAY + 1, first_day=first, raw_day=raw, rows=rows)
+
+
+def bench_readers(url: str, hosts: int, days: int) -> dict[str, Any]:
+    """The readers on a kept database, seeded first when it is empty (`--database`)."""
+    engine = build_engine(url)
+    try:
+        with engine.begin() as conn:
+            migrate.upgrade(conn, datetime.now(UTC))
+        history = stored_history(engine)
+        if history is None:
+            raw_day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
+            print(f"{engine.dialect.name}: seeding {hosts} hosts, {days} days of rollups, raw checks of "
+                  f"{raw_day.date()}", flush=True)
+            with _timed("generate"):
+                history = generate_history(engine, hosts, days, raw_day)
+        else:
+            print(f"{engine.dialect.name}: reusing {history.hosts} hosts, {history.days} days of rollups, raw checks "
+                  f"of {datetime.fromtimestamp(history.raw_day, UTC).date()}", flush=True)
+        return {"backend": engine.dialect.name, "hosts": history.hosts, "days": history.days,
+                "readers": measure_readers(engine, history)}
+    finally:
+        engine.dispose()
+
+
 def bench(backend: str, hosts: int, days: int, batch_rows: int, directory: Path) -> dict[str, Any]:
     """Generates the history on a throwaway `backend` database, measures it, cleans the raw day up."""
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -452,6 +492,18 @@ def _report(backend: str, history: History, sizes: Mapping[str, int], clock: Sta
     return result
 
 
+def run_backends(backends: list[str], hosts: int, days: int, batch_rows: int) -> list[dict[str, Any]]:
+    """The whole benchmark on a throwaway database of each backend."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="nw-bench-history-") as tmp:
+        for backend in backends:
+            if backend == "mysql" and (reason := mysql_available()) is not None:
+                print(f"mysql: skipped ({reason})")
+                continue
+            results.append(bench(backend, hosts, days, batch_rows, Path(tmp)))
+    return results
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=10_000)
@@ -459,14 +511,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--backends", default="sqlite,mysql")
     parser.add_argument("--batch-rows", type=int, default=5_000)
     parser.add_argument("--json", type=Path, help="Also write the results to this file.")
+    parser.add_argument("--database", metavar="URL",
+                        help="Seed this database once and keep it; measure only the readers (see above).")
     args = parser.parse_args(argv)
-    results = []
-    with tempfile.TemporaryDirectory(prefix="nw-bench-history-") as tmp:
-        for backend in args.backends.split(","):
-            if backend == "mysql" and (reason := mysql_available()) is not None:
-                print(f"mysql: skipped ({reason})")
-                continue
-            results.append(bench(backend, args.hosts, args.days, args.batch_rows, Path(tmp)))
+    if args.database:
+        results = [bench_readers(args.database, args.hosts, args.days)]
+    else:
+        results = run_backends(args.backends.split(","), args.hosts, args.days, args.batch_rows)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0

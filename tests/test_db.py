@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dbread
 import pytest
-from sqlalchemy import Column, MetaData, Table, select, text
+from sqlalchemy import Column, MetaData, Table, literal, null, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, StatementError
 
@@ -20,6 +20,7 @@ from netwatch.core.hoststate import HostState, Status
 from netwatch.db import accounts, history, hosts, leases, migrate, outbox, runs, tables, triggers
 from netwatch.db.ddl import mysql_ddl
 from netwatch.db.engine import build_engine, count_statements
+from netwatch.db.types import JoinedIntegers, split_integers
 from netwatch.errors import ConfigError
 from netwatch.running.lease import Lease
 
@@ -33,6 +34,14 @@ def test_utc_datetimes_keep_microseconds_and_come_back_aware(engine: Engine) -> 
         stored = conn.execute(select(tables.job_runs.c.started_at).where(tables.job_runs.c.id == run_id)).scalar()
     assert stored == T0
     assert stored.tzinfo is UTC
+
+
+def test_joined_integers_come_back_in_order_with_null_as_zero(engine: Engine) -> None:
+    with engine.connect() as conn:
+        joined = conn.execute(select(JoinedIntegers(literal(7), null(), literal(-3), literal(2**62)))).scalar_one()
+        alone = conn.execute(select(JoinedIntegers(literal(5)))).scalar_one()
+    assert split_integers(joined) == [7, 0, -3, 2**62]
+    assert split_integers(alone) == [5]
 
 
 def test_naive_datetime_is_refused(engine: Engine) -> None:

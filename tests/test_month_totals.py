@@ -8,7 +8,7 @@ import pytest
 
 from netwatch.core import rollup
 from netwatch.core.history import Tally
-from netwatch.core.mtd import Window, apply_days, month_start, mtd_rows, next_month, windows
+from netwatch.core.mtd import Window, apply_days, month_start, mtd_rows, next_month, pieces, windows
 
 
 def day(text: str) -> int:
@@ -60,6 +60,25 @@ def test_windows_add_up_to_every_day_of_the_range_once(first: str, last: str) ->
     counted = sum(w.sign * totals[max(d for d in everything if w.first_s <= d <= w.last_s)] for w in spans)
     assert counted == len(inside)
     assert all(w.first_s == month_start(w.first_s) and w.first_s <= w.last_s for w in spans)
+
+
+@pytest.mark.parametrize(("first", "last"), [
+    ("2026-11-22", "2026-11-22"), ("2026-11-01", "2026-11-30"), ("2026-11-01", "2026-11-01"),
+    ("2026-11-30", "2026-12-01"), ("2026-11-10", "2026-11-20"), ("2026-09-04", "2026-12-02"),
+    ("2025-12-15", "2027-01-15"),
+])
+def test_pieces_cut_the_windows_days_each_once_inside_one_window_and_one_side_of_the_start(first: str,
+                                                                                          last: str) -> None:
+    start, end = day(first), day(last) + rollup.DAY
+    spans = windows(start, end)
+    cut = pieces(spans, start)
+    covered = [d for a, b in cut for d in range(a, b + rollup.DAY, rollup.DAY)]
+    assert covered == list(range(month_start(start), end, rollup.DAY)), "every day once, in order"
+    for a, b in cut:
+        assert a <= b
+        assert len([w for w in spans if w.sign == 1 and w.first_s <= a and b <= w.last_s]) == 1
+        assert b < start or a >= start
+        assert any(w.first_s <= a and b <= w.last_s for w in spans if w.sign == -1) == (b < start)
 
 
 def test_windows_of_a_range_inside_one_month() -> None:

@@ -163,3 +163,21 @@ def test_downtime_sums_in_sql_are_the_incidents_clipped_one_by_one(engine: Engin
         expected = _reference(incidents_in(conn, period.start_s, period.until_s, Scope()), period)
     assert {host: sums for host, (_, sums) in found.items()} == expected
     assert {account for account, _ in found.values()} <= {"1234"}
+
+
+def test_of_changes_at_the_same_second_before_the_period_the_last_written_is_the_state_it_began_in(
+        engine: Engine) -> None:
+    """Two changes stamped with the same second (ids in the order written): the later one holds."""
+    tied, later = T0 - timedelta(hours=1), T0 + timedelta(hours=2)
+    with engine.begin() as conn:
+        ids = add_hosts(conn, [SeedHost(name, "1234", "online", None) for name in ("back", "down")])
+        for first, second in (("offline", "online"), ("online", "offline")):
+            host = ids["back" if second == "online" else "down"]
+            add_transition(conn, host, tied, "unknown", first)
+            add_transition(conn, host, tied, first, second)
+            add_transition(conn, host, later, second, "unknown")
+    period = Period(int(T0.timestamp()), int(T0.timestamp()) + 86_400, int(T0.timestamp()) + 86_400)
+    with engine.connect() as conn:
+        found = {host: sums for host, (_, sums) in downtime_sums(conn, period, Scope()).items()}
+    # "down" went offline an hour before the period and came back 2 h into it; "back" was online.
+    assert found == {"down": DowntimeSums(1, 7_200, 7_200, 1, 10_800)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 from netwatch.core import rollup
@@ -123,3 +124,12 @@ def windows(start_s: int, end_s: int) -> list[Window]:
     if start_s > month_start(start_s):
         found.append(Window(month_start(start_s), start_s - rollup.DAY, -1))
     return found
+
+
+def pieces(spans: list[Window], start_s: int) -> list[tuple[int, int]]:
+    """The days of `spans` (windows of a range starting at `start_s`) cut into pieces [first_s, last_s]
+    (day starts, both included), in order: each lies in one window of sign 1 and is either wholly
+    before the range (in the window of sign -1) or wholly inside it. A host's latest row in a window
+    is then its latest in that window's pieces, each found by a plain range scan."""
+    edges = sorted({w.first_s for w in spans} | {w.last_s + rollup.DAY for w in spans} | {start_s})
+    return [(first, following - rollup.DAY) for first, following in pairwise(edges)]

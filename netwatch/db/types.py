@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer
+from sqlalchemy import BigInteger, DateTime, Integer, String
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -89,3 +89,35 @@ def _epoch_of_sqlite(element: EpochOf, compiler: SQLCompiler, **kw: Any) -> str:
 def _epoch_of_mysql(element: EpochOf, compiler: SQLCompiler, **kw: Any) -> str:
     # Not UNIX_TIMESTAMP: that reads the value in the session's time zone; this truncates, as floor does.
     return f"TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {compiler.process(element.clauses, **kw)})"
+
+
+class JoinedIntegers(FunctionElement[str]):
+    """SQL: integer expressions as one text, comma-separated, NULL as 0 (`split_integers` reads it back).
+
+    PyMySQL decodes each column of a row in Python, about a microsecond each: a wide result (a
+    report's 49 counters per host, 10,000 hosts) costs far less as one column per row."""
+
+    type = String()
+    inherit_cache = True
+
+
+def _joined_parts(element: JoinedIntegers, compiler: SQLCompiler, **kw: Any) -> list[str]:
+    return [f"COALESCE({compiler.process(column, **kw)}, 0)" for column in element.clauses]
+
+
+@compiles(JoinedIntegers, "sqlite")
+def _joined_integers_sqlite(element: JoinedIntegers, compiler: SQLCompiler, **kw: Any) -> str:
+    # Text also when there is a single part (|| gives text from two on).
+    joined = " || ',' || ".join(_joined_parts(element, compiler, **kw))
+    return f"CAST({joined} AS TEXT)"
+
+
+@compiles(JoinedIntegers, "mysql")
+@compiles(JoinedIntegers, "mariadb")
+def _joined_integers_mysql(element: JoinedIntegers, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CONCAT_WS(',', {', '.join(_joined_parts(element, compiler, **kw))})"
+
+
+def split_integers(text: str) -> list[int]:
+    """The integers of a JoinedIntegers value, in order."""
+    return list(map(int, text.split(",")))

@@ -104,36 +104,49 @@ def downtime_sums(conn: Connection, period: Period, scope: Scope) -> dict[str, t
     summed (one statement, a row per host).
 
     The transitions read are those of `incidents_in`; each change to offline meets the host's next
-    change (a window function) and is clipped to [start, until): an incident still open at `until`
-    counts up to it and has not ended.
+    change and is clipped to [start, until): an incident still open at `until` counts up to it and
+    has not ended. A change inside the period finds its next with a window function over the
+    period's changes alone (straight from the table, nothing gathered first); the host's last change
+    before the period (the latest of those at its time) meets its first change inside it.
     """
     t = transitions.c
     at = type_coerce(t.at, Integer)
     latest = (select(t.target_id, func.max(at).label("at")).where(at < period.start_s)
               .group_by(t.target_id).subquery("latest"))
-    changes = union_all(
-        select(t.target_id, at.label("at"), t.id, t.to_state).where(at >= period.start_s, at < period.until_s),
-        select(t.target_id, at.label("at"), t.id, t.to_state)
-        .join(latest, and_(latest.c.target_id == t.target_id, latest.c.at == at)),
-    ).subquery("changes")
-    following = func.lead(changes.c.at).over(partition_by=changes.c.target_id, order_by=(changes.c.at, changes.c.id))
-    spans = select(changes.c.target_id, changes.c.at.label("start"), following.label("end"),
-                   changes.c.to_state).subquery("spans")
+    later, tied = transitions.alias("later"), transitions.alias("tied")
+    later_at = type_coerce(later.c.at, Integer)
+    first_inside = (select(func.min(later_at))
+                    .where(later.c.target_id == t.target_id, later_at >= period.start_s, later_at < period.until_s)
+                    .scalar_subquery())
+    last_tied = select(func.max(tied.c.id)).where(tied.c.target_id == t.target_id, tied.c.at == t.at).scalar_subquery()
+    spans = union_all(
+        select(t.target_id, at.label("start"),
+               func.lead(at).over(partition_by=t.target_id, order_by=(at, t.id)).label("end"), t.to_state)
+        .where(at >= period.start_s, at < period.until_s),
+        select(t.target_id, at.label("start"), first_inside.label("end"), t.to_state)
+        .join(latest, and_(latest.c.target_id == t.target_id, latest.c.at == at))
+        .where(t.id == last_tied),
+    ).subquery("spans")
     until, start = literal(period.until_s, Integer), literal(period.start_s, Integer)
     end = case((or_(spans.c.end.is_(None), spans.c.end > until), until), else_=spans.c.end)
     inside = end - case((spans.c.start > start, spans.c.start), else_=start)
     ended = and_(spans.c.end.is_not(None), spans.c.end <= until)
-    rows = conn.execute(
-        select(targets.c.name, func.max(hosts.c.client if scope.by == "client" else hosts.c.account).label("group"),
-               func.count().label("incidents"),
+    # Summed per host id first: the names and the scope's filters then meet a row per host, not per incident.
+    per_host = (
+        select(spans.c.target_id, func.count().label("incidents"),
                func.sum(inside).label("total"), func.max(inside).label("longest"),
                func.sum(case((ended, 1), else_=0)).label("ended"),
                func.sum(case((ended, spans.c.end - spans.c.start), else_=0)).label("ended_s"))
-        .select_from(spans.join(targets, targets.c.id == spans.c.target_id)
+        .where(spans.c.to_state == STATE_CODES["offline"], or_(spans.c.end.is_(None), spans.c.end > start))
+        .group_by(spans.c.target_id)
+        .subquery("per_host")
+    )
+    rows = conn.execute(
+        select(targets.c.name, (hosts.c.client if scope.by == "client" else hosts.c.account).label("group"),
+               per_host.c.incidents, per_host.c.total, per_host.c.longest, per_host.c.ended, per_host.c.ended_s)
+        .select_from(per_host.join(targets, targets.c.id == per_host.c.target_id)
                      .outerjoin(hosts, hosts.c.name == targets.c.name))
-        .where(spans.c.to_state == STATE_CODES["offline"], or_(spans.c.end.is_(None), spans.c.end > start),
-               *scope.filters())
-        .group_by(targets.c.name)
+        .where(*scope.filters())
     )
     return {row.name: (row.group, DowntimeSums(int(row.incidents), int(row.total), int(row.longest),
                                                  int(row.ended), int(row.ended_s)))

@@ -24,6 +24,7 @@ from netwatch.core.rollup import CHECK_CODES, RTT_BUCKETS, STATE_CODES
 from netwatch.core.uptime import DowntimeSums, Totals, downtime, uptime_figures
 from netwatch.db.accounts import account_names
 from netwatch.db.tables import checks, hosts, rollups_daily, targets
+from netwatch.db.types import JoinedIntegers, split_integers
 from netwatch.history.incidents import Scope, downtime_sums
 
 FIGURES = ("uptime_pct", "online_s", "offline_s", "unknown_s", "checks", "good_checks", "check_success_pct",
@@ -57,23 +58,35 @@ def _epoch(column: ColumnElement[Any]) -> ColumnElement[int]:
 def _rollup_per_host(period: Period) -> Subquery:
     """Per host with a daily row in the period: its counters as differences of month-to-date totals.
 
-    One scan of the covering index finds, per host, its latest row in each of the period's windows
-    (core.mtd.windows: a few per host, whatever the period's length) and its RTT extremes; only
-    those rows are then read whole, each counted with its window's sign.
+    Range scans of the covering index, one per piece of the period's windows (core.mtd.windows and
+    pieces: a few per host, whatever the period's length), each grouped by host with nothing but
+    MAX and MIN, find per host its latest row in each window and its RTT extremes; only those rows
+    are then read whole, each counted with its window's sign.
     """
     r = rollups_daily.c
     day = _epoch(r.day)
     spans = mtd.windows(period.start_s, period.end_s)
-    in_period = and_(day >= period.start_s, day < period.end_s)
+    cut = mtd.pieces(spans, period.start_s)
+    seen = union_all(*[
+        select(r.target_id, literal(k, Integer).label("piece"), literal(int(first >= period.start_s), Integer)
+               .label("inside"), func.max(day).label("day"), func.min(r.rtt_min_us).label("rtt_min_us"),
+               func.max(r.rtt_max_us).label("rtt_max_us"))
+        .where(day >= first, day <= last).group_by(r.target_id)
+        for k, (first, last) in enumerate(cut)
+    ]).subquery("seen")
+    s = seen.c
+    inside = s.inside == 1
+
+    def latest_in(w: mtd.Window) -> ColumnElement[Any]:
+        members = [k for k, (first, last) in enumerate(cut) if w.first_s <= first and last <= w.last_s]
+        return func.max(case((s.piece.in_(members), s.day)))
+
     found = (
-        select(r.target_id,
-               *[func.max(case((and_(day >= w.first_s, day <= w.last_s), day))).label(f"w{k}")
-                 for k, w in enumerate(spans)],
-               func.min(case((in_period, r.rtt_min_us))).label("rtt_min_us"),
-               func.max(case((in_period, r.rtt_max_us))).label("rtt_max_us"))
-        .where(day >= min(w.first_s for w in spans), day < period.end_s)
-        .group_by(r.target_id)
-        .having(func.max(case((in_period, 1), else_=0)) == 1)
+        select(s.target_id, *[latest_in(w).label(f"w{k}") for k, w in enumerate(spans)],
+               func.min(case((inside, s.rtt_min_us))).label("rtt_min_us"),
+               func.max(case((inside, s.rtt_max_us))).label("rtt_max_us"))
+        .group_by(s.target_id)
+        .having(func.max(s.inside) == 1)
         .subquery("found")
     )
     signs = union_all(*[select(literal(k, Integer).label("k"), literal(w.sign, Integer).label("sign"))
@@ -129,21 +142,15 @@ def _raw_per_host(period: Period) -> Subquery:
 
 
 def _totals(row: Any) -> Totals:
-    values = row._mapping
-
-    def number(name: str) -> int:
-        return int(values[name] or 0)
-
+    ok, degraded, failed, sent, received, rtt_samples, rtt_sum_us, online_s, offline_s, *histogram = (
+        split_integers(row.counters))
     return Totals(
-        hosts=number("hosts"), checks=number("ok") + number("degraded") + number("failed"), ok=number("ok"),
-        degraded=number("degraded"),
-        failed=number("failed"), sent=number("sent"), received=number("received"),
-        rtt_samples=number("rtt_samples"),
+        hosts=int(row.hosts), checks=ok + degraded + failed, ok=ok, degraded=degraded, failed=failed, sent=sent,
+        received=received, rtt_samples=rtt_samples,
         rtt_min_us=None if row.rtt_min_us is None else int(row.rtt_min_us),
-        rtt_sum_us=number("rtt_sum_us"),
+        rtt_sum_us=rtt_sum_us,
         rtt_max_us=None if row.rtt_max_us is None else int(row.rtt_max_us),
-        online_s=number("online_s"), offline_s=number("offline_s"),
-        histogram=tuple(int(values[name] or 0) for name in HIST),
+        online_s=online_s, offline_s=offline_s, histogram=tuple(histogram),
     )
 
 
@@ -156,22 +163,22 @@ def uptime_rows(conn: Connection, period: Period, scope: Scope, from_raw: bool =
     in the period. Hosts and checks are grouped by client (none first), then ordered by name; accounts
     and clients are ordered by key, the rows of no account or client last."""
     per_host = _raw_per_host(period) if from_raw else _rollup_per_host(period)
-    names_summed = [name for name in per_host.c.keys() if name != "target_id"]
     # Summed per host first: only those rows (a row per host) meet the joins.
     joined = (per_host.join(targets, targets.c.id == per_host.c.target_id)
               .outerjoin(hosts, hosts.c.name == targets.c.name))
     group = {"account": hosts.c.account, "client": hosts.c.client}.get(scope.by)
     if group is not None:
+        extremes = [combine(per_host.c[name]).label(name) for name, combine in _COMBINE.items()]
         statement = (
-            select(group.label("key"), func.max(hosts.c.account).label("account"),
-                   func.count().label("hosts"),
-                   *[_COMBINE.get(name, func.sum)(per_host.c[name]).label(name) for name in names_summed])
+            select(group.label("key"), func.max(hosts.c.account).label("account"), func.count().label("hosts"),
+                   *extremes, JoinedIntegers(*[func.sum(per_host.c[name]) for name in _SUMMED]).label("counters"))
             .select_from(joined).where(*scope.filters()).group_by(group)
         )
     else:
         statement = (
             select(targets.c.name.label("key"), hosts.c.kind, hosts.c.client, hosts.c.account,
-                   literal(1).label("hosts"), *[per_host.c[name] for name in names_summed])
+                   literal(1).label("hosts"), *[per_host.c[name] for name in _COMBINE],
+                   JoinedIntegers(*[per_host.c[name] for name in _SUMMED]).label("counters"))
             .select_from(joined).where(*scope.filters())
         )
     rows = list(conn.execute(statement))
@@ -183,13 +190,14 @@ def uptime_rows(conn: Connection, period: Period, scope: Scope, from_raw: bool =
         rows.sort(key=lambda r: (r.client is not None, r.client or "", r.key))
     else:
         rows.sort(key=lambda r: (r.key is None, r.key or ""))
+    first, last = period.first_day.isoformat(), period.last_day.isoformat()
     result = []
     for row in rows:
         figures = uptime_figures(_totals(row), period, downtime(incidents.get(row.key, [])))
         label = ({scope.by: row.key} if group is not None
                  else {"host": row.key, "kind": row.kind, "client": row.client, "account": row.account})
         result.append({**label, "account_name": names.get(row.account), "hosts": row.hosts,
-                       "from": period.first_day.isoformat(), "to": period.last_day.isoformat(), **figures})
+                       "from": first, "to": last, **figures})
     return result
 
 
