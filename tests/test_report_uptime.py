@@ -17,7 +17,7 @@ from jobkit import log_lines
 from sqlalchemy import delete, event
 from sqlalchemy.engine import Engine
 
-from netwatch.core.periods import dates_period, days_period
+from netwatch.core.periods import MAX_DAYS, dates_period, days_period
 from netwatch.db import tables
 from netwatch.db.accounts import CachedAccount, store_accounts
 from netwatch.history.incidents import Scope
@@ -154,8 +154,20 @@ def test_an_empty_database_is_an_empty_report(nwi: InProcess) -> None:
     assert (done.returncode, done.stdout.split(",")[:4]) == (0, ["host", "kind", "client", "account"])
 
 
+def test_the_longest_period_is_answered_and_a_longer_one_refused(nwi: InProcess, engine: Engine) -> None:
+    nwi.write_config(HOSTS)
+    seed(engine)
+    longest = f"{MAX_DAYS}d"
+    for extra in ([], ["--by", "account"], ["--from-raw"]):
+        done = nwi.run("report", "uptime", "--since", longest, "--json", *extra)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)
+    done = nwi.run("report", "uptime", "--since", f"{MAX_DAYS + 1}d")
+    assert done.returncode == 64 and f"from 1 to {MAX_DAYS}" in done.stderr
+
+
 @pytest.mark.parametrize(("args", "message"), [
-    (["--since", "24h"], "error: --since: expected a number of days from 1 to 36525 such as 30d, got '24h'"),
+    (["--since", "24h"], "error: --since: expected a number of days from 1 to 3660 such as 30d, got '24h'"),
     (["--from", "yesterday"], "error: --from: expected a date such as 2026-11-22, got 'yesterday'"),
     (["--from", "2026-11-02", "--to", "2026-11-01"], "error: --to 2026-11-01 is before --from 2026-11-02"),
     (["--host", "nope"], "error: --host: no host named 'nope' has ever been checked"),
