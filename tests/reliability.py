@@ -136,6 +136,12 @@ class Scenario:
     def hold(self, s: Setting, point: str) -> Hold:
         raise NotImplementedError
 
+    def stops_while_held(self, point: str) -> bool:
+        """Whether a stopped run gives up the request held at `point` by itself (the API clients and
+        the checks do), so a SIGTERM is sure to land inside it: the hold is released only once the run
+        ended. The heartbeat's ping is not given up, and a safe point follows it before any work."""
+        return True
+
     def apply_fault(self, s: Setting, fault: str) -> None:
         raise NotImplementedError
 
@@ -206,6 +212,9 @@ HOSTS = [{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition"
 class PingSweep(_HostJob):
     job = "ping-sweep"
 
+    def stops_while_held(self, point: str) -> bool:
+        return point != BEFORE
+
     def write_config(self, s: Setting, fault: str | None) -> None:
         s.nw.write_config(HOSTS, thresholds={"notify_initial": True}, run=_run_section(fault),
                           heartbeat={"url": s.fake.url + "/up/heartbeat/{job}", "timeout_seconds": 5},
@@ -213,7 +222,7 @@ class PingSweep(_HostJob):
 
     def hold(self, s: Setting, point: str) -> Hold:
         if point == BEFORE:
-            return s.fake.hold("GET", "/up/heartbeat/ping-sweep/start")
+            return s.fake.hold("GET", "/up/heartbeat/ping-sweep/start")  # before the sweep
         if point == AFTER:
             return s.fake.hold("GET", "/v1/accounts/")
         return self.delivery_hold(s, 2)
@@ -441,9 +450,9 @@ def _wait_for_due(nw: Netwatch) -> None:
     wait_until(due, "the pending messages due again", timeout=30)
 
 
-def _first_sent(scenario: Scenario, s: Setting) -> bool:
+def _sent(scenario: Scenario, s: Setting) -> int:
     channel = "sigma" if scenario.delivery_path == "/v1/events" else "segware_alarm"
-    return any(i.channel == channel and i.status == "sent" for i in s.nw.outbox())
+    return sum(1 for i in s.nw.outbox() if i.channel == channel and i.status == "sent")
 
 
 def _disturbed_run(scenario: Scenario, disturbance: Disturbance, s: Setting, databases: Databases) -> tuple[int, str]:
@@ -462,21 +471,26 @@ def _disturbed_run(scenario: Scenario, disturbance: Disturbance, s: Setting, dat
         done = s.nw.run("run", scenario.job)
         return done.returncode, done.stderr
     assert disturbance.point is not None
+    sent_before = _sent(scenario, s)
     held = scenario.hold(s, disturbance.point)
     running = s.nw.start("run", scenario.job)
+    stderr: str | None = None
     try:
         held.wait_arrived()
         if disturbance.point == DURING:
-            wait_until(lambda: _first_sent(scenario, s), "the first delivery's outcome stored as sent")
+            wait_until(lambda: _sent(scenario, s) > sent_before, "the run's first delivery outcome stored as sent")
         if disturbance.kind == "signal":
             assert disturbance.signame is not None
             running.send_signal(SIGNALS[disturbance.signame])
+            if scenario.stops_while_held(disturbance.point):
+                _, stderr = running.communicate(timeout=60)
         elif disturbance.kind == "db restart":
             databases.private.restart()
         else:
             databases.private.kill()
         held.release()
-        _, stderr = running.communicate(timeout=60)
+        if stderr is None:
+            _, stderr = running.communicate(timeout=60)
     finally:
         held.release()
         if running.poll() is None:
@@ -491,7 +505,7 @@ def _disturbed_run(scenario: Scenario, disturbance: Disturbance, s: Setting, dat
             expire_leases(engine)  # what waiting out `run.lease_seconds` does for a killed run
         finally:
             engine.dispose()
-    return running.returncode, stderr
+    return running.returncode, stderr or ""
 
 
 def run_cell(scenario: Scenario, disturbance: Disturbance, tmp_path: Path, databases: Databases,
