@@ -9,7 +9,7 @@ mariadbd started for this run (tests/privatedb.py), never the shared server. It 
 per cell (job, disturbance, exit code of the disturbed run, runs until converged, events
 expected / delivered, keys sent more than once, keys sent with two bodies, events accepted twice,
 verdict) and exits 1 when a cell failed. The suite runs a few of these cells
-(tests/test_reliability_matrix.py); this runs all 56.
+(tests/test_reliability_matrix.py); this runs all 72.
 """
 
 from __future__ import annotations

@@ -15,24 +15,27 @@ state equals the reference: the same job undisturbed, on a database of its own. 
   exactly once: none lost, none accepted twice under two keys, and no Idempotency-Key reached it
   with two different bodies (a key sent again after a kill is allowed: the receiver answers 409).
 
-Points, each a request the run makes and the fake holds (`FakeApis.hold`), so the signal lands
-while the run is certainly there; nothing waits on a sleep:
+Points, each a request the run makes and the fake holds (`FakeApis.hold`), or a row lock, so the
+disturbance lands while the run is certainly there; nothing waits on a sleep:
 - before commit: ping-sweep's heartbeat `/start` ping (its lease held, nothing swept); http-check's
   request to one check target; event-scan's and alert-clear's window read (GET /v1/events).
+- in commit: the run's one transaction has written everything and waits at its last statement, the
+  lease fence, because the test holds the lease row (SELECT ... FOR UPDATE); seen in PROCESSLIST.
 - after commit: ping-sweep's and http-check's Segware account lookup that locates their events
   (after the state commit, before any delivery request); event-scan's and alert-clear's first
   alarm POST, received and accepted by the fake but not yet answered.
 - during delivery: the second delivery POST, once the first one's outcome is stored as sent.
 
-A SIGKILLed run's leases are expired by hand (`jobkit.expire_leases`: what `run.lease_seconds` of
-waiting does) before the next run. The database cells SIGKILL a private mariadbd
-(tests/privatedb.py) while the run is held at the point: "db restart" starts it again on the same
-datadir before the run goes on (the run must cope with a server that lost its connections and
-rolled back what was open), "db down" only once the run has ended (the run meets no database and
-exits 69; its lease, which it could not release, is expired by hand like a killed run's). API
-faults apply to the disturbed run only: Sigma (ping-sweep, http-check) or Segware's events read
-(event-scan, alert-clear) answering 429 with Retry-After, 503, slower than the timeout, or a closed
-port (connection refused).
+The database cells SIGKILL a private mariadbd (tests/privatedb.py) while the run is at the point:
+"db restart" starts it again on the same datadir before the run goes on (the run must cope with a
+server that lost its connections and rolled back what was open), "db down" only once the run has
+ended (the run meets no database: 69). API faults apply to the disturbed run only: Sigma
+(ping-sweep, http-check) or Segware's events read (event-scan, alert-clear) answering 429 with
+Retry-After, 503, slower than the timeout, or a closed port (connection refused).
+
+A lease the disturbed run left held (killed, or its database gone when it tried to release it; the
+`lease` column) is expired by hand (`jobkit.expire_leases`: what waiting out `run.lease_seconds`
+does) before the next run.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from __future__ import annotations
 import itertools
 import signal
 import socket
-import time
+import subprocess
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -53,12 +57,15 @@ import yaml
 from fakeapi import FakeApis, Hold
 from jobkit import ACCOUNT, TOKEN, Netwatch, expire_leases, wait_until
 from serviceserver import ServiceServer
+from sqlalchemy import select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
-from netwatch.db import migrate
+from netwatch.db import migrate, tables
 from netwatch.db.engine import build_engine
 
 MAX_FOLLOW_UPS = 4
-BEFORE, AFTER, DURING = "before commit", "after commit", "during delivery"
+BEFORE, IN_COMMIT, AFTER, DURING = "before commit", "in commit", "after commit", "during delivery"
 SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
 FAULTS = ("429 + Retry-After", "503", "slow", "refused")
 # Within the disturbed run of a fault cell: short, so that tries and waits end within seconds.
@@ -70,7 +77,7 @@ ENV = {"NETWATCH_SIGMA_TOKEN": TOKEN, "NETWATCH_SEGWARE_TOKEN": TOKEN}
 
 @dataclass(frozen=True)
 class Disturbance:
-    """`kind` "none", "signal", "db restart", "db down" or "api"; `point` where (not for api), `fault` which."""
+    """`kind` "signal", "db restart", "db down" or "api"; `point` where (not for api), `fault` which."""
 
     kind: str
     point: str | None = None
@@ -83,9 +90,7 @@ class Disturbance:
             return f"{self.signame} {self.point}"
         if self.kind in ("db restart", "db down"):
             return f"{self.kind} {self.point}"
-        if self.kind == "api":
-            return f"API {self.fault}"
-        return "none"
+        return f"API {self.fault}"
 
     @property
     def private_server(self) -> bool:
@@ -94,11 +99,10 @@ class Disturbance:
 
 
 DISTURBANCES = (
-    [Disturbance("signal", point, signame) for signame in SIGNALS for point in (BEFORE, AFTER, DURING)]
-    + [Disturbance(kind, point) for kind in ("db restart", "db down") for point in (BEFORE, DURING)]
+    [Disturbance("signal", point, signame) for signame in SIGNALS for point in (BEFORE, IN_COMMIT, AFTER, DURING)]
+    + [Disturbance(kind, point) for kind in ("db restart", "db down") for point in (BEFORE, IN_COMMIT, DURING)]
     + [Disturbance("api", fault=fault) for fault in FAULTS]
 )
-UNDISTURBED = Disturbance("none")
 
 
 @dataclass
@@ -120,21 +124,25 @@ class Snapshot:
     accepted: tuple[Any, ...]
 
 
-class Scenario:
+class Scenario(ABC):
     """A job's cell script: its config, what runs before the disturbed run, its hooks and its snapshot."""
 
     job = ""
+    lease = ""
     delivery_path = ""
     fault_exit = 0
 
+    @abstractmethod
     def write_config(self, s: Setting, fault: str | None) -> None:
-        raise NotImplementedError
+        """The cell's config file; with `fault`, the disturbed run's (short timeouts, a closed port)."""
 
+    @abstractmethod
     def prepare(self, s: Setting) -> None:
         """Undisturbed runs and data before the disturbed run (the same for the reference)."""
 
+    @abstractmethod
     def hold(self, s: Setting, point: str) -> Hold:
-        raise NotImplementedError
+        """Holds the request the run makes at `point`."""
 
     def stops_while_held(self, point: str) -> bool:
         """Whether a stopped run gives up the request held at `point` by itself (the API clients and
@@ -142,17 +150,21 @@ class Scenario:
         ended. The heartbeat's ping is not given up, and a safe point follows it before any work."""
         return True
 
+    @abstractmethod
     def apply_fault(self, s: Setting, fault: str) -> None:
-        raise NotImplementedError
+        """Makes the fakes answer with `fault` (a closed port is the config's)."""
 
+    @abstractmethod
     def clear_fault(self, s: Setting) -> None:
-        raise NotImplementedError
+        """The fakes answer normally again."""
 
+    @abstractmethod
     def state(self, nw: Netwatch) -> tuple[Any, ...]:
-        raise NotImplementedError
+        """The job's state in the database, without times and ids."""
 
+    @abstractmethod
     def semantic(self, body: Any) -> tuple[Any, ...]:
-        raise NotImplementedError
+        """What a delivered body says, without its time: one event's identity for the receiver."""
 
     def delivery_hold(self, s: Setting, nth: int) -> Hold:
         return s.fake.hold("POST", self.delivery_path, from_request=nth)
@@ -179,6 +191,9 @@ class _HostJob(Scenario):
 
     delivery_path = "/v1/events"
     fault_exit = 1
+
+    def prepare(self, s: Setting) -> None:
+        """Nothing: the disturbed run's first statuses are the events."""
 
     def apply_fault(self, s: Setting, fault: str) -> None:
         if fault == "429 + Retry-After":
@@ -211,6 +226,7 @@ HOSTS = [{"name": "lo-1", "address": "127.0.0.1", "account": "1234", "partition"
 
 class PingSweep(_HostJob):
     job = "ping-sweep"
+    lease = "ping-sweep:0/1"
 
     def stops_while_held(self, point: str) -> bool:
         return point != BEFORE
@@ -230,6 +246,7 @@ class PingSweep(_HostJob):
 
 class HttpCheck(_HostJob):
     job = "http-check"
+    lease = "http-check:0/1"
 
     def write_config(self, s: Setting, fault: str | None) -> None:
         checks = [{"name": "shop", "url": s.web.url + "/switch/shop", "client": "Acme", "timeout_seconds": 3},
@@ -260,6 +277,7 @@ def window_events(cuc: str, zone: str, count: int) -> list[dict[str, Any]]:
 class _AlertJob(Scenario):
     """event-scan and alert-clear: two alert groups, each raised (then cleared) as a Segware alarm."""
 
+    lease = "alert-volume:0/1"
     delivery_path = "/v1/alarms"
     fault_exit = 69
 
@@ -325,6 +343,7 @@ class CellResult:
     job: str
     disturbance: str
     disturbed_exit: int | None = None
+    lease_left: bool = False
     follow_up_exits: list[int] = field(default_factory=list)
     runs_to_converge: int | None = None
     expected: int = 0
@@ -341,12 +360,13 @@ class CellResult:
     def line(self) -> str:
         runs = "-" if self.runs_to_converge is None else str(self.runs_to_converge)
         verdict = "ok" if self.ok else "FAIL: " + "; ".join(self.problems)
-        return (f"{self.job:<12} {self.disturbance:<26} {self.disturbed_exit!s:>5} {runs:>5} "
+        return (f"{self.job:<12} {self.disturbance:<26} {self.disturbed_exit!s:>5} "
+                f"{'left' if self.lease_left else 'freed':<6} {runs:>5} "
                 f"{self.expected:>4}/{self.delivered:<4} {self.resent_keys:>6} {self.two_body_keys:>10} "
                 f"{self.duplicate_events:>10}  {verdict}")
 
 
-HEADER = (f"{'job':<12} {'disturbance':<26} {'exit':>5} {'runs':>5} {'exp/dlv':<9} {'resent':>6} "
+HEADER = (f"{'job':<12} {'disturbance':<26} {'exit':>5} {'lease':<6} {'runs':>5} {'exp/dlv':<9} {'resent':>6} "
           f"{'two-bodies':>10} {'duplicates':>10}  verdict")
 
 
@@ -364,9 +384,7 @@ def expected_exits(scenario: Scenario, disturbance: Disturbance) -> set[int]:
         return {0, 69}
     if disturbance.kind == "db down":
         return {69}
-    if disturbance.kind == "api":
-        return {scenario.fault_exit}
-    return {0}
+    return {scenario.fault_exit}
 
 
 _names = itertools.count()
@@ -455,6 +473,65 @@ def _sent(scenario: Scenario, s: Setting) -> int:
     return sum(1 for i in s.nw.outbox() if i.channel == channel and i.status == "sent")
 
 
+def _reap(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=30)
+
+
+class _RowLock:
+    """A transaction holding the lease row (SELECT ... FOR UPDATE) until `release`."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._done = False
+
+    def release(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            self._conn.rollback()
+        except SQLAlchemyError:
+            pass  # the server was restarted under it: the lock went with it
+
+
+@contextmanager
+def _lease_row_locked(db_url: str, lease: str) -> Iterator[_RowLock]:
+    """Holds `lease`'s row, so a run's transaction waits at its fence (the lease renewal inside it, its
+    last statement before COMMIT) with all its writes made: "in commit"."""
+    engine = build_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            conn.begin()
+            conn.execute(select(tables.leases).where(tables.leases.c.name == lease).with_for_update())
+            lock = _RowLock(conn)
+            try:
+                yield lock
+            finally:
+                lock.release()
+    finally:
+        engine.dispose()
+
+
+def _fence_waiting(db_url: str) -> bool:
+    """Whether a statement renewing a lease waits in this database: with the row held, only for us.
+
+    PROCESSLIST, not INNODB_TRX: it needs no PROCESS privilege for the user's own connections. The
+    lease's own renewal thread runs every `run.lease_seconds` / 3 (40 s), far from a cell's run.
+    """
+    engine = build_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.execute(text(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                "WHERE DB = DATABASE() AND ID <> CONNECTION_ID() AND INFO LIKE 'UPDATE leases%'")).scalar_one())
+    except SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
+
+
 def _disturbed_run(scenario: Scenario, disturbance: Disturbance, s: Setting, databases: Databases) -> tuple[int, str]:
     """Runs the job once under `disturbance`; returns its exit code (negative: the signal that killed it) and stderr."""
     if disturbance.kind == "api":
@@ -467,45 +544,52 @@ def _disturbed_run(scenario: Scenario, disturbance: Disturbance, s: Setting, dat
             scenario.clear_fault(s)
             scenario.write_config(s, None)
         return done.returncode, done.stderr
-    if disturbance.kind == "none":
-        done = s.nw.run("run", scenario.job)
-        return done.returncode, done.stderr
     assert disturbance.point is not None
     sent_before = _sent(scenario, s)
-    held = scenario.hold(s, disturbance.point)
+    held = scenario.hold(s, BEFORE if disturbance.point == IN_COMMIT else disturbance.point)
     running = s.nw.start("run", scenario.job)
     stderr: str | None = None
-    try:
+    with ExitStack() as cleanup:
+        cleanup.callback(held.release)
+        cleanup.callback(_reap, running)
+        if disturbance.kind == "db down":
+            cleanup.callback(databases.private.start)
         held.wait_arrived()
+        lock = None
+        if disturbance.point == IN_COMMIT:
+            lock = cleanup.enter_context(_lease_row_locked(s.nw.db_url, scenario.lease))
+            held.release()
+            wait_until(lambda: _fence_waiting(s.nw.db_url), "the run's transaction waiting to fence its lease")
         if disturbance.point == DURING:
             wait_until(lambda: _sent(scenario, s) > sent_before, "the run's first delivery outcome stored as sent")
         if disturbance.kind == "signal":
             assert disturbance.signame is not None
             running.send_signal(SIGNALS[disturbance.signame])
-            if scenario.stops_while_held(disturbance.point):
+            if lock is None and scenario.stops_while_held(disturbance.point):
                 _, stderr = running.communicate(timeout=60)
         elif disturbance.kind == "db restart":
             databases.private.restart()
         else:
             databases.private.kill()
+        if lock is not None:
+            lock.release()
         held.release()
         if stderr is None:
             _, stderr = running.communicate(timeout=60)
-    finally:
-        held.release()
-        if running.poll() is None:
-            running.kill()
-        running.wait(timeout=30)
-        if disturbance.kind == "db down":
-            databases.private.start()
-    if running.returncode == -signal.SIGKILL or disturbance.kind == "db down":
-        # A run that met no database could not release its lease either.
-        engine = s.nw.engine()
-        try:
-            expire_leases(engine)  # what waiting out `run.lease_seconds` does for a killed run
-        finally:
-            engine.dispose()
     return running.returncode, stderr or ""
+
+
+def _expire_left_leases(nw: Netwatch) -> bool:
+    """Expires the leases a finished run left held (killed, or its database gone when it ended);
+    what waiting out `run.lease_seconds` does. Whether there were any."""
+    if not any(row["holder"] for row in nw.rows("leases")):
+        return False
+    engine = nw.engine()
+    try:
+        expire_leases(engine)
+    finally:
+        engine.dispose()
+    return True
 
 
 def run_cell(scenario: Scenario, disturbance: Disturbance, tmp_path: Path, databases: Databases,
@@ -516,6 +600,7 @@ def run_cell(scenario: Scenario, disturbance: Disturbance, tmp_path: Path, datab
     with _setting(scenario, tmp_path, db_url) as s:
         scenario.prepare(s)
         result.disturbed_exit, stderr = _disturbed_run(scenario, disturbance, s, databases)
+        result.lease_left = _expire_left_leases(s.nw)
         if "Traceback" in stderr:
             result.problems.append(f"the disturbed run logged a traceback: {stderr[-300:]!r}")
         if result.disturbed_exit not in expected_exits(scenario, disturbance):
@@ -561,23 +646,6 @@ def _judge(scenario: Scenario, s: Setting, ref: Snapshot, now: Snapshot, result:
         result.problems.append(f"{result.two_body_keys} idempotency key(s) sent with two different bodies")
     if result.duplicate_events:
         result.problems.append(f"{result.duplicate_events} event(s) accepted twice under different keys")
-
-
-def run_matrix(cells: list[tuple[str, Disturbance]], tmp_root: Path, databases: Databases,
-               on_result: Callable[[CellResult], None] = lambda _r: None) -> list[CellResult]:
-    """Runs `cells` in order (references once per job); each result goes to `on_result` as it comes."""
-    refs: dict[str, Snapshot] = {}
-    results = []
-    for n, (job, disturbance) in enumerate(cells):
-        scenario = SCENARIOS[job]
-        if job not in refs:
-            refs[job] = reference(scenario, tmp_root / f"ref-{job}", databases.new(on_private=False))
-        started = time.monotonic()
-        result = run_cell(scenario, disturbance, tmp_root / f"cell-{n}", databases, refs[job])
-        result.problems.extend([] if time.monotonic() - started < 120 else ["took over 120 s"])
-        on_result(result)
-        results.append(result)
-    return results
 
 
 def all_cells() -> list[tuple[str, Disturbance]]:

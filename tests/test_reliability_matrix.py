@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 SUITE_CELLS = [
     ("ping-sweep", "SIGKILL during delivery"),
     ("http-check", "SIGTERM before commit"),
-    ("event-scan", "SIGKILL after commit"),
+    ("event-scan", "SIGKILL in commit"),
     ("alert-clear", "API 429 + Retry-After"),
     ("http-check", "db restart during delivery"),
 ]
@@ -93,12 +93,12 @@ def test_a_disturbed_job_converges_to_its_undisturbed_state(
 def test_the_matrix_covers_every_job_and_disturbance() -> None:
     cells = reliability.all_cells()
     assert {job for job, _ in cells} == {"ping-sweep", "http-check", "event-scan", "alert-clear"}
-    assert {d.name for _, d in cells} >= {
-        "SIGTERM before commit", "SIGTERM after commit", "SIGTERM during delivery",
-        "SIGKILL before commit", "SIGKILL after commit", "SIGKILL during delivery",
-        "db restart before commit", "db restart during delivery", "db down before commit", "db down during delivery",
-        "API 429 + Retry-After", "API 503", "API slow", "API refused"}
-    assert len(cells) == len(set((j, d.name) for j, d in cells)) == 4 * 14
+    points = ("before commit", "in commit", "after commit", "during delivery")
+    assert {d.name for _, d in cells} == (
+        {f"{signal} {point}" for signal in ("SIGTERM", "SIGKILL") for point in points}
+        | {f"db {what} {point}" for what in ("restart", "down") for point in points if point != "after commit"}
+        | {"API 429 + Retry-After", "API 503", "API slow", "API refused"})
+    assert len(cells) == len({(j, d.name) for j, d in cells}) == 4 * 18
     assert all(d in _BY_NAME for _, d in SUITE_CELLS)
 
 
@@ -107,5 +107,6 @@ def test_the_printed_line_names_a_failure_and_its_counts() -> None:
                                     expected=3, delivered=2, problems=["events lost: [x]"])
     table = reliability.matrix_table([failed])
     assert table.splitlines()[0] == reliability.HEADER
-    assert "   -9     -    3/2   " in table.splitlines()[1] and table.splitlines()[1].endswith("FAIL: events lost: [x]")
+    line = table.splitlines()[1]
+    assert "   -9 freed      -    3/2   " in line and line.endswith("FAIL: events lost: [x]")
     assert table.splitlines()[-1] == "1 cells, 0 converged, 1 failed"
