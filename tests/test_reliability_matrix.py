@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import privatedb
@@ -72,7 +72,7 @@ def references() -> dict[str, Snapshot]:
 @pytest.mark.parametrize(("job", "disturbance"), SUITE_CELLS, ids=[f"{j}/{d}" for j, d in SUITE_CELLS])
 def test_a_disturbed_job_converges_to_its_undisturbed_state(
     job: str, disturbance: str, shared_databases: Databases, references: dict[str, Snapshot],
-    request: pytest.FixtureRequest, record_property: object, tmp_path: Path,
+    request: pytest.FixtureRequest, record_property: Callable[[str, object], None], tmp_path: Path,
 ) -> None:
     cell: Disturbance = _BY_NAME[disturbance]
     scenario = reliability.SCENARIOS[job]
@@ -85,7 +85,7 @@ def test_a_disturbed_job_converges_to_its_undisturbed_state(
 
     result = reliability.run_cell(scenario, cell, tmp_path / "cell", databases, references[job])
 
-    record_property("reliability_cell", result.line())  # type: ignore[operator]
+    record_property("reliability_cell", result.line())
     assert result.ok, result.line()
     assert result.delivered >= result.expected > 0
 
