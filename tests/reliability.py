@@ -68,8 +68,10 @@ MAX_FOLLOW_UPS = 4
 BEFORE, IN_COMMIT, AFTER, DURING = "before commit", "in commit", "after commit", "during delivery"
 SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
 FAULTS = ("429 + Retry-After", "503", "slow", "refused")
-# Within the disturbed run of a fault cell: short, so that tries and waits end within seconds.
-FAULT_RUN = {"deadline_seconds": 3}
+# The disturbed run of a fault cell: one request's 4 tries (1 s each at most, 3.5 s of backoff) end
+# within seconds, with room left for a slow start on a busy machine: a deadline used up before the
+# Segware lookup would hold the events back (69) instead of trying Sigma (1).
+FAULT_RUN = {"deadline_seconds": 8}
 FAULT_TIMEOUT_S = 1
 SLOW_S = 2.0
 ENV = {"NETWATCH_SIGMA_TOKEN": TOKEN, "NETWATCH_SEGWARE_TOKEN": TOKEN}
@@ -172,9 +174,10 @@ class Scenario(ABC):
 
 def _apis(s: Setting, fault: str | None, api: str) -> dict[str, Any]:
     """segware and sigma sections; the faulty `api` at a closed port or with short timeouts in a fault run."""
-    sections: dict[str, dict[str, Any]] = {"segware": {"base_url": s.fake.url, "timeout_seconds": 3},
+    # Long timeouts outside a fault run: a held request waits for its release however busy the machine.
+    sections: dict[str, dict[str, Any]] = {"segware": {"base_url": s.fake.url, "timeout_seconds": 20},
                                            "sigma": {"base_url": s.fake.url, "retry_backoff_seconds": 0,
-                                                     "timeout_seconds": 3}}
+                                                     "timeout_seconds": 20}}
     if fault is not None:
         sections[api]["timeout_seconds"] = FAULT_TIMEOUT_S
         if fault == "refused":
@@ -183,7 +186,7 @@ def _apis(s: Setting, fault: str | None, api: str) -> dict[str, Any]:
 
 
 def _run_section(fault: str | None) -> dict[str, Any]:
-    return {"deadline_seconds": 10, **(FAULT_RUN if fault is not None else {})}
+    return {"deadline_seconds": 30, **(FAULT_RUN if fault is not None else {})}
 
 
 class _HostJob(Scenario):
@@ -233,7 +236,7 @@ class PingSweep(_HostJob):
 
     def write_config(self, s: Setting, fault: str | None) -> None:
         s.nw.write_config(HOSTS, thresholds={"notify_initial": True}, run=_run_section(fault),
-                          heartbeat={"url": s.fake.url + "/up/heartbeat/{job}", "timeout_seconds": 5},
+                          heartbeat={"url": s.fake.url + "/up/heartbeat/{job}", "timeout_seconds": 30},
                           **_apis(s, fault, "sigma"))
 
     def hold(self, s: Setting, point: str) -> Hold:
@@ -251,7 +254,7 @@ class HttpCheck(_HostJob):
     def write_config(self, s: Setting, fault: str | None) -> None:
         checks = [{"name": "shop", "url": s.web.url + "/switch/shop", "client": "Acme", "timeout_seconds": 3},
                   {"name": "api", "url": s.web.url + "/ok", "client": "Acme", "account": "1234"},
-                  {"name": "web", "url": s.fake.url + "/up/web", "account": "1234", "timeout_seconds": 5}]
+                  {"name": "web", "url": s.fake.url + "/up/web", "account": "1234", "timeout_seconds": 30}]
         s.web.switch["shop"] = 503  # first confirmed status: down
         path = s.nw.write_config([], thresholds={"notify_initial": True}, run=_run_section(fault),
                                  **_apis(s, fault, "sigma"))
