@@ -56,6 +56,7 @@ from typing import Any
 import yaml
 from fakeapi import FakeApis, Hold
 from jobkit import ACCOUNT, TOKEN, Netwatch, expire_leases, wait_until
+from privatedb import PrivateMariaDB
 from serviceserver import ServiceServer
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
@@ -343,11 +344,12 @@ SCENARIOS: dict[str, Scenario] = {s.job: s for s in (PingSweep(), HttpCheck(), E
 
 @dataclass
 class CellResult:
+    """One cell's line: the disturbed run's exit code and lease, runs until converged, delivery counts."""
+
     job: str
     disturbance: str
     disturbed_exit: int | None = None
     lease_left: bool = False
-    follow_up_exits: list[int] = field(default_factory=list)
     runs_to_converge: int | None = None
     expected: int = 0
     delivered: int = 0
@@ -399,13 +401,16 @@ class Databases:
 
     shared: Callable[[str], str]
     prefix: str
-    private: Any = None  # a privatedb.PrivateMariaDB, needed by the "db restart" cells
+    private: PrivateMariaDB | None = None  # needed by the cells that kill the database server
+
+    def server(self) -> PrivateMariaDB:
+        assert self.private is not None, "a database server cell needs a private MariaDB server"
+        return self.private
 
     def new(self, on_private: bool) -> str:
         name = f"{self.prefix}_{next(_names)}"
         if on_private:
-            assert self.private is not None, "a db restart cell needs a private MariaDB server"
-            url = str(self.private.create_database(name))
+            url = self.server().create_database(name)
         else:
             url = self.shared(name)
         engine = build_engine(url)
@@ -556,7 +561,7 @@ def _disturbed_run(scenario: Scenario, disturbance: Disturbance, s: Setting, dat
         cleanup.callback(held.release)
         cleanup.callback(_reap, running)
         if disturbance.kind == "db down":
-            cleanup.callback(databases.private.start)
+            cleanup.callback(databases.server().start)
         held.wait_arrived()
         lock = None
         if disturbance.point == IN_COMMIT:
@@ -571,9 +576,9 @@ def _disturbed_run(scenario: Scenario, disturbance: Disturbance, s: Setting, dat
             if lock is None and scenario.stops_while_held(disturbance.point):
                 _, stderr = running.communicate(timeout=60)
         elif disturbance.kind == "db restart":
-            databases.private.restart()
+            databases.server().restart()
         else:
-            databases.private.kill()
+            databases.server().kill()
         if lock is not None:
             lock.release()
         held.release()
@@ -618,7 +623,6 @@ def run_cell(scenario: Scenario, disturbance: Disturbance, tmp_path: Path, datab
                 break
             _wait_for_due(s.nw)
             done = s.nw.run("run", scenario.job)
-            result.follow_up_exits.append(done.returncode)
             if done.returncode != 0:
                 result.problems.append(f"follow-up run {runs + 1} exited {done.returncode}: "
                                        f"{done.stderr.strip().splitlines()[-1:]}")
