@@ -132,6 +132,7 @@ class Scenario(ABC):
 
     job = ""
     lease = ""
+    channel = ""  # the outbox channel the receiver gets
     delivery_path = ""
     fault_exit = 0
 
@@ -193,6 +194,7 @@ def _run_section(fault: str | None) -> dict[str, Any]:
 class _HostJob(Scenario):
     """ping-sweep and http-check: first-status events to Sigma, some located through Segware after the commit."""
 
+    channel = "sigma"
     delivery_path = "/v1/events"
     fault_exit = 1
 
@@ -282,6 +284,7 @@ class _AlertJob(Scenario):
     """event-scan and alert-clear: two alert groups, each raised (then cleared) as a Segware alarm."""
 
     lease = "alert-volume:0/1"
+    channel = "segware_alarm"
     delivery_path = "/v1/alarms"
     fault_exit = 69
 
@@ -477,8 +480,7 @@ def _wait_for_due(nw: Netwatch) -> None:
 
 
 def _sent(scenario: Scenario, s: Setting) -> int:
-    channel = "sigma" if scenario.delivery_path == "/v1/events" else "segware_alarm"
-    return sum(1 for i in s.nw.outbox() if i.channel == channel and i.status == "sent")
+    return sum(1 for i in s.nw.outbox() if i.channel == scenario.channel and i.status == "sent")
 
 
 def _reap(process: subprocess.Popen[str]) -> None:
