@@ -1,4 +1,4 @@
-"""What every HTTP user of netwatch shares on the wire: our User-Agent and a capped body read.
+"""What every HTTP user of netwatch shares on the wire: our User-Agent, JSON bodies and a capped body read.
 
 The API clients (netwatch/clients/http.py) and the service probes (netwatch/probes/http.py) both
 read bodies through `read_capped`, so a huge or dripping body costs neither of them more than its cap.
@@ -7,12 +7,24 @@ read bodies through `read_capped`, so a huge or dripping body costs neither of t
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import urllib3
 
 _CHUNK_BYTES = 64 * 1024
+
+
+def json_bytes(value: Any) -> bytes:
+    """A request's JSON body: compact, keys sorted, so the same data is always the same bytes.
+
+    The outbox stores payloads in this form (netwatch/db/outbox.py `encode_payload`), so every
+    attempt of one Idempotency-Key sends the same bytes: in the run that located the event (a body
+    built in memory) and after a kill (the body read back from its row) alike.
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
 @functools.cache

@@ -8,6 +8,9 @@ NETWATCH_REQUIRE_MYSQL=1 (set by .ci/run), where they fail.
 Network namespaces: tests marked `netns` (tests/netns.py `requires_netns`) skip with the reason where
 namespace test hosts cannot be built, unless NETWATCH_REQUIRE_NETNS=1 (set by .ci/run): then they fail.
 
+Reliability matrix: the cells tests/test_reliability_matrix.py ran (on any worker) are printed as a
+table at the end of the session, `reliability matrix` (see tests/reliability.py).
+
 Chromium: tests marked `chromium` (the status page in a real browser) skip without a `chromium`
 on the PATH, unless NETWATCH_REQUIRE_CHROMIUM=1 (set by .ci/run, which installs Debian's package).
 """
@@ -27,6 +30,7 @@ from fakeapi import FakeApis
 from inproc import InProcess
 from jobkit import ACCOUNT, TOKEN, Netwatch
 from netns import netns_unavailable_reason
+from reliability import HEADER as RELIABILITY_HEADER
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
@@ -55,6 +59,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if os.environ.get("NETWATCH_REQUIRE_NETNS") == "1":
         pytest.fail(f"{reason} (NETWATCH_REQUIRE_NETNS=1: network-namespace tests must run)", pytrace=False)
     pytest.skip(reason)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Prints the reliability matrix cells of this session, one line each (xdist passes user_properties on)."""
+    lines = sorted({value for reports in terminalreporter.stats.values() for report in reports
+                    for name, value in getattr(report, "user_properties", ()) if name == "reliability_cell"})
+    if lines:
+        terminalreporter.section("reliability matrix")
+        for line in [RELIABILITY_HEADER, *lines]:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,13 @@ the list or assign a new one (after editing items in place, assign the list agai
 ([(page_index, event), ...]: the event is appended once a page with that index was served, as if
 it arrived while a client pages), `events_status` (force a status), `events_fail_after_pages`
 (after that many pages were served, every further events request answers 503), `events_delay_s`
-(each events page is held that long, like a slow server).
+(each events page is held that long, like a slow server), `events_retry_after` (the Retry-After of a
+forced 429 or 503 events answer). GET /up/ANYTHING answers 200 without a token: a heartbeat's ping or
+a service check's target that a test can `hold`.
 Alarms (POST /v1/alarms): 201 the first time per Idempotency-Key, 409 after; `alarms_status`
-forces a status; `fake.alarms()` returns the accepted bodies.
+forces a status; `fake.alarms()` returns the accepted bodies. `posts_per_key(path)` and
+`bodies_of(key, path)` (parsed) and `raw_bodies_of(key, path)` (bytes) read either POST path (Sigma's
+/v1/events by default).
 `hold(method, path_prefix, from_request=n)` returns a `Hold`: the n-th matching request and every
 later one is decided and recorded (a new Idempotency-Key is accepted, so a retry after a kill is a
 409), sets `arrived`, then waits (at most 60 s) until the test calls `release()`. A test can so act
@@ -50,6 +54,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     status: int
+    raw_body: bytes = b""
 
 
 HOLD_LIMIT_S = 60.0
@@ -104,6 +109,7 @@ class FakeApis:
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     events_delay_s: float = 0.0
+    events_retry_after: str | None = None
     holds: list[Hold] = field(default_factory=list, repr=False)
 
     @property
@@ -150,13 +156,17 @@ class FakeApis:
             hold.arrived.set()
             hold.released.wait(HOLD_LIMIT_S)
 
-    def posts_per_key(self) -> Counter[str]:
-        """How often each Idempotency-Key was POSTed to Sigma's /v1/events."""
-        return Counter(r.headers["idempotency-key"] for r in self.requests_to("POST", "/v1/events"))
+    def posts_per_key(self, path: str = "/v1/events") -> Counter[str]:
+        """How often each Idempotency-Key was POSTed to `path` (Sigma's /v1/events by default)."""
+        return Counter(r.headers["idempotency-key"] for r in self.requests_to("POST", path))
 
-    def bodies_of(self, key: str) -> list[Any]:
-        """The bodies of every POST /v1/events that carried `key`, in arrival order."""
-        return [r.body for r in self.requests_to("POST", "/v1/events") if r.headers["idempotency-key"] == key]
+    def bodies_of(self, key: str, path: str = "/v1/events") -> list[Any]:
+        """The bodies of every POST to `path` (Sigma's /v1/events by default) that carried `key`, in arrival order."""
+        return [r.body for r in self.requests_to("POST", path) if r.headers.get("idempotency-key") == key]
+
+    def raw_bodies_of(self, key: str, path: str = "/v1/events") -> list[bytes]:
+        """As `bodies_of`, the bytes as they arrived: one key's attempts must send the very same bytes."""
+        return [r.raw_body for r in self.requests_to("POST", path) if r.headers.get("idempotency-key") == key]
 
     def sigma_events(self) -> list[Any]:
         """Bodies of the events Sigma accepted (201/202), in arrival order; duplicates (409) excluded."""
@@ -181,6 +191,8 @@ class FakeApis:
         self, method: str, path: str, headers: dict[str, str], raw_body: bytes, query: str = ""
     ) -> tuple[int, Any]:
         """Decide the status and JSON answer for one request (runs on the server's threads)."""
+        if method == "GET" and path.startswith("/up/"):
+            return 200, {"up": path.removeprefix("/up/")}
         if self.token is not None and headers.get("authorization") != f"Bearer {self.token}":
             return 401, {"error": "unauthorized"}
         if method == "GET" and path.startswith("/v1/accounts/"):
@@ -202,6 +214,14 @@ class FakeApis:
         if method == "GET" and path == "/v1/events":
             return self.events_delay_s
         return 0.0
+
+    def retry_after(self, method: str, path: str) -> str | None:
+        """The Retry-After header of a 429 or 503 answer to this request, if the test set one."""
+        if (method, path) == ("POST", "/v1/events"):
+            return self.sigma_retry_after
+        if (method, path) == ("GET", "/v1/events"):
+            return self.events_retry_after
+        return None
 
     def _answer_account(self, account: str) -> tuple[int, Any]:
         if self.accounts_status is not None:
@@ -389,7 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
             body: Any = json.loads(raw_body) if raw_body else None
         except ValueError:
             body = raw_body.decode("utf-8", "replace")
-        fake.record(RecordedRequest(self.command, url.path, url.query, headers, body, status))
+        fake.record(RecordedRequest(self.command, url.path, url.query, headers, body, status, raw_body))
         fake.wait_if_held(self.command, url.path)
         time.sleep(fake.delay_s(self.command, url.path))
         payload = json.dumps(answer).encode()
@@ -397,12 +417,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
-            if (
-                status in (429, 503)
-                and fake.sigma_retry_after is not None
-                and (self.command, url.path) == ("POST", "/v1/events")
-            ):
-                self.send_header("Retry-After", fake.sigma_retry_after)
+            retry_after = fake.retry_after(self.command, url.path) if status in (429, 503) else None
+            if retry_after is not None:
+                self.send_header("Retry-After", retry_after)
             self.end_headers()
             self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):

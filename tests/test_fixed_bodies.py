@@ -82,5 +82,7 @@ def test_a_run_killed_while_sigma_holds_the_first_post_sends_the_same_body_again
         bodies = sigma.bodies_of(key)
         assert len(bodies) == 2
         assert bodies[0] == bodies[1], "one Idempotency-Key, two bodies"
+        raw = sigma.raw_bodies_of(key)
+        assert raw[0] == raw[1], "the same bytes, also when the first attempt's body was built in memory"
         assert (bodies[1]["partition"], bodies[1]["zone"]) == ("01", "003")
     assert [(i.status, i.attempts) for i in nw.outbox()] == [("sent", 1)]

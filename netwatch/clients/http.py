@@ -32,7 +32,7 @@ from netwatch.bounded import BoundedCall, never_stopped, too_late
 from netwatch.errors import ConfigError, ExitCode, NetwatchError, ServiceUnavailable, Stopped, StoppedDuringRequest
 from netwatch.excerpt import one_line
 from netwatch.outcome import Delivery
-from netwatch.wire import read_capped, user_agent
+from netwatch.wire import json_bytes, read_capped, user_agent
 
 log = logging.getLogger(__name__)
 
@@ -302,9 +302,16 @@ class ApiClient:
         StoppedDuringRequest (stopped once a try was under way).
         """
         what = f"{self.name} API {method} {path}"
+        sent_headers = dict(headers or {})
+        data = None
+        if json_body is not None:
+            # Not requests' json=: its bytes follow the dict's order, which differs between a body
+            # built in this run and the same body read back from the outbox after a kill.
+            data = json_bytes(json_body)
+            sent_headers["Content-Type"] = "application/json"
         call = functools.partial(
-            self._session.request, method, self._base_url + path, params=params, json=json_body,
-            headers=dict(headers) if headers else None, auth=self._auth, stream=True,
+            self._session.request, method, self._base_url + path, params=params, data=data,
+            headers=sent_headers or None, auth=self._auth, stream=True,
         )
         plan = functools.partial(_read_plan, accept=accept, read_body=read_body)
         failures = 0
