@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from inproc import InProcess
+from sqlalchemy import bindparam, insert, text
 
+from netwatch.db import migrate, tables
+from netwatch.db.engine import build_engine
 from netwatch.errors import ExitCode
 from netwatch.shard import Shard
 
@@ -67,3 +71,38 @@ def test_adding_hosts_moves_no_other_host_between_shards() -> None:
     after = owners([*names, *(f"new-{n}" for n in range(500))])
     assert {name: after[name] for name in names} == before
     assert sorted(set(before.values())) == [0, 1, 2, 3]
+
+
+@pytest.mark.mysql
+def test_a_shards_rollup_reads_its_checks_without_locking_another_shards(mysql_url: str) -> None:
+    """Shards commit at the same time: each one's INSERT ... SELECT from `checks` must not lock the rows
+    and gaps of the other shard's uncommitted checks of the same second (on MariaDB, REPEATABLE READ
+    took shared next-key locks there, and four shards at 10,000 hosts deadlocked, exit 69)."""
+    engine = build_engine(mysql_url)
+    at = datetime(2026, 12, 1, 10, 0, 5, tzinfo=UTC)
+
+    def checks_of(target_ids: list[int]) -> list[dict[str, object]]:
+        return [{"checked_at": at, "target_id": target, "status": 0, "prior": 2, "state": 2, "gap_s": 60,
+                 "sent": 3, "received": 3, "attempts": 1} for target in target_ids]
+
+    rollup = text("INSERT INTO rollups_hourly (hour, target_id, ok) SELECT :hour, target_id, 1 FROM checks "
+                  "WHERE checked_at = :at AND target_id IN :targets").bindparams(bindparam("targets", expanding=True))
+    seconds = int(at.timestamp())
+    try:
+        with engine.begin() as conn:
+            migrate.upgrade(conn, at)
+        with engine.connect() as one, engine.connect() as other:
+            one.execute(text("SET SESSION innodb_lock_wait_timeout = 2"))
+            one.commit()
+            first, second = one.begin(), other.begin()
+            one.execute(insert(tables.checks), checks_of([1, 3, 5]))
+            other.execute(insert(tables.checks), checks_of([2, 4, 6]))
+            # Under REPEATABLE READ this waited for the other shard's rows: a lock wait timeout after 2 s.
+            one.execute(rollup, {"hour": seconds - seconds % 3600, "at": seconds, "targets": [1, 3, 5]})
+            other.execute(rollup, {"hour": seconds - seconds % 3600, "at": seconds, "targets": [2, 4, 6]})
+            first.commit()
+            second.commit()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM rollups_hourly")).scalar() == 6
+    finally:
+        engine.dispose()
