@@ -29,7 +29,7 @@ def test_from_to_includes_both_days_and_a_past_period_is_known_to_its_end() -> N
 
 
 @pytest.mark.parametrize(("since", "first", "last", "message"), [
-    ("24h", None, None, "--since: expected a number of days from 1 to 36525 such as 30d, got '24h'"),
+    ("24h", None, None, "--since: expected a number of days from 1 to 3660 such as 30d, got '24h'"),
     ("0d", None, None, "--since: expected a number of days"),
     (None, "2026-13-01", None, "--from: expected a date such as 2026-11-22, got '2026-13-01'"),
     (None, "2026-11-02", "2026-11-01", "--to 2026-11-01 is before --from 2026-11-02"),
