@@ -30,6 +30,13 @@ metadata = MetaData()
 
 # Explicit so the DDL does not depend on the server's defaults.
 MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+# rollups_hourly on MariaDB / MySQL (schema 8): InnoDB's compressed row format in 8 KB pages. Its
+# rows, 24 per host per day, are small counters much alike from row to row: compressed, a row takes
+# 35 bytes on disk instead of 75 (bench/history.py), for about 0.07 s more per run at 10,000 hosts.
+# rollups_daily stays uncompressed: a run's upsert of its wide rows would cost 0.26 s more, to save
+# 160 of the 1,240 bytes per host per day. netwatch/db/rowformat.py refuses a server that could not
+# write the compressed table.
+COMPRESSED = {**MYSQL, "mysql_row_format": "COMPRESSED", "mysql_key_block_size": "8"}
 
 schema_version = Table(
     "schema_version",
@@ -196,7 +203,7 @@ rollups_hourly = Table(
     _counter("unknown_s", SmallInteger),
     Column("rtt_p95_us", Integer, nullable=True),
     PrimaryKeyConstraint("hour", "target_id", name="pk_rollups_hourly"),
-    **MYSQL,
+    **COMPRESSED,
 )
 
 # Per host per UTC day. Two kinds of column:

@@ -1,0 +1,129 @@
+"""rollups_hourly in InnoDB's compressed row format on MariaDB (schema 8), and the servers that refuse it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select, text
+from sqlalchemy.engine import Connection
+
+from netwatch.db import migrate, rowformat, tables
+from netwatch.db.engine import build_engine
+
+T0 = datetime(2026, 11, 22, tzinfo=UTC)
+HOUR = datetime(2026, 11, 22, 10, tzinfo=UTC)
+INT_MAX, SMALLINT_MAX, BIGINT_MAX = 2**31 - 1, 2**15 - 1, 2**63 - 1
+# What MariaDB 10.11 says by default: the compressed table can be written.
+MARIADB_DEFAULTS = {"innodb_read_only_compressed": "OFF", "innodb_strict_mode": "ON",
+                    "innodb_file_per_table": "ON", "innodb_page_size": "16384"}
+
+
+def _row_formats(conn: Connection) -> dict[str, tuple[str, str]]:
+    rows = conn.execute(text("SELECT table_name, row_format, create_options FROM information_schema.tables "
+                             "WHERE table_schema = DATABASE() AND table_name LIKE 'rollups_%'"))
+    return {str(name): (str(row_format), str(options).lower()) for name, row_format, options in rows}
+
+
+def _largest(table: Any) -> dict[str, Any]:
+    """A row of `table` with every counter at the largest value its column type holds."""
+    widest = {"SMALLINT": SMALLINT_MAX, "INTEGER": INT_MAX, "BIGINT": BIGINT_MAX}
+    return {column.name: widest[str(column.type)] for column in table.columns
+            if column.name not in ("hour", "day", "target_id")}
+
+
+def _row(table: Any, **values: Any) -> dict[str, Any]:
+    """A whole row of `table`: `values`, and the others at 0 (counters) or None."""
+    return {column.name: values.get(column.name, None if column.nullable else 0) for column in table.columns}
+
+
+def _rows(conn: Connection) -> list[list[dict[str, Any]]]:
+    return [[dict(row) for row in conn.execute(select(table).order_by(*table.primary_key.columns)).mappings()]
+            for table in (tables.rollups_hourly, tables.rollups_daily)]
+
+
+def test_a_new_database_compresses_the_hourly_rollups_only(mysql_url: str) -> None:
+    engine = build_engine(mysql_url)
+    try:
+        with engine.begin() as conn:
+            migrate.upgrade(conn, T0)
+            formats = _row_formats(conn)
+    finally:
+        engine.dispose()
+    assert formats == {"rollups_hourly": ("Compressed", "row_format=compressed key_block_size=8"),
+                       "rollups_daily": ("Dynamic", "")}
+
+
+def test_upgrade_to_8_compresses_the_hourly_rollups_and_keeps_the_rows(db_url: str) -> None:
+    engine = build_engine(db_url)
+    mysql = engine.dialect.name in ("mysql", "mariadb")
+    try:
+        with engine.begin() as conn:
+            migrate.upgrade(conn, T0)
+            hourly, daily = tables.rollups_hourly, tables.rollups_daily
+            conn.execute(hourly.insert(), [
+                _row(hourly, hour=HOUR, target_id=1, ok=59, failed=1, sent=180, received=177, rtt_samples=59,
+                     rtt_min_us=800, rtt_sum_us=59_000, rtt_max_us=1_700, online_s=3_600, rtt_p95_us=1_500),
+                _row(hourly, hour=HOUR, target_id=2, **_largest(hourly)),
+                _row(hourly, hour=HOUR, target_id=3, failed=60, sent=180, offline_s=3_600)])
+            conn.execute(daily.insert(), [
+                _row(daily, day=T0, target_id=1, online_s=86_400, rtt_min_us=700, rtt_max_us=9_000, mtd_ok=1_440,
+                     mtd_sent=4_320, mtd_received=4_300, mtd_rtt_samples=1_440, mtd_rtt_sum_us=1_440_000,
+                     mtd_online_s=86_400, mtd_h10=1_400, mtd_h11=40),
+                _row(daily, day=T0, target_id=2, **_largest(daily))])
+            if mysql:
+                # The table as version 7 made it.
+                conn.execute(text("ALTER TABLE rollups_hourly ROW_FORMAT=DEFAULT KEY_BLOCK_SIZE=0"))
+                assert _row_formats(conn)["rollups_hourly"] == ("Dynamic", "")
+            conn.execute(delete(tables.schema_version).where(tables.schema_version.c.version == 8))
+            before = _rows(conn)
+        with engine.begin() as conn:
+            assert migrate.upgrade(conn, T0) == [8]
+            after = _rows(conn)
+            formats = _row_formats(conn) if mysql else {}
+    finally:
+        engine.dispose()
+    assert after == before and len(after[0]) == 3 and len(after[1]) == 2
+    assert after[0][1]["rtt_sum_us"] == BIGINT_MAX and after[1][1]["mtd_h39"] == INT_MAX
+    if mysql:
+        assert {name: row_format for name, (row_format, _) in formats.items()} == {
+            "rollups_hourly": "Compressed", "rollups_daily": "Dynamic"}
+
+
+def test_this_mariadb_can_write_the_compressed_table(mysql_url: str) -> None:
+    engine = build_engine(mysql_url)
+    try:
+        with engine.connect() as conn:
+            variables = rowformat.server_variables(conn)
+    finally:
+        engine.dispose()
+    assert sorted(variables) == sorted(rowformat.VARIABLES)
+    assert rowformat.compression_problem(variables) is None
+
+
+@pytest.mark.parametrize("changed", [
+    {}, {"innodb_page_size": "8192"},
+    # MySQL has no innodb_read_only_compressed.
+    {"innodb_read_only_compressed": None},
+    # Without strict mode a server creates the table uncompressed, with a warning, and writes it.
+    {"innodb_strict_mode": "OFF", "innodb_file_per_table": "OFF"},
+    {"innodb_strict_mode": "OFF", "innodb_page_size": "65536"},
+])
+def test_servers_that_can_write_the_compressed_table(changed: dict[str, str | None]) -> None:
+    variables = {name: value for name, value in {**MARIADB_DEFAULTS, **changed}.items() if value is not None}
+    assert rowformat.compression_problem(variables) is None
+
+
+@pytest.mark.parametrize(("changed", "named"), [
+    # MariaDB 10.6.0 to 10.6.5 by default.
+    ({"innodb_read_only_compressed": "ON"}, "set innodb_read_only_compressed=OFF"),
+    ({"innodb_read_only_compressed": "ON", "innodb_strict_mode": "OFF"}, "set innodb_read_only_compressed=OFF"),
+    ({"innodb_file_per_table": "OFF"}, "set innodb_file_per_table=ON"),
+    ({"innodb_page_size": "32768"}, "innodb_page_size=32768"),
+    ({"innodb_page_size": "65536"}, "innodb_page_size=65536"),
+    ({"innodb_page_size": "4096"}, "innodb_page_size=4096"),
+])
+def test_servers_that_cannot_are_named_with_the_setting_to_change(changed: dict[str, str], named: str) -> None:
+    problem = rowformat.compression_problem({**MARIADB_DEFAULTS, **changed})
+    assert problem is not None and named in problem
