@@ -7,7 +7,8 @@ of rollups_hourly and rollups_daily and the transitions of those days, and one d
 sequence engine, SQLite's recursive CTE), never row by row from Python. Values follow the design's
 semantics: checks of a minute share the run's `checked_at`, a few hosts fail now and then (an
 incident: failed checks, offline time, two transitions with an event key), RTTs in microseconds
-with their histogram bucket, past hours with their p95 (summed RTTs, no stored histogram).
+with their histogram bucket, past hours with their p95 (summed RTTs, no stored histogram; an hour
+without replies has none, stored as -1).
 
 Printed: rows and bytes per table (MariaDB: data_length + index_length after ANALYZE TABLE;
 SQLite: the pages of each table and its indexes in dbstat), bytes per raw check row, bytes per host
@@ -59,6 +60,7 @@ from netwatch.core.periods import days_period
 from netwatch.core.rollup import DAY, HOUR, RTT_BUCKETS, RTT_EDGES_MS
 from netwatch.db import migrate, rollups, tables
 from netwatch.db.engine import build_engine, count_statements
+from netwatch.db.types import Pending
 from netwatch.deps import Deps, build_deps
 from netwatch.history import timeline, uptime
 from netwatch.history.incidents import Scope
@@ -180,7 +182,8 @@ def _hourly(conn: Connection, hosts: int, day_s: int) -> None:
             CASE WHEN {down} THEN 60 ELSE 0 END, 180, CASE WHEN {down} THEN 0 ELSE 178 END,
             CASE WHEN {down} THEN 0 ELSE 60 END,
             CASE WHEN {down} THEN NULL ELSE {avg} - 900 END, CASE WHEN {down} THEN 0 ELSE 60 * {avg} END,
-            CASE WHEN {down} THEN NULL ELSE {avg} + 9000 END, CASE WHEN {down} THEN NULL ELSE {avg} + 4000 END,
+            CASE WHEN {down} THEN NULL ELSE {avg} + 9000 END,
+            CASE WHEN {down} THEN {Pending.ABSENT} ELSE {avg} + 4000 END,
             CASE WHEN {down} THEN 0 ELSE 3600 END, CASE WHEN {down} THEN 3600 ELSE 0 END, 0
         FROM {numbers(conn, 24)} AS x CROSS JOIN {numbers(conn, hosts)} AS h
         ORDER BY x.seq, h.seq"""))

@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection
 from netwatch import limits
 from netwatch.core import mtd, rollup
 from netwatch.db import history, outbox, rollups, rowformat, tables
-from netwatch.db.types import BigId, UTCDateTime
+from netwatch.db.types import BigId, Pending, UTCDateTime
 from netwatch.db.upsert import insert_missing
 from netwatch.errors import ConfigError
 
@@ -251,25 +251,37 @@ def _v7_service_checks(conn: Connection) -> None:
     _add_missing_columns(conn, tables.hosts, ("client", "last_status_code", "last_size_bytes", "last_excerpt"))
 
 
-def _v8_compressed_hourly(conn: Connection) -> None:
-    """`rollups_hourly` in InnoDB's compressed row format on MariaDB / MySQL (tables.COMPRESSED): the
-    table is rebuilt by one ALTER TABLE that keeps its rows; nothing changes on SQLite. A table already
-    compressed (created by this code) is left as it is."""
-    if conn.dialect.name not in ("mysql", "mariadb"):
-        return
+_V7_HOURLY_KEPT = "rollups_hourly_v7"
+
+
+def _v8_compact_hourly(conn: Connection) -> None:
+    """`rollups_hourly` with `rtt_p95_us` NOT NULL (-1 while absent, types.Pending) and, on MariaDB /
+    MySQL, in InnoDB's compressed row format (tables.COMPRESSED), its rows kept: one UPDATE and one
+    ALTER TABLE there; SQLite, which cannot alter a column, copies the rows into the new table in one
+    statement. A table created by this code is left as it is."""
     table = tables.rollups_hourly
-    row_format = conn.execute(text("SELECT row_format FROM information_schema.tables WHERE table_schema = "
-                                   "DATABASE() AND table_name = :name"), {"name": table.name}).scalar_one()
+    [p95] = [column for column in inspect(conn).get_columns(table.name) if column["name"] == "rtt_p95_us"]
+    if not p95["nullable"]:
+        return
+    absent = Pending.ABSENT
+    if conn.dialect.name == "sqlite":
+        conn.execute(text(f"ALTER TABLE {table.name} RENAME TO {_V7_HOURLY_KEPT}"))
+        table.create(conn)
+        names = [column.name for column in table.columns]
+        values = ", ".join(f"COALESCE({name}, {absent})" if name == "rtt_p95_us" else name for name in names)
+        conn.execute(text(f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {values} FROM {_V7_HOURLY_KEPT}"))
+        conn.execute(text(f"DROP TABLE {_V7_HOURLY_KEPT}"))
+        return
+    conn.execute(text(f"UPDATE {table.name} SET rtt_p95_us = {absent} WHERE rtt_p95_us IS NULL"))
     options = table.dialect_options["mysql"]
-    if str(row_format).upper() != options["row_format"]:
-        conn.execute(text(f"ALTER TABLE {table.name} ROW_FORMAT={options['row_format']} "
-                          f"KEY_BLOCK_SIZE={options['key_block_size']}"))
+    conn.execute(text(f"ALTER TABLE {table.name} MODIFY rtt_p95_us INTEGER NOT NULL DEFAULT {absent}, "
+                      f"ROW_FORMAT={options['row_format']} KEY_BLOCK_SIZE={options['key_block_size']}"))
 
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_ping_sweep, 2: _v2_event_scan,
                                                        3: _v3_trigger_location, 4: _v4_sigma_bodies,
                                                        5: _v5_history, 6: _v6_month_totals,
-                                                       7: _v7_service_checks, 8: _v8_compressed_hourly}
+                                                       7: _v7_service_checks, 8: _v8_compact_hourly}
 # The first version whose hourly rollups are compressed on MariaDB / MySQL: a server is asked whether it
 # can write them before any migration up to it runs (netwatch/db/rowformat.py).
 COMPRESSED_SINCE = 8
