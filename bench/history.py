@@ -7,7 +7,8 @@ of rollups_hourly and rollups_daily and the transitions of those days, and one d
 sequence engine, SQLite's recursive CTE), never row by row from Python. Values follow the design's
 semantics: checks of a minute share the run's `checked_at`, a few hosts fail now and then (an
 incident: failed checks, offline time, two transitions with an event key), RTTs in microseconds
-with their histogram bucket, past hours with their p95 (summed RTTs, no stored histogram).
+with their histogram bucket, past hours with their p95 (summed RTTs, no stored histogram; an hour
+without replies has none, stored as -1).
 
 Printed: rows and bytes per table (MariaDB: data_length + index_length after ANALYZE TABLE;
 SQLite: the pages of each table and its indexes in dbstat), bytes per raw check row, bytes per host
@@ -20,9 +21,13 @@ run a minute, each with its `hosts` row): `history HOST` over the raw day and `s
 `report uptime --since 90d` (target: under 2 s), and the hour-closing part of an hour's first
 ping-sweep run at full density: every host's p95 of an hour of the raw day from its raw checks
 (`write_hour_p95`, rolled back), and the daily part of a day's first run: every host's month-to-date
-totals continued into the next day (`add_daily_tallies`, rolled back).
+totals continued into the next day (`add_daily_tallies`, rolled back), and what every other run writes:
+a minute's checks of every host added to their hourly and daily rows (`update_rollups`, rolled back;
+the median of a few).
 
 Other sections (reports, status page) can reuse `generate_history` on a database of their own.
+`--skip` leaves out the readers, the writes, the status page and / or cleanup (the bytes on disk
+alone: `--skip readers,writes,status-page,cleanup`).
 
 `--database URL` instead seeds that database (when it has no targets yet) and keeps it: a later
 round on it skips the seeding and measures only the readers (the status page and cleanup, which
@@ -54,12 +59,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from netwatch.cli import run_cli
 from netwatch.config import Config
-from netwatch.core.history import Tally
+from netwatch.core.history import CheckEntry, Tally
 from netwatch.core.mtd import month_start
 from netwatch.core.periods import days_period
 from netwatch.core.rollup import DAY, HOUR, RTT_BUCKETS, RTT_EDGES_MS
 from netwatch.db import migrate, rollups, tables
 from netwatch.db.engine import build_engine, count_statements
+from netwatch.db.types import Pending
 from netwatch.deps import Deps, build_deps
 from netwatch.history import timeline, uptime
 from netwatch.history.incidents import Scope
@@ -69,6 +75,9 @@ from netwatch.running.stopflag import StopFlag
 HISTORY_TABLES = ("rollups_hourly", "rollups_daily", "transitions")
 MINUTES = 1_440
 STATEMENT_TARGET_S = 1.0
+SECTIONS = ("readers", "writes", "status-page", "cleanup")
+# Times a run's rollup writes are measured: the median is printed.
+RUN_WRITES = 5
 BYTES_PER_HOST_DAY_TARGET = 2_048
 # Raw checks per INSERT. MariaDB stores a table in primary-key order (checked_at, target_id) whatever
 # the order of the inserts: 500 hosts x 1,440 minutes in host order append to the (target_id,
@@ -178,7 +187,8 @@ def _hourly(conn: Connection, hosts: int, day_s: int) -> None:
             CASE WHEN {down} THEN 60 ELSE 0 END, 180, CASE WHEN {down} THEN 0 ELSE 178 END,
             CASE WHEN {down} THEN 0 ELSE 60 END,
             CASE WHEN {down} THEN NULL ELSE {avg} - 900 END, CASE WHEN {down} THEN 0 ELSE 60 * {avg} END,
-            CASE WHEN {down} THEN NULL ELSE {avg} + 9000 END, CASE WHEN {down} THEN NULL ELSE {avg} + 4000 END,
+            CASE WHEN {down} THEN NULL ELSE {avg} + 9000 END,
+            CASE WHEN {down} THEN {Pending.ABSENT} ELSE {avg} + 4000 END,
             CASE WHEN {down} THEN 0 ELSE 3600 END, CASE WHEN {down} THEN 3600 ELSE 0 END, 0
         FROM {numbers(conn, 24)} AS x CROSS JOIN {numbers(conn, hosts)} AS h
         ORDER BY x.seq, h.seq"""))
@@ -280,6 +290,12 @@ def measure_readers(engine: Engine, history: History) -> dict[str, Any]:
             result[name] = {"seconds": round(time.perf_counter() - started, 3), "statements": counted.value,
                             "rows": rows}
         print(f"  {name}: {rows} rows in {result[name]['seconds']} s, {counted.value} statements", flush=True)
+    return result
+
+
+def measure_writes(engine: Engine, history: History) -> dict[str, Any]:
+    """The rollup writes of ping-sweep runs over the generated history, each rolled back."""
+    result: dict[str, Any] = {}
     # The hour-closing part of the first ping-sweep run of an hour at full density: every host's p95 of
     # the hour before from its 60 raw checks (600,000 rows at 10,000 hosts), rolled back afterwards.
     hour = history.raw_day + 12 * HOUR
@@ -296,6 +312,20 @@ def measure_readers(engine: Engine, history: History) -> dict[str, Any]:
     result["day_start_totals"] = _rolled_back(
         engine, lambda conn: rollups.add_daily_tallies(conn, first_checks),
         f"day start (month-to-date totals of {len(first_checks)} hosts continued)")
+    # Any other run: its checks (those of 12:30 on the raw day, a minute after the previous run's) added
+    # to every host's hourly and daily rows, which exist.
+    at = history.raw_day + 12 * HOUR + 30 * 60 + 5
+    with engine.connect() as conn:
+        entries = [CheckEntry(error=None, **row) for row in conn.execute(
+            text("SELECT target_id, checked_at, status, prior, state, gap_s, sent, received, attempts, rtt_min_us, "
+                 "rtt_avg_us, rtt_max_us, rtt_bucket FROM checks WHERE checked_at = :at"), {"at": at}).mappings()]
+    previous = {entry.target_id: at - 60 for entry in entries}
+    runs = [_rolled_back(engine, lambda conn: rollups.update_rollups(conn, entries, previous),
+                         f"run's rollups ({len(entries)} hosts' hourly and daily rows added to, {k + 1}/{RUN_WRITES})")
+            for k in range(RUN_WRITES)]
+    result["run_rollups"] = {"median_s": statistics.median(run["seconds"] for run in runs),
+                             "statements": runs[0]["statements"], "hosts": len(entries)}
+    print(f"  run's rollups: median {result['run_rollups']['median_s']} s over {RUN_WRITES}", flush=True)
     return result
 
 
@@ -428,8 +458,10 @@ def bench_readers(url: str, hosts: int, days: int) -> dict[str, Any]:
         engine.dispose()
 
 
-def bench(backend: str, hosts: int, days: int, batch_rows: int, directory: Path) -> dict[str, Any]:
-    """Generates the history on a throwaway `backend` database, measures it, cleans the raw day up."""
+def bench(backend: str, hosts: int, days: int, batch_rows: int, directory: Path,
+          skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Generates the history on a throwaway `backend` database, measures it, cleans the raw day up
+    (the sections in `skip` left out)."""
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     raw_day = today - timedelta(days=2)
     with throwaway_database(backend, directory, "bench_history", backend) as url:
@@ -441,24 +473,27 @@ def bench(backend: str, hosts: int, days: int, batch_rows: int, directory: Path)
             with _timed("generate"):
                 history = generate_history(engine, hosts, days, raw_day)
             sizes = table_bytes(engine)
-            readers = measure_readers(engine, history)
+            readers = measure_readers(engine, history) if "readers" not in skip else {}
+            writes = measure_writes(engine, history) if "writes" not in skip else {}
         finally:
             engine.dispose()
-        status_page = run_status_page(url, directory)
+        status_page = run_status_page(url, directory) if "status-page" not in skip else {}
         clock = StatementClock()
-        with _timed("cleanup"):
-            code, total_s = run_cleanup(url, directory, clock, batch_rows)
-        engine = build_engine(url)
-        try:
-            counts = last_run_counts(engine, "cleanup")
-        finally:
-            engine.dispose()
-    return {**_report(backend, history, sizes, clock, code, total_s, counts), "readers": readers,
-            "status_page": status_page}
+        code, total_s, counts = 0, 0.0, {}
+        if "cleanup" not in skip:
+            with _timed("cleanup"):
+                code, total_s = run_cleanup(url, directory, clock, batch_rows)
+            engine = build_engine(url)
+            try:
+                counts = last_run_counts(engine, "cleanup")
+            finally:
+                engine.dispose()
+    return {**_report(backend, history, sizes, clock, code, total_s, counts, "cleanup" in skip), "readers": readers,
+            "writes": writes, "status_page": status_page}
 
 
 def _report(backend: str, history: History, sizes: Mapping[str, int], clock: StatementClock, code: int,
-            total_s: float, counts: Mapping[str, int]) -> dict[str, Any]:
+            total_s: float, counts: Mapping[str, int], skipped_cleanup: bool) -> dict[str, Any]:
     host_days = history.hosts * history.days
     per_table = {table: {"rows": history.rows[table], "bytes": sizes.get(table, 0),
                          "bytes_per_row": round(sizes.get(table, 0) / max(1, history.rows[table]), 1),
@@ -471,11 +506,12 @@ def _report(backend: str, history: History, sizes: Mapping[str, int], clock: Sta
         "backend": backend, "hosts": history.hosts, "days": history.days, "tables": per_table,
         "raw_bytes_per_check_row": per_table["checks"]["bytes_per_row"],
         "history_bytes_per_host_day": round(per_host_day, 1),
-        "cleanup": {"exit_code": code, "total_s": round(total_s, 2), "statements": len(durations),
-                    "max_statement_s": round(slowest[0], 4), "slowest": slowest[1],
-                    "median_statement_s": round(statistics.median(durations), 5) if durations else 0.0,
-                    "in_statements_s": round(sum(durations), 2),
-                    "deleted_checks": counts.get("checks"), "batches": counts.get("batches")},
+        "cleanup": None if skipped_cleanup else {
+            "exit_code": code, "total_s": round(total_s, 2), "statements": len(durations),
+            "max_statement_s": round(slowest[0], 4), "slowest": slowest[1],
+            "median_statement_s": round(statistics.median(durations), 5) if durations else 0.0,
+            "in_statements_s": round(sum(durations), 2),
+            "deleted_checks": counts.get("checks"), "batches": counts.get("batches")},
     }
     verdict = "PASS" if backend == "sqlite" or per_host_day <= BYTES_PER_HOST_DAY_TARGET else "MISS"
     print(f"  raw check row: {result['raw_bytes_per_check_row']} bytes; rollups + transitions: "
@@ -483,24 +519,27 @@ def _report(backend: str, history: History, sizes: Mapping[str, int], clock: Sta
           f"against {BYTES_PER_HOST_DAY_TARGET} on MariaDB)")
     for table, numbers_of in per_table.items():
         print(f"    {table}: {numbers_of}")
+    if skipped_cleanup:
+        return result
     under = "PASS" if slowest[0] < STATEMENT_TARGET_S else "MISS"
     print(f"  cleanup: exit {code}, {counts.get('checks')} checks in {counts.get('batches')} batches, "
           f"{len(durations)} statements, max {slowest[0]:.3f} s ({slowest[1]}; {under} against "
-          f"{STATEMENT_TARGET_S} s), median {result['cleanup']['median_statement_s']} s, "
-          f"{result['cleanup']['in_statements_s']} s in statements, total {total_s:.1f} s",
+          f"{STATEMENT_TARGET_S} s), median {statistics.median(durations) if durations else 0.0:.5f} s, "
+          f"{sum(durations):.2f} s in statements, total {total_s:.1f} s",
           flush=True)
     return result
 
 
-def run_backends(backends: list[str], hosts: int, days: int, batch_rows: int) -> list[dict[str, Any]]:
-    """The whole benchmark on a throwaway database of each backend."""
+def run_backends(backends: list[str], hosts: int, days: int, batch_rows: int,
+                 skip: frozenset[str]) -> list[dict[str, Any]]:
+    """The whole benchmark (the sections in `skip` left out) on a throwaway database of each backend."""
     results = []
     with tempfile.TemporaryDirectory(prefix="nw-bench-history-") as tmp:
         for backend in backends:
             if backend == "mysql" and (reason := mysql_available()) is not None:
                 print(f"mysql: skipped ({reason})")
                 continue
-            results.append(bench(backend, hosts, days, batch_rows, Path(tmp)))
+            results.append(bench(backend, hosts, days, batch_rows, Path(tmp), skip))
     return results
 
 
@@ -513,11 +552,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", type=Path, help="Also write the results to this file.")
     parser.add_argument("--database", metavar="URL",
                         help="Seed this database once and keep it; measure only the readers (see above).")
+    parser.add_argument("--skip", default="", help=f"sections to leave out, comma-separated: {', '.join(SECTIONS)}")
     args = parser.parse_args(argv)
+    skip = frozenset(filter(None, args.skip.split(",")))
+    if unknown := sorted(skip - set(SECTIONS)):
+        parser.error(f"--skip: unknown section {unknown[0]!r} (choose from {', '.join(SECTIONS)})")
     if args.database:
         results = [bench_readers(args.database, args.hosts, args.days)]
     else:
-        results = run_backends(args.backends.split(","), args.hosts, args.days, args.batch_rows)
+        results = run_backends(args.backends.split(","), args.hosts, args.days, args.batch_rows, skip)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0

@@ -101,7 +101,7 @@ def test_upgrade_from_version_2_adds_the_trigger_location_and_keeps_the_rows(db_
         conn.execute(old_triggers.insert().values(**row))
         conn.execute(tables.schema_version.insert(), [{"version": v, "applied_at": T0} for v in (1, 2)])
     with engine.begin() as conn:
-        assert migrate.upgrade(conn, T0) == [3, 4, 5, 6, 7]
+        assert migrate.upgrade(conn, T0) == [3, 4, 5, 6, 7, 8]
         [stored] = triggers.load_triggers(conn).values()
     assert (stored.count, stored.partition, stored.zone) == (60, None, None)
     with engine.begin() as conn:

@@ -43,7 +43,7 @@ def upgrade(url: str) -> int:
     engine = build_engine(url)
     try:
         with count_statements(engine) as statements, engine.begin() as conn:
-            assert migrate.upgrade(conn, T0) == [5, 6, 7]
+            assert migrate.upgrade(conn, T0) == [5, 6, 7, 8]
         return statements.value
     finally:
         engine.dispose()
@@ -120,7 +120,7 @@ def test_upgrade_to_6_turns_each_days_sums_into_month_to_date_totals(db_url: str
                          [{**row, "day": int(row["day"].timestamp()),
                            "checks": row["ok"] + row["degraded"] + row["failed"]} for row in per_day])
         with engine.begin() as conn:
-            assert migrate.upgrade(conn, T0) == [6, 7]
+            assert migrate.upgrade(conn, T0) == [6, 7, 8]
             stored = [dict(row) for row in conn.execute(select(tables.rollups_daily).order_by(
                 tables.rollups_daily.c.target_id, tables.rollups_daily.c.day)).mappings()]
     finally:

@@ -92,7 +92,7 @@ def test_events_queued_before_the_upgrade_are_sent_with_their_body_after_db_upgr
     assert log_lines(refused.stderr)[-1] == (f"error: database {db_url} has schema version 3, this netwatch needs "
                                              f"{migrate.LATEST}: run `netwatch db upgrade`")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert upgraded.stdout == "applied versions [4, 5, 6, 7]\n"
+    assert upgraded.stdout == "applied versions [4, 5, 6, 7, 8]\n"
     assert swept.returncode == 0, swept.stderr
     sent = {r.headers["idempotency-key"]: r.body for r in fake.requests_to("POST", "/v1/events")}
     assert sent == {"nw-old-1": wire_body(1, "01", "002"), "nw-old-2": wire_body(2, "01", "003"),
@@ -115,7 +115,7 @@ def test_the_rewrite_runs_in_batches_not_a_statement_per_row(db_url: str) -> Non
         engine = build_engine(db_url)
         try:
             with count_statements(engine) as statements, engine.begin() as conn:
-                assert migrate.upgrade(conn, T0) == [4, 5, 6, 7]
+                assert migrate.upgrade(conn, T0) == [4, 5, 6, 7, 8]
             payloads = list(stored_payloads(engine).values())
             with engine.begin() as conn:
                 tables.metadata.drop_all(conn)
@@ -140,7 +140,7 @@ def test_a_row_of_any_other_shape_is_left_as_it_is(db_url: str, payload: Any) ->
     engine = build_engine(db_url)
     try:
         with engine.begin() as conn:
-            assert migrate.upgrade(conn, T0) == [4, 5, 6, 7]
+            assert migrate.upgrade(conn, T0) == [4, 5, 6, 7, 8]
             assert conn.execute(select(tables.outbox.c.payload)).scalar_one() == stored
     finally:
         engine.dispose()

@@ -32,8 +32,8 @@ from sqlalchemy.engine import Connection
 
 from netwatch import limits
 from netwatch.core import mtd, rollup
-from netwatch.db import history, outbox, rollups, tables
-from netwatch.db.types import BigId, UTCDateTime
+from netwatch.db import history, outbox, rollups, rowformat, tables
+from netwatch.db.types import BigId, Pending, UTCDateTime
 from netwatch.db.upsert import insert_missing
 from netwatch.errors import ConfigError
 
@@ -251,10 +251,40 @@ def _v7_service_checks(conn: Connection) -> None:
     _add_missing_columns(conn, tables.hosts, ("client", "last_status_code", "last_size_bytes", "last_excerpt"))
 
 
+_V7_HOURLY_KEPT = "rollups_hourly_v7"
+
+
+def _v8_compact_hourly(conn: Connection) -> None:
+    """`rollups_hourly` with `rtt_p95_us` NOT NULL (-1 while absent, types.Pending) and, on MariaDB /
+    MySQL, in InnoDB's compressed row format (tables.COMPRESSED), its rows kept: one UPDATE and one
+    ALTER TABLE there; SQLite, which cannot alter a column, copies the rows into the new table in one
+    statement. A table created by this code is left as it is."""
+    table = tables.rollups_hourly
+    [p95] = [column for column in inspect(conn).get_columns(table.name) if column["name"] == "rtt_p95_us"]
+    if not p95["nullable"]:
+        return
+    absent = Pending.ABSENT
+    if conn.dialect.name == "sqlite":
+        conn.execute(text(f"ALTER TABLE {table.name} RENAME TO {_V7_HOURLY_KEPT}"))
+        table.create(conn)
+        names = [column.name for column in table.columns]
+        values = ", ".join(f"COALESCE({name}, {absent})" if name == "rtt_p95_us" else name for name in names)
+        conn.execute(text(f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {values} FROM {_V7_HOURLY_KEPT}"))
+        conn.execute(text(f"DROP TABLE {_V7_HOURLY_KEPT}"))
+        return
+    conn.execute(text(f"UPDATE {table.name} SET rtt_p95_us = {absent} WHERE rtt_p95_us IS NULL"))
+    options = table.dialect_options["mysql"]
+    conn.execute(text(f"ALTER TABLE {table.name} MODIFY rtt_p95_us INTEGER NOT NULL DEFAULT {absent}, "
+                      f"ROW_FORMAT={options['row_format']} KEY_BLOCK_SIZE={options['key_block_size']}"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_ping_sweep, 2: _v2_event_scan,
                                                        3: _v3_trigger_location, 4: _v4_sigma_bodies,
                                                        5: _v5_history, 6: _v6_month_totals,
-                                                       7: _v7_service_checks}
+                                                       7: _v7_service_checks, 8: _v8_compact_hourly}
+# The first version whose hourly rollups are compressed on MariaDB / MySQL: a server is asked whether it
+# can write them before any migration up to it runs (netwatch/db/rowformat.py).
+COMPRESSED_SINCE = 8
 LATEST = max(MIGRATIONS)
 
 
@@ -268,14 +298,20 @@ def current_version(conn: Connection) -> int | None:
 def upgrade(conn: Connection, now: datetime) -> list[int]:
     """Creates `schema_version` if needed and applies every pending migration; returns those applied.
 
-    A schema newer than this netwatch is refused (it would otherwise read as current).
+    A schema newer than this netwatch is refused (it would otherwise read as current), and so is a
+    MariaDB / MySQL server that could not write the compressed hourly rollups, before anything changes.
     """
     version = current_version(conn)
+    if version is not None and version > LATEST:
+        require_version(conn, version)
+    if (version or 0) < COMPRESSED_SINCE and conn.dialect.name in ("mysql", "mariadb"):
+        problem = rowformat.compression_problem(rowformat.server_variables(conn))
+        if problem is not None:
+            database = conn.engine.url.render_as_string(hide_password=True)
+            raise ConfigError(f"database {database} cannot hold the hourly rollups: {problem}")
     if version is None:
         tables.schema_version.create(conn)
         version = 0
-    if version > LATEST:
-        require_version(conn, version)
     applied = []
     for number in sorted(n for n in MIGRATIONS if n > version):
         MIGRATIONS[number](conn)

@@ -8,7 +8,7 @@ hour go in one executemany. A target's first check of a day continues its month-
 (netwatch/core/mtd.py) from its previous row of the month: those rows are read and written whole,
 about once a day per target. When a target's check is in a later hour than its previous one, that
 hour is over: its p95 is computed from its raw checks (one grouped SELECT, one upsert); the hour in
-progress has rtt_p95_us NULL. `rollups_from_raw` computes the same rows from the `checks` table:
+progress has no p95 (rtt_p95_us None). `rollups_from_raw` computes the same rows from the `checks` table:
 the migration's backfill uses it, and tests compare it with what runs wrote.
 """
 

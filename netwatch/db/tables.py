@@ -24,12 +24,21 @@ from sqlalchemy import (
 
 from netwatch import limits
 from netwatch.core import rollup
-from netwatch.db.types import BigId, EpochSeconds, UTCDateTime
+from netwatch.db.types import BigId, EpochSeconds, Pending, UTCDateTime
 
 metadata = MetaData()
 
 # Explicit so the DDL does not depend on the server's defaults.
 MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+# rollups_hourly on MariaDB / MySQL (schema 8): InnoDB's compressed row format in 8 KB pages. Its
+# rows, 24 per host per day, are small counters much alike from row to row: compressed, a row takes
+# 35 bytes on disk instead of 75 (bench/history.py), for about 0.07 s more per run at 10,000 hosts,
+# as long as rows keep their width when updated (rtt_p95_us is never NULL, types.Pending): a row
+# that grows splits its compressed page, and rows written by runs would then take 64 bytes.
+# rollups_daily stays uncompressed: a run's upsert of its wide rows would cost 0.26 s more, to save
+# 160 of the 1,240 bytes per host per day. netwatch/db/rowformat.py refuses a server that could not
+# write the compressed table.
+COMPRESSED = {**MYSQL, "mysql_row_format": "COMPRESSED", "mysql_key_block_size": "8"}
 
 schema_version = Table(
     "schema_version",
@@ -173,7 +182,8 @@ def _counter(name: str, kind: type[Integer] | type[SmallInteger] | type[BigInteg
 
 
 # Per host per UTC hour. rtt_p95_us is written when the hour closes (the host's next check is in a
-# later hour), from the raw checks of that hour; it is NULL while the hour is in progress.
+# later hour), from the raw checks of that hour; it is None while the hour is in progress (stored as
+# -1 since schema 8, types.Pending: the row does not grow when it arrives, see COMPRESSED).
 rollups_hourly = Table(
     "rollups_hourly",
     metadata,
@@ -194,9 +204,9 @@ rollups_hourly = Table(
     _counter("online_s", SmallInteger),
     _counter("offline_s", SmallInteger),
     _counter("unknown_s", SmallInteger),
-    Column("rtt_p95_us", Integer, nullable=True),
+    Column("rtt_p95_us", Pending, nullable=False, server_default=text(str(Pending.ABSENT))),
     PrimaryKeyConstraint("hour", "target_id", name="pk_rollups_hourly"),
-    **MYSQL,
+    **COMPRESSED,
 )
 
 # Per host per UTC day. Two kinds of column:
