@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,7 @@ def test_a_stale_job_a_clock_off_and_no_icmp_permission_fail(nwi: InProcess, eng
             outcome="ok"))
     config = load_config(path, {})
 
-    def refused(_preference: str) -> str:
+    def refused(_preference: str, _families: Sequence[int]) -> str:
         raise NoPermission("no permission for an ICMP socket: raw sockets need root or CAP_NET_RAW")
 
     with make_session() as session:

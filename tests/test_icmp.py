@@ -343,7 +343,7 @@ def test_hosts_sharing_an_address_are_kept_apart(pinger: Pinger) -> None:
 def test_invalid_address_gets_an_error_and_the_sweep_goes_on(pinger: Pinger) -> None:
     results = pinger.sweep([Target("bad", "not-an-ip"), Target("good", "127.0.0.1")], FAST)
 
-    assert results["bad"] == ProbeResult(0, 0, (), 1, "invalid IPv4 address: 'not-an-ip'")
+    assert results["bad"] == ProbeResult(0, 0, (), 1, "invalid IP address: 'not-an-ip'")
     assert results["good"].received == 3
 
 
