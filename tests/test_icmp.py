@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import random
+import select
 import signal
 import socket
 import struct
@@ -35,6 +36,7 @@ from netns import (
 )
 
 from netwatch.errors import NoPermission, Stopped
+from netwatch.probes import icmp
 from netwatch.probes.icmp import (
     AUTO,
     DATAGRAM,
@@ -376,6 +378,20 @@ def test_an_ipv6_zone_is_an_invalid_address(pinger: Pinger) -> None:
     assert results["good"].received == 3
 
 
+@needs_root
+def test_a_raw_icmpv6_socket_queues_echo_replies_not_our_own_requests() -> None:
+    """Its ICMP6_FILTER passes echo replies and unreachables only: on loopback the request comes back too."""
+    family = icmp._FAMILY[6]
+    with icmp._open_socket(RAW, family) as sock:
+        request = struct.pack("BBHHH", 128, 0, 0, 0x4E57, 1) + b"filtered"
+        sock.sendto(request, ("::1", 0))
+        queued = []
+        while select.select([sock], [], [], 0.5)[0]:
+            queued.append(sock.recv(2048)[0])
+
+    assert queued == [129]
+
+
 def test_duplicate_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="unique"):
         sweep([Target("a", "127.0.0.1"), Target("a", "127.0.0.2")], FAST)
@@ -412,12 +428,16 @@ def _refusal(what: str, group: int, ping_group_range: str) -> str:
     (NO_GROUP, {AUTO: RAW, RAW: RAW,
                 DATAGRAM: _refusal("a datagram ICMP socket (ping.socket: datagram)", 0, NO_GROUP)}),
 ])
-def test_root_prefers_datagram_sockets_and_falls_back_to_raw(ping_group_range: str, expected: dict[str, str]) -> None:
+@pytest.mark.parametrize("families", [(4,), (6,), (4, 6)])
+def test_root_prefers_datagram_sockets_and_falls_back_to_raw(
+    ping_group_range: str, expected: dict[str, str], families: tuple[int, ...]
+) -> None:
+    """Whatever the IP versions: net.ipv4.ping_group_range governs datagram ICMPv6 sockets too."""
     def choices() -> dict[str, str]:
         found = {}
         for preference in (AUTO, RAW, DATAGRAM):
             try:
-                found[preference] = require_permission(preference)
+                found[preference] = require_permission(preference, families)
             except NoPermission as exc:
                 found[preference] = exc.message
         return found
@@ -427,9 +447,9 @@ def test_root_prefers_datagram_sockets_and_falls_back_to_raw(ping_group_range: s
 
 
 # Run as uid and gid 65534 in a namespace of the test's: what require_permission() says to each
-# preference, and what a sweep of 127.0.0.1 over each kind does (replies, or its refusal).
+# preference, and what a sweep of 127.0.0.1 (IPv4) or ::1 (IPv6) over each kind does (replies, or its refusal).
 _UNPRIVILEGED = """
-import json
+import json, sys
 from netwatch.errors import NoPermission
 from netwatch.probes.icmp import PingSettings, Target, require_permission, sweep
 
@@ -439,10 +459,12 @@ def outcome(call):
     except NoPermission as exc:
         return exc.message
 
-found = {preference: outcome(lambda: require_permission(preference)) for preference in ("auto", "raw", "datagram")}
+family, loopback = int(sys.argv[1]), sys.argv[2]
+found = {preference: outcome(lambda: require_permission(preference, (family,)))
+         for preference in ("auto", "raw", "datagram")}
 for kind in ("raw", "datagram"):
     settings = PingSettings(count=2, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=100, socket=kind)
-    found["sweep " + kind] = outcome(lambda: sweep([Target("lo", "127.0.0.1")], settings)["lo"].received)
+    found["sweep " + kind] = outcome(lambda: sweep([Target("lo", loopback)], settings)["lo"].received)
 print(json.dumps(found))
 """
 
@@ -458,13 +480,15 @@ print(json.dumps(found))
                 "sweep raw": _refusal("a raw ICMP socket", 65534, NO_GROUP),
                 "sweep datagram": _refusal("a datagram ICMP socket", 65534, NO_GROUP)}),
 ])
+@pytest.mark.parametrize(("family", "loopback"), [(4, "127.0.0.1"), (6, "::1")])
 def test_unprivileged_process_pings_over_datagram_sockets_only_where_ping_group_range_allows(
-    ping_group_range: str, expected: dict[str, object]
+    ping_group_range: str, expected: dict[str, object], family: int, loopback: str
 ) -> None:
+    """The one sysctl, net.ipv4.ping_group_range, governs datagram ICMPv6 sockets too."""
     with pinging_namespace("nwtnobody", ping_group_range) as home:
         done = subprocess.run(
             ["ip", "netns", "exec", home, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-             sys.executable, "-c", _UNPRIVILEGED],
+             sys.executable, "-c", _UNPRIVILEGED, str(family), loopback],
             capture_output=True, text=True, timeout=60, check=False,
         )
 
