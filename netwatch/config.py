@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from netwatch import files, limits
+from netwatch.core.addresses import ADDRESS_FAMILIES, AUTO, ip_version
 from netwatch.core.hoststate import Thresholds
 from netwatch.db.url import DEFAULT_SQLITE_FILE, FILE_KEY, resolve_paths
 from netwatch.errors import ConfigError
@@ -56,6 +57,7 @@ class PingConfig:
     latency_degraded_ms: float = 500.0
     resolve_concurrency: int = 32
     socket: str = "auto"
+    address_family: str = AUTO  # auto, "4" or "6" (netwatch/core/addresses.py)
 
 
 @dataclass(frozen=True)
@@ -398,6 +400,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
         latency_degraded_ms=ping.number("latency_degraded_ms", PingConfig.latency_degraded_ms, minimum=0),
         resolve_concurrency=ping.integer("resolve_concurrency", PingConfig.resolve_concurrency, minimum=1, maximum=256),
         socket=_ping_socket(ping),
+        address_family=_address_family(ping),
     )
     ping.done()
 
@@ -422,6 +425,7 @@ def parse_config(data: Any, source: str, base_dir: Path, env: Mapping[str, str])
     tcp_checks_file = top.text("tcp_checks_file", None)
     if tcp_checks_file is not None:
         tcp_checks.extend(tcp_checks_from_csv(base_dir / tcp_checks_file, f"{source}: tcp_checks_file"))
+    _reject_other_family(hosts, ping_config.address_family)
     _reject_duplicate_names([("host", host.name, host.origin) for host in hosts]
                             + [("HTTP check", check.name, check.origin) for check in http_checks]
                             + [("TCP check", check.name, check.origin) for check in tcp_checks])
@@ -497,6 +501,27 @@ def _ping_socket(section: _Section) -> str:
     if value not in PING_SOCKETS:
         raise section.error("socket", f"must be one of {', '.join(PING_SOCKETS)}, got {excerpt(value)}")
     return str(value)
+
+
+def _address_family(section: _Section) -> str:
+    value = section.raw("address_family")
+    if value is None:
+        return PingConfig.address_family
+    # YAML reads `4` as a number; "4" and 4 mean the same.
+    if isinstance(value, bool) or str(value) not in ADDRESS_FAMILIES:
+        raise section.error("address_family", f"must be one of {', '.join(ADDRESS_FAMILIES)}, got {excerpt(value)}")
+    return str(value)
+
+
+def _reject_other_family(hosts: list[HostSpec], family: str) -> None:
+    """An IP literal of the family ping.address_family excludes could never be pinged: a config error."""
+    if family == AUTO:
+        return
+    for host in hosts:
+        version = ip_version(host.address)
+        if version is not None and str(version) != family:
+            raise ConfigError(f"{host.origin}: address {excerpt(host.address)} is an IPv{version} address, but "
+                              f"ping.address_family is {family} (host {excerpt(host.name)})")
 
 
 def _retention(section: _Section) -> RetentionConfig:

@@ -35,7 +35,8 @@ from netwatch.services import ServiceResult
 from netwatch.tokens import read_password, read_token, token_apis
 
 Sweeper = Callable[[Sequence[Target], PingSettings, Callable[[], None]], dict[str, ProbeResult]]
-Resolver = Callable[[Sequence[str], int], dict[str, Resolution]]
+# (names, concurrency, ping.address_family) -> resolution by name
+Resolver = Callable[[Sequence[str], int, str], dict[str, Resolution]]
 # netwatch.probes.services.check_services: (http specs, tcp specs, settings, *, now, check_stop) -> results by name.
 ServiceChecker = Callable[..., dict[str, ServiceResult]]
 
@@ -57,7 +58,8 @@ class Deps:
     clock: Callable[[], datetime]
     server_clock: Callable[[Connection], datetime]
     sweep: Sweeper
-    check_ping_permission: Callable[[str], str]  # ping.socket's preference -> the kind permitted (or 77)
+    # (ping.socket's preference, IP versions the sweep needs) -> the kind permitted (or 77)
+    check_ping_permission: Callable[[str, Sequence[int]], str]
     resolve: Resolver
     sigma: SigmaClient | None
     segware: SegwareClient | None
@@ -116,7 +118,7 @@ def build_deps(config: Config, env: Mapping[str, str], stop: StopFlag, redactor:
         server_clock=server_now,
         sweep=sweep,
         check_ping_permission=require_permission,
-        resolve=lambda names, workers: resolve_all(names, max_workers=workers),
+        resolve=lambda names, workers, family: resolve_all(names, max_workers=workers, family=family),
         sigma=sigma,
         segware=segware,
         channels=build_channels(config.notifications, env, segware, client, redactor, time_left, stop),

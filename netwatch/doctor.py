@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from netwatch.clients.http import ApiClient, RetryPolicy
 from netwatch.clients.segware import SegwareClient
 from netwatch.config import ApiConfig, Config
+from netwatch.core.addresses import families_needed
 from netwatch.db import migrate
 from netwatch.db.engine import describe_db_error, is_db_unavailable, safe_url
 from netwatch.db.statuspage import last_successes
@@ -64,7 +65,8 @@ class DoctorDeps:
     session: requests.Session
     clock: Callable[[], datetime]
     server_clock: Callable[..., datetime]
-    ping_permission: Callable[[str], str]  # ping.socket's preference -> the kind ping-sweep would use
+    # (ping.socket's preference, IP versions its hosts need) -> the kind ping-sweep would use
+    ping_permission: Callable[[str, Sequence[int]], str]
     icmp_kinds: Callable[[], Mapping[str, str | None]]
 
 
@@ -213,10 +215,13 @@ def _icmp(config: Config, deps: DoctorDeps) -> Finding:
     if not config.hosts:
         return Finding("icmp", SKIP, f"no hosts to ping; {shown}")
     try:
-        kind = deps.ping_permission(config.ping.socket)
+        families = families_needed([host.address for host in config.hosts], config.ping.address_family)
+        kind = deps.ping_permission(config.ping.socket, families)
     except NetwatchError as exc:
         return Finding("icmp", FAIL, f"{exc.message}; {shown}")
-    return Finding("icmp", PASS, f"ping-sweep can open its {kind} socket (ping.socket: {config.ping.socket}); {shown}")
+    labels = " and ".join(f"IPv{number}" for number in families)
+    return Finding("icmp", PASS, f"ping-sweep can open its {kind} sockets for {labels} (ping.socket: "
+                                 f"{config.ping.socket}); {shown}")
 
 
 def failed(findings: Sequence[Finding]) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from netwatch import limits
-from netwatch.core.addresses import is_ipv4
+from netwatch.core.addresses import ip_version, is_ipv4
 from netwatch.csvfile import FALSE_WORDS, TRUE_WORDS, csv_rows
 from netwatch.errors import ConfigError
 from netwatch.excerpt import clip, excerpt
@@ -95,8 +95,12 @@ def _host(values: dict[str, str | None], origin: str, key_at: Any) -> HostSpec |
     if not address:
         raise ConfigError(f"{key_at('address')}: is empty (host {excerpt(name)})")
     if ":" in address:
-        raise ConfigError(f"{key_at('address')}: IPv6 addresses are not supported: {excerpt(address)}")
-    if not _ADDRESS.match(address):
+        if "%" in address:
+            # Link-local addresses need one; the sweep pings global and unique-local ones only.
+            raise ConfigError(f"{key_at('address')}: an IPv6 zone (%...) is not supported: {excerpt(address)}")
+        if ip_version(address) != 6:
+            raise ConfigError(f"{key_at('address')}: invalid IPv6 address {excerpt(address)}")
+    elif not _ADDRESS.match(address):
         raise ConfigError(f"{key_at('address')}: invalid address {excerpt(address)}")
     if _DOTTED_NUMBERS.match(address) and not is_ipv4(address):
         raise ConfigError(f"{key_at('address')}: invalid IPv4 address {excerpt(address)}")

@@ -11,7 +11,7 @@ CODE = 32
 PARTITION = 32
 ZONE = 32
 HOST_NAME = 190
-# An address is an IPv4 address or a DNS name (at most 253 characters); the column has room for it.
+# An address is an IPv4 or IPv6 address or a DNS name (at most 253 characters); the column has room for it.
 ADDRESS = 253
 ADDRESS_COLUMN = 255
 # Account name, company and client group from Segware, cut to this width when stored.

@@ -122,7 +122,7 @@ class InProcess(Netwatch):
 
     def _build(self, config: Config, env: Mapping[str, str], stop: StopFlag, redactor: Redactor) -> Deps:
         deps = replace(build_deps(config, env, stop, redactor), sweep=self.sweep_plan,
-                       check_ping_permission=lambda _preference: "raw")
+                       check_ping_permission=lambda _preference, _families: "raw")
         if self.clock is not None:
             clock = self.clock
             deps = replace(deps, clock=clock, server_clock=lambda _conn: clock())

@@ -1,7 +1,10 @@
 """Test hosts in Linux network namespaces, for real ICMP tests (needs root and ``ip netns``).
 
 Each host is its own namespace joined to this one by a veth pair on a private /29 taken from
-169.254.100.0-169.254.199.255 (169.254.169.0/24 is skipped). Usage::
+169.254.100.0-169.254.199.255 (169.254.169.0/24 is skipped) and a unique-local IPv6 /64 of a /48
+of this process's (fd6e:77xx:xxxx::/48, from the pid). ``netns_lab(prefix, family=6)`` returns the
+hosts' IPv6 addresses (added with ``nodad``: usable at once, no duplicate address detection to wait
+for) instead of their IPv4 ones; everything below works the same for both. Usage::
 
     from netns import netns_lab, requires_netns
 
@@ -14,6 +17,7 @@ Each host is its own namespace joined to this one by a veth pair on a private /2
             forged = lab.add_forger("token")     # answers at once, with a wrong token (or sequence,
                                                  # identifier, or from another address: "source")
             icmp = lab.add_unreachable()         # a router answers "host unreachable (ICMP 3/1)"
+                                                 # (IPv6: "no route to destination (ICMPv6 1/0)")
             dead = lab.add_unroutable()          # sendto() fails: "No route to host"
             lab.set_down(up)                     # host offline (its link goes down)
             lab.set_up(up)                       # and back online
@@ -153,8 +157,15 @@ class _Host:
     namespace: str
     host_link: str
     peer_link: str
-    address: str
+    address: str  # of the lab's family: the one to ping
+    subnet: int  # number of its /64 in the lab's /48
     responder: subprocess.Popen[str] | None = None
+
+
+def _ula_48() -> ipaddress.IPv6Network:
+    """This process's unique-local /48: distinct pids, distinct prefixes."""
+    pid = os.getpid() & 0xFFFFFF
+    return ipaddress.IPv6Network((0xFD6E77 << 104 | pid << 80, 48))
 
 
 @dataclass
@@ -166,6 +177,7 @@ class NetnsLab:
 
     prefix: str
     home: str | None = None
+    family: int = 4
     _hosts: list[_Host] = field(default_factory=list)
     _routes: list[list[str]] = field(default_factory=list)
     _block_cursor: int = 0
@@ -177,8 +189,15 @@ class NetnsLab:
     def add_silent(self) -> str:
         """A reachable host that ignores echo requests (no reply, no error)."""
         host = self._add_host("silent")
-        _sysctl(host.namespace, "net.ipv4.icmp_echo_ignore_all", "1")
+        _sysctl(host.namespace, self._echo_ignore_all, "1")
         return host.address
+
+    @property
+    def _echo_ignore_all(self) -> str:
+        return "net.ipv4.icmp_echo_ignore_all" if self.family == 4 else "net.ipv6.icmp.echo_ignore_all"
+
+    def _subnet(self, number: int) -> ipaddress.IPv6Network:
+        return ipaddress.IPv6Network((int(_ula_48().network_address) | number << 64, 64))
 
     def add_slow(self, delay_s: float) -> str:
         """A host that answers every echo request only after delay_s seconds."""
@@ -197,9 +216,10 @@ class NetnsLab:
 
     def _add_responder(self, kind: str, delay_s: float, change: str) -> str:
         host = self._add_host(kind)
-        _sysctl(host.namespace, "net.ipv4.icmp_echo_ignore_all", "1")
-        reply_from = str(ipaddress.IPv4Address(host.address) + 1)
-        _ip("-n", host.namespace, "addr", "add", f"{reply_from}/29", "dev", host.peer_link)
+        _sysctl(host.namespace, self._echo_ignore_all, "1")
+        reply_from = str(ipaddress.ip_address(host.address) + 1)
+        length, extra = ("29", []) if self.family == 4 else ("64", ["nodad"])
+        _ip("-n", host.namespace, "addr", "add", f"{reply_from}/{length}", "dev", host.peer_link, *extra)
         host.responder = subprocess.Popen(
             ["ip", "netns", "exec", host.namespace, sys.executable, os.path.abspath(__file__),
              str(delay_s), change, reply_from, host.address],
@@ -214,6 +234,14 @@ class NetnsLab:
     def add_unreachable(self) -> str:
         """An address behind a router namespace that answers ICMP host unreachable (3/1)."""
         router = self._add_host("router")
+        if self.family == 6:
+            _sysctl(router.namespace, "net.ipv6.conf.all.forwarding", "1")
+            _sysctl(router.namespace, "net.ipv6.icmp.ratelimit", "0")
+            # In another /64 (the router's own is on its link): reached only through the router.
+            behind = str(self._subnet(0x8000 + router.subnet).network_address + 4)
+            _ip("-n", router.namespace, "-6", "route", "add", "unreachable", f"{behind}/128")
+            self._add_route(["-6", "route", "add", f"{behind}/128", "via", router.address])
+            return behind
         _sysctl(router.namespace, "net.ipv4.ip_forward", "1")
         _sysctl(router.namespace, "net.ipv4.icmp_ratelimit", "0")
         behind = str(ipaddress.IPv4Address(router.address) + 4)
@@ -224,6 +252,10 @@ class NetnsLab:
     def add_unroutable(self) -> str:
         """An address with an `unreachable` route here, so sendto() fails with EHOSTUNREACH."""
         block = self._next_block()
+        if self.family == 6:
+            address6 = str(self._subnet(0xC000 + self._block_cursor).network_address + 2)
+            self._add_route(["-6", "route", "add", "unreachable", f"{address6}/128"])
+            return address6
         address = str(block.network_address + 2)
         self._add_route(["route", "add", "unreachable", f"{address}/32"])
         self._add_route(["route", "add", "unreachable", str(block), "metric", str(_SAFETY_METRIC)])
@@ -238,6 +270,7 @@ class NetnsLab:
         """Brings a host taken down by set_down() back online."""
         host = self._host(address)
         _ip("-n", host.namespace, "link", "set", host.peer_link, "up")
+        self._route_home(host)
         # A neighbour entry that failed while the host was down would drop the next requests.
         subprocess.run(["ip", *_in(self.home), "neigh", "flush", "dev", host.host_link], capture_output=True,
                        timeout=10, check=False)
@@ -290,7 +323,8 @@ class NetnsLab:
 
     def _add_route(self, add: list[str]) -> None:
         _ip(*_in(self.home), *add)
-        self._routes.append(["route", "del", *add[2:]])
+        verb = add.index("add")
+        self._routes.append([*add[:verb], "del", *add[verb + 1 :]])
 
     def _next_block(self) -> ipaddress.IPv4Network:
         used = _used_networks(self.home)
@@ -309,33 +343,51 @@ class NetnsLab:
         number = len(self._hosts)
         block = self._next_block()
         host_side = block.network_address + 1
+        subnet = self._subnet(number)
         host = _Host(
             kind=kind,
             namespace=f"{self.prefix}-{os.getpid()}-{number}",
             host_link=f"nw{os.getpid() % 100000}h{number}",
             peer_link=f"nw{os.getpid() % 100000}n{number}",
-            address=str(host_side + 1),
+            address=str(host_side + 1) if self.family == 4 else str(subnet.network_address + 2),
+            subnet=number,
         )
+        here = _in(self.home)
+        if not self._hosts:
+            # Should a veth vanish, traffic to the lab's /48 stops here instead of taking a default route.
+            self._add_route(["-6", "route", "add", "unreachable", str(_ula_48()), "metric", str(_SAFETY_METRIC)])
         self._hosts.append(host)
         _ip("netns", "add", host.namespace)
-        here = _in(self.home)
         _ip(*here, "link", "add", host.host_link, "type", "veth", "peer", "name", host.peer_link)
         _ip(*here, "link", "set", host.peer_link, "netns", host.namespace)
         _ip(*here, "addr", "add", f"{host_side}/29", "dev", host.host_link)
         _ip(*here, "link", "set", host.host_link, "up")
         # Should the veth vanish, traffic to the block stops here instead of taking the default route.
         self._add_route(["route", "add", "unreachable", str(block), "metric", str(_SAFETY_METRIC)])
-        _ip("-n", host.namespace, "addr", "add", f"{host.address}/29", "dev", host.peer_link)
+        _ip("-n", host.namespace, "addr", "add", f"{host_side + 1}/29", "dev", host.peer_link)
+        # nodad: no duplicate address detection, so the addresses are not "tentative" (unusable) for a second.
+        _ip(*here, "addr", "add", f"{subnet.network_address + 1}/64", "dev", host.host_link, "nodad")
+        _ip("-n", host.namespace, "addr", "add", f"{subnet.network_address + 2}/64", "dev", host.peer_link, "nodad")
+        # Else a link going down (set_down) loses its IPv6 addresses for good.
+        _sysctl(host.namespace, f"net.ipv6.conf.{host.peer_link}.keep_addr_on_down", "1")
         _ip("-n", host.namespace, "link", "set", host.peer_link, "up")
+        self._route_home(host)
         _ip("-n", host.namespace, "link", "set", "lo", "up")
         self._wait_until_up(host)
         return host
 
+    def _route_home(self, host: _Host) -> None:
+        """The host's IPv6 default route, via this side of its link (a link going down removes it)."""
+        if self.family == 6:
+            _ip("-n", host.namespace, "-6", "route", "replace", "default", "via",
+                str(self._subnet(host.subnet).network_address + 1))
+
 
 @contextmanager
-def netns_lab(prefix: str = "nwt", home: str | None = None) -> Iterator[NetnsLab]:
-    """A lab of namespace test hosts (off namespace `home`, None: this one), removed on exit whatever happened."""
-    lab = NetnsLab(prefix, home)
+def netns_lab(prefix: str = "nwt", home: str | None = None, family: int = 4) -> Iterator[NetnsLab]:
+    """A lab of namespace test hosts (off namespace `home`, None: this one; pinged over IP version
+    `family`), removed on exit whatever happened."""
+    lab = NetnsLab(prefix, home, family)
     try:
         yield lab
     finally:
@@ -351,8 +403,9 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def _forge(request: bytes, change: str) -> bytes:
-    """The echo reply to `request` (from its ICMP header on), with `change` made, checksum updated."""
+def _forge(request: bytes, change: str, echo_reply: int = 0) -> bytes:
+    """The echo reply to `request` (from its ICMP header on), with `change` made, checksum updated
+    (an ICMPv6 one's checksum is the kernel's)."""
     identifier, sequence = struct.unpack_from("!HH", request, 4)
     payload = bytearray(request[8:])
     if change == "identifier":
@@ -361,12 +414,15 @@ def _forge(request: bytes, change: str) -> bytes:
         sequence = (sequence + 1) & 0xFFFF
     elif change == "token" and payload:
         payload[0] ^= 0xFF
-    reply = struct.pack("!BBHHH", 0, 0, 0, identifier, sequence) + bytes(payload)
+    reply = struct.pack("!BBHHH", echo_reply, 0, 0, identifier, sequence) + bytes(payload)
     return reply[:2] + struct.pack("!H", _checksum(reply)) + reply[4:]
 
 
 def _respond(delay_s: float, change: str, reply_from: str, addresses: set[str]) -> None:
     """Answers echo requests to addresses after delay_s (run inside the namespace)."""
+    if ":" in reply_from:
+        _respond6(delay_s, change, reply_from, *addresses)
+        return
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     sender = sock
     if change == "source":
@@ -386,6 +442,31 @@ def _respond(delay_s: float, change: str, reply_from: str, addresses: set[str]) 
             icmp = data[header_len:]
             if socket.inet_ntoa(data[16:20]) in addresses and len(icmp) >= 8 and icmp[0] == 8:
                 due.append((time.monotonic() + delay_s, _forge(icmp, change), source))
+        while due and due[0][0] <= time.monotonic():
+            _, reply, source = due.pop(0)
+            sender.sendto(reply, (source, 0))
+
+
+def _respond6(delay_s: float, change: str, reply_from: str, address: str) -> None:
+    """The ICMPv6 responder: a raw ICMPv6 socket reads no IPv6 header, so it is bound to the host's
+    address (it then sees only what is sent there, and replies come from there)."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    sock.bind((address, 0))
+    sender = sock
+    if change == "source":
+        sender = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        sender.bind((reply_from, 0))
+    due: list[tuple[float, bytes, str]] = []
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    stop_at = time.monotonic() + _RESPONDER_MAX_S
+    while time.monotonic() < stop_at:
+        wait = max(0.0, due[0][0] - time.monotonic()) if due else 1.0
+        readable, _, _ = select.select([sock], [], [], wait)
+        if readable:
+            data, address = sock.recvfrom(2048)
+            if len(data) >= 8 and data[0] == 128:
+                due.append((time.monotonic() + delay_s, _forge(data, change, 129), address[0]))
         while due and due[0][0] <= time.monotonic():
             _, reply, source = due.pop(0)
             sender.sendto(reply, (source, 0))

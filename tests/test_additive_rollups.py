@@ -98,7 +98,7 @@ def _sweep(db_url: str, tmp_path: Path, plan: PlannedSweep, now: datetime) -> li
                            "thresholds": {"down_after": 1, "up_after": 1, "min_transition_seconds": 0}},
                           "test", tmp_path, {})
     deps = replace(build_deps(config, {}, StopFlag(), Redactor()), sweep=plan,
-                   check_ping_permission=lambda _preference: "raw",
+                   check_ping_permission=lambda _preference, _families: "raw",
                    clock=lambda: now, server_clock=lambda _conn: now)
     sent: list[str] = []
 

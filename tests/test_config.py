@@ -146,6 +146,39 @@ def test_unknown_ping_socket_is_one_line_naming_the_choices(tmp_path: Path) -> N
     assert config_error(path) == f"{path}: ping.socket: must be one of auto, raw, datagram, got 'RAW'"
 
 
+@pytest.mark.parametrize(("written", "family"), [("auto", "auto"), ("4", "4"), ("6", "6"), ("'6'", "6")])
+def test_ping_address_family_takes_auto_4_or_6(tmp_path: Path, written: str, family: str) -> None:
+    assert load_config(write(tmp_path, f"ping: {{address_family: {written}}}\n"), {}).ping.address_family == family
+
+
+def test_ping_address_family_defaults_to_auto(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "ping: {count: 2}\n"), {}).ping.address_family == "auto"
+
+
+@pytest.mark.parametrize("written", ["ipv6", "46", "true", "[4]", "4.0"])
+def test_unknown_ping_address_family_is_one_line_naming_the_key_and_choices(tmp_path: Path, written: str) -> None:
+    path = write(tmp_path, f"ping:\n  address_family: {written}\n")
+
+    assert config_error(path).startswith(f"{path}: ping.address_family: must be one of auto, 4, 6, got ")
+
+
+@pytest.mark.parametrize(("family", "address", "version"), [("4", "::1", 6), ("6", "127.0.0.1", 4)])
+def test_an_ip_literal_of_the_excluded_family_is_a_config_error(
+    tmp_path: Path, family: str, address: str, version: int
+) -> None:
+    path = write(tmp_path, f"ping: {{address_family: {family}}}\nhosts:\n  - {{name: a, address: '{address}'}}\n")
+
+    assert config_error(path) == (f"{path}: hosts[0]: address '{address}' is an IPv{version} address, but "
+                                  f"ping.address_family is {family} (host 'a')")
+
+
+def test_names_and_both_families_of_literals_load_with_auto(tmp_path: Path) -> None:
+    path = write(tmp_path, "hosts:\n  - {name: a, address: '::1'}\n  - {name: b, address: 127.0.0.1}\n"
+                           "  - {name: c, address: fd00::7}\n  - {name: d, address: router.invalid}\n")
+
+    assert [host.address for host in load_config(path, {}).hosts] == ["::1", "127.0.0.1", "fd00::7", "router.invalid"]
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "key_path"),
     [

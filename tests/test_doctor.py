@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ def test_a_working_set_up_passes_and_nothing_is_sent(nwi: InProcess, fake: FakeA
         "segware": "pass", "sigma": "pass", "icmp": "pass"}
     assert found["schema"][1].startswith("version ") and "(current)" in found["schema"][1]
     assert "raw IPv4 allowed" in found["icmp"][1]
+    assert " sockets for IPv4 (ping.socket: auto); " in found["icmp"][1]
     # Segware: one read of at most one event with the token; Sigma: no event posted.
     [read] = fake.requests_to("GET", "/v1/events")
     assert read.headers["authorization"] == f"Bearer {TOKEN}" and "size=1" in read.query
@@ -100,6 +102,24 @@ def test_a_database_without_the_schema_or_out_of_reach_fails(db_url: str, tmp_pa
     assert found["schema"] == ("skip", "needs the database")
 
 
+@pytest.mark.parametrize(("hosts", "address_family", "families"), [
+    (["::1"], "auto", "IPv6"), (["127.0.0.1", "::1"], "auto", "IPv4 and IPv6"),
+    (["localhost"], "auto", "IPv4 and IPv6"), (["localhost"], "6", "IPv6"),
+])
+def test_the_icmp_check_covers_the_families_ping_sweep_would_need(
+    nwi: InProcess, fake: FakeApis, hosts: list[str], address_family: str, families: str
+) -> None:
+    """Like ping-sweep's own check: a name may resolve to either family under auto."""
+    nwi.write_config([{"name": f"h{n}", "address": address} for n, address in enumerate(hosts)],
+                     segware={"base_url": fake.url}, sigma={"base_url": fake.url}, status_page=ONLY_PING_SWEEP,
+                     ping={"address_family": address_family})
+
+    _code, found, _stdout = findings(nwi)
+
+    assert found["icmp"][0] == "pass"
+    assert f" sockets for {families} (ping.socket: auto); " in found["icmp"][1]
+
+
 def test_a_stale_job_a_clock_off_and_no_icmp_permission_fail(nwi: InProcess, engine: Engine) -> None:
     path = nwi.write_config([{"name": "lo", "address": "127.0.0.1"}], status_page=ONLY_PING_SWEEP)
     three_hours_ago = datetime.now(UTC) - timedelta(hours=3)
@@ -109,7 +129,7 @@ def test_a_stale_job_a_clock_off_and_no_icmp_permission_fail(nwi: InProcess, eng
             outcome="ok"))
     config = load_config(path, {})
 
-    def refused(_preference: str) -> str:
+    def refused(_preference: str, _families: Sequence[int]) -> str:
         raise NoPermission("no permission for an ICMP socket: raw sockets need root or CAP_NET_RAW")
 
     with make_session() as session:

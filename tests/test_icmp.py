@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import random
+import select
 import signal
 import socket
 import struct
@@ -35,6 +36,7 @@ from netns import (
 )
 
 from netwatch.errors import NoPermission, Stopped
+from netwatch.probes import icmp
 from netwatch.probes.icmp import (
     AUTO,
     DATAGRAM,
@@ -72,9 +74,9 @@ class Pinger:
               check_stop: Callable[[], None] = lambda: None) -> dict[str, ProbeResult]:
         return self.call(lambda: sweep(targets, self.settings(settings), check_stop))
 
-    def lab(self, prefix: str) -> AbstractContextManager[NetnsLab]:
-        """Namespace test hosts reachable from this pinger's namespace."""
-        return netns_lab(prefix, home=self.home)
+    def lab(self, prefix: str, family: int = 4) -> AbstractContextManager[NetnsLab]:
+        """Namespace test hosts reachable from this pinger's namespace, pinged over IP version `family`."""
+        return netns_lab(prefix, home=self.home, family=family)
 
 
 @pytest.fixture(params=[pytest.param(RAW, marks=needs_root), pytest.param(DATAGRAM, marks=requires_netns)])
@@ -100,6 +102,28 @@ def test_loopback_hosts_all_answer(pinger: Pinger) -> None:
         assert (result.sent, result.received, result.attempts, result.error) == (3, 3, 1, None)
         assert len(result.rtts_ms) == 3
         assert all(0 <= rtt < 100 for rtt in result.rtts_ms)
+
+
+def test_ipv6_loopback_answers_however_the_address_is_spelled(pinger: Pinger) -> None:
+    targets = [Target("short", "::1"), Target("long", "0:0:0:0:0:0:0:1"), Target("v4", "127.0.0.1")]
+
+    results = pinger.sweep(targets, FAST)
+
+    for result in results.values():
+        assert (result.sent, result.received, result.attempts, result.error) == (3, 3, 1, None)
+        assert all(0 <= rtt < 100 for rtt in result.rtts_ms)
+
+
+def test_ipv4_and_ipv6_hosts_share_one_rate_limit(pinger: Pinger) -> None:
+    settings = PingSettings(count=2, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=1000)
+    targets = [*loopback_targets(50), *(Target(f"v6-{n}", "::1") for n in range(50))]
+    started = time.monotonic()
+
+    results = pinger.sweep(targets, settings)
+
+    elapsed = time.monotonic() - started
+    assert all(r.received == 2 for r in results.values())
+    assert 0.19 <= elapsed < 1.0  # 200 packets at 1000 per second, whatever their family
 
 
 def test_sweep_ends_once_everything_answered(pinger: Pinger) -> None:
@@ -343,8 +367,29 @@ def test_hosts_sharing_an_address_are_kept_apart(pinger: Pinger) -> None:
 def test_invalid_address_gets_an_error_and_the_sweep_goes_on(pinger: Pinger) -> None:
     results = pinger.sweep([Target("bad", "not-an-ip"), Target("good", "127.0.0.1")], FAST)
 
-    assert results["bad"] == ProbeResult(0, 0, (), 1, "invalid IPv4 address: 'not-an-ip'")
+    assert results["bad"] == ProbeResult(0, 0, (), 1, "invalid IP address: 'not-an-ip'")
     assert results["good"].received == 3
+
+
+def test_an_ipv6_zone_is_an_invalid_address(pinger: Pinger) -> None:
+    results = pinger.sweep([Target("zoned", "fe80::1%lo"), Target("good", "::1")], FAST)
+
+    assert results["zoned"] == ProbeResult(0, 0, (), 1, "invalid IP address: 'fe80::1%lo'")
+    assert results["good"].received == 3
+
+
+@needs_root
+def test_a_raw_icmpv6_socket_queues_echo_replies_not_our_own_requests() -> None:
+    """Its ICMP6_FILTER passes echo replies and unreachables only: on loopback the request comes back too."""
+    family = icmp._FAMILY[6]
+    with icmp._open_socket(RAW, family) as sock:
+        request = struct.pack("BBHHH", 128, 0, 0, 0x4E57, 1) + b"filtered"
+        sock.sendto(request, ("::1", 0))
+        queued = []
+        while select.select([sock], [], [], 0.5)[0]:
+            queued.append(sock.recv(2048)[0])
+
+    assert queued == [129]
 
 
 def test_duplicate_keys_are_refused() -> None:
@@ -383,12 +428,16 @@ def _refusal(what: str, group: int, ping_group_range: str) -> str:
     (NO_GROUP, {AUTO: RAW, RAW: RAW,
                 DATAGRAM: _refusal("a datagram ICMP socket (ping.socket: datagram)", 0, NO_GROUP)}),
 ])
-def test_root_prefers_datagram_sockets_and_falls_back_to_raw(ping_group_range: str, expected: dict[str, str]) -> None:
+@pytest.mark.parametrize("families", [(4,), (6,), (4, 6)])
+def test_root_prefers_datagram_sockets_and_falls_back_to_raw(
+    ping_group_range: str, expected: dict[str, str], families: tuple[int, ...]
+) -> None:
+    """Whatever the IP versions: net.ipv4.ping_group_range governs datagram ICMPv6 sockets too."""
     def choices() -> dict[str, str]:
         found = {}
         for preference in (AUTO, RAW, DATAGRAM):
             try:
-                found[preference] = require_permission(preference)
+                found[preference] = require_permission(preference, families)
             except NoPermission as exc:
                 found[preference] = exc.message
         return found
@@ -398,9 +447,9 @@ def test_root_prefers_datagram_sockets_and_falls_back_to_raw(ping_group_range: s
 
 
 # Run as uid and gid 65534 in a namespace of the test's: what require_permission() says to each
-# preference, and what a sweep of 127.0.0.1 over each kind does (replies, or its refusal).
+# preference, and what a sweep of 127.0.0.1 (IPv4) or ::1 (IPv6) over each kind does (replies, or its refusal).
 _UNPRIVILEGED = """
-import json
+import json, sys
 from netwatch.errors import NoPermission
 from netwatch.probes.icmp import PingSettings, Target, require_permission, sweep
 
@@ -410,10 +459,12 @@ def outcome(call):
     except NoPermission as exc:
         return exc.message
 
-found = {preference: outcome(lambda: require_permission(preference)) for preference in ("auto", "raw", "datagram")}
+family, loopback = int(sys.argv[1]), sys.argv[2]
+found = {preference: outcome(lambda: require_permission(preference, (family,)))
+         for preference in ("auto", "raw", "datagram")}
 for kind in ("raw", "datagram"):
     settings = PingSettings(count=2, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=100, socket=kind)
-    found["sweep " + kind] = outcome(lambda: sweep([Target("lo", "127.0.0.1")], settings)["lo"].received)
+    found["sweep " + kind] = outcome(lambda: sweep([Target("lo", loopback)], settings)["lo"].received)
 print(json.dumps(found))
 """
 
@@ -429,13 +480,15 @@ print(json.dumps(found))
                 "sweep raw": _refusal("a raw ICMP socket", 65534, NO_GROUP),
                 "sweep datagram": _refusal("a datagram ICMP socket", 65534, NO_GROUP)}),
 ])
+@pytest.mark.parametrize(("family", "loopback"), [(4, "127.0.0.1"), (6, "::1")])
 def test_unprivileged_process_pings_over_datagram_sockets_only_where_ping_group_range_allows(
-    ping_group_range: str, expected: dict[str, object]
+    ping_group_range: str, expected: dict[str, object], family: int, loopback: str
 ) -> None:
+    """The one sysctl, net.ipv4.ping_group_range, governs datagram ICMPv6 sockets too."""
     with pinging_namespace("nwtnobody", ping_group_range) as home:
         done = subprocess.run(
             ["ip", "netns", "exec", home, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-             sys.executable, "-c", _UNPRIVILEGED],
+             sys.executable, "-c", _UNPRIVILEGED, str(family), loopback],
             capture_output=True, text=True, timeout=60, check=False,
         )
 
@@ -444,10 +497,11 @@ def test_unprivileged_process_pings_over_datagram_sockets_only_where_ping_group_
 
 
 @requires_netns
-def test_replies_that_differ_from_the_request_are_never_credited(pinger: Pinger) -> None:
+@pytest.mark.parametrize("family", [4, 6])
+def test_replies_that_differ_from_the_request_are_never_credited(pinger: Pinger, family: int) -> None:
     """A wrong token, sequence or identifier, or another source address: the reply is not the request's."""
     settings = PingSettings(count=3, interval_s=0.05, timeout_s=0.5, retries=0, rate_pps=1000)
-    with pinger.lab("nwtforge") as lab:
+    with pinger.lab("nwtforge", family) as lab:
         hosts = {change: lab.add_forger(change) for change in FORGERIES}
 
         results = pinger.sweep([Target(change, address) for change, address in hosts.items()], settings)
@@ -459,7 +513,8 @@ def test_replies_that_differ_from_the_request_are_never_credited(pinger: Pinger)
 
 
 @requires_netns
-def test_rtt_is_the_kernels_receive_time_even_when_the_reply_is_read_late(pinger: Pinger) -> None:
+@pytest.mark.parametrize("family", [4, 6])
+def test_rtt_is_the_kernels_receive_time_even_when_the_reply_is_read_late(pinger: Pinger, family: int) -> None:
     settings = PingSettings(count=1, interval_s=0.0, timeout_s=3.0, retries=0, rate_pps=100)
     checks = []
 
@@ -470,7 +525,7 @@ def test_rtt_is_the_kernels_receive_time_even_when_the_reply_is_read_late(pinger
         if len(checks) == 2:
             time.sleep(1.0)
 
-    with pinger.lab("nwtstamp") as lab:
+    with pinger.lab("nwtstamp", family) as lab:
         slow = lab.add_slow(delay_s=0.3)
 
         result = pinger.sweep([Target("slow", slow)], settings, stall_after_the_send)["slow"]
@@ -479,11 +534,16 @@ def test_rtt_is_the_kernels_receive_time_even_when_the_reply_is_read_late(pinger
     assert 300 <= result.rtts_ms[0] < 900, result
 
 
+# What a router's "unreachable" route answers, per IP version.
+UNREACHABLE = {4: "host unreachable (ICMP 3/1)", 6: "no route to destination (ICMPv6 1/0)"}
+
+
 @requires_netns
-def test_mixed_sweep_counts_late_replies_as_lost(pinger: Pinger) -> None:
+@pytest.mark.parametrize("family", [4, 6])
+def test_mixed_sweep_counts_late_replies_as_lost(pinger: Pinger, family: int) -> None:
     """Live, silent, slow, ICMP-unreachable and unroutable hosts in one sweep."""
     settings = PingSettings(count=3, interval_s=0.5, timeout_s=1.0, retries=1, rate_pps=1000)
-    with pinger.lab("nwticmp") as lab:
+    with pinger.lab("nwticmp", family) as lab:
         live = [lab.add_live() for _ in range(2)]
         silent = lab.add_silent()
         # Replies to request n arrive while request n+1 (and the retry) is still waiting:
@@ -510,33 +570,35 @@ def test_mixed_sweep_counts_late_replies_as_lost(pinger: Pinger) -> None:
         assert all(0 <= rtt < 50 for rtt in results[key].rtts_ms), results[key]
     assert results["silent"] == ProbeResult(3, 0, (), 2, "no reply")
     assert results["slow"] == ProbeResult(3, 0, (), 2, "no reply")
-    assert results["icmp-unreachable"] == ProbeResult(3, 0, (), 2, "host unreachable (ICMP 3/1)")
+    assert results["icmp-unreachable"] == ProbeResult(3, 0, (), 2, UNREACHABLE[family])
     assert results["unroutable"] == ProbeResult(0, 0, (), 2, "send failed: No route to host")
     assert all(rtt <= 1000 for r in results.values() for rtt in r.rtts_ms)
 
 
 @requires_netns
-def test_an_icmp_error_fails_no_other_hosts_request(pinger: Pinger) -> None:
+@pytest.mark.parametrize("family", [4, 6])
+def test_an_icmp_error_fails_no_other_hosts_request(pinger: Pinger, family: int) -> None:
     """A datagram socket's next send after an ICMP error arrived fails with that error, once."""
     settings = PingSettings(count=2, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=10_000)
 
     def late_every_time() -> None:
         time.sleep(0.003)  # each wake-up late: the pacer lets a burst of requests go at once
 
-    with pinger.lab("nwterr") as lab:
+    with pinger.lab("nwterr", family) as lab:
         unreachable = lab.add_unreachable()
         targets = [Target("unreachable", unreachable), *loopback_targets(30)]
 
         results = pinger.sweep(targets, settings, late_every_time)
 
-    assert results.pop("unreachable") == ProbeResult(2, 0, (), 1, "host unreachable (ICMP 3/1)")
+    assert results.pop("unreachable") == ProbeResult(2, 0, (), 1, UNREACHABLE[family])
     assert {(r.sent, r.received, r.error) for r in results.values()} == {(2, 2, None)}
 
 
 @requires_netns
-def test_slow_host_is_alive_with_a_longer_timeout(pinger: Pinger) -> None:
+@pytest.mark.parametrize("family", [4, 6])
+def test_slow_host_is_alive_with_a_longer_timeout(pinger: Pinger, family: int) -> None:
     settings = PingSettings(count=2, interval_s=0.1, timeout_s=1.0, retries=0, rate_pps=100)
-    with pinger.lab("nwtslow") as lab:
+    with pinger.lab("nwtslow", family) as lab:
         slow = lab.add_slow(delay_s=0.3)
 
         result = pinger.sweep([Target("slow", slow)], settings)["slow"]
@@ -546,9 +608,10 @@ def test_slow_host_is_alive_with_a_longer_timeout(pinger: Pinger) -> None:
 
 
 @requires_netns
-def test_host_going_down_and_up(pinger: Pinger) -> None:
+@pytest.mark.parametrize("family", [4, 6])
+def test_host_going_down_and_up(pinger: Pinger, family: int) -> None:
     settings = PingSettings(count=2, interval_s=0.05, timeout_s=0.5, retries=0, rate_pps=100)
-    with pinger.lab("nwtflap") as lab:
+    with pinger.lab("nwtflap", family) as lab:
         host = lab.add_live()
         target = [Target("flap", host)]
 

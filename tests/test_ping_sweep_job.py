@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -13,9 +15,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from dbread import named_checks
 from fakeapi import FakeApis
 from inproc import InProcess
-from jobkit import TOKEN, Netwatch, log_lines, terminate, webhook_receiver
+from jobkit import FAST_PING, TOKEN, Netwatch, log_lines, terminate, webhook_receiver
 from netns import ALL_GROUPS, NO_GROUP, netns_lab, pinging_namespace, requires_netns
 from sqlalchemy.engine import Engine
 
@@ -25,6 +28,7 @@ from netwatch.db.engine import count_statements
 from netwatch.deps import build_deps
 from netwatch.jobs.ping_sweep import run_ping_sweep
 from netwatch.logs import Redactor
+from netwatch.probes.resolve import resolve_all
 from netwatch.running.lease import Lease
 from netwatch.running.stopflag import StopFlag
 from netwatch.shard import Shard
@@ -395,3 +399,65 @@ def test_an_event_of_a_host_without_an_account_names_the_account_unknown(nwi: In
     [event] = fake.sigma_events()
     assert (event["account"], event["partition"], event["zone"]) == ("unknown", "01", "002")
     assert fake.requests_to("GET", "/v1/accounts/unknown") == []
+
+
+@requires_netns
+def test_ipv6_hosts_are_swept_with_ipv4_ones_and_keep_their_configured_address(nw: Netwatch) -> None:
+    """End to end: ::1, unique-local namespace hosts and IPv4 loopback in one real sweep."""
+    with netns_lab("nwjv6", family=6) as lab:
+        live, silent = lab.add_live(), lab.add_silent()
+        spelled = ipaddress.IPv6Address(live).exploded.upper()  # matched whatever the spelling
+        nw.write_config([{"name": "lo6", "address": "0:0::1"}, {"name": "ula", "address": spelled},
+                         {"name": "ula-silent", "address": silent}, {"name": "lo4", "address": "127.0.0.1"}])
+
+        done = nw.sweep()
+
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert {h["name"]: (h["address"], h["status"]) for h in nw.rows("hosts")} == {
+        "lo6": ("0:0::1", "online"), "ula": (spelled, "online"), "ula-silent": (silent, "offline"),
+        "lo4": ("127.0.0.1", "online")}
+    checks = {c["host_name"]: c for c in nw.checks()}
+    assert {name: c["received"] for name, c in checks.items()} == {"lo6": 2, "ula": 2, "ula-silent": 0, "lo4": 2}
+    assert checks["ula-silent"]["error"] == "no reply"
+
+
+def _names(silent_ipv4: str) -> dict[str, list[str]]:
+    """What the system resolver would answer: a dual-stack name whose IPv4 address never answers."""
+    return {"dual.test": [silent_ipv4, "::1"], "v6only.test": ["::1"], "v4only.test": ["127.0.0.1"]}
+
+
+@requires_netns
+@pytest.mark.parametrize(("family", "expected"), [
+    ("auto", {"dual": ("failed", "no reply"), "v6only": ("ok", None), "v4only": ("ok", None)}),
+    ("6", {"dual": ("ok", None), "v6only": ("ok", None),
+           "v4only": ("failed", "DNS: no IPv6 address (v4only.test)")}),
+    ("4", {"dual": ("failed", "no reply"), "v6only": ("failed", "DNS: no IPv4 address (v6only.test)"),
+           "v4only": ("ok", None)}),
+])
+def test_address_family_picks_the_address_of_each_name(
+    db_url: str, engine: Engine, tmp_path: Path, family: str, expected: dict[str, tuple[str, str | None]]
+) -> None:
+    """auto: a name's IPv4 address when it has one, else its IPv6 one; 4 and 6 force the family."""
+    with netns_lab("nwjfam") as lab:
+        names = _names(lab.add_silent())
+
+        def lookup(name: str) -> list[str]:
+            if name not in names:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            return names[name]
+
+        hosts = [{"name": name.split(".")[0], "address": name} for name in names]
+        config = parse_config({"database": {"url": db_url}, "hosts": hosts,
+                               "ping": {**FAST_PING, "address_family": family}}, "test", tmp_path, {})
+        deps = replace(build_deps(config, {}, StopFlag(), Redactor()),
+                       resolve=lambda wanted, workers, chosen: resolve_all(wanted, workers, family=chosen,
+                                                                           lookup=lookup))
+        try:
+            assert run_ping_sweep(config, deps, Shard()) == 0
+        finally:
+            deps.engine.dispose()
+
+    with engine.begin() as conn:
+        found = {c["host_name"]: (c["status"], c["error"]) for c in named_checks(conn)}
+    assert found == expected

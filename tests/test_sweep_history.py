@@ -204,7 +204,7 @@ def _sweep_counting(db_url: str, tmp_path: Path, count: int, now: datetime) -> i
     plan = PlannedSweep()
     plan.set_down(*[f"h{i:03d}" for i in range(0, count, 3)])  # a third fail: error texts, offline time
     deps = replace(build_deps(config, {}, StopFlag(), Redactor()), sweep=plan,
-                   check_ping_permission=lambda _preference: "raw",
+                   check_ping_permission=lambda _preference, _families: "raw",
                    clock=lambda: now, server_clock=lambda _conn: now)
     try:
         with count_statements(deps.engine) as counter:

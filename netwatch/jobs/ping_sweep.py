@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 
 from netwatch.config import Config
-from netwatch.core.addresses import is_ipv4
+from netwatch.core.addresses import families_needed, ip_version
 from netwatch.core.checks import CheckResult, evaluate_check
 from netwatch.core.hoststate import Status, Transition
 from netwatch.db.hosts import HOST, StoredHost
@@ -25,8 +25,12 @@ JOB = "ping-sweep"
 
 
 def run_ping_sweep(config: Config, deps: Deps, shard: Shard) -> int:
-    """One pass of the job under its lease; returns the exit code (77 at once without ICMP socket rights)."""
-    icmp_socket = deps.check_ping_permission(config.ping.socket)
+    """One pass of the job under its lease; returns the exit code (77 at once without ICMP socket rights).
+
+    The permission covers ICMPv6 too when a host may be pinged over IPv6.
+    """
+    addresses = [host.address for host in config.hosts if shard.owns(host.name)]
+    icmp_socket = deps.check_ping_permission(config.ping.socket, families_needed(addresses, config.ping.address_family))
     return run_job(JOB, str(shard), config.run, deps,
                    lambda run: ping_sweep(config, deps, shard, run, icmp_socket))
 
@@ -47,10 +51,11 @@ def ping_sweep(config: Config, deps: Deps, shard: Shard, run: RunContext, icmp_s
 
 
 def _probe(hosts: list[HostSpec], config: Config, deps: Deps, shard: Shard, icmp_socket: str) -> dict[str, ProbeResult]:
-    """Resolves names once (concurrently), then sweeps every resolved host in one pass, at the shard's share
-    of the rate limit, on an ICMP socket of kind `icmp_socket`."""
-    names = sorted({h.address for h in hosts if not is_ipv4(h.address)})
-    resolved = deps.resolve(names, config.ping.resolve_concurrency) if names else {}
+    """Resolves names once (concurrently, to an address of ping.address_family's choice), then sweeps every
+    resolved host, IPv4 and IPv6 ones together, in one pass at the shard's share of the rate limit, on ICMP
+    sockets of kind `icmp_socket`."""
+    names = sorted({h.address for h in hosts if ip_version(h.address) is None})
+    resolved = deps.resolve(names, config.ping.resolve_concurrency, config.ping.address_family) if names else {}
     results: dict[str, ProbeResult] = {}
     targets = []
     for host in hosts:

@@ -1,21 +1,25 @@
-"""ICMP echo sweep over one socket: many hosts, paced sends, strict reply matching.
+"""ICMP echo sweep over one socket per address family: many hosts, paced sends, strict reply matching.
 
-The socket is a datagram ICMP socket (``SOCK_DGRAM``, no privilege needed where
+IPv4 hosts are pinged over ICMP, IPv6 hosts over ICMPv6, in the same loop and under one rate limit.
+Each socket is a datagram ICMP socket (``SOCK_DGRAM``, no privilege needed where
 ``net.ipv4.ping_group_range`` covers the process's group) or a raw one (root or CAP_NET_RAW);
-``require_permission()`` says which one this process may open. Requests are built with pythonping's
-packet class, but replies are matched here on identifier, sequence, source address and a per-sweep
-payload token carrying a 32-bit packet index, whatever the socket, so a reply later than its timeout
-is counted as lost and never credited to another request or host (which ``pythonping.ping()``
-does). RTTs come from kernel receive timestamps.
+``require_permission()`` says which one this process may open (the same sysctl governs datagram
+ICMPv6 sockets). IPv4 requests are built with pythonping's packet class, ICMPv6 ones (types
+128/129, checksum always computed by the kernel) here. Replies are matched here on identifier,
+sequence, source address and a per-sweep payload token carrying a 32-bit packet index, whatever
+the socket, so a reply later than its timeout is counted as lost and never credited to another
+request or host (which ``pythonping.ping()`` does). RTTs come from kernel receive timestamps.
 
 What differs between the two kinds is confined to the socket's edges: a datagram socket's kernel
 sets the echo identifier (the socket's bound "port") and the checksum, delivers only echo replies
 carrying that identifier, without their IP header, and hands ICMP errors about the requests to the
-socket's error queue (IP_RECVERR) instead of the data queue.
+socket's error queue (IP_RECVERR, IPV6_RECVERR) instead of the data queue. A raw ICMPv6 socket, unlike a
+raw IPv4 one, delivers no IP header either.
 """
 
 from __future__ import annotations
 
+import errno
 import heapq
 import ipaddress
 import logging
@@ -27,6 +31,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from pythonping.icmp import ICMP, Types
@@ -40,9 +45,15 @@ DATAGRAM = "datagram"
 SOCKET_KINDS = (RAW, DATAGRAM)
 AUTO = "auto"  # a preference: datagram where permitted, else raw
 
+IPV4, IPV6 = 4, 6
+FAMILIES = (IPV4, IPV6)
+
 # Linux constants the socket module does not export.
 _SOL_RAW = 255
 _ICMP_FILTER = 1
+_ICMP6_FILTER = 1
+_IPV6_RECVERR = 25
+_SO_EE_ORIGIN_ICMP6 = 3
 _SO_TIMESTAMPNS = 35
 _SO_RCVBUFFORCE = 33
 _SO_SNDBUFFORCE = 32
@@ -53,6 +64,7 @@ _PING_GROUP_RANGE = "/proc/sys/net/ipv4/ping_group_range"
 _ECHO_REPLY = Types.EchoReply.type_id
 _DEST_UNREACHABLE = Types.DestinationUnreachable.type_id
 _ECHO_REQUEST = Types.EchoRequest.type_id
+_ECHO6_REQUEST, _ECHO6_REPLY, _DEST6_UNREACHABLE = 128, 129, 1
 
 # pythonping packs the ICMP header in native byte order; the kernel echoes id and sequence bytes
 # unchanged, so unpacking with the same layout gives back the values we sent.
@@ -72,14 +84,46 @@ _MAX_DEFERRALS = 1000  # full send buffer: retry a request for about 1 s, then r
 
 _PENDING, _DONE = 0, 1
 
-_UNREACHABLE_TEXT = {
-    0: "network unreachable",
-    1: "host unreachable",
-    2: "protocol unreachable",
-    3: "port unreachable",
-    9: "network administratively prohibited",
-    10: "host administratively prohibited",
-    13: "communication administratively prohibited",
+
+@dataclass(frozen=True)
+class _Family:
+    """What differs between ICMP over IPv4 and ICMPv6 besides the socket kind."""
+
+    number: int
+    label: str  # as messages name it
+    domain: int
+    protocol: int
+    any_address: str
+    echo_request: int
+    echo_reply: int
+    unreachable: int
+    error_level: int  # of the extended error on a datagram socket's error queue
+    error_option: int
+    error_origin: int
+    unreachable_text: dict[int, str]
+
+
+_FAMILY = {
+    IPV4: _Family(IPV4, "ICMP", socket.AF_INET, socket.IPPROTO_ICMP, "0.0.0.0", _ECHO_REQUEST, _ECHO_REPLY,
+                  _DEST_UNREACHABLE, socket.SOL_IP, _IP_RECVERR, _SO_EE_ORIGIN_ICMP, {
+                      0: "network unreachable",
+                      1: "host unreachable",
+                      2: "protocol unreachable",
+                      3: "port unreachable",
+                      9: "network administratively prohibited",
+                      10: "host administratively prohibited",
+                      13: "communication administratively prohibited",
+                  }),
+    IPV6: _Family(IPV6, "ICMPv6", socket.AF_INET6, socket.IPPROTO_ICMPV6, "::", _ECHO6_REQUEST, _ECHO6_REPLY,
+                  _DEST6_UNREACHABLE, socket.IPPROTO_IPV6, _IPV6_RECVERR, _SO_EE_ORIGIN_ICMP6, {
+                      0: "no route to destination",
+                      1: "communication administratively prohibited",
+                      2: "beyond scope of source address",
+                      3: "address unreachable",
+                      4: "port unreachable",
+                      5: "source address failed ingress/egress policy",
+                      6: "reject route to destination",
+                  }),
 }
 
 
@@ -96,7 +140,7 @@ class PingSettings:
 @dataclass(frozen=True)
 class Target:
     key: str  # unique within a sweep (the host name)
-    address: str  # IPv4 literal, already resolved
+    address: str  # IPv4 or IPv6 literal, already resolved
 
 
 @dataclass(frozen=True)
@@ -149,11 +193,13 @@ class _Host:
     __slots__ = (
         "address",
         "attempt",
+        "channel",
         "deferrals",
         "key",
         "last_send",
         "next_round",
         "outstanding",
+        "packed",
         "received",
         "rtts",
         "send_error",
@@ -161,9 +207,11 @@ class _Host:
         "unreachable",
     )
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, address: ipaddress.IPv4Address | ipaddress.IPv6Address, channel: int) -> None:
         self.key = target.key
-        self.address = target.address
+        self.address = str(address)
+        self.packed = address.packed  # replies and errors are matched on it, whatever the text's spelling
+        self.channel = channel  # index of the socket (one per address family) it is pinged over
         self.attempt = 1
         self.last_send = 0.0
         self.deferrals = 0
@@ -190,38 +238,58 @@ def sweep(
     settings: PingSettings,
     check_stop: Callable[[], None] = lambda: None,
 ) -> dict[str, ProbeResult]:
-    """Pings every target; returns a result for every key.
+    """Pings every target, IPv4 and IPv6 ones in the same pass; returns a result for every key.
 
-    Raises NoPermission when the socket of `settings.socket` cannot be opened; `check_stop` is
-    called between sends and waits and may raise (the run's Stopped, naming its signal); the socket
-    is closed in all cases.
+    Raises NoPermission when a socket of `settings.socket` cannot be opened; a family this kernel
+    lacks fails its hosts' checks only. `check_stop` is called between sends and waits and may
+    raise (the run's Stopped, naming its signal); the sockets are closed in all cases.
     """
     _check_settings(settings)
     keys = [t.key for t in targets]
     if len(set(keys)) != len(keys):
         raise ValueError("target keys must be unique within a sweep")
     results: dict[str, ProbeResult] = {}
-    hosts: list[_Host] = []
+    by_family: dict[int, list[tuple[Target, ipaddress.IPv4Address | ipaddress.IPv6Address]]] = {}
     for target in targets:
-        try:
-            ipaddress.IPv4Address(target.address)
-        except ValueError:
-            results[target.key] = ProbeResult(0, 0, (), 1, f"invalid IPv4 address: {target.address!r}")
-            continue
-        hosts.append(_Host(target))
-    if hosts:
+        address = _parse_address(target.address)
+        if address is None:
+            results[target.key] = ProbeResult(0, 0, (), 1, f"invalid IP address: {target.address!r}")
+        else:
+            by_family.setdefault(address.version, []).append((target, address))
+    if by_family:
         started = time.monotonic()
-        try:
-            sock = _open_socket(settings.socket)
-        except PermissionError:
-            raise NoPermission(_permission_problem(settings.socket, configured=False)) from None
-        with sock:
-            engine = _Sweep(sock, settings, check_stop, hosts)
+        with ExitStack() as stack:
+            sockets: list[tuple[_Family, socket.socket]] = []
+            hosts: list[_Host] = []
+            for number in sorted(by_family):
+                family = _FAMILY[number]
+                try:
+                    sock = stack.enter_context(_open_socket(settings.socket, family))
+                except PermissionError:
+                    raise NoPermission(_permission_problem(settings.socket, configured=False)) from None
+                except OSError as exc:
+                    error = f"no {family.label} socket: {exc.strerror or exc}"
+                    results.update((t.key, ProbeResult(0, 0, (), 1, error)) for t, _ in by_family[number])
+                    continue
+                hosts += [_Host(target, address, len(sockets)) for target, address in by_family[number]]
+                sockets.append((family, sock))
+            engine = _Sweep(sockets, settings, check_stop, hosts)
             engine.run()
-        log.debug("swept %d hosts, %d requests, over a %s ICMP socket, in %.3f s", len(hosts),
-                  len(engine.packet_host), settings.socket, time.monotonic() - started)
+        log.debug("swept %d hosts, %d requests, over %d %s ICMP sockets, in %.3f s", len(hosts),
+                  len(engine.packet_host), len(sockets), settings.socket, time.monotonic() - started)
         results.update((host.key, host.result()) for host in hosts)
     return {key: results[key] for key in keys}
+
+
+def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address of an IP literal; None for anything else, an IPv6 zone index included."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        return None
+    return address
 
 
 def _check_settings(settings: PingSettings) -> None:
@@ -231,22 +299,32 @@ def _check_settings(settings: PingSettings) -> None:
         raise ValueError(f"invalid ping settings: {settings}")
 
 
-def require_permission(preference: str = AUTO) -> str:
-    """The ICMP socket kind sweeps of this process will use, found by opening one now.
+def require_permission(preference: str = AUTO, families: Sequence[int] = (IPV4,)) -> str:
+    """The ICMP socket kind sweeps of this process will use, found by opening one per family now.
 
     `preference` AUTO takes DATAGRAM where permitted (it needs no privilege) and RAW otherwise; RAW
-    or DATAGRAM forces that kind. Raises NoPermission, before any other work, when none is
+    or DATAGRAM forces that kind. A kind is permitted when every one of `families` (IPV4, IPV6) the
+    kernel supports may open it. Raises NoPermission, before any other work, when none is
     permitted: its one line names both ways to grant it.
     """
     if preference not in (AUTO, *SOCKET_KINDS):
         raise ValueError(f"unknown ICMP socket preference: {preference!r}")
     for kind in (DATAGRAM, RAW) if preference == AUTO else (preference,):
-        try:
-            _open_socket(kind).close()
-        except PermissionError:
-            continue
-        return kind
+        if all(_permitted(kind, _FAMILY[number]) for number in families):
+            return kind
     raise NoPermission(_permission_problem(preference, configured=True))
+
+
+def _permitted(kind: str, family: _Family) -> bool:
+    try:
+        _open_socket(kind, family).close()
+    except PermissionError:
+        return False
+    except OSError as exc:
+        if exc.errno != errno.EAFNOSUPPORT or family.number == IPV4:
+            raise
+        # No IPv6 in this kernel: its hosts fail their checks, the others need no such socket.
+    return True
 
 
 def _permission_problem(kind: str, configured: bool) -> str:
@@ -266,24 +344,32 @@ def _permission_problem(kind: str, configured: bool) -> str:
             f"net.ipv4.ping_group_range to cover group {os.getegid()} (it is \"{now}\")")
 
 
-def _open_socket(kind: str) -> socket.socket:
-    """A non-blocking ICMP socket of `kind` with kernel timestamps; PermissionError when refused."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW if kind == RAW else socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+def _open_socket(kind: str, family: _Family = _FAMILY[IPV4]) -> socket.socket:
+    """A non-blocking ICMP socket of `kind` and `family` with kernel timestamps; PermissionError when refused."""
+    raw = kind == RAW
+    sock = socket.socket(family.domain, socket.SOCK_RAW if raw else socket.SOCK_DGRAM, family.protocol)
     try:
         sock.setblocking(False)
         sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         _set_buffer(sock, _SO_RCVBUFFORCE, socket.SO_RCVBUF)
         _set_buffer(sock, _SO_SNDBUFFORCE, socket.SO_SNDBUF)
-        if kind == RAW:
+        if raw and family.number == IPV4:
             # Let the kernel drop everything but echo replies and unreachables (on loopback the
             # socket would otherwise also queue our own requests); matching below does not rely on it.
             blocked = ~((1 << _ECHO_REPLY) | (1 << _DEST_UNREACHABLE)) & 0xFFFFFFFF
             sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", blocked))
+        elif raw:
+            # The same for ICMPv6 (a raw one sees every ICMPv6 message, neighbour discovery too):
+            # struct icmp6_filter, 256 bits, a set bit blocks its type.
+            words = [0xFFFFFFFF] * 8
+            for passed in (_ECHO6_REPLY, _DEST6_UNREACHABLE):
+                words[passed >> 5] &= ~(1 << (passed & 31)) & 0xFFFFFFFF
+            sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("8I", *words))
         else:
             # Bound now, the kernel's choice of echo identifier (the socket's port) is known at once.
-            sock.bind(("0.0.0.0", 0))
+            sock.bind((family.any_address, 0))
             # Without it the kernel drops ICMP errors about the requests of an unconnected socket.
-            sock.setsockopt(socket.SOL_IP, _IP_RECVERR, 1)
+            sock.setsockopt(family.error_level, family.error_option, 1)
     except OSError:
         sock.close()
         raise
@@ -298,28 +384,52 @@ def _set_buffer(sock: socket.socket, forced: int, plain: int) -> None:
         sock.setsockopt(socket.SOL_SOCKET, plain, _SOCKET_BUFFER)
 
 
+def _packed(family: _Family, address: str) -> bytes:
+    """An address the kernel reported, as bytes (a link-local IPv6 one's %zone left off: no target has one)."""
+    return socket.inet_pton(family.domain, address.partition("%")[0])
+
+
+class _Channel:
+    """One socket of a sweep and what its replies are matched on."""
+
+    __slots__ = ("family", "identifier", "raw", "sock")
+
+    def __init__(self, family: _Family, sock: socket.socket, raw: bool) -> None:
+        self.family = family
+        self.sock = sock
+        # A raw socket's IPv4 replies start with the IP header; its ICMPv6 ones and a datagram socket's do not.
+        self.raw = raw
+        if raw:
+            self.identifier = int.from_bytes(os.urandom(2), "big")
+        else:
+            # The kernel writes the socket's port into every request, in network byte order; the
+            # identifier is compared as the header is packed (native order).
+            self.identifier = int.from_bytes(sock.getsockname()[1].to_bytes(2, "big"), sys.byteorder)
+
+    def packet(self, payload: bytes, sequence: int) -> bytes:
+        if self.family.number == IPV4:
+            return ICMP(Types.EchoRequest, payload=payload, identifier=self.identifier,
+                        sequence_number=sequence).packet
+        # The kernel computes an ICMPv6 checksum (it covers the IPv6 pseudo-header) on either socket kind.
+        return _ICMP_HEADER.pack(_ECHO6_REQUEST, 0, 0, self.identifier, sequence) + payload
+
+
 class _Sweep:
-    """One run of the send/receive loop over a single socket."""
+    """One run of the send/receive loop over one socket per address family."""
 
     def __init__(
         self,
-        sock: socket.socket,
+        sockets: list[tuple[_Family, socket.socket]],
         settings: PingSettings,
         check_stop: Callable[[], None],
         hosts: list[_Host],
     ) -> None:
-        self.sock = sock
+        self.channels = [_Channel(family, sock, settings.socket == RAW) for family, sock in sockets]
+        self.socks = [channel.sock for channel in self.channels]
         self.settings = settings
         self.check_stop = check_stop
         self.hosts = hosts
-        # A raw socket's IPv4 replies start with the IP header; a datagram socket's do not.
-        self.raw = settings.socket == RAW
-        if self.raw:
-            self.identifier = int.from_bytes(os.urandom(2), "big")
-        else:
-            # The kernel writes the socket's port into every request, in network byte order; the
-            # identifier is compared as pythonping packs it (native order).
-            self.identifier = int.from_bytes(sock.getsockname()[1].to_bytes(2, "big"), sys.byteorder)
+        # One token and one packet numbering for all sockets: a reply is credited only to the request it echoes.
         self.token = os.urandom(8)
         self.timeout_ns = int(settings.timeout_s * 1e9)
         self.active = len(hosts)
@@ -335,6 +445,7 @@ class _Sweep:
 
     def run(self) -> None:
         now_ns = time.monotonic_ns()
+        # One pacer for every socket: the rate limit is the sweep's, whatever the families.
         pacer = Pacer(self.settings.rate_pps, now_ns)
         self.schedule = [(now_ns / 1e9, index) for index in range(len(self.hosts))]
         while self.active:
@@ -348,7 +459,8 @@ class _Sweep:
                 now = now_ns / 1e9
                 # Booked even when a full send buffer refused the request: that can only lower the rate.
                 pacer.book(now_ns)
-            self._drain()
+            for channel in self.channels:
+                self._drain(channel)
             self._expire(now)
             self._wait(pacer.next_ns() / 1e9)
 
@@ -360,20 +472,16 @@ class _Sweep:
             wake = min(wake, self.packet_deadline[self.in_flight[0]] + _EXPIRY_GRACE_S)
         delay = wake - time.monotonic()
         if delay > 0:
-            select.select([self.sock], [], [], delay)
+            select.select(self.socks, [], [], delay)
 
     def _send(self, host_index: int, now: float) -> None:
         host = self.hosts[host_index]
+        channel = self.channels[host.channel]
         index = len(self.packet_host)
-        packet = ICMP(
-            Types.EchoRequest,
-            payload=_PAYLOAD.pack(self.token, index),
-            identifier=self.identifier,
-            sequence_number=index & 0xFFFF,
-        ).packet
+        packet = channel.packet(_PAYLOAD.pack(self.token, index), index & 0xFFFF)
         try:
             sent_ns = time.time_ns()
-            self._sendto(packet, host.address)
+            self._sendto(channel, packet, host.address)
         except (BlockingIOError, InterruptedError):
             host.deferrals += 1
             if host.deferrals <= _MAX_DEFERRALS:
@@ -397,29 +505,30 @@ class _Sweep:
         elif host.outstanding == 0:
             self._finish_check(host_index, now)
 
-    def _sendto(self, packet: bytes, address: str) -> None:
+    @staticmethod
+    def _sendto(channel: _Channel, packet: bytes, address: str) -> None:
         try:
-            self.sock.sendto(packet, (address, 0))
+            channel.sock.sendto(packet, (address, 0))
         except (BlockingIOError, InterruptedError):
             raise
         except OSError:
-            if self.raw:
+            if channel.raw:
                 raise
             # An ICMP error about any earlier request also fails a datagram socket's next send or
             # receive, once (IP_RECVERR sets the socket error): only a failure the retry repeats
             # belongs to this request.
-            self.sock.sendto(packet, (address, 0))
+            channel.sock.sendto(packet, (address, 0))
 
-    def _drain(self) -> None:
-        if not self.raw:
-            self._drain_errors()
+    def _drain(self, channel: _Channel) -> None:
+        if not channel.raw:
+            self._drain_errors(channel)
         for _ in range(_DRAIN_BATCH):
             try:
-                data, ancdata, _flags, source = self.sock.recvmsg(2048, socket.CMSG_SPACE(_TIMESPEC.size))
+                data, ancdata, _flags, source = channel.sock.recvmsg(2048, socket.CMSG_SPACE(_TIMESPEC.size))
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
-                if self.raw:
+                if channel.raw:
                     raise
                 continue  # the socket error an ICMP error set (see _sendto); the error queue has its details
             received_ns = None
@@ -427,32 +536,35 @@ class _Sweep:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
                     seconds, nanoseconds = _TIMESPEC.unpack_from(value)
                     received_ns = seconds * 1_000_000_000 + nanoseconds
-            self._handle(data, source[0], received_ns if received_ns is not None else time.time_ns())
+            self._handle(channel, data, _packed(channel.family, source[0]),
+                         received_ns if received_ns is not None else time.time_ns())
 
-    def _drain_errors(self) -> None:
+    def _drain_errors(self, channel: _Channel) -> None:
         """Reads a datagram socket's error queue: each entry an ICMP error quoting one of our requests."""
+        family = channel.family
         for _ in range(_DRAIN_BATCH):
             try:
-                quoted, ancdata, _flags, destination = self.sock.recvmsg(2048, _ERROR_ANCILLARY, socket.MSG_ERRQUEUE)
+                quoted, ancdata, _flags, destination = channel.sock.recvmsg(2048, _ERROR_ANCILLARY,
+                                                                            socket.MSG_ERRQUEUE)
             except (BlockingIOError, InterruptedError):
                 return
             for level, kind, value in ancdata:
-                if level == socket.SOL_IP and kind == _IP_RECVERR and len(value) >= _EXTENDED_ERR.size:
+                if level == family.error_level and kind == family.error_option and len(value) >= _EXTENDED_ERR.size:
                     _errno, origin, icmp_type, code, _pad, _info, _data = _EXTENDED_ERR.unpack_from(value)
-                    if origin == _SO_EE_ORIGIN_ICMP and icmp_type == _DEST_UNREACHABLE:
-                        self._unreachable(code, destination[0], quoted)
+                    if origin == family.error_origin and icmp_type == family.unreachable:
+                        self._unreachable(channel, code, _packed(family, destination[0]), quoted)
 
-    def _handle(self, data: bytes, source: str, received_ns: int) -> None:
-        header_len = (data[0] & 0x0F) * 4 if data and self.raw else 0
+    def _handle(self, channel: _Channel, data: bytes, source: bytes, received_ns: int) -> None:
+        header_len = (data[0] & 0x0F) * 4 if data and channel.raw and channel.family.number == IPV4 else 0
         if len(data) < header_len + _ICMP_HEADER.size:
             return
         kind, code, _checksum, identifier, sequence = _ICMP_HEADER.unpack_from(data, header_len)
-        if kind == _ECHO_REPLY:
-            index = self._packet_index(identifier, sequence, data[header_len + _ICMP_HEADER.size :])
+        if kind == channel.family.echo_reply:
+            index = self._packet_index(channel, identifier, sequence, data[header_len + _ICMP_HEADER.size :])
             if index is None or self.packet_state[index] != _PENDING:
                 return
             host_index = self.packet_host[index]
-            if self.hosts[host_index].address != source:
+            if self.hosts[host_index].packed != source:
                 return
             rtt_ns = received_ns - self.packet_sent_ns[index]
             if rtt_ns <= self.timeout_ns:
@@ -460,24 +572,27 @@ class _Sweep:
                 host.received += 1
                 host.rtts.append(max(rtt_ns, 0) / 1e6)
             self._close_packet(index)
-        elif kind == _DEST_UNREACHABLE:
-            self._handle_unreachable(code, data[header_len + _ICMP_HEADER.size :])
+        elif kind == channel.family.unreachable:
+            self._handle_unreachable(channel, code, data[header_len + _ICMP_HEADER.size :])
 
-    def _handle_unreachable(self, code: int, quoted: bytes) -> None:
-        """Matches an ICMP destination-unreachable (as a raw socket reads it) on the request it quotes."""
-        if len(quoted) < 20 or quoted[9] != socket.IPPROTO_ICMP:
-            return
-        inner_len = (quoted[0] & 0x0F) * 4
-        self._unreachable(code, socket.inet_ntoa(quoted[16:20]), quoted[inner_len:])
+    def _handle_unreachable(self, channel: _Channel, code: int, quoted: bytes) -> None:
+        """Matches a destination-unreachable (as a raw socket reads it) on the request it quotes."""
+        if channel.family.number == IPV4:
+            if len(quoted) < 20 or quoted[9] != socket.IPPROTO_ICMP:
+                return
+            self._unreachable(channel, code, quoted[16:20], quoted[(quoted[0] & 0x0F) * 4 :])
+        # The quoted IPv6 header: next header at 6, destination at 24-40 (our requests carry no extension headers).
+        elif len(quoted) >= 40 and quoted[6] == socket.IPPROTO_ICMPV6:
+            self._unreachable(channel, code, quoted[24:40], quoted[40:])
 
-    def _unreachable(self, code: int, destination: str, request: bytes) -> None:
+    def _unreachable(self, channel: _Channel, code: int, destination: bytes, request: bytes) -> None:
         """Matches a destination-unreachable on the request it quotes (from its ICMP header on)."""
         if len(request) < _ICMP_HEADER.size:
             return
         kind, _code, _checksum, identifier, sequence = _ICMP_HEADER.unpack_from(request)
-        if kind != _ECHO_REQUEST or identifier != self.identifier:
+        if kind != channel.family.echo_request or identifier != channel.identifier:
             return
-        index = self._packet_index(identifier, sequence, request[_ICMP_HEADER.size :])
+        index = self._packet_index(channel, identifier, sequence, request[_ICMP_HEADER.size :])
         if index is None:
             # The quote may stop after the ICMP header: find the pending request by sequence.
             index = next(
@@ -485,24 +600,27 @@ class _Sweep:
                     candidate
                     for candidate in range(sequence, len(self.packet_host), 0x10000)
                     if self.packet_state[candidate] == _PENDING
-                    and self.hosts[self.packet_host[candidate]].address == destination
+                    and self.hosts[self.packet_host[candidate]].packed == destination
                 ),
                 None,
             )
         if index is None or self.packet_state[index] != _PENDING:
             return
         host = self.hosts[self.packet_host[index]]
-        if host.address != destination:
+        if host.packed != destination or self.channels[host.channel] is not channel:
             return
-        text = _UNREACHABLE_TEXT.get(code, "destination unreachable")
-        host.unreachable = f"{text} (ICMP {_DEST_UNREACHABLE}/{code})"
+        family = channel.family
+        text = family.unreachable_text.get(code, "destination unreachable")
+        host.unreachable = f"{text} ({family.label} {family.unreachable}/{code})"
         self._close_packet(index)
 
-    def _packet_index(self, identifier: int, sequence: int, payload: bytes) -> int | None:
-        if identifier != self.identifier or len(payload) < _PAYLOAD.size:
+    def _packet_index(self, channel: _Channel, identifier: int, sequence: int, payload: bytes) -> int | None:
+        if identifier != channel.identifier or len(payload) < _PAYLOAD.size:
             return None
         token, index = _PAYLOAD.unpack_from(payload)
         if token != self.token or index >= len(self.packet_host) or index & 0xFFFF != sequence:
+            return None
+        if self.channels[self.hosts[self.packet_host[index]].channel] is not channel:
             return None
         return index
 
