@@ -16,15 +16,21 @@ def is_ipv4(text: str) -> bool:
     return ip_version(text) == 4
 
 
-def ip_version(text: str) -> int | None:
-    """4 or 6 for an IP literal (an IPv6 one without a %zone), None for a name or anything else."""
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address of an IP literal; None for a name or anything else, an IPv6 zone index included."""
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
         return None
-    return address.version
+    return address
+
+
+def ip_version(text: str) -> int | None:
+    """4 or 6 for an IP literal (an IPv6 one without a %zone), None for a name or anything else."""
+    address = parse_ip(text)
+    return None if address is None else address.version
 
 
 def choose_address(addresses: Iterable[str], family: str) -> str | None:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from pythonping.icmp import ICMP, Types
 
+from netwatch.core.addresses import parse_ip
 from netwatch.errors import NoPermission
 
 log = logging.getLogger(__name__)
@@ -251,7 +252,7 @@ def sweep(
     results: dict[str, ProbeResult] = {}
     by_family: dict[int, list[tuple[Target, ipaddress.IPv4Address | ipaddress.IPv6Address]]] = {}
     for target in targets:
-        address = _parse_address(target.address)
+        address = parse_ip(target.address)
         if address is None:
             results[target.key] = ProbeResult(0, 0, (), 1, f"invalid IP address: {target.address!r}")
         else:
@@ -279,17 +280,6 @@ def sweep(
                   len(engine.packet_host), len(sockets), settings.socket, time.monotonic() - started)
         results.update((host.key, host.result()) for host in hosts)
     return {key: results[key] for key in keys}
-
-
-def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address of an IP literal; None for anything else, an IPv6 zone index included."""
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
-        return None
-    return address
 
 
 def _check_settings(settings: PingSettings) -> None:
