@@ -110,3 +110,16 @@ class PrivateMariaDB:
         finally:
             conn.close()
         return f"mysql+pymysql://root@127.0.0.1:{self.port}/{name}"
+
+    def aborted_clients(self) -> int:
+        """Connections that ended without a COM_QUIT since the server started (each one a log warning)."""
+        conn = self._connect()
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SHOW GLOBAL STATUS LIKE 'Aborted_clients'")
+                return int(cursor.fetchone()[1])
+        finally:
+            conn.close()
+
+    def error_log(self) -> str:
+        return (self.directory / "error.log").read_text(encoding="utf-8", errors="replace")

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import privatedb
 import pytest
 from jobkit import Netwatch
 
@@ -19,6 +20,10 @@ REPO = Path(__file__).resolve().parent.parent
 # Imported by no command before it runs: `--version` and `--help` must not pay for them.
 # Commands that open the database.
 COMMANDS = [["db", "init"], ["db", "upgrade"], ["run", "ping-sweep"], ["status"]]
+# Every other kind of database use: the jobs that need no external API (and status-page, given
+# its directory), reports and listings.
+MORE_COMMANDS = [["run", "http-check"], ["run", "cleanup"], ["report", "uptime"], ["history", "lo-1"], ["runs"],
+                 ["outbox"], ["doctor"]]
 HEAVY = ("sqlalchemy", "requests", "urllib3", "yaml", "pymysql", "cryptography", "netwatch.config", "netwatch.deps",
          "netwatch.jobs")
 # Runs the real entry point, with an atexit hook that reports whether the interpreter's teardown ran.
@@ -84,3 +89,23 @@ def test_a_command_closes_its_database_before_the_process_ends(tmp_path: Path, c
     # SQLite checkpoints and removes its write-ahead log when the last connection closes; a
     # process ending with the connection still open leaves the log behind.
     assert database.exists() and not Path(f"{database}-wal").exists()
+
+
+@pytest.mark.mysql
+def test_no_command_leaves_an_aborted_connection_in_the_mariadb_log(tmp_path: Path) -> None:
+    """A process that exits with a connection still open (no COM_QUIT) is logged by MariaDB as an
+    "Aborted connection"; a server of the test's own sees only this test's clients."""
+    reason = privatedb.unavailable_reason()
+    if reason is not None:
+        if os.environ.get("NETWATCH_REQUIRE_MYSQL") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with privatedb.PrivateMariaDB(tmp_path / "server") as server:
+        nw = Netwatch(tmp_path, server.create_database("nw_closed"), {})
+        nw.write_config([{"name": "lo-1", "address": "127.0.0.1"}])
+        commands = [*COMMANDS, *MORE_COMMANDS, ["run", "status-page", "--out", str(tmp_path / "site")]]
+        ran = [nw.run(*command) for command in commands]
+
+        assert [done.returncode for done in ran] == [0] * len(commands), [done.stderr for done in ran]
+        assert server.aborted_clients() == 0
+        assert "Aborted connection" not in server.error_log()
