@@ -8,8 +8,9 @@ its stdin closes.
 
 Groups: 5,000 = 1,000 accounts x 5 CUCs, each with one of four watched codes. 50 "hot" groups get
 a fixed count a little over their code's threshold (alerts are raised); the other events are dealt
-round-robin to the 4,950 other groups, so hot groups and raised alerts are the same at every N
-(below 240,000 events the others stay under every threshold).
+round-robin to the 4,950 other groups. The thresholds grow with N (times N // 100,000, at least 1),
+so at every N the other groups stay under every threshold and the hot groups, raised alerts and
+account look-ups are the same: only the events to read and count grow.
 
     python bench/_event_server.py --events 100000 --max-results 10000 --now 2026-11-22T10:00:00Z
 """
@@ -33,7 +34,8 @@ from fakeapi import FakeApis
 from netwatch.clients.segware import format_timestamp, parse_timestamp
 
 TOKEN = "bench-segware-token"
-CODES = {"E130": 50, "E131": 50, "E132": 80, "E133": 100}  # code -> threshold, as in the bench config
+BASE_CODES = {"E130": 50, "E131": 50, "E132": 80, "E133": 100}  # code -> threshold at up to 199,999 events
+SCALE_EVENTS = 100_000  # the thresholds are BASE_CODES times N // SCALE_EVENTS (at least 1)
 ACCOUNTS, CUCS = 1_000, 5
 GROUPS = ACCOUNTS * CUCS
 HOT_GROUPS = frozenset(101 * k for k in range(50))  # distinct accounts, all four codes
@@ -41,20 +43,27 @@ SPREAD = timedelta(minutes=100)
 SEED = 20261122
 
 
+def codes_for(n: int) -> dict[str, int]:
+    """The code -> threshold map of the bench config at N events."""
+    scale = max(1, n // SCALE_EVENTS)
+    return {code: threshold * scale for code, threshold in BASE_CODES.items()}
+
+
 def group_of(index: int) -> tuple[str, str, str]:
     """(account, cuc, code) of group `index` (0 <= index < GROUPS)."""
-    code = list(CODES)[(index // CUCS + index) % len(CODES)]
+    code = list(BASE_CODES)[(index // CUCS + index) % len(BASE_CODES)]
     return f"{10_000 + index // CUCS}", f"CUC-{index % CUCS}", code
 
 
-def hot_count(index: int) -> int:
+def hot_count(index: int, codes: dict[str, int]) -> int:
     """Events of a hot group: 5 to 14 over its code's threshold."""
-    return CODES[group_of(index)[2]] + 5 + index % 10
+    return codes[group_of(index)[2]] + 5 + index % 10
 
 
 def make_events(n: int, now: datetime) -> list[dict[str, Any]]:
     """N events, ids in receivedAt order, spread evenly (whole seconds, so ties) over [now - 100 min, now)."""
-    hot = [index for index in sorted(HOT_GROUPS) for _ in range(hot_count(index))]
+    codes = codes_for(n)
+    hot = [index for index in sorted(HOT_GROUPS) for _ in range(hot_count(index, codes))]
     if len(hot) > n:
         raise ValueError(f"--events: at least {len(hot)} (the hot groups alone)")
     cold = [index for index in range(GROUPS) if index not in HOT_GROUPS]
@@ -62,12 +71,14 @@ def make_events(n: int, now: datetime) -> list[dict[str, Any]]:
     random.Random(SEED).shuffle(owners)
     start = now - SPREAD
     step = SPREAD / n
+    # One set of strings per group, shared by its events: 1,000,000 events fit in the server's memory.
+    groups = [(*group_of(index), f"{index % 1000:03d}") for index in range(GROUPS)]
     events = []
     for position, index in enumerate(owners):
-        account, cuc, code = group_of(index)
+        account, cuc, code, zone = groups[index]
         at = (start + step * position).replace(microsecond=0)
         events.append({"id": f"ev-{position:07d}", "account": account, "cuc": cuc, "code": code,
-                       "partition": "01", "zone": f"{index % 1000:03d}", "receivedAt": format_timestamp(at)})
+                       "partition": "01", "zone": zone, "receivedAt": format_timestamp(at)})
     return events
 
 
@@ -100,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         # One query over everything sorts the index now, not during the first measured page.
         query = f"from={format_timestamp(now - SPREAD)}&to={format_timestamp(now)}&page=0&size=1"
         fake.answer("GET", "/v1/events", {"authorization": f"Bearer {TOKEN}"}, b"", query)
-        print(json.dumps({"url": fake.url, "pid": os.getpid(), "codes": CODES, "hot_groups": len(HOT_GROUPS)}),
+        print(json.dumps({"url": fake.url, "pid": os.getpid(), "codes": codes_for(args.events),
+                          "hot_groups": len(HOT_GROUPS)}),
               flush=True)
         sys.stdin.read()  # until the bench closes our stdin
     return 0

@@ -6,7 +6,7 @@ once); the rollups are netwatch/db/rollups.py.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -17,6 +17,9 @@ from netwatch import limits
 from netwatch.core.history import CheckEntry
 from netwatch.db.tables import check_errors, checks, targets, transitions
 from netwatch.db.upsert import insert_missing, insert_rows
+
+# Target names looked up in one IN list at most (SQLite allows 32,766 bound parameters).
+_LISTED_NAMES = 10_000
 
 
 @dataclass(frozen=True)
@@ -33,17 +36,26 @@ class TransitionRow:
     event_key: str | None
 
 
-def target_ids(conn: Connection, names: Collection[str], now: datetime) -> dict[str, int]:
-    """The id of every name in `names`, creating the missing ones: one SELECT, two more when some are new.
+def target_ids(conn: Connection, names: Collection[str], now: datetime,
+               known: Mapping[str, int] | None = None) -> dict[str, int]:
+    """The id of every name in `names`, creating the missing ones; `known`: ids the caller already read.
 
-    Existing names are never inserted again: an ignored INSERT still uses up auto-increment ids on InnoDB.
+    No statement when `known` has every name (a steady run: load_host_states reads them with the
+    hosts), else one SELECT of the others, two more when some are new. Existing names are never
+    inserted again: an ignored INSERT still uses up auto-increment ids on InnoDB.
     """
-    known = _ids(conn, targets, targets.c.name, None)
-    missing = sorted(set(names) - known.keys())
+    given = known or {}
+    wanted = set(names) - given.keys()
+    if not wanted:
+        return {name: given[name] for name in names}
+    # Many names (a first run) read the whole table: an IN list that long passes SQLite's parameter limit.
+    only = wanted if len(wanted) <= _LISTED_NAMES else None
+    found = _ids(conn, targets, targets.c.name, only)
+    missing = sorted(wanted - found.keys())
     if missing:
         insert_missing(conn, targets, [{"name": name, "created_at": now} for name in missing])
-        known = _ids(conn, targets, targets.c.name, None)
-    return {name: known[name] for name in names}
+        found = _ids(conn, targets, targets.c.name, only)
+    return {name: given[name] if name in given else found[name] for name in names}
 
 
 def error_ids(conn: Connection, texts: Collection[str]) -> dict[str, int]:

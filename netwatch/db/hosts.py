@@ -5,20 +5,22 @@ Each checking job reads, writes and removes only the rows of its own kinds (`kin
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import Update, and_, bindparam, case, delete, select, update
 from sqlalchemy.engine import Connection
 
 from netwatch.core.hoststate import HostState, Status
-from netwatch.db.tables import hosts
+from netwatch.db.tables import hosts, targets
+from netwatch.db.types import UTCReader, unprocessed
 from netwatch.db.upsert import upsert_rows
 
 _UPDATED_COLUMNS = [column.name for column in hosts.columns if column.name != "name"]
-# Names per DELETE: under SQLite's 32,766 bound parameters; a whole 10,000-host inventory in one.
-_DELETE_BATCH = 10_000
+# Names per DELETE or steady UPDATE: under SQLite's 32,766 bound parameters; a whole 10,000-host
+# inventory in one.
+_NAMES_BATCH = 10_000
 
 
 HOST = "host"
@@ -54,7 +56,8 @@ class HostRow:
 
 @dataclass(frozen=True)
 class StoredHost:
-    """What the last run stored of a host: where and when it was checked, and its threshold state."""
+    """What the last run stored of a host: where and when it was checked, its threshold state, the
+    last check's status and answer, and its id in the history's `targets` (None while it has none)."""
 
     address: str
     account: str | None
@@ -64,52 +67,91 @@ class StoredHost:
     last_check_at: datetime | None = None
     kind: str = HOST
     client: str | None = None
+    last_check_status: str | None = None
+    answer: LastAnswer = LastAnswer()
+    target_id: int | None = None
 
 
 def load_host_states(conn: Connection, kinds: Collection[str]) -> dict[str, StoredHost]:
-    """The address and state of every stored row of `kinds`, by name, in one query."""
-    rows = conn.execute(
-        select(
-            hosts.c.name,
-            hosts.c.address,
-            hosts.c.account,
-            hosts.c.partition_code,
-            hosts.c.zone_code,
-            hosts.c.status,
-            hosts.c.consecutive_failures,
-            hosts.c.consecutive_successes,
-            hosts.c.last_transition_at,
-            hosts.c.held,
-            hosts.c.held_since,
-            hosts.c.last_check_at,
-            hosts.c.kind,
-            hosts.c.client,
-        ).where(hosts.c.kind.in_(sorted(kinds)))
-    )
+    """Every stored row of `kinds` (all that `save_hosts` compares), by name, with its target id, in one query.
+
+    The times are read `unprocessed` and converted by one UTCReader: the column type's processing
+    of each value cost more than the query at 10,000 rows.
+    """
+    c = hosts.c
+    query = (select(c.name, c.address, c.account, c.partition_code, c.zone_code, c.status, c.consecutive_failures,
+                    c.consecutive_successes, unprocessed(c.last_transition_at), c.held, unprocessed(c.held_since),
+                    unprocessed(c.last_check_at), c.kind, c.client, c.last_check_status, c.last_status_code,
+                    c.last_size_bytes, c.last_excerpt, targets.c.id)
+             .select_from(hosts.outerjoin(targets, targets.c.name == c.name))
+             .where(c.kind.in_(sorted(kinds))))
+    utc = UTCReader()
     return {
-        row.name: StoredHost(
-            address=row.address,
-            account=row.account,
-            partition=row.partition_code,
-            zone=row.zone_code,
-            state=HostState(
-                status=Status(row.status),
-                consecutive_failures=row.consecutive_failures,
-                consecutive_successes=row.consecutive_successes,
-                last_transition_at=row.last_transition_at,
-                held=bool(row.held),
-                held_since=row.held_since,
-            ),
-            last_check_at=row.last_check_at,
-            kind=row.kind,
-            client=row.client,
+        name: StoredHost(
+            address=address, account=account, partition=partition, zone=zone,
+            state=HostState(status=Status(status), consecutive_failures=failures, consecutive_successes=successes,
+                            last_transition_at=utc(transition_at), held=bool(held), held_since=utc(held_since)),
+            last_check_at=utc(checked_at), kind=kind, client=client, last_check_status=check_status,
+            answer=LastAnswer(status_code, size_bytes, excerpt), target_id=target_id,
         )
-        for row in rows
+        for (name, address, account, partition, zone, status, failures, successes, transition_at, held, held_since,
+             checked_at, kind, client, check_status, status_code, size_bytes, excerpt, target_id)
+        in conn.execute(query)
     }
 
 
-def save_hosts(conn: Connection, rows: Sequence[HostRow]) -> None:
-    """Upserts every row (inventory fields and state) in one statement."""
+def is_steady(row: HostRow, stored: StoredHost) -> bool:
+    """Whether `row` is what the steady update (`_steady_update`) makes of `stored`: the same in all
+    but the check time, the run and the streak counter that was running, one longer."""
+    new, old = row.state, stored.state
+    return (new.consecutive_successes == _one_longer(old.consecutive_successes)
+            and new.consecutive_failures == _one_longer(old.consecutive_failures)
+            and new.status == old.status and new.last_transition_at == old.last_transition_at
+            and new.held == old.held and new.held_since == old.held_since
+            and row.last_check_status == stored.last_check_status and row.answer == stored.answer
+            and row.address == stored.address and row.account == stored.account
+            and row.partition == stored.partition and row.zone == stored.zone
+            and row.kind == stored.kind and row.client == stored.client)
+
+
+def _one_longer(streak: int) -> int:
+    """A streak counter after one more check of the same outcome, as the steady update's CASE computes it."""
+    return streak + 1 if streak > 0 else 0
+
+
+def save_hosts(conn: Connection, rows: Sequence[HostRow], stored: Mapping[str, StoredHost] | None = None) -> None:
+    """Writes `rows` (inventory fields and state) over what `load_host_states` read as `stored`.
+
+    A steady row (`is_steady`) gets the set-based update (one statement per 10,000 names and per
+    check time and run, which a pass shares); every other row is upserted whole in one statement.
+    The table ends as if every row had been upserted.
+    """
+    known = stored or {}
+    steady: dict[tuple[datetime | None, int | None], list[str]] = {}
+    changed = []
+    for row in rows:
+        before = known.get(row.name)
+        if before is not None and is_steady(row, before):
+            steady.setdefault((row.last_check_at, row.last_run_id), []).append(row.name)
+        else:
+            changed.append(row)
+    _upsert_hosts(conn, changed)
+    for (checked_at, run_id), names in steady.items():
+        for start in range(0, len(names), _NAMES_BATCH):
+            conn.execute(_steady_update(checked_at, run_id), {"names": names[start : start + _NAMES_BATCH]})
+
+
+def _steady_update(checked_at: datetime | None, run_id: int | None) -> Update:
+    """The running streak counter one longer, and the check time and run set, of the rows `names`."""
+    c = hosts.c
+    return (update(hosts).where(c.name.in_(bindparam("names", expanding=True)))
+            .values(consecutive_successes=case((c.consecutive_successes > 0, c.consecutive_successes + 1), else_=0),
+                    consecutive_failures=case((c.consecutive_failures > 0, c.consecutive_failures + 1), else_=0),
+                    last_check_at=checked_at, last_run_id=run_id))
+
+
+def _upsert_hosts(conn: Connection, rows: Sequence[HostRow]) -> None:
+    """Upserts every row whole in one statement."""
     values = [
         {
             "name": row.name,
@@ -144,9 +186,9 @@ def delete_hosts(conn: Connection, names: Collection[str], kinds: Collection[str
     """
     ordered = sorted(names)
     kind = hosts.c.kind.in_(sorted(kinds))
-    return sum(conn.execute(delete(hosts).where(and_(kind, hosts.c.name.in_(ordered[start : start + _DELETE_BATCH]))))
+    return sum(conn.execute(delete(hosts).where(and_(kind, hosts.c.name.in_(ordered[start : start + _NAMES_BATCH]))))
                .rowcount
-               for start in range(0, len(ordered), _DELETE_BATCH))
+               for start in range(0, len(ordered), _NAMES_BATCH))
 
 
 def list_hosts(conn: Connection, kinds: Collection[str] = KINDS) -> list[HostRow]:

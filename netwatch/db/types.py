@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, String
+from sqlalchemy import BigInteger, DateTime, Integer, String, type_coerce
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement, Label
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import NullType, TypeDecorator
 
 # BIGINT primary keys do not autoincrement on SQLite; INTEGER there is the rowid alias.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -43,6 +44,32 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+def unprocessed(column: ColumnElement[Any]) -> Label[Any]:
+    """`column`, under its own name, as the driver returns it: no result processing (for `UTCReader`)."""
+    return type_coerce(column, NullType()).label(column.key)
+
+
+class UTCReader:
+    """Reads UTCDateTime values selected `unprocessed`: what the type gives, at a fraction of its cost per row.
+
+    The driver returns a naive UTC datetime (PyMySQL) or the stored text (SQLite: SQLAlchemy's own
+    reading is `datetime.fromisoformat`). The rows of one read share few distinct values (a run
+    checks all its hosts at one `now`), so each distinct value is converted once.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str | datetime, datetime] = {}
+
+    def __call__(self, value: str | datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        aware = self._seen.get(value)
+        if aware is None:
+            naive = datetime.fromisoformat(value) if isinstance(value, str) else value
+            aware = self._seen[value] = naive.replace(tzinfo=UTC)
+        return aware
 
 
 class EpochSeconds(TypeDecorator[datetime]):

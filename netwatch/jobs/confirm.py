@@ -92,7 +92,7 @@ def commit_pass(conn: Connection, subjects: list[Subject], checks: Mapping[str, 
     previous = load_host_states(conn, kinds)
     rows, applied = _advance_all(subjects, checks, answers or {}, previous, voice, config, run)
     changes = [(subject, transition) for subject, transition in applied if transition.notify]
-    save_hosts(conn, rows)
+    save_hosts(conn, rows, previous)
     departed = _remove_departed(conn, previous, subjects, kinds, shard, voice)
     _write_history(conn, subjects, checks, previous, rows, applied, departed, config, run)
     events = [_event_item(subject, transition, checks[subject.name], voice, has_sink, run)
@@ -210,7 +210,8 @@ def _write_history(conn: Connection, subjects: list[Subject], checks: Mapping[st
     keeps that one: its new check updates its state but not its history.
     """
     now_s = _epoch(run.now)
-    ids = history.target_ids(conn, [subject.name for subject in subjects] + departed, run.now)
+    known = {name: stored.target_id for name, stored in previous.items() if stored.target_id is not None}
+    ids = history.target_ids(conn, [subject.name for subject in subjects] + departed, run.now, known)
     taken = history.checked_targets(conn, now_s)
     last_checks = {ids[s.name]: _epoch(previous[s.name].last_check_at) if s.name in previous else None
                    for s in subjects}
