@@ -123,7 +123,8 @@ def test_the_table_after_runs_of_steady_and_changed_hosts_is_what_full_upserts_w
         expected.run(hosts, down, now, _last_run_id(engine))
         written = _raw_hosts(engine)
         assert written == _as_full_upsert(engine, list(expected.rows.values())), f"run {minute + 1}"
-    statuses = {row.name: (row.state.status, row.state.consecutive_successes) for row in list_hosts(engine.connect())}
+    with engine.connect() as conn:
+        statuses = {row.name: (row.state.status, row.state.consecutive_successes) for row in list_hosts(conn)}
     assert statuses["h000"] == (Status.ONLINE, 11), "the streak `netwatch status` shows keeps counting"
 
 
