@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -110,12 +111,15 @@ def finish_pass(deps: Deps, config: Config, run: RunContext, shard: Shard, subje
                 checks: Mapping[str, CheckResult], kinds: Collection[str], voice: Voice, counts: Mapping[str, int],
                 answers: Mapping[str, LastAnswer] | None = None) -> JobOutcome:
     """Commits a pass (commit_pass, fenced by the lease), then delivers what is due; the run's outcome
-    with `counts` (what the job checked) and the pass's own counts."""
+    with `counts` (what the job checked), the pass's own counts and `commit_ms`: the transaction's
+    milliseconds, from its first statement to its COMMIT done."""
+    began = time.perf_counter()
     with deps.engine.begin() as conn:
         committed = commit_pass(conn, subjects, checks, kinds, shard, voice, config, deps.sigma is not None, run,
                                 answers)
         deps.stop.check()
         run.lease.fence(conn)
+    commit_ms = round((time.perf_counter() - began) * 1000)
     log_undelivered(committed.events, voice.noun)
     statuses = Counter(str(check.status) for check in checks.values())
     return dispatch(deps, config, run.now).outcome({
@@ -127,6 +131,7 @@ def finish_pass(deps: Deps, config: Config, run: RunContext, shard: Shard, subje
         "removed": committed.removed,
         "events": len(committed.events),
         "notifications": committed.notifications,
+        "commit_ms": commit_ms,
     })
 
 

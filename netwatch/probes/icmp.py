@@ -4,11 +4,14 @@ IPv4 hosts are pinged over ICMP, IPv6 hosts over ICMPv6, in the same loop and un
 Each socket is a datagram ICMP socket (``SOCK_DGRAM``, no privilege needed where
 ``net.ipv4.ping_group_range`` covers the process's group) or a raw one (root or CAP_NET_RAW);
 ``require_permission()`` says which one this process may open (the same sysctl governs datagram
-ICMPv6 sockets). IPv4 requests are built with pythonping's packet class, ICMPv6 ones (types
-128/129, checksum always computed by the kernel) here. Replies are matched here on identifier,
+ICMPv6 sockets). Requests come from one prebuilt template per socket (netwatch.probes.echo: only
+the sequence and the packet index change, the checksum follows incrementally; the kernel computes
+it on datagram sockets and for ICMPv6). Replies are matched here on identifier,
 sequence, source address and a per-sweep payload token carrying a 32-bit packet index, whatever
 the socket, so a reply later than its timeout is counted as lost and never credited to another
 request or host (which ``pythonping.ping()`` does). RTTs come from kernel receive timestamps.
+Each address is parsed once per sweep; the send and receive paths build no object per packet
+beyond the request's bytes.
 
 What differs between the two kinds is confined to the socket's edges: a datagram socket's kernel
 sets the echo identifier (the socket's bound "port") and the checksum, delivers only echo replies
@@ -27,17 +30,14 @@ import os
 import select
 import socket
 import struct
-import sys
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from pythonping.icmp import ICMP, Types
-
 from netwatch.core.addresses import parse_ip
 from netwatch.errors import NoPermission
+from netwatch.probes.echo import REQUEST, EchoTemplate
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +62,14 @@ _IP_RECVERR = 11
 _SO_EE_ORIGIN_ICMP = 2
 _PING_GROUP_RANGE = "/proc/sys/net/ipv4/ping_group_range"
 
-_ECHO_REPLY = Types.EchoReply.type_id
-_DEST_UNREACHABLE = Types.DestinationUnreachable.type_id
-_ECHO_REQUEST = Types.EchoRequest.type_id
+_ECHO_REPLY, _DEST_UNREACHABLE, _ECHO_REQUEST = 0, 3, 8
 _ECHO6_REQUEST, _ECHO6_REPLY, _DEST6_UNREACHABLE = 128, 129, 1
 
-# pythonping packs the ICMP header in native byte order; the kernel echoes id and sequence bytes
-# unchanged, so unpacking with the same layout gives back the values we sent.
-_ICMP_HEADER = struct.Struct("BBHHH")
-_PAYLOAD = struct.Struct("!8sI")  # per-sweep token, packet index
+_ICMP_HEADER = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence: a request's first 8 bytes
 _TIMESPEC = struct.Struct("@ll")
 _EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err: errno, origin, type, code, pad, info, data
 _ERROR_ANCILLARY = socket.CMSG_SPACE(_EXTENDED_ERR.size + 16) + socket.CMSG_SPACE(_TIMESPEC.size)
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 
 _SOCKET_BUFFER = 8 * 1024 * 1024
 _MAX_WAIT_S = 0.005  # longest wait between two check_stop() calls
@@ -183,9 +179,13 @@ class Pacer:
         """Whether a packet may go at `now_ns`."""
         return now_ns >= self.next_ns()
 
-    def book(self, sent_ns: int) -> None:
-        """Accounts for one packet sent no later than `sent_ns` (read after the send returned)."""
+    def book(self, sent_ns: int) -> int:
+        """Accounts for one packet sent no later than `sent_ns` (read after the send returned).
+
+        Returns the earliest time the next packet may go, as next_ns() would.
+        """
         self._due_ns = max(self._due_ns, sent_ns) + self.interval_ns
+        return self._due_ns - self.tolerance_ns
 
 
 class _Host:
@@ -205,13 +205,15 @@ class _Host:
         "rtts",
         "send_error",
         "sent",
+        "sockaddr",
         "unreachable",
     )
 
     def __init__(self, target: Target, address: ipaddress.IPv4Address | ipaddress.IPv6Address, channel: int) -> None:
         self.key = target.key
-        self.address = str(address)
+        self.address = str(address)  # as the kernel spells a reply's source (compared first: cheaper)
         self.packed = address.packed  # replies and errors are matched on it, whatever the text's spelling
+        self.sockaddr = (self.address, 0)
         self.channel = channel  # index of the socket (one per address family) it is pinged over
         self.attempt = 1
         self.last_send = 0.0
@@ -380,28 +382,20 @@ def _packed(family: _Family, address: str) -> bytes:
 
 
 class _Channel:
-    """One socket of a sweep and what its replies are matched on."""
+    """One socket of a sweep, the template of its requests and what its replies are matched on."""
 
-    __slots__ = ("family", "identifier", "raw", "sock")
+    __slots__ = ("family", "identifier", "ip_header", "raw", "sock", "template")
 
-    def __init__(self, family: _Family, sock: socket.socket, raw: bool) -> None:
+    def __init__(self, family: _Family, sock: socket.socket, raw: bool, token: bytes) -> None:
         self.family = family
         self.sock = sock
-        # A raw socket's IPv4 replies start with the IP header; its ICMPv6 ones and a datagram socket's do not.
         self.raw = raw
-        if raw:
-            self.identifier = int.from_bytes(os.urandom(2), "big")
-        else:
-            # The kernel writes the socket's port into every request, in network byte order; the
-            # identifier is compared as the header is packed (native order).
-            self.identifier = int.from_bytes(sock.getsockname()[1].to_bytes(2, "big"), sys.byteorder)
-
-    def packet(self, payload: bytes, sequence: int) -> bytes:
-        if self.family.number == IPV4:
-            return ICMP(Types.EchoRequest, payload=payload, identifier=self.identifier,
-                        sequence_number=sequence).packet
-        # The kernel computes an ICMPv6 checksum (it covers the IPv6 pseudo-header) on either socket kind.
-        return _ICMP_HEADER.pack(_ECHO6_REQUEST, 0, 0, self.identifier, sequence) + payload
+        # A raw socket's IPv4 replies start with the IP header; its ICMPv6 ones and a datagram socket's do not.
+        self.ip_header = raw and family.number == IPV4
+        # A datagram socket's kernel writes the socket's bound port as the identifier (as we do here).
+        self.identifier = int.from_bytes(os.urandom(2), "big") if raw else sock.getsockname()[1]
+        # The checksum is ours only on a raw IPv4 socket; the kernel computes the others'.
+        self.template = EchoTemplate(family.echo_request, self.identifier, token, checksummed=self.ip_header)
 
 
 class _Sweep:
@@ -414,13 +408,13 @@ class _Sweep:
         check_stop: Callable[[], None],
         hosts: list[_Host],
     ) -> None:
-        self.channels = [_Channel(family, sock, settings.socket == RAW) for family, sock in sockets]
+        # One token and one packet numbering for all sockets: a reply is credited only to the request it echoes.
+        self.token = os.urandom(8)
+        self.channels = [_Channel(family, sock, settings.socket == RAW, self.token) for family, sock in sockets]
         self.socks = [channel.sock for channel in self.channels]
         self.settings = settings
         self.check_stop = check_stop
         self.hosts = hosts
-        # One token and one packet numbering for all sockets: a reply is credited only to the request it echoes.
-        self.token = os.urandom(8)
         self.timeout_ns = int(settings.timeout_s * 1e9)
         self.active = len(hosts)
         # (due time, host index) of the next request of every host still sending
@@ -431,35 +425,37 @@ class _Sweep:
         self.packet_sent_ns: list[int] = []
         self.packet_deadline: list[float] = []
         self.packet_state = bytearray()
-        self.in_flight: deque[int] = deque()
+        self.unexpired = 0  # packets before this index are answered or expired
 
     def run(self) -> None:
-        now_ns = time.monotonic_ns()
+        monotonic_ns = time.monotonic_ns
+        now_ns = monotonic_ns()
         # One pacer for every socket: the rate limit is the sweep's, whatever the families.
         pacer = Pacer(self.settings.rate_pps, now_ns)
-        self.schedule = [(now_ns / 1e9, index) for index in range(len(self.hosts))]
+        next_slot_ns = pacer.next_ns()
+        schedule = self.schedule = [(now_ns / 1e9, index) for index in range(len(self.hosts))]  # sorted: a heap
+        send = self._send
         while self.active:
             self.check_stop()
-            now_ns = time.monotonic_ns()
+            now_ns = monotonic_ns()
             now = now_ns / 1e9
-            while self.schedule and self.schedule[0][0] <= now and pacer.ready(now_ns):
-                _, host_index = heapq.heappop(self.schedule)
-                self._send(host_index, now)
-                now_ns = time.monotonic_ns()
+            while schedule and now_ns >= next_slot_ns and schedule[0][0] <= now:
+                send(heapq.heappop(schedule)[1], now)
+                now_ns = monotonic_ns()
                 now = now_ns / 1e9
                 # Booked even when a full send buffer refused the request: that can only lower the rate.
-                pacer.book(now_ns)
+                next_slot_ns = pacer.book(now_ns)
             for channel in self.channels:
                 self._drain(channel)
             self._expire(now)
-            self._wait(pacer.next_ns() / 1e9)
+            self._wait(next_slot_ns / 1e9)
 
     def _wait(self, next_slot: float) -> None:
         wake = time.monotonic() + _MAX_WAIT_S
         if self.schedule:
             wake = min(wake, max(self.schedule[0][0], next_slot))
-        if self.in_flight:
-            wake = min(wake, self.packet_deadline[self.in_flight[0]] + _EXPIRY_GRACE_S)
+        if self.unexpired < len(self.packet_deadline):
+            wake = min(wake, self.packet_deadline[self.unexpired] + _EXPIRY_GRACE_S)
         delay = wake - time.monotonic()
         if delay > 0:
             select.select(self.socks, [], [], delay)
@@ -468,10 +464,10 @@ class _Sweep:
         host = self.hosts[host_index]
         channel = self.channels[host.channel]
         index = len(self.packet_host)
-        packet = channel.packet(_PAYLOAD.pack(self.token, index), index & 0xFFFF)
+        packet = channel.template.request(index)
         try:
             sent_ns = time.time_ns()
-            self._sendto(channel, packet, host.address)
+            self._sendto(channel, packet, host.sockaddr)
         except (BlockingIOError, InterruptedError):
             host.deferrals += 1
             if host.deferrals <= _MAX_DEFERRALS:
@@ -485,7 +481,6 @@ class _Sweep:
             self.packet_sent_ns.append(sent_ns)
             self.packet_deadline.append(now + self.settings.timeout_s)
             self.packet_state.append(_PENDING)
-            self.in_flight.append(index)
             host.sent += 1
             host.outstanding += 1
         host.last_send = now
@@ -496,9 +491,9 @@ class _Sweep:
             self._finish_check(host_index, now)
 
     @staticmethod
-    def _sendto(channel: _Channel, packet: bytes, address: str) -> None:
+    def _sendto(channel: _Channel, packet: bytes, sockaddr: tuple[str, int]) -> None:
         try:
-            channel.sock.sendto(packet, (address, 0))
+            channel.sock.sendto(packet, sockaddr)
         except (BlockingIOError, InterruptedError):
             raise
         except OSError:
@@ -507,14 +502,16 @@ class _Sweep:
             # An ICMP error about any earlier request also fails a datagram socket's next send or
             # receive, once (IP_RECVERR sets the socket error): only a failure the retry repeats
             # belongs to this request.
-            channel.sock.sendto(packet, (address, 0))
+            channel.sock.sendto(packet, sockaddr)
 
     def _drain(self, channel: _Channel) -> None:
         if not channel.raw:
             self._drain_errors(channel)
+        recvmsg = channel.sock.recvmsg
+        handle = self._handle
         for _ in range(_DRAIN_BATCH):
             try:
-                data, ancdata, _flags, source = channel.sock.recvmsg(2048, socket.CMSG_SPACE(_TIMESPEC.size))
+                data, ancdata, _flags, source = recvmsg(2048, _ANCILLARY)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -526,8 +523,7 @@ class _Sweep:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
                     seconds, nanoseconds = _TIMESPEC.unpack_from(value)
                     received_ns = seconds * 1_000_000_000 + nanoseconds
-            self._handle(channel, data, _packed(channel.family, source[0]),
-                         received_ns if received_ns is not None else time.time_ns())
+            handle(channel, data, source[0], received_ns if received_ns is not None else time.time_ns())
 
     def _drain_errors(self, channel: _Channel) -> None:
         """Reads a datagram socket's error queue: each entry an ICMP error quoting one of our requests."""
@@ -544,26 +540,30 @@ class _Sweep:
                     if origin == family.error_origin and icmp_type == family.unreachable:
                         self._unreachable(channel, code, _packed(family, destination[0]), quoted)
 
-    def _handle(self, channel: _Channel, data: bytes, source: bytes, received_ns: int) -> None:
-        header_len = (data[0] & 0x0F) * 4 if data and channel.raw and channel.family.number == IPV4 else 0
+    def _handle(self, channel: _Channel, data: bytes, source: str, received_ns: int) -> None:
+        """One datagram a socket read: an echo reply (`source`: the address the kernel reported) or an error."""
+        header_len = (data[0] & 0x0F) * 4 if channel.ip_header and data else 0
         if len(data) < header_len + _ICMP_HEADER.size:
             return
-        kind, code, _checksum, identifier, sequence = _ICMP_HEADER.unpack_from(data, header_len)
+        kind = data[header_len]
         if kind == channel.family.echo_reply:
-            index = self._packet_index(channel, identifier, sequence, data[header_len + _ICMP_HEADER.size :])
+            if len(data) < header_len + REQUEST.size:
+                return
+            _kind, _code, _checksum, identifier, sequence, token, index = REQUEST.unpack_from(data, header_len)
+            index = self._packet_index(channel, identifier, sequence, token, index)
             if index is None or self.packet_state[index] != _PENDING:
                 return
             host_index = self.packet_host[index]
-            if self.hosts[host_index].packed != source:
+            host = self.hosts[host_index]
+            if host.address != source and host.packed != _packed(channel.family, source):
                 return
             rtt_ns = received_ns - self.packet_sent_ns[index]
             if rtt_ns <= self.timeout_ns:
-                host = self.hosts[host_index]
                 host.received += 1
                 host.rtts.append(max(rtt_ns, 0) / 1e6)
             self._close_packet(index)
         elif kind == channel.family.unreachable:
-            self._handle_unreachable(channel, code, data[header_len + _ICMP_HEADER.size :])
+            self._handle_unreachable(channel, data[header_len + 1], data[header_len + _ICMP_HEADER.size :])
 
     def _handle_unreachable(self, channel: _Channel, code: int, quoted: bytes) -> None:
         """Matches a destination-unreachable (as a raw socket reads it) on the request it quotes."""
@@ -582,7 +582,10 @@ class _Sweep:
         kind, _code, _checksum, identifier, sequence = _ICMP_HEADER.unpack_from(request)
         if kind != channel.family.echo_request or identifier != channel.identifier:
             return
-        index = self._packet_index(channel, identifier, sequence, request[_ICMP_HEADER.size :])
+        index = None
+        if len(request) >= REQUEST.size:
+            _kind, _code, _checksum, _identifier, _sequence, token, quoted_index = REQUEST.unpack_from(request)
+            index = self._packet_index(channel, identifier, sequence, token, quoted_index)
         if index is None:
             # The quote may stop after the ICMP header: find the pending request by sequence.
             index = next(
@@ -604,11 +607,11 @@ class _Sweep:
         host.unreachable = f"{text} ({family.label} {family.unreachable}/{code})"
         self._close_packet(index)
 
-    def _packet_index(self, channel: _Channel, identifier: int, sequence: int, payload: bytes) -> int | None:
-        if identifier != channel.identifier or len(payload) < _PAYLOAD.size:
+    def _packet_index(self, channel: _Channel, identifier: int, sequence: int, token: bytes, index: int) -> int | None:
+        """The request a reply (or a quote) echoes: identifier, token, index and sequence all ours."""
+        if identifier != channel.identifier or token != self.token or index >= len(self.packet_host):
             return None
-        token, index = _PAYLOAD.unpack_from(payload)
-        if token != self.token or index >= len(self.packet_host) or index & 0xFFFF != sequence:
+        if index & 0xFFFF != sequence:
             return None
         if self.channels[self.hosts[self.packet_host[index]].channel] is not channel:
             return None
@@ -616,14 +619,15 @@ class _Sweep:
 
     def _expire(self, now: float) -> None:
         """Counts every request still unanswered at its deadline as lost."""
-        in_flight = self.in_flight
-        while in_flight:
-            index = in_flight[0]
-            if self.packet_state[index] == _PENDING:
-                if self.packet_deadline[index] + _EXPIRY_GRACE_S > now:
-                    return
+        state, deadline = self.packet_state, self.packet_deadline
+        index, end = self.unexpired, len(state)
+        while index < end:
+            if state[index] == _PENDING:
+                if deadline[index] + _EXPIRY_GRACE_S > now:
+                    break
                 self._close_packet(index)
-            in_flight.popleft()
+            index += 1
+        self.unexpired = index
 
     def _close_packet(self, index: int) -> None:
         self.packet_state[index] = _DONE
