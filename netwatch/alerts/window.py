@@ -12,7 +12,6 @@ from netwatch.errors import ConfigError
 from netwatch.running.runner import LeaseGroup
 from netwatch.running.stopflag import StopFlag
 
-_STOP_CHECK_EVERY = 1000
 # event-scan and alert-clear both change `triggers`: one lease for both, so they never interleave,
 # and a run whose clock is behind the other job's last run refuses to act (it would undo it).
 ALERT_VOLUME = LeaseGroup("alert-volume", ("event-scan", "alert-clear"))
@@ -54,10 +53,9 @@ def read_window(
     counter = GroupCounter(codes, cleared_at)
     if not codes:
         return {}
-    events = segware.iter_events(end - timedelta(minutes=scan.window_minutes), end, codes=sorted(codes),
-                                 page_size=scan.page_size, min_slice=timedelta(seconds=scan.min_slice_seconds))
-    for position, event in enumerate(events):
-        if position % _STOP_CHECK_EVERY == 0:
-            stop.check()
-        counter.add(event.account, event.cuc, event.code, event.received_at, event.partition, event.zone)
+    pages = segware.iter_event_pages(end - timedelta(minutes=scan.window_minutes), end, codes=sorted(codes),
+                                     page_size=scan.page_size, min_slice=timedelta(seconds=scan.min_slice_seconds))
+    for events in pages:  # a page at a time: memory is a page and one tally per group, whatever the window holds
+        stop.check()
+        counter.add_all(events)
     return counter.groups()

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from netwatch.core.volume import GroupCount, GroupKey
+from netwatch.core.volume import GroupCount, GroupKey, by_key
 from netwatch.db.tables import scan_counts
 
 
@@ -17,7 +17,7 @@ def record_counts(conn: Connection, run_id: int, start: datetime, end: datetime,
     rows = [
         {"run_id": run_id, "window_start": start, "window_end": end, "account": key.account, "cuc": key.cuc,
          "code": key.code, "count": group.count}
-        for key, group in sorted(counts.items())
+        for key, group in by_key(counts)
         if group.count >= floor
     ]
     if rows:
