@@ -17,8 +17,10 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(BIN)/netwatch run ping-sweep --config $(CONFIG)
 
+# Bytecode caching on even where the environment turns it off: pytest's assertion rewriting of every
+# test module then happens once, not in each worker and each pytest the tests start (5 s each).
 test: install
-	$(BIN)/pytest -n auto
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n auto
 
 lint: install
 	$(BIN)/ruff check netwatch tests bench

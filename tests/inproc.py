@@ -26,13 +26,17 @@ from pathlib import Path
 from unittest import mock
 
 from jobkit import Netwatch
+from sqlalchemy.engine import Engine
 
 from netwatch.cli import run_cli
 from netwatch.config import Config
+from netwatch.db.engine import count_statements
 from netwatch.deps import Deps, build_deps
+from netwatch.jobs.ping_sweep import run_ping_sweep
 from netwatch.logs import Redactor
 from netwatch.probes.icmp import PingSettings, ProbeResult, Target
 from netwatch.running.stopflag import StopFlag
+from netwatch.shard import Shard
 
 RTT_MS = 0.05
 
@@ -162,6 +166,29 @@ def run_command(args: list[str], env: Mapping[str, str], cwd: Path | None = None
           contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr)):
         code = run_cli(args, stop or NoWaitStop(), build_deps, stderr)
     return Result(code, stdout.getvalue(), stderr.getvalue())
+
+
+def sweep_counting(config: Config, now: datetime, plan: PlannedSweep | None = None,
+                   watch: Callable[[Engine], contextlib.AbstractContextManager[None]] | None = None) -> int:
+    """One ping-sweep run of `config` at `now` through `run_ping_sweep`; returns its statement count.
+
+    With `plan` the planned sweep answers (as root would: a raw socket); without it, real ICMP does.
+    `watch(engine)` is entered around the run beside the count.
+    """
+    deps = replace(build_deps(config, {}, StopFlag(), Redactor()), clock=lambda: now, server_clock=lambda _conn: now)
+    if plan is not None:
+        deps = replace(deps, sweep=plan, check_ping_permission=lambda _preference, _families: "raw")
+    try:
+        with count_statements(deps.engine) as counter, (watch or _unwatched)(deps.engine):
+            assert run_ping_sweep(config, deps, Shard()) == 0
+        return counter.value
+    finally:
+        deps.engine.dispose()
+
+
+@contextlib.contextmanager
+def _unwatched(_engine: Engine) -> Iterator[None]:
+    yield
 
 
 @contextlib.contextmanager

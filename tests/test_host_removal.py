@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from fakeapi import FakeApis
-from inproc import Clock, InProcess
+from inproc import Clock, InProcess, sweep_counting
 from jobkit import Netwatch
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -19,11 +18,7 @@ from netwatch.core.hoststate import HostState
 from netwatch.db import tables
 from netwatch.db.engine import count_statements
 from netwatch.db.hosts import HostRow, delete_hosts, save_hosts
-from netwatch.deps import build_deps
 from netwatch.jobs.confirm import departed_names as departed_hosts
-from netwatch.jobs.ping_sweep import run_ping_sweep
-from netwatch.logs import Redactor
-from netwatch.running.stopflag import StopFlag
 from netwatch.shard import Shard
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -149,14 +144,7 @@ def _sweep_counting_statements(db_url: str, tmp_path: Path, names: list[str], mi
                                                 for i, n in enumerate(names)],
          "ping": {"count": 1, "timeout_seconds": 0.5, "interval_ms": 0, "rate_limit_pps": 10000, "retries": 0}},
         "test", tmp_path, {})
-    now = T0 + timedelta(minutes=minute)
-    deps = replace(build_deps(config, {}, StopFlag(), Redactor()), clock=lambda: now, server_clock=lambda _conn: now)
-    try:
-        with count_statements(deps.engine) as counter:
-            assert run_ping_sweep(config, deps, Shard()) == 0
-        return counter.value
-    finally:
-        deps.engine.dispose()
+    return sweep_counting(config, T0 + timedelta(minutes=minute))
 
 
 def _stored_names(engine: Engine) -> list[str]:

@@ -373,16 +373,24 @@ def test_ci_script_is_executable_bash() -> None:
     assert os.access(CI_SCRIPT, os.X_OK)
 
 
-def _pytest_netns_tests(tmp_path: Path, require: bool) -> subprocess.CompletedProcess[str]:
+def _start_netns_tests(tmp_path: Path, require: bool) -> subprocess.Popen[str]:
     """The suite's netns tests where they cannot run: `ip` is off the PATH (and root may be missing)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("NETWATCH_REQUIRE_")}
     env["PATH"] = str(tmp_path)
     if require:
         env["NETWATCH_REQUIRE_NETNS"] = "1"
-    return subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "netns", "-rsE", "tests"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+def _finish(process: subprocess.Popen[str]) -> tuple[int, str]:
+    try:
+        stdout, _ = process.communicate(timeout=300)
+    finally:
+        process.kill()
+    return process.returncode, stdout
 
 
 def _outcomes(output: str) -> dict[str, int]:
@@ -391,16 +399,16 @@ def _outcomes(output: str) -> dict[str, int]:
 
 
 def test_netns_tests_skip_where_unavailable_but_fail_when_ci_requires_them(tmp_path: Path) -> None:
-    local = _pytest_netns_tests(tmp_path, require=False)
-    required = _pytest_netns_tests(tmp_path, require=True)
+    both = [_start_netns_tests(tmp_path, require=False), _start_netns_tests(tmp_path, require=True)]
+    (local_code, local), (required_code, required) = (_finish(process) for process in both)
 
-    skipped = _outcomes(local.stdout)
-    assert local.returncode == 0, local.stdout
-    assert skipped.get("skipped", 0) > 0, local.stdout
-    assert not {"passed", "failed", "error"} & set(skipped), local.stdout
-    assert "netns test hosts need" in local.stdout
-    failed = _outcomes(required.stdout)
-    assert required.returncode == 1, required.stdout
-    assert failed.get("error", 0) == skipped["skipped"], required.stdout
-    assert not {"passed", "skipped"} & set(failed), required.stdout
-    assert "NETWATCH_REQUIRE_NETNS=1" in required.stdout
+    skipped = _outcomes(local)
+    assert local_code == 0, local
+    assert skipped.get("skipped", 0) > 0, local
+    assert not {"passed", "failed", "error"} & set(skipped), local
+    assert "netns test hosts need" in local
+    failed = _outcomes(required)
+    assert required_code == 1, required
+    assert failed.get("error", 0) == skipped["skipped"], required
+    assert not {"passed", "skipped"} & set(failed), required
+    assert "NETWATCH_REQUIRE_NETNS=1" in required

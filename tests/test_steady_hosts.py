@@ -14,20 +14,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from inproc import PlannedSweep
+from inproc import PlannedSweep, sweep_counting
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import Engine
 
 from netwatch.config import Config, parse_config
 from netwatch.core.hoststate import HostState, Status, advance, moved
 from netwatch.db import tables
-from netwatch.db.engine import count_statements
 from netwatch.db.hosts import KINDS, HostRow, StoredHost, is_steady, list_hosts, load_host_states, save_hosts
-from netwatch.deps import build_deps
-from netwatch.jobs.ping_sweep import run_ping_sweep
-from netwatch.logs import Redactor
-from netwatch.running.stopflag import StopFlag
-from netwatch.shard import Shard
 
 START = datetime(2026, 11, 22, 10, 0, 0, 250_000, tzinfo=UTC)  # a fraction of a second: stored to the microsecond
 THRESHOLDS = {"down_after": 2, "up_after": 2, "min_transition_seconds": 150}
@@ -41,19 +35,6 @@ def _hosts(count: int, moved_host: int | None = None, account: str = "1000") -> 
 
 def _config(db_url: str, tmp_path: Path, hosts: list[dict[str, str]]) -> Config:
     return parse_config({"database": {"url": db_url}, "hosts": hosts, "thresholds": THRESHOLDS}, "test", tmp_path, {})
-
-
-def _sweep(config: Config, plan: PlannedSweep, now: datetime) -> int:
-    """One ping-sweep run at `now`; returns its statement count."""
-    deps = replace(build_deps(config, {}, StopFlag(), Redactor()), sweep=plan,
-                   check_ping_permission=lambda _preference, _families: "raw",
-                   clock=lambda: now, server_clock=lambda _conn: now)
-    try:
-        with count_statements(deps.engine) as counter:
-            assert run_ping_sweep(config, deps, Shard()) == 0
-        return counter.value
-    finally:
-        deps.engine.dispose()
 
 
 @dataclass
@@ -119,7 +100,7 @@ def test_the_table_after_runs_of_steady_and_changed_hosts_is_what_full_upserts_w
     for minute, (hosts, down) in enumerate(steps):
         now = START + timedelta(minutes=minute)
         plan.down = set(down)
-        _sweep(_config(db_url, tmp_path, hosts), plan, now)
+        sweep_counting(_config(db_url, tmp_path, hosts), now, plan)
         expected.run(hosts, down, now, _last_run_id(engine))
         written = _raw_hosts(engine)
         assert written == _as_full_upsert(engine, list(expected.rows.values())), f"run {minute + 1}"
@@ -129,9 +110,8 @@ def test_the_table_after_runs_of_steady_and_changed_hosts_is_what_full_upserts_w
 
 
 @contextmanager
-def upserted_host_rows(engine: Engine) -> Iterator[list[int]]:
-    """The number of rows in each INSERT into `hosts` sent while inside (an executemany's rows)."""
-    found: list[int] = []
+def upserted_host_rows(engine: Engine, found: list[int]) -> Iterator[None]:
+    """Appends to `found` the number of rows in each INSERT into `hosts` sent while inside (an executemany's rows)."""
 
     def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO HOSTS"):
@@ -139,22 +119,15 @@ def upserted_host_rows(engine: Engine) -> Iterator[list[int]]:
 
     event.listen(engine, "before_cursor_execute", seen)
     try:
-        yield found
+        yield
     finally:
         event.remove(engine, "before_cursor_execute", seen)
 
 
 def _sweep_watching(config: Config, plan: PlannedSweep, now: datetime) -> tuple[int, list[int]]:
     """One run at `now`: its statements and the rows of its upserts of hosts."""
-    deps = replace(build_deps(config, {}, StopFlag(), Redactor()), sweep=plan,
-                   check_ping_permission=lambda _preference, _families: "raw",
-                   clock=lambda: now, server_clock=lambda _conn: now)
-    try:
-        with count_statements(deps.engine) as counter, upserted_host_rows(deps.engine) as rows:
-            assert run_ping_sweep(config, deps, Shard()) == 0
-        return counter.value, rows
-    finally:
-        deps.engine.dispose()
+    rows: list[int] = []
+    return sweep_counting(config, now, plan, watch=lambda engine: upserted_host_rows(engine, rows)), rows
 
 
 def test_a_steady_run_upserts_no_host_row_and_a_change_upserts_only_its_own(

@@ -13,21 +13,15 @@ from pathlib import Path
 
 import pytest
 from fakeapi import FakeApis
-from inproc import Clock, InProcess, PlannedSweep
+from inproc import Clock, InProcess, PlannedSweep, sweep_counting
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from netwatch.config import parse_config
 from netwatch.core import rollup
 from netwatch.db import tables
-from netwatch.db.engine import count_statements
 from netwatch.db.rollups import read_rollup_rows, rollup_rows, rollups_from_raw
-from netwatch.deps import build_deps
-from netwatch.jobs.ping_sweep import run_ping_sweep
-from netwatch.logs import Redactor
 from netwatch.probes.icmp import PingSettings, ProbeResult, Target
-from netwatch.running.stopflag import StopFlag
-from netwatch.shard import Shard
 
 ONLINE, OFFLINE, UNKNOWN = (rollup.STATE_CODES[name] for name in ("online", "offline", "unknown"))
 START = datetime(2026, 11, 22, 22, 40, tzinfo=UTC)
@@ -203,15 +197,7 @@ def _sweep_counting(db_url: str, tmp_path: Path, count: int, now: datetime) -> i
                           "test", tmp_path, {})
     plan = PlannedSweep()
     plan.set_down(*[f"h{i:03d}" for i in range(0, count, 3)])  # a third fail: error texts, offline time
-    deps = replace(build_deps(config, {}, StopFlag(), Redactor()), sweep=plan,
-                   check_ping_permission=lambda _preference, _families: "raw",
-                   clock=lambda: now, server_clock=lambda _conn: now)
-    try:
-        with count_statements(deps.engine) as counter:
-            assert run_ping_sweep(config, deps, Shard()) == 0
-        return counter.value
-    finally:
-        deps.engine.dispose()
+    return sweep_counting(config, now, plan)
 
 
 def test_statements_per_run_are_the_same_at_20_and_400_hosts(db_url: str, engine: Engine, tmp_path: Path) -> None:
