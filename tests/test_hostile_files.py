@@ -20,7 +20,7 @@ from netwatch import files
 from netwatch.config import ApiConfig, load_config
 from netwatch.errors import ConfigError, ExitCode
 from netwatch.tokens import read_token
-from netwatch.yamldoc import MAX_NODES
+from netwatch.yamldoc import MAX_NODES, parse_yaml
 
 MAX_MESSAGE = 400  # no refusal below may be longer than this, whatever the input held
 
@@ -203,7 +203,14 @@ def test_a_recursive_alias_is_refused(tmp_path: Path) -> None:
 
 def test_deep_nesting_is_refused_without_a_crash(tmp_path: Path) -> None:
     path = write(tmp_path / "netwatch.yaml", "hosts: " + "[" * 50_000 + "]" * 50_000 + "\n")
-    assert config_refusal(path) == f"{path}: invalid YAML: nested too deeply"
+    assert config_refusal(path) == f"{path}: line 1: invalid YAML: exceeded maximum nesting depth"
+
+
+def test_nesting_just_under_the_parser_limit_is_read_without_a_crash() -> None:
+    value = parse_yaml("deep: " + "[" * 999 + "]" * 999 + "\n", "netwatch.yaml")["deep"]
+    for _ in range(998):
+        [value] = value
+    assert value == []
 
 
 def test_an_integer_python_cannot_hold_is_refused(tmp_path: Path) -> None:
