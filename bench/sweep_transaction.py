@@ -2,7 +2,9 @@
 loopback hosts (127.x.y.z), this tree beside another checkout (`--before TREE`), rounds alternating.
 
 Each (backend, tree) gets a fresh database and that tree's own `netwatch db init`; round 1 creates the
-host rows, rounds 2..R are the steady state cron repeats, and the medians are over those. Every run
+host rows, round 2 confirms every host's first status (up_after 2: 10,000 transitions, events and
+notifications), and the rounds after it with no transition (the summary line's `transitions` is 0)
+are the steady state cron repeats: the medians are over those, the table shows every round. Every run
 is one process, `TREE/.venv/bin/python bench/_transaction_probe.py run ping-sweep --config FILE`:
 netwatch.entry.main of that tree's venv (so its own netwatch, console-script behaviour included),
 with two SQLAlchemy hooks that time every transaction from its BEGIN to its COMMIT done and count
@@ -60,6 +62,7 @@ class Round:
     txn_ms: float | None  # the probe's clock: the pass's transaction, BEGIN to COMMIT done
     statements: int | None
     commit_ms: float | None  # the run's own count, where the tree has it
+    transitions: int | None
     job_s: float | None
     wall_s: float
     ok: int
@@ -103,8 +106,9 @@ def run_round(python: str, config: Path, backend: str, tree: str, number: int, d
     biggest = max((json.loads(line) for line in lines), key=lambda t: t["statements"], default=None)
     number_of = {key: value for key, value in fields.items() if isinstance(value, int | float)}
     return Round(backend, tree, number, biggest["ms"] if biggest else None,
-                 biggest["statements"] if biggest else None, number_of.get("commit_ms"), number_of.get("duration_s"),
-                 timed.wall_s, int(number_of.get("ok", 0)), int(number_of.get("failed", 0)))
+                 biggest["statements"] if biggest else None, number_of.get("commit_ms"),
+                 number_of.get("transitions"), number_of.get("duration_s"), timed.wall_s,
+                 int(number_of.get("ok", 0)), int(number_of.get("failed", 0)))
 
 
 def measure(args: argparse.Namespace, trees: dict[str, str], notes: list[str]) -> list[Round]:
@@ -135,6 +139,11 @@ def measure(args: argparse.Namespace, trees: dict[str, str], notes: list[str]) -
     return rounds
 
 
+def is_steady(run: Round) -> bool:
+    """A round after the first that confirmed no change: what cron repeats."""
+    return run.number > 1 and run.transitions == 0
+
+
 def median(values: Sequence[float | None]) -> float | None:
     present = [value for value in values if value is not None]
     return statistics.median(present) if present else None
@@ -159,15 +168,16 @@ def report(args: argparse.Namespace, trees: dict[str, str], rounds: list[Round],
     print("txn s = the pass's transaction, BEGIN to COMMIT done (bench/_transaction_probe.py); commit_ms = the "
           "run's own count (where the tree has it); job s = summary duration_s; wall s = spawn to exit")
     rows = [[r.backend, r.tree, str(r.number), number(r.txn_ms, 1e-3), str(r.statements or "-"),
-             number(r.commit_ms, 1e-3), number(r.job_s), number(r.wall_s), f"{r.ok}/{r.failed}"] for r in rounds]
+             number(r.commit_ms, 1e-3), number(r.job_s), number(r.wall_s), f"{r.ok}/{r.failed}",
+             "-" if r.transitions is None else str(r.transitions)] for r in rounds]
     print("\n".join(table(["backend", "tree", "round", "txn s", "statements", "commit_ms s", "job s", "wall s",
-                           "ok/failed"], rows)))
+                           "ok/failed", "transitions"], rows)))
     print()
-    print(f"medians of the steady rounds (2..{args.rounds}):")
+    print("medians of the steady rounds (after the first, no transition):")
     rows = []
     for backend in args.backends:
         for tree in trees:
-            steady = [r for r in rounds if r.backend == backend and r.tree == tree and r.number > 1]
+            steady = [r for r in rounds if r.backend == backend and r.tree == tree and is_steady(r)]
             rows.append([backend, tree, str(len(steady)), number(median([r.txn_ms for r in steady]), 1e-3),
                          number(median([r.commit_ms for r in steady]), 1e-3),
                          number(median([r.job_s for r in steady])), number(median([r.wall_s for r in steady]))])
@@ -176,7 +186,7 @@ def report(args: argparse.Namespace, trees: dict[str, str], rounds: list[Round],
     print(f"target at {TARGET_N:,} hosts (median txn s of the steady rounds):")
     for backend in args.backends:
         for tree in trees:
-            steady = [r.txn_ms for r in rounds if r.backend == backend and r.tree == tree and r.number > 1]
+            steady = [r.txn_ms for r in rounds if r.backend == backend and r.tree == tree and is_steady(r)]
             value = median(steady)
             if value is None or args.hosts != TARGET_N:
                 print(f"  n/a  {backend} {tree}: not measured at {TARGET_N:,} hosts")
@@ -193,8 +203,8 @@ def report(args: argparse.Namespace, trees: dict[str, str], rounds: list[Round],
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hosts", type=int, default=TARGET_N, help=f"loopback hosts (default {TARGET_N:,})")
-    parser.add_argument("--rounds", type=int, default=5, help="runs per backend and tree, the first creates "
-                        "the rows (default 5, at least 2)")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per backend and tree; the first creates "
+                        "the rows, the second confirms them (default 5, at least 3)")
     parser.add_argument("--backends", default="sqlite,mysql", help="sqlite and/or mysql (default both)")
     parser.add_argument("--before", type=Path, help="another checkout with its own .venv, timed beside this one")
     parser.add_argument("--timeout", type=float, default=120.0, help="limit per process, s (default 120)")
@@ -202,8 +212,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.backends = [name.strip() for name in args.backends.split(",") if name.strip()]
     if not args.backends or any(name not in BACKENDS for name in args.backends):
         parser.error(f"--backends: choose from {','.join(BACKENDS)}")
-    if args.rounds < 2:
-        parser.error("--rounds: at least 2 (round 1 creates the rows)")
+    if args.rounds < 3:
+        parser.error("--rounds: at least 3 (round 1 creates the rows, round 2 confirms their first status)")
     if not 1 <= args.hosts <= 254 * 256 * 254:
         parser.error("--hosts: between 1 and 16,516,096")
     if args.before and not (args.before / ".venv" / "bin" / "python").exists():
