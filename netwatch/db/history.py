@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from netwatch import limits
 from netwatch.core.history import CheckEntry
 from netwatch.db.tables import check_errors, checks, targets, transitions
-from netwatch.db.upsert import insert_missing, insert_rows
+from netwatch.db.upsert import insert_integer_rows, insert_missing
 
 # Target names looked up in one IN list at most (SQLite allows 32,766 bound parameters).
 _LISTED_NAMES = 10_000
@@ -73,9 +73,9 @@ def error_ids(conn: Connection, texts: Collection[str]) -> dict[str, int]:
 
 def insert_checks(conn: Connection, entries: Sequence[CheckEntry], errors: dict[str, int]) -> None:
     """Inserts the raw rows, `errors` giving the id of each entry's error text; one batch."""
-    # Tuples of driver values (checked_at as epoch seconds): SQLAlchemy's processing of 10,000 rows
-    # of parameters cost more than the INSERT.
-    insert_rows(conn, checks, [column.name for column in checks.columns], [
+    # Tuples of driver values, all integers (checked_at as epoch seconds): SQLAlchemy's processing of
+    # 10,000 rows of parameters cost more than the INSERT, and so did PyMySQL's escaping of them.
+    insert_integer_rows(conn, checks, [column.name for column in checks.columns], [
         (e.checked_at, e.target_id, e.status, e.prior, e.state, e.gap_s, e.sent, e.received, e.attempts,
          e.rtt_min_us, e.rtt_avg_us, e.rtt_max_us, e.rtt_bucket, None if e.error is None else errors[e.error])
         for e in entries

@@ -14,6 +14,7 @@ the migration's backfill uses it, and tests compare it with what runs wrote.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -140,10 +141,17 @@ def _select(columns: Mapping[str, Any], targets: Sequence[int], checked_at: int)
     """`columns` (named by their keys; `bucket` as the hourly table's `hour`) of the checks of
     `targets` at `checked_at`."""
     c = checks.c
-    # The ids are rendered as integers: no bound parameter per host, and no limit on their number.
-    ids = bindparam("targets", list(targets), expanding=True, literal_execute=True)
     return (select(*[value.label("hour" if name == "bucket" else name) for name, value in columns.items()])
-            .where(c.checked_at == _at(checked_at), c.target_id.in_(ids)).order_by(c.target_id))
+            .where(c.checked_at == _at(checked_at), _listed(c.target_id, targets)).order_by(c.target_id))
+
+
+def _listed(column: Any, ids: Sequence[int]) -> Any:
+    """`column IN (ids)`, the ids (at least one) written into the statement as integers: no bound
+    parameter per host and no limit on their number, joined here in one go (SQLAlchemy's literal
+    rendering, value by value, cost 20 ms per 10,000 ids)."""
+    if not ids:
+        raise ValueError("_listed: no ids")
+    return column.op("IN")(literal_column("(" + ",".join([str(operator.index(id_)) for id_ in ids]) + ")"))
 
 
 def add_daily_tallies(conn: Connection, tallies: Mapping[Key, Tally]) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, type_coerce
+from sqlalchemy import BigInteger, DateTime, Integer, String
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement, Label
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import NullType, TypeDecorator
+from sqlalchemy.types import TypeDecorator
 
 # BIGINT primary keys do not autoincrement on SQLite; INTEGER there is the rowid alias.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -46,29 +46,49 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
-def unprocessed(column: ColumnElement[Any]) -> Label[Any]:
-    """`column`, under its own name, as the driver returns it: no result processing (for `UTCReader`)."""
-    return type_coerce(column, NullType()).label(column.key)
+class StoredText(FunctionElement[str]):
+    """SQL: a UTCDateTime column's value as its text, `YYYY-MM-DD HH:MM:SS[.ffffff]` (naive UTC), for `UTCReader`.
+
+    SQLite stores that text. On MySQL, PyMySQL would turn each DATETIME into a datetime in Python:
+    three times per row of 10,000 hosts, a third of the time of reading them (0.1 s); as text they
+    arrive as plain strings, which a run shares (it checks every host at one `now`)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(StoredText, "sqlite")
+def _stored_text_sqlite(element: StoredText, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(StoredText, "mysql")
+@compiles(StoredText, "mariadb")
+def _stored_text_mysql(element: StoredText, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS CHAR)"
+
+
+def stored_text(column: ColumnElement[Any]) -> Label[Any]:
+    """`column` (a UTCDateTime), under its own name, as `StoredText` (for `UTCReader`)."""
+    return StoredText(column).label(column.key)
 
 
 class UTCReader:
-    """Reads UTCDateTime values selected `unprocessed`: what the type gives, at a fraction of its cost per row.
+    """Reads UTCDateTime values selected as `stored_text`: what the type gives, at a fraction of its cost per row.
 
-    The driver returns a naive UTC datetime (PyMySQL) or the stored text (SQLite: SQLAlchemy's own
-    reading is `datetime.fromisoformat`). The rows of one read share few distinct values (a run
-    checks all its hosts at one `now`), so each distinct value is converted once.
+    The rows of one read share few distinct values (a run checks all its hosts at one `now`), so
+    each distinct text is converted once.
     """
 
     def __init__(self) -> None:
-        self._seen: dict[str | datetime, datetime] = {}
+        self._seen: dict[str, datetime] = {}
 
-    def __call__(self, value: str | datetime | None) -> datetime | None:
+    def __call__(self, value: str | None) -> datetime | None:
         if value is None:
             return None
         aware = self._seen.get(value)
         if aware is None:
-            naive = datetime.fromisoformat(value) if isinstance(value, str) else value
-            aware = self._seen[value] = naive.replace(tzinfo=UTC)
+            aware = self._seen[value] = datetime.fromisoformat(value).replace(tzinfo=UTC)
         return aware
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -69,6 +70,35 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     """A plain INSERT of `rows`, tuples of driver values as `add_rows` takes them, in one executemany."""
     if rows:
         _execute_rows(conn, table, table.insert(), columns, rows)
+
+
+# Rows per INSERT of integer_rows on MySQL: at most about 1.7 MB of text (14 columns of 11 digits),
+# far under MariaDB's default max_allowed_packet (16 MB); a whole 10,000-host pass in one.
+_INTEGER_ROWS = 10_000
+
+
+def insert_integer_rows(conn: Connection, table: Table, columns: Sequence[str],
+                        rows: Sequence[tuple[int | None, ...]]) -> None:
+    """As `insert_rows`, for rows of integers and NULLs (None) only: one statement per 10,000 rows.
+
+    On MySQL/MariaDB the values are written into the statement's text (each checked to be an integer):
+    PyMySQL's executemany escapes every value in Python, a fifth of a second for 10,000 rows of 14
+    columns, and then builds that same multi-row INSERT. sqlite3 binds them in C (`insert_rows`).
+    """
+    if not rows:
+        return
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        insert_rows(conn, table, columns, rows)
+        return
+    if [column.name for column in table.columns if column.name in columns] != list(columns):
+        raise ValueError(f"columns {list(columns)} are not in the order of {table.name}'s columns")
+    preparer = conn.dialect.identifier_preparer
+    head = (f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(name) for name in columns)}) "
+            "VALUES ")
+    for start in range(0, len(rows), _INTEGER_ROWS):
+        values = ",".join(["(" + ",".join(["NULL" if value is None else str(operator.index(value)) for value in row])
+                           + ")" for row in rows[start : start + _INTEGER_ROWS]])
+        conn.exec_driver_sql(head + values)
 
 
 def _execute_rows(conn: Connection, table: Table, stmt: Any, columns: Sequence[str],

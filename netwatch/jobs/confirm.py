@@ -9,12 +9,14 @@ differ only in what they check and in how they tell about a change (`Voice`).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -114,7 +116,7 @@ def finish_pass(deps: Deps, config: Config, run: RunContext, shard: Shard, subje
     with `counts` (what the job checked), the pass's own counts and `commit_ms`: the transaction's
     milliseconds, from its first statement to its COMMIT done."""
     began = time.perf_counter()
-    with deps.engine.begin() as conn:
+    with _no_collection(), deps.engine.begin() as conn:
         committed = commit_pass(conn, subjects, checks, kinds, shard, voice, config, deps.sigma is not None, run,
                                 answers)
         deps.stop.check()
@@ -133,6 +135,24 @@ def finish_pass(deps: Deps, config: Config, run: RunContext, shard: Shard, subje
         "notifications": committed.notifications,
         "commit_ms": commit_ms,
     })
+
+
+@contextmanager
+def _no_collection() -> Iterator[None]:
+    """The cyclic garbage collector paused (and resumed if it ran before).
+
+    A pass's transaction allocates its rows, check entries and tallies, about 100,000 objects at
+    10,000 hosts, nearly all alive until it ends: a collection then frees next to nothing, yet
+    each one walks them all, 25-50 ms per pass inside the transaction (SQLite's write lock held).
+    Reference counting still frees everything else; what waits is at most one pass's cycles.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def log_undelivered(events: Iterable[OutboxItem], noun: str) -> None:
