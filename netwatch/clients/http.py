@@ -77,7 +77,11 @@ def parse_timestamp(value: object) -> datetime:
         raise ValueError(f"timestamp {value[:40]!r} is not ISO 8601") from None
     if parsed.utcoffset() is None:
         raise ValueError(f"timestamp {value[:40]!r} has no offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 is ISO 8601, yet before the first instant a datetime holds in UTC.
+        raise ValueError(f"timestamp {value[:40]!r} is out of range") from None
 
 
 def make_session() -> requests.Session:
