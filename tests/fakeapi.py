@@ -35,6 +35,7 @@ import math
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +43,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from netwatch.clients.http import ApiClient, RetryPolicy, make_session
+from netwatch.clients.segware import SegwareEvent
 
 
 @dataclass(frozen=True)
@@ -387,6 +389,13 @@ def api_client(
         sleep=clock.sleep,
         jitter=lambda: 1.0,
     )
+
+
+def flatten(pages: Iterable[list[SegwareEvent]]) -> Iterator[SegwareEvent]:
+    """The events of SegwareClient.iter_event_pages one at a time, as pages come (a read failing midway
+    yields what came before it)."""
+    for events in pages:
+        yield from events
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -328,3 +328,21 @@ def test_refused_loopback_connection_is_unavailable_through_a_real_session() -> 
         api_client(f"http://127.0.0.1:{port}", fake_time=clock).request("GET", "/v1/things")
     assert err.value.status is None
     assert clock.waits == [0.5, 1.0, 2.0]
+
+
+def test_each_client_takes_the_environments_proxy_and_ca_bundle(
+    rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Looked up once per client (not per try, as Session.request would), with NO_PROXY per host.
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "direct.example.invalid")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/netwatch/ca.pem")
+    rsps.get(URL, json={})
+    rsps.get("https://direct.example.invalid/v1/things", json={})
+    api_client(BASE).request("GET", "/v1/things")
+    api_client("https://direct.example.invalid").request("GET", "/v1/things")
+    proxied, direct = (call.request.req_kwargs for call in rsps.calls)  # type: ignore[attr-defined]
+    assert proxied["proxies"].get("https") == "http://127.0.0.1:9"
+    assert "https" not in direct["proxies"]
+    assert proxied["verify"] == direct["verify"] == "/etc/netwatch/ca.pem"
+    assert proxied["stream"] is True and proxied["timeout"] == (2.0, 2.0)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import responses
-from fakeapi import api_client
+from fakeapi import api_client, flatten
 from jobkit import ACCOUNT
 from slowhttp import ScriptedServer, stalling
 
@@ -47,8 +47,8 @@ def segware(token: str | None = TOKEN) -> SegwareClient:
 
 
 def read_window(client: SegwareClient) -> list[object]:
-    return list(client.iter_events(T0, T0 + timedelta(hours=1), codes=None, page_size=500,
-                                   min_slice=timedelta(seconds=60)))
+    return list(flatten(client.iter_event_pages(T0, T0 + timedelta(hours=1), codes=None, page_size=500,
+                                                min_slice=timedelta(seconds=60))))
 
 
 def page(*events: dict[str, object]) -> str:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import responses
-from fakeapi import FakeApis, api_client
+from fakeapi import FakeApis, api_client, flatten
 from inproc import InProcess
 from jobkit import ACCOUNT
 from slowhttp import ScriptedServer, stalling, streaming
@@ -48,8 +48,8 @@ def segware(url: str, timeout_s: float = 2.0) -> SegwareClient:
 
 
 def read_window(client: SegwareClient) -> list[object]:
-    return list(client.iter_events(T0, T0 + timedelta(hours=1), codes=None, page_size=500,
-                                   min_slice=timedelta(seconds=60)))
+    return list(flatten(client.iter_event_pages(T0, T0 + timedelta(hours=1), codes=None, page_size=500,
+                                                min_slice=timedelta(seconds=60))))
 
 
 def test_a_body_streamed_past_the_limit_fails_the_request_and_the_client_hangs_up() -> None:

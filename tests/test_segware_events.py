@@ -1,4 +1,4 @@
-"""SegwareClient.iter_events: paging, duplicates, 422 splitting, failures, and runs against FakeApis."""
+"""SegwareClient.iter_event_pages: paging, duplicates, 422 splitting, failures, and runs against FakeApis."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
-from fakeapi import FakeApis, FakeTime, api_client
+from fakeapi import FakeApis, FakeTime, api_client, flatten
 from responses import matchers
 
 from netwatch.clients.http import ApiAuthError, ApiRejected, ApiUnavailable
@@ -82,8 +82,11 @@ def sent_windows(rsps: responses.RequestsMock) -> list[tuple[str, str, str]]:
 
 
 def read(client: SegwareClient, start: datetime = T0, end: datetime = T0 + HOUR, **kwargs: Any) -> list[SegwareEvent]:
+    """Every event of the window; each page read yields a non-empty list of at most a page's events."""
     options: dict[str, Any] = {"codes": None, "page_size": 3, "min_slice": MIN_SLICE, **kwargs}
-    return list(client.iter_events(start, end, **options))
+    pages = list(client.iter_event_pages(start, end, **options))
+    assert all(0 < len(events) <= options["page_size"] for events in pages)
+    return list(flatten(pages))
 
 
 def ids(events: list[SegwareEvent]) -> list[str]:
@@ -259,7 +262,7 @@ def test_malformed_page_is_unavailable(rsps: responses.RequestsMock, body: str) 
 def test_malformed_later_page_fails_after_earlier_events(rsps: responses.RequestsMock) -> None:
     add_page(rsps, query(T0, T0 + HOUR, 0, 1), body=page_json([event_json(1, T0)], 0, 1, 2))
     add_page(rsps, query(T0, T0 + HOUR, 1, 1), body="not json")
-    events = segware().iter_events(T0, T0 + HOUR, codes=None, page_size=1, min_slice=MIN_SLICE)
+    events = flatten(segware().iter_event_pages(T0, T0 + HOUR, codes=None, page_size=1, min_slice=MIN_SLICE))
     assert next(events).id == "ev-000001"
     with pytest.raises(ApiUnavailable, match=r"page 1 .*malformed page"):
         next(events)
@@ -293,7 +296,7 @@ def test_an_empty_page_before_the_last_is_unavailable(rsps: responses.RequestsMo
     add_page(rsps, query(T0, T0 + HOUR, 1, 3), body=page_json([], 1, 3, 9))
     got: list[SegwareEvent] = []
     with pytest.raises(ApiUnavailable, match="incomplete read: page 1 of 3 is empty") as err:
-        got.extend(segware().iter_events(T0, T0 + HOUR, codes=None, page_size=3, min_slice=MIN_SLICE))
+        got.extend(flatten(segware().iter_event_pages(T0, T0 + HOUR, codes=None, page_size=3, min_slice=MIN_SLICE)))
     assert len(got) == 3
     assert err.value.exit_code == ExitCode.UNAVAILABLE
     assert len(rsps.calls) == 2
@@ -477,9 +480,9 @@ def test_fake_too_many_results_on_a_later_page_counts_each_id_once() -> None:
 def test_fake_going_down_mid_read_is_unavailable() -> None:
     with FakeApis(events=spread(500), events_fail_after_pages=2) as fake:
         clock = FakeTime()
-        events = segware(clock, token=None, base_url=fake.url).iter_events(
+        events = flatten(segware(clock, token=None, base_url=fake.url).iter_event_pages(
             T0, T0 + HOUR, codes=None, page_size=100, min_slice=MIN_SLICE
-        )
+        ))
         got = []
         with pytest.raises(ApiUnavailable) as err:
             for event in events:
@@ -502,7 +505,8 @@ def peak_bytes_reading(count: int) -> int:
         assert sum(1 for _ in read(client, page_size=500)) == count
         tracemalloc.start()
         try:
-            counted = sum(1 for _ in client.iter_events(T0, T0 + HOUR, codes=None, page_size=500, min_slice=MIN_SLICE))
+            pages = client.iter_event_pages(T0, T0 + HOUR, codes=None, page_size=500, min_slice=MIN_SLICE)
+            counted = sum(len(events) for events in pages)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()

@@ -364,19 +364,6 @@ class SegwareClient:
             ) from exc
         return parsed
 
-    def iter_events(
-        self,
-        start: datetime,
-        end: datetime,
-        *,
-        codes: Collection[str] | None,
-        page_size: int,
-        min_slice: timedelta,
-    ) -> Iterator[SegwareEvent]:
-        """The events of `iter_event_pages`, one at a time."""
-        for events in self.iter_event_pages(start, end, codes=codes, page_size=page_size, min_slice=min_slice):
-            yield from events
-
     def iter_event_pages(
         self,
         start: datetime,

@@ -3,7 +3,7 @@
 Outcomes: accepted -> sent; 4xx replies, refused connections, timeouts and disconnects -> pending;
 5xx replies -> failed; a refused login (5xx to AUTH) raises SmtpAuthError so the job stops; less
 than bounded.MIN_REQUEST_S left before the run's deadline -> unsent (no session is started).
-The whole session runs as a BoundedCall (netwatch/bounded.py), like an HTTP try: it ends within
+The whole session runs through BoundedCalls (netwatch/bounded.py), like an HTTP try: it ends within
 min(timeout, the time left before the deadline) however slowly the server talks, and a stop ends
 it within a slice (StoppedDuringRequest: the attempt counts).
 The password never appears in a log line, a Delivery error or an exception message.
@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from netwatch.bounded import BoundedCall, never_stopped, too_late
+from netwatch.bounded import BoundedCalls, never_stopped, too_late
 from netwatch.errors import ConfigError, Stopped, StoppedDuringRequest
 from netwatch.notify.message import Message
 from netwatch.outcome import Delivery
@@ -81,6 +81,7 @@ class EmailChannel:
         self._check_stop = check_stop
         # smtplib's own default context verifies nothing; ours checks the certificate and host name.
         self._ssl_context = ssl_context or ssl.create_default_context()
+        self._sessions: BoundedCalls[dict[str, tuple[int, bytes]]] = BoundedCalls("netwatch-smtp")
 
     def __repr__(self) -> str:
         return f"EmailChannel(host={self._host!r}, port={self._port}, recipients={len(self._recipients)})"
@@ -108,9 +109,8 @@ class EmailChannel:
             return Delivery("unsent", None, f"{where}: not sent, {late}")
         self._check_stop()
         timeout = min(self._timeout_s, left)
-        session = BoundedCall(functools.partial(self._deliver, mail, timeout), "netwatch-smtp")
         try:
-            refused = session.wait(timeout, self._check_stop)
+            refused = self._sessions.run(functools.partial(self._deliver, mail, timeout), timeout, self._check_stop)
         except Stopped as exc:
             raise StoppedDuringRequest(exc, where) from None
         except smtplib.SMTPAuthenticationError as exc:
@@ -146,7 +146,7 @@ class EmailChannel:
                  abandoned: threading.Event) -> dict[str, tuple[int, bytes]]:
         """Connect, secure, log in and send; return the recipients the server refused.
 
-        Runs as a BoundedCall: once the caller gave up (`abandoned`), it goes no further than the
+        Runs through BoundedCalls: once the caller gave up (`abandoned`), it goes no further than the
         step under way, so a mail given up on as pending is not sent after all (but for a race
         with its last step; a retry repeats its Message-ID).
         """
