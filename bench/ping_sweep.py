@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -56,6 +57,10 @@ NETWATCH = Path(sys.executable).with_name("netwatch")
 BACKENDS = ("sqlite", "mysql")
 PING = {"count": 3, "interval_ms": 10, "timeout_seconds": 1.0, "retries": 1}  # and rate_limit_pps: --rate
 DEFAULT_RATE = 10_000
+# fping 5.1 holds each sequence number 10 s (its seqmap) and has 65,535: one process refuses to send more
+# packets than that in 10 s ("not enough sequence numbers available"). Beyond that the targets are split
+# among several fping processes run at once, each at its share of the rate.
+FPING_SEQUENCES, FPING_SEQUENCE_HOLD_S = 60_000, 10
 SUMMARY = "ping-sweep finished"
 
 TARGET_VERSION_S = 0.3
@@ -155,7 +160,13 @@ def ping_config(rate: int) -> dict[str, object]:
     return {**PING, "rate_limit_pps": rate}
 
 
-def fping_args(rate: int) -> list[str]:
+def fping_parts(n: int, rate: int) -> int:
+    """How many fping processes, run at once, sweep `n` hosts at `rate` packets/s together (see FPING_SEQUENCES)."""
+    packets = min(n * PING["count"], rate * FPING_SEQUENCE_HOLD_S)
+    return max(1, -(-packets // FPING_SEQUENCES))
+
+
+def fping_args(rate: float) -> list[str]:
     """fping's options for the bench's ping settings at `rate` packets/s (`-i`: ms between two packets)."""
     interval_ms = f"{1000 / rate:.6f}".rstrip("0").rstrip(".")
     return ["-q", "-C", str(PING["count"]), "-t", str(round(1000 * PING["timeout_seconds"])), "-i", interval_ms,
@@ -177,19 +188,31 @@ def write_config(directory: Path, name: str, database_url: str, hosts_csv: Path,
 
 
 def run_fping(fping: str, targets: Path, rate: int, timeout_s: float, log_dir: Path, tag: str) -> FpingRun:
-    """Times one fping over the targets file at `rate`; per-host lines (stderr) give ok/failed."""
-    timed = run_timed([fping, *fping_args(rate), "-f", str(targets)], child_env(), timeout_s, log_dir, tag)
-    if timed.timed_out:
+    """Times fping over the targets file at `rate`; per-host lines (stderr) give ok/failed.
+
+    With fping_parts() > 1 the targets are split in that many files, one fping each, all started at
+    once at an equal share of the rate: wall is the slowest one's, CPU their sum.
+    """
+    addresses = [line for line in targets.read_text(encoding="utf-8").splitlines() if line]
+    parts = fping_parts(len(addresses), rate)
+    files = [targets] if parts == 1 else [targets.with_name(f"{targets.stem}-part{i}.txt") for i in range(parts)]
+    if parts > 1:
+        for i, path in enumerate(files):
+            path.write_text("\n".join(addresses[i::parts]) + "\n", encoding="utf-8")
+    with ThreadPoolExecutor(parts) as pool:
+        runs = list(pool.map(lambda i: run_timed([fping, *fping_args(rate / parts), "-f", str(files[i])],
+                                                 child_env(), timeout_s, log_dir, f"{tag}-{i}"), range(parts)))
+    if any(timed.timed_out for timed in runs):
         raise subprocess.TimeoutExpired(fping, timeout_s)
-    n = sum(1 for line in targets.read_text(encoding="utf-8").splitlines() if line)
     ok = 0
-    for line in timed.stderr.splitlines():
+    for line in "\n".join(timed.stderr for timed in runs).splitlines():
         address, sep, values = line.partition(" : ")
         replies = values.split()
         if sep and address.strip().startswith("127.") and replies and "-" not in replies:
             ok += 1
     # A host with a lost reply, or with no line at all, counts as failed.
-    return FpingRun(wall_s=timed.wall_s, cpu_s=timed.cpu_s, ok=ok, failed=n - ok)
+    return FpingRun(wall_s=max(timed.wall_s for timed in runs), cpu_s=sum(timed.cpu_s for timed in runs), ok=ok,
+                    failed=len(addresses) - ok)
 
 
 def measure_version(args: argparse.Namespace, results: Results, log_dir: Path) -> None:
@@ -298,7 +321,12 @@ def seconds(value: float | None) -> str:
 def report(args: argparse.Namespace, results: Results) -> None:
     print(f"netwatch ping-sweep benchmark: loopback 127.x.y.z hosts, ping {ping_config(args.rate)}, "
           f"ping.socket {args.socket}")
-    print(f"netwatch: {args.netwatch}; fping {' '.join(fping_args(args.rate))} -f TARGETS; {os.cpu_count()} CPUs; "
+    parts = {size: fping_parts(size, args.rate) for size in args.sizes}
+    split = "; ".join(f"{size:,} hosts: {k} fping processes at once, each on 1/{k} of the targets at 1/{k} of the "
+                      f"rate (-i {fping_args(args.rate / k)[6]}): one may send only 65,535 packets in 10 s"
+                      for size, k in parts.items() if k > 1)
+    print(f"netwatch: {args.netwatch}; fping {' '.join(fping_args(args.rate))} -f TARGETS"
+          + (f" ({split})" if split else "") + f"; {os.cpu_count()} CPUs; "
           + "; ".join(f"load average at {when}: {a:.2f} {b:.2f} {c:.2f}" for when, (a, b, c) in results.load))
     print()
     walls = [t.wall_s for t in results.version]
