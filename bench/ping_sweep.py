@@ -1,8 +1,10 @@
 """Benchmark of `netwatch run ping-sweep` over N loopback hosts as a whole process, beside fping.
 
 For each (backend, N) a fresh database gets `netwatch db init`, then `--repeat` rounds: each round
-runs fping on the same targets at the same packet rate (10,000 packets/s: `-i 0.1`), then the real
-`netwatch run ping-sweep` command (the console script of this venv). Both are timed as whole
+runs fping on the same targets at the same packet rate (`--rate`, default 10,000 packets/s: the
+config's `ping.rate_limit_pps` and fping's `-i`, 1000 / rate ms, here `-i 0.1`), then the real
+`netwatch run ping-sweep` command (the console script of this venv). The table prints beside them
+the physical limit of a sweep, N x count / rate: the least time its packets need at the rate. Both are timed as whole
 processes: wall time from spawn to exit, and CPU (user + sys) and peak RSS of that child from
 `os.wait4` (its own rusage, what RUSAGE_CHILDREN would add up). So the netwatch numbers include the
 interpreter start, imports, config and inventory parsing, schema and clock checks, the job and the
@@ -22,6 +24,7 @@ names the kind each run used. For datagram sockets where this namespace forbids 
 in a namespace that allows them (SQLite only: MariaDB on 127.0.0.1 is not there):
 
     sudo .venv/bin/python bench/ping_sweep.py --sizes 1000,5000,10000 --backends sqlite,mysql --repeat 5
+    sudo .venv/bin/python bench/ping_sweep.py --sizes 40000 --rate 40000 --no-in-process
     sudo ip netns add nwbench && sudo ip -n nwbench link set lo up
     sudo ip netns exec nwbench sysctl -w net.ipv4.ping_group_range="0 2147483647"
     sudo ip netns exec nwbench .venv/bin/python bench/ping_sweep.py --backends sqlite --socket datagram
@@ -39,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -51,8 +55,12 @@ from _process import Timed, child_env, failure, run_timed, summary_fields
 DRIVER = Path(__file__).with_name("_driver.py")
 NETWATCH = Path(sys.executable).with_name("netwatch")
 BACKENDS = ("sqlite", "mysql")
-PING = {"count": 3, "interval_ms": 10, "timeout_seconds": 1.0, "rate_limit_pps": 10_000, "retries": 1}
-FPING_ARGS = ["-q", "-C", "3", "-t", "1000", "-i", "0.1", "-p", "10"]  # 1 packet / 0.1 ms = 10,000/s
+PING = {"count": 3, "interval_ms": 10, "timeout_seconds": 1.0, "retries": 1}  # and rate_limit_pps: --rate
+DEFAULT_RATE = 10_000
+# fping 5.1 holds each sequence number 10 s (its seqmap) and has 65,535: one process refuses to send more
+# packets than that in 10 s ("not enough sequence numbers available"). Beyond that the targets are split
+# among several fping processes run at once, each at its share of the rate.
+FPING_SEQUENCES, FPING_SEQUENCE_HOLD_S = 60_000, 10
 SUMMARY = "ping-sweep finished"
 
 TARGET_VERSION_S = 0.3
@@ -147,28 +155,64 @@ def write_targets(directory: Path, n: int) -> tuple[Path, Path]:
     return hosts_csv, targets
 
 
-def write_config(directory: Path, name: str, database_url: str, hosts_csv: Path, socket: str) -> Path:
+def ping_config(rate: int) -> dict[str, object]:
+    """The config's `ping` section at `rate` packets/s."""
+    return {**PING, "rate_limit_pps": rate}
+
+
+def fping_parts(n: int, rate: int) -> int:
+    """How many fping processes, run at once, sweep `n` hosts at `rate` packets/s together (see FPING_SEQUENCES)."""
+    packets = min(n * PING["count"], rate * FPING_SEQUENCE_HOLD_S)
+    return max(1, -(-packets // FPING_SEQUENCES))
+
+
+def fping_args(rate: float) -> list[str]:
+    """fping's options for the bench's ping settings at `rate` packets/s (`-i`: ms between two packets)."""
+    interval_ms = f"{1000 / rate:.6f}".rstrip("0").rstrip(".")
+    return ["-q", "-C", str(PING["count"]), "-t", str(round(1000 * PING["timeout_seconds"])), "-i", interval_ms,
+            "-p", str(PING["interval_ms"])]
+
+
+def physical_limit_s(n: int, rate: int) -> float:
+    """The least time a sweep of `n` hosts at `rate` packets/s needs: N x count / rate, or (count - 1) x interval."""
+    return max(n * PING["count"] / rate, (PING["count"] - 1) * PING["interval_ms"] / 1000)
+
+
+def write_config(directory: Path, name: str, database_url: str, hosts_csv: Path, socket: str, rate: int) -> Path:
     """A config with the bench's ping settings and no Sigma/Segware (events stay undelivered)."""
     path = directory / f"{name}.yaml"
-    data = {"database": {"url": database_url}, "ping": {**PING, "socket": socket}, "hosts_file": str(hosts_csv)}
+    data = {"database": {"url": database_url}, "ping": {**ping_config(rate), "socket": socket},
+            "hosts_file": str(hosts_csv)}
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
 
 
-def run_fping(fping: str, targets: Path, timeout_s: float, log_dir: Path, tag: str) -> FpingRun:
-    """Times one fping over the targets file; per-host lines (stderr) give ok/failed."""
-    timed = run_timed([fping, *FPING_ARGS, "-f", str(targets)], child_env(), timeout_s, log_dir, tag)
-    if timed.timed_out:
+def run_fping(fping: str, targets: Path, rate: int, timeout_s: float, log_dir: Path, tag: str) -> FpingRun:
+    """Times fping over the targets file at `rate`; per-host lines (stderr) give ok/failed.
+
+    With fping_parts() > 1 the targets are split in that many files, one fping each, all started at
+    once at an equal share of the rate: wall is the slowest one's, CPU their sum.
+    """
+    addresses = [line for line in targets.read_text(encoding="utf-8").splitlines() if line]
+    parts = fping_parts(len(addresses), rate)
+    files = [targets] if parts == 1 else [targets.with_name(f"{targets.stem}-part{i}.txt") for i in range(parts)]
+    if parts > 1:
+        for i, path in enumerate(files):
+            path.write_text("\n".join(addresses[i::parts]) + "\n", encoding="utf-8")
+    with ThreadPoolExecutor(parts) as pool:
+        runs = list(pool.map(lambda i: run_timed([fping, *fping_args(rate / parts), "-f", str(files[i])],
+                                                 child_env(), timeout_s, log_dir, f"{tag}-{i}"), range(parts)))
+    if any(timed.timed_out for timed in runs):
         raise subprocess.TimeoutExpired(fping, timeout_s)
-    n = sum(1 for line in targets.read_text(encoding="utf-8").splitlines() if line)
     ok = 0
-    for line in timed.stderr.splitlines():
+    for line in "\n".join(timed.stderr for timed in runs).splitlines():
         address, sep, values = line.partition(" : ")
         replies = values.split()
         if sep and address.strip().startswith("127.") and replies and "-" not in replies:
             ok += 1
     # A host with a lost reply, or with no line at all, counts as failed.
-    return FpingRun(wall_s=timed.wall_s, cpu_s=timed.cpu_s, ok=ok, failed=n - ok)
+    return FpingRun(wall_s=max(timed.wall_s for timed in runs), cpu_s=sum(timed.cpu_s for timed in runs), ok=ok,
+                    failed=len(addresses) - ok)
 
 
 def measure_version(args: argparse.Namespace, results: Results, log_dir: Path) -> None:
@@ -192,7 +236,7 @@ def measure_processes(args: argparse.Namespace, results: Results, fping: str | N
     for run in range(1, args.repeat + 1):
         progress(f"{backend}, {n:,} hosts, round {run}: fping, then netwatch run ping-sweep")
         tag = f"{backend}-{n}-{run}"
-        fping_run = run_fping(fping, targets, args.timeout, log_dir, f"fping-{tag}") if fping else None
+        fping_run = run_fping(fping, targets, args.rate, args.timeout, log_dir, f"fping-{tag}") if fping else None
         timed = run_timed([netwatch, "run", "ping-sweep", "--config", str(config), "--log-format", "json"],
                           child_env(), args.timeout, log_dir, f"sweep-{tag}")
         fields = summary_fields(timed.stderr, SUMMARY)
@@ -241,20 +285,20 @@ def measure(args: argparse.Namespace, results: Results) -> None:
         for n in args.sizes:
             hosts_csv, targets = write_targets(directory, n)
             for backend in backends:
-                on_database(results, backend, n, "process", directory, hosts_csv, args.socket, partial(
+                on_database(results, backend, n, "process", directory, hosts_csv, args, partial(
                     measure_processes, args, results, fping, backend, n, targets=targets, log_dir=directory))
                 if args.in_process:
-                    on_database(results, backend, n, "inproc", directory, hosts_csv, args.socket, partial(
+                    on_database(results, backend, n, "inproc", directory, hosts_csv, args, partial(
                         measure_in_process, args, results, backend, n, log_dir=directory))
     results.load.append(("end", os.getloadavg()))
 
 
-def on_database(results: Results, backend: str, n: int, name: str, directory: Path, hosts_csv: Path, socket: str,
-                step: Callable[[Path], None]) -> None:
+def on_database(results: Results, backend: str, n: int, name: str, directory: Path, hosts_csv: Path,
+                args: argparse.Namespace, step: Callable[[Path], None]) -> None:
     """Runs `step(config)` with a config on a fresh throwaway database; a failure becomes a note."""
     try:
         with throwaway_database(backend, directory, f"bench_{name}", str(n)) as url:
-            step(write_config(directory, f"{backend}-{n}-{name}", url, hosts_csv, socket))
+            step(write_config(directory, f"{backend}-{n}-{name}", url, hosts_csv, args.socket, args.rate))
     except (subprocess.TimeoutExpired, pymysql.MySQLError) as exc:
         results.notes.append(f"{backend} {n} hosts ({name}): FAILED: {exc}")
 
@@ -275,8 +319,14 @@ def seconds(value: float | None) -> str:
 
 
 def report(args: argparse.Namespace, results: Results) -> None:
-    print(f"netwatch ping-sweep benchmark: loopback 127.x.y.z hosts, ping {PING}, ping.socket {args.socket}")
-    print(f"netwatch: {args.netwatch}; fping {' '.join(FPING_ARGS)} -f TARGETS; {os.cpu_count()} CPUs; "
+    print(f"netwatch ping-sweep benchmark: loopback 127.x.y.z hosts, ping {ping_config(args.rate)}, "
+          f"ping.socket {args.socket}")
+    parts = {size: fping_parts(size, args.rate) for size in args.sizes}
+    split = "; ".join(f"{size:,} hosts: {k} fping processes at once, each on 1/{k} of the targets at 1/{k} of the "
+                      f"rate (-i {fping_args(args.rate / k)[6]}): one may send only 65,535 packets in 10 s"
+                      for size, k in parts.items() if k > 1)
+    print(f"netwatch: {args.netwatch}; fping {' '.join(fping_args(args.rate))} -f TARGETS"
+          + (f" ({split})" if split else "") + f"; {os.cpu_count()} CPUs; "
           + "; ".join(f"load average at {when}: {a:.2f} {b:.2f} {c:.2f}" for when, (a, b, c) in results.load))
     print()
     walls = [t.wall_s for t in results.version]
@@ -285,20 +335,22 @@ def report(args: argparse.Namespace, results: Results) -> None:
               f"max {max(walls):.3f}), CPU median {median([t.cpu_s for t in results.version]):.3f} s")
         print()
     print("whole processes: wall = spawn to exit; CPU and peak from os.wait4; job s = the summary line's "
-          "duration_s; outside s = wall - job s; fping ran just before, on the same targets")
+          "duration_s; outside s = wall - job s; limit s = N x count / rate; fping ran just before, on the same "
+          "targets")
     rows = []
     for run in results.processes:
         timed, fp = run.netwatch, run.fping
         rows.append([
             run.backend, f"{run.n:,}", str(run.run), run.icmp_socket or "-", seconds(timed.wall_s),
             seconds(timed.cpu_s),
-            f"{timed.peak_mb:.0f}", seconds(run.job_s),
+            f"{timed.peak_mb:.0f}", seconds(run.job_s), seconds(physical_limit_s(run.n, args.rate)),
             seconds(timed.wall_s - run.job_s) if run.job_s is not None else "-",
             f"{run.counts.ok}/{run.counts.failed}", str(timed.exit_code),
             seconds(fp.wall_s) if fp else "-", seconds(fp.cpu_s) if fp else "-",
             f"{fp.ok}/{fp.failed}" if fp else "-", f"{timed.wall_s / fp.wall_s:.2f}" if fp else "-",
         ])
-    header = ["backend", "N", "run", "socket", "wall s", "CPU s", "peak MB", "job s", "outside s", "ok/failed", "exit",
+    header = ["backend", "N", "run", "socket", "wall s", "CPU s", "peak MB", "job s", "limit s", "outside s",
+              "ok/failed", "exit",
               "fping s", "fping CPU", "fping ok/failed", "x fping"]
     print("\n".join(table(header, rows)))
     print()
@@ -387,6 +439,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=120.0, help="limit per process, s (default 120)")
     parser.add_argument("--socket", default="auto", choices=("auto", "raw", "datagram"),
                         help="the config's ping.socket (default auto)")
+    parser.add_argument("--rate", type=int, default=DEFAULT_RATE,
+                        help=f"packets/s of netwatch (ping.rate_limit_pps) and fping (-i 1000/rate ms) "
+                             f"(default {DEFAULT_RATE:,}; at most 100,000, the config's limit)")
     args = parser.parse_args(argv)
     try:
         args.sizes = [int(size) for size in args.sizes.split(",")]
@@ -399,6 +454,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--backends: choose from {','.join(BACKENDS)}")
     if args.repeat < 1 or args.version_runs < 1:
         parser.error("--repeat and --version-runs: at least 1")
+    if not 1 <= args.rate <= 100_000:
+        parser.error("--rate: between 1 and 100,000 packets/s")
     return args
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from netwatch.core.addresses import choose_address, families_needed, families_of, ip_version, is_ipv4
@@ -14,6 +16,21 @@ from netwatch.core.addresses import choose_address, families_needed, families_of
 def test_ip_version(text: str, version: int | None) -> None:
     assert ip_version(text) == version
     assert is_ipv4(text) == (version == 4)
+
+
+@pytest.mark.parametrize("text", [
+    "0.0.0.0", "255.255.255.255", "127.1.2.3", "127.0.0.01", "0127.0.0.1", "127.0.0.256", "127.0.0.1 ",
+    " 127.0.0.1", "127.0.0.1.", ".127.0.0.1", "1.2.3.4.5", "127..0.1", "1.2.3.4444", "\uff11.0.0.1",
+    "\u0663.0.0.1", "0x7f.0.0.1", "+1.2.3.4", "1.2.3.-4", "1_0.2.3.4", "127.1",
+])
+def test_ip_version_of_dotted_text_is_what_ipaddress_reads(text: str) -> None:
+    """ip_version's own check of dotted IPv4 text accepts exactly what ipaddress does."""
+    try:
+        expected: int | None = ipaddress.ip_address(text).version
+    except ValueError:
+        expected = None
+
+    assert ip_version(text) == expected
 
 
 NAME = ["2001:db8::1", "192.0.2.1", "2001:db8::2", "192.0.2.2"]  # a resolver's order

@@ -35,6 +35,7 @@ from netns import (
     run_in_namespace,
 )
 
+from netwatch.core.addresses import parse_ip
 from netwatch.errors import NoPermission, Stopped
 from netwatch.probes import icmp
 from netwatch.probes.icmp import (
@@ -376,6 +377,18 @@ def test_an_ipv6_zone_is_an_invalid_address(pinger: Pinger) -> None:
 
     assert results["zoned"] == ProbeResult(0, 0, (), 1, "invalid IP address: 'fe80::1%lo'")
     assert results["good"].received == 3
+
+
+@pytest.mark.parametrize("text", [
+    "127.0.0.1", "0.0.0.0", "255.255.255.255", "10.1.2.3", "127.1", "127.0.0.01", "0127.0.0.1", "127.0.0.256",
+    "127.0.0.1 ", " 127.0.0.1", "127.0.0.1.", "1.2.3.4.5", "127..0.1", "127.0.0.1\x00", "\uff11.0.0.1",
+    "\u0663.0.0.1", "0x7f.0.0.1", "", "host", "::1", "::FFFF:127.0.0.1", "2001:DB8::0:1", "fe80::1%lo",
+])
+def test_a_target_address_is_parsed_once_as_parse_ip_reads_it(text: str) -> None:
+    """The sweep's own parse (the C parser for dotted IPv4) accepts and spells an address as parse_ip does."""
+    address = parse_ip(text)
+
+    assert icmp._parse_address(text) == (None if address is None else (address.version, str(address), address.packed))
 
 
 @needs_root

@@ -10,8 +10,9 @@ it on datagram sockets and for ICMPv6). Replies are matched here on identifier,
 sequence, source address and a per-sweep payload token carrying a 32-bit packet index, whatever
 the socket, so a reply later than its timeout is counted as lost and never credited to another
 request or host (which ``pythonping.ping()`` does). RTTs come from kernel receive timestamps.
-Each address is parsed once per sweep; the send and receive paths build no object per packet
-beyond the request's bytes.
+Each address is parsed once per sweep (dotted IPv4 by the C parser); the send path builds no object
+per packet beyond the request's bytes and its send time, and waits go by the next send, the next
+expiry and check_stop(), so replies are read in batches while requests are due.
 
 What differs between the two kinds is confined to the socket's edges: a datagram socket's kernel
 sets the echo identifier (the socket's bound "port") and the checksum, delivers only echo replies
@@ -24,13 +25,13 @@ from __future__ import annotations
 
 import errno
 import heapq
-import ipaddress
 import logging
 import os
 import select
 import socket
 import struct
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -72,14 +73,16 @@ _ERROR_ANCILLARY = socket.CMSG_SPACE(_EXTENDED_ERR.size + 16) + socket.CMSG_SPAC
 _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 
 _SOCKET_BUFFER = 8 * 1024 * 1024
-_MAX_WAIT_S = 0.005  # longest wait between two check_stop() calls
-_EXPIRY_GRACE_S = 0.002  # lets a reply queued right at its deadline be read before expiry
+_MAX_WAIT_NS = 5_000_000  # longest wait between two check_stop() calls
+_EXPIRY_GRACE_NS = 2_000_000  # lets a reply queued right at its deadline be read before expiry
 _SECOND_NS = 1_000_000_000
 _CATCH_UP_NS = 2_000_000  # a late wake-up may be made up for by sending up to this far ahead of schedule
+_BATCH_NS = 500_000  # a quarter of that: requests are sent in bursts of what falls due in this time
 _DRAIN_BATCH = 1024
 _MAX_DEFERRALS = 1000  # full send buffer: retry a request for about 1 s, then report it
+_DEFER_NS = 1_000_000  # how long a request the full send buffer refused waits
 
-_PENDING, _DONE = 0, 1
+_SENT, _DEFERRED, _FAILED = 0, 1, 2  # what became of a request the socket refused at first
 
 
 @dataclass(frozen=True)
@@ -196,8 +199,10 @@ class _Host:
         "attempt",
         "channel",
         "deferrals",
+        "due_ns",
+        "index",
         "key",
-        "last_send",
+        "last_send_ns",
         "next_round",
         "outstanding",
         "packed",
@@ -209,14 +214,16 @@ class _Host:
         "unreachable",
     )
 
-    def __init__(self, target: Target, address: ipaddress.IPv4Address | ipaddress.IPv6Address, channel: int) -> None:
-        self.key = target.key
-        self.address = str(address)  # as the kernel spells a reply's source (compared first: cheaper)
-        self.packed = address.packed  # replies and errors are matched on it, whatever the text's spelling
-        self.sockaddr = (self.address, 0)
-        self.channel = channel  # index of the socket (one per address family) it is pinged over
+    def __init__(self, index: int, key: str, address: str, packed: bytes, channel: _Channel) -> None:
+        self.index = index  # of its target: breaks ties between equal due times
+        self.key = key
+        self.address = address  # as the kernel spells a reply's source (compared first: cheaper)
+        self.packed = packed  # replies and errors are matched on it, whatever the text's spelling
+        self.sockaddr = (address, 0)
+        self.channel = channel  # the socket (one per address family) it is pinged over
         self.attempt = 1
-        self.last_send = 0.0
+        self.last_send_ns = 0
+        self.due_ns = 0  # when its next request may go, while it waits in a queue
         self.deferrals = 0
         self.reset()
 
@@ -252,17 +259,19 @@ def sweep(
     if len(set(keys)) != len(keys):
         raise ValueError("target keys must be unique within a sweep")
     results: dict[str, ProbeResult] = {}
-    by_family: dict[int, list[tuple[Target, ipaddress.IPv4Address | ipaddress.IPv6Address]]] = {}
-    for target in targets:
-        address = parse_ip(target.address)
-        if address is None:
+    by_family: dict[int, list[tuple[int, str, str, bytes]]] = {}
+    for index, target in enumerate(targets):
+        parsed = _parse_address(target.address)
+        if parsed is None:
             results[target.key] = ProbeResult(0, 0, (), 1, f"invalid IP address: {target.address!r}")
         else:
-            by_family.setdefault(address.version, []).append((target, address))
+            number, text, packed = parsed
+            by_family.setdefault(number, []).append((index, target.key, text, packed))
     if by_family:
         started = time.monotonic()
+        token = os.urandom(8)  # one token and one packet numbering for all sockets (see _Sweep)
         with ExitStack() as stack:
-            sockets: list[tuple[_Family, socket.socket]] = []
+            channels: list[_Channel] = []
             hosts: list[_Host] = []
             for number in sorted(by_family):
                 family = _FAMILY[number]
@@ -272,16 +281,32 @@ def sweep(
                     raise NoPermission(_permission_problem(settings.socket, configured=False)) from None
                 except OSError as exc:
                     error = f"no {family.label} socket: {exc.strerror or exc}"
-                    results.update((t.key, ProbeResult(0, 0, (), 1, error)) for t, _ in by_family[number])
+                    results.update((key, ProbeResult(0, 0, (), 1, error)) for _, key, _, _ in by_family[number])
                     continue
-                hosts += [_Host(target, address, len(sockets)) for target, address in by_family[number]]
-                sockets.append((family, sock))
-            engine = _Sweep(sockets, settings, check_stop, hosts)
+                channel = _Channel(family, sock, settings.socket == RAW, token)
+                hosts += [_Host(*host, channel) for host in by_family[number]]
+                channels.append(channel)
+            engine = _Sweep(channels, token, settings, check_stop, hosts)
             engine.run()
         log.debug("swept %d hosts, %d requests, over %d %s ICMP sockets, in %.3f s", len(hosts),
-                  len(engine.packet_host), len(sockets), settings.socket, time.monotonic() - started)
+                  len(engine.packet_host), len(channels), settings.socket, time.monotonic() - started)
         results.update((host.key, host.result()) for host in hosts)
     return {key: results[key] for key in keys}
+
+
+def _parse_address(text: str) -> tuple[int, str, bytes] | None:
+    """A target's IP version, canonical text and packed bytes, parsed once; None when not an IP literal.
+
+    Dotted IPv4 literals, nearly all of a sweep, take the C parser, which accepts exactly the texts
+    parse_ip does (four decimal octets up to 255, no leading zero), and they are already canonical.
+    """
+    try:
+        return IPV4, text, socket.inet_pton(socket.AF_INET, text)
+    except (OSError, ValueError):
+        address = parse_ip(text)
+    if address is None:
+        return None
+    return address.version, str(address), address.packed
 
 
 def _check_settings(settings: PingSettings) -> None:
@@ -384,131 +409,180 @@ def _packed(family: _Family, address: str) -> bytes:
 class _Channel:
     """One socket of a sweep, the template of its requests and what its replies are matched on."""
 
-    __slots__ = ("family", "identifier", "ip_header", "raw", "sock", "template")
+    __slots__ = ("family", "identifier", "ip_header", "raw", "request", "sendto", "sock")
 
     def __init__(self, family: _Family, sock: socket.socket, raw: bool, token: bytes) -> None:
         self.family = family
         self.sock = sock
+        self.sendto = sock.sendto
         self.raw = raw
         # A raw socket's IPv4 replies start with the IP header; its ICMPv6 ones and a datagram socket's do not.
         self.ip_header = raw and family.number == IPV4
         # A datagram socket's kernel writes the socket's bound port as the identifier (as we do here).
         self.identifier = int.from_bytes(os.urandom(2), "big") if raw else sock.getsockname()[1]
         # The checksum is ours only on a raw IPv4 socket; the kernel computes the others'.
-        self.template = EchoTemplate(family.echo_request, self.identifier, token, checksummed=self.ip_header)
+        self.request = EchoTemplate(family.echo_request, self.identifier, token, checksummed=self.ip_header).request
 
 
 class _Sweep:
-    """One run of the send/receive loop over one socket per address family."""
+    """One run of the send/receive loop over one socket per address family.
+
+    Times are integer nanoseconds of the monotonic clock. Requests wait in two queues: `rounds`, a
+    FIFO of every host's next request, already in due order (each is due one interval after the
+    host's previous send, and sends go out in time order), and `later`, a heap of the few whose due
+    time breaks that order (retries, requests a full send buffer deferred). A packet's timeout is
+    the same for all, so packets expire in the order they were sent. Per packet the engine keeps
+    its host (None once answered or expired) and its send time, nothing else.
+    """
 
     def __init__(
         self,
-        sockets: list[tuple[_Family, socket.socket]],
+        channels: list[_Channel],
+        token: bytes,
         settings: PingSettings,
         check_stop: Callable[[], None],
         hosts: list[_Host],
     ) -> None:
         # One token and one packet numbering for all sockets: a reply is credited only to the request it echoes.
-        self.token = os.urandom(8)
-        self.channels = [_Channel(family, sock, settings.socket == RAW, self.token) for family, sock in sockets]
-        self.socks = [channel.sock for channel in self.channels]
+        self.token = token
+        self.channels = channels
+        self.socks = [channel.sock for channel in channels]
         self.settings = settings
         self.check_stop = check_stop
-        self.hosts = hosts
+        self.count = settings.count
+        self.interval_ns = int(settings.interval_s * 1e9)
         self.timeout_ns = int(settings.timeout_s * 1e9)
         self.active = len(hosts)
-        # (due time, host index) of the next request of every host still sending
-        self.schedule: list[tuple[float, int]] = []
-        # per packet index: host index, send time (ns, CLOCK_REALTIME like the kernel timestamps),
-        # deadline (monotonic), state
-        self.packet_host: list[int] = []
+        self.rounds: deque[_Host] = deque(hosts)
+        self.later: list[tuple[int, int, _Host]] = []  # (due, host index, host)
+        self.packet_host: list[_Host | None] = []
+        # Monotonic, read before the send; a reply's kernel timestamp (CLOCK_REALTIME) is brought
+        # onto this clock by the offset between the two clocks, read once per pass of the loop.
         self.packet_sent_ns: list[int] = []
-        self.packet_deadline: list[float] = []
-        self.packet_state = bytearray()
         self.unexpired = 0  # packets before this index are answered or expired
 
     def run(self) -> None:
-        monotonic_ns = time.monotonic_ns
+        monotonic_ns, realtime_ns = time.monotonic_ns, time.time_ns
+        check_stop, drain, expire = self.check_stop, self._drain, self._expire
+        rounds, later, channels = self.rounds, self.later, self.channels
+        packet_host, packet_sent_ns = self.packet_host, self.packet_sent_ns
+        count, interval_ns = self.count, self.interval_ns
         now_ns = monotonic_ns()
+        for host in rounds:
+            host.due_ns = now_ns
         # One pacer for every socket: the rate limit is the sweep's, whatever the families.
         pacer = Pacer(self.settings.rate_pps, now_ns)
+        book = pacer.book
         next_slot_ns = pacer.next_ns()
-        schedule = self.schedule = [(now_ns / 1e9, index) for index in range(len(self.hosts))]  # sorted: a heap
-        send = self._send
         while self.active:
-            self.check_stop()
+            check_stop()
+            offset_ns = realtime_ns() - monotonic_ns()
             now_ns = monotonic_ns()
-            now = now_ns / 1e9
-            while schedule and now_ns >= next_slot_ns and schedule[0][0] <= now:
-                send(heapq.heappop(schedule)[1], now)
+            while now_ns >= next_slot_ns:
+                if later and (not rounds or later[0][0] < rounds[0].due_ns):
+                    if later[0][0] > now_ns:
+                        break
+                    host = heapq.heappop(later)[2]
+                elif rounds and rounds[0].due_ns <= now_ns:
+                    host = rounds.popleft()
+                else:
+                    break
+                channel = host.channel
+                index = len(packet_host)
+                packet = channel.request(index)
+                try:
+                    channel.sendto(packet, host.sockaddr)
+                    outcome = _SENT
+                except OSError as exc:
+                    outcome = self._send_again(channel, packet, host, exc)
+                if outcome == _DEFERRED:
+                    host.due_ns = now_ns + _DEFER_NS
+                    heapq.heappush(later, (host.due_ns, host.index, host))
+                else:
+                    if outcome == _SENT:
+                        packet_host.append(host)
+                        packet_sent_ns.append(now_ns)
+                        host.sent += 1
+                        host.outstanding += 1
+                    host.last_send_ns = now_ns
+                    host.next_round += 1
+                    if host.next_round < count:
+                        host.due_ns = now_ns + interval_ns
+                        rounds.append(host)
+                    elif host.outstanding == 0:
+                        self._finish_check(host, now_ns)
                 now_ns = monotonic_ns()
-                now = now_ns / 1e9
                 # Booked even when a full send buffer refused the request: that can only lower the rate.
-                next_slot_ns = pacer.book(now_ns)
-            for channel in self.channels:
-                self._drain(channel)
-            self._expire(now)
-            self._wait(next_slot_ns / 1e9)
+                next_slot_ns = book(now_ns)
+            for channel in channels:
+                drain(channel, offset_ns, now_ns)
+            expire(now_ns)
+            self._wait(next_slot_ns)
 
-    def _wait(self, next_slot: float) -> None:
-        wake = time.monotonic() + _MAX_WAIT_S
-        if self.schedule:
-            wake = min(wake, max(self.schedule[0][0], next_slot))
-        if self.unexpired < len(self.packet_deadline):
-            wake = min(wake, self.packet_deadline[self.unexpired] + _EXPIRY_GRACE_S)
-        delay = wake - time.monotonic()
-        if delay > 0:
-            select.select(self.socks, [], [], delay)
+    def _send_again(self, channel: _Channel, packet: bytes, host: _Host, exc: OSError) -> int:
+        """After a refused send: _SENT when a retry sent it, _DEFERRED to try later, else _FAILED.
 
-    def _send(self, host_index: int, now: float) -> None:
-        host = self.hosts[host_index]
-        channel = self.channels[host.channel]
-        index = len(self.packet_host)
-        packet = channel.template.request(index)
-        try:
-            sent_ns = time.time_ns()
-            self._sendto(channel, packet, host.sockaddr)
-        except (BlockingIOError, InterruptedError):
-            host.deferrals += 1
-            if host.deferrals <= _MAX_DEFERRALS:
-                heapq.heappush(self.schedule, (now + 0.001, host_index))
-                return
-            host.send_error = "send failed: socket send buffer full"
-        except OSError as exc:
-            host.send_error = f"send failed: {exc.strerror or exc}"
-        else:
-            self.packet_host.append(host_index)
-            self.packet_sent_ns.append(sent_ns)
-            self.packet_deadline.append(now + self.settings.timeout_s)
-            self.packet_state.append(_PENDING)
-            host.sent += 1
-            host.outstanding += 1
-        host.last_send = now
-        host.next_round += 1
-        if host.next_round < self.settings.count:
-            heapq.heappush(self.schedule, (now + self.settings.interval_s, host_index))
-        elif host.outstanding == 0:
-            self._finish_check(host_index, now)
-
-    @staticmethod
-    def _sendto(channel: _Channel, packet: bytes, sockaddr: tuple[str, int]) -> None:
-        try:
-            channel.sock.sendto(packet, sockaddr)
-        except (BlockingIOError, InterruptedError):
-            raise
-        except OSError:
-            if channel.raw:
-                raise
+        _FAILED sets the host's send_error.
+        """
+        if not isinstance(exc, (BlockingIOError, InterruptedError)) and not channel.raw:
             # An ICMP error about any earlier request also fails a datagram socket's next send or
             # receive, once (IP_RECVERR sets the socket error): only a failure the retry repeats
             # belongs to this request.
-            channel.sock.sendto(packet, sockaddr)
+            try:
+                channel.sendto(packet, host.sockaddr)
+                return _SENT
+            except OSError as again:
+                exc = again
+        if isinstance(exc, (BlockingIOError, InterruptedError)):
+            host.deferrals += 1
+            if host.deferrals <= _MAX_DEFERRALS:
+                return _DEFERRED
+            host.send_error = "send failed: socket send buffer full"
+        else:
+            host.send_error = f"send failed: {exc.strerror or exc}"
+        return _FAILED
 
-    def _drain(self, channel: _Channel) -> None:
+    def _wait(self, next_slot_ns: int) -> None:
+        """Sleeps until the next send, expiry or check_stop() call, whichever is first.
+
+        Replies may wait in the socket's queue while a send is due first: their RTTs come from
+        kernel timestamps, and the next pass reads them before it expires anything. Only a wait
+        with nothing to send before it ends also wakes up for a reply.
+        """
+        now_ns = time.monotonic_ns()
+        wake_ns = now_ns + _MAX_WAIT_NS
+        send_ns = wake_ns + 1
+        if self.rounds:
+            send_ns = self.rounds[0].due_ns
+        if self.later:
+            send_ns = min(send_ns, self.later[0][0])
+        send_ns = max(send_ns, next_slot_ns)
+        if self.unexpired < len(self.packet_sent_ns):
+            wake_ns = min(wake_ns, self.packet_sent_ns[self.unexpired] + self.timeout_ns + _EXPIRY_GRACE_NS)
+        if send_ns <= wake_ns:
+            # A send due sooner than one batch waits for the batch: the pacer lets the packets due meanwhile
+            # go back to back, and the pass's fixed cost (a wake-up, a read of each socket) is shared by them.
+            wake_ns = min(wake_ns, max(send_ns, now_ns + _BATCH_NS))
+            if wake_ns > now_ns:
+                time.sleep((wake_ns - now_ns) / 1e9)
+        elif wake_ns > now_ns:
+            select.select(self.socks, [], [], (wake_ns - now_ns) / 1e9)
+
+    def _drain(self, channel: _Channel, offset_ns: int, now_ns: int) -> None:
+        """Reads what one socket queued: echo replies matched to their requests, ICMP errors.
+
+        `offset_ns`: CLOCK_REALTIME minus the monotonic clock; `now_ns`: monotonic, of this pass.
+        """
         if not channel.raw:
-            self._drain_errors(channel)
+            self._drain_errors(channel, now_ns)
         recvmsg = channel.sock.recvmsg
-        handle = self._handle
+        unpack_from = REQUEST.unpack_from
+        family = channel.family
+        ip_header, reply_type, unreachable = channel.ip_header, family.echo_reply, family.unreachable
+        identifier, token = channel.identifier, self.token
+        packet_host, packet_sent_ns = self.packet_host, self.packet_sent_ns
+        timeout_ns, count = self.timeout_ns, self.count
+        sent = len(packet_host)
         for _ in range(_DRAIN_BATCH):
             try:
                 data, ancdata, _flags, source = recvmsg(2048, _ANCILLARY)
@@ -517,15 +591,43 @@ class _Sweep:
             except OSError:
                 if channel.raw:
                     raise
-                continue  # the socket error an ICMP error set (see _sendto); the error queue has its details
+                continue  # the socket error an ICMP error set (see _send_again); the error queue has its details
+            start = (data[0] & 0x0F) * 4 if ip_header and data else 0
+            if len(data) < start + REQUEST.size:
+                if len(data) >= start + _ICMP_HEADER.size and data[start] == unreachable:
+                    self._handle_unreachable(channel, data[start + 1], data[start + _ICMP_HEADER.size :], now_ns)
+                continue
+            kind, _code, _checksum, echoed_identifier, sequence, echoed_token, index = unpack_from(data, start)
+            if kind != reply_type:
+                if kind == unreachable:
+                    self._handle_unreachable(channel, data[start + 1], data[start + _ICMP_HEADER.size :], now_ns)
+                continue
+            # The request it echoes: identifier, token, index and sequence all ours, still pending, same socket.
+            if echoed_identifier != identifier or echoed_token != token or index >= sent or index & 0xFFFF != sequence:
+                continue
+            host = packet_host[index]
+            if host is None or host.channel is not channel:
+                continue
+            address = source[0]
+            if host.address != address and host.packed != _packed(family, address):
+                continue
             received_ns = None
-            for level, kind, value in ancdata:
-                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
+            for level, option, value in ancdata:
+                if level == socket.SOL_SOCKET and option == _SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
                     seconds, nanoseconds = _TIMESPEC.unpack_from(value)
-                    received_ns = seconds * 1_000_000_000 + nanoseconds
-            handle(channel, data, source[0], received_ns if received_ns is not None else time.time_ns())
+                    received_ns = seconds * _SECOND_NS + nanoseconds
+            if received_ns is None:
+                received_ns = time.time_ns()
+            rtt_ns = received_ns - offset_ns - packet_sent_ns[index]
+            if rtt_ns <= timeout_ns:
+                host.received += 1
+                host.rtts.append(max(rtt_ns, 0) / 1e6)
+            packet_host[index] = None
+            host.outstanding -= 1
+            if host.outstanding == 0 and host.next_round >= count:
+                self._finish_check(host, now_ns)
 
-    def _drain_errors(self, channel: _Channel) -> None:
+    def _drain_errors(self, channel: _Channel, now_ns: int) -> None:
         """Reads a datagram socket's error queue: each entry an ICMP error quoting one of our requests."""
         family = channel.family
         for _ in range(_DRAIN_BATCH):
@@ -538,111 +640,71 @@ class _Sweep:
                 if level == family.error_level and kind == family.error_option and len(value) >= _EXTENDED_ERR.size:
                     _errno, origin, icmp_type, code, _pad, _info, _data = _EXTENDED_ERR.unpack_from(value)
                     if origin == family.error_origin and icmp_type == family.unreachable:
-                        self._unreachable(channel, code, _packed(family, destination[0]), quoted)
+                        self._unreachable(channel, code, _packed(family, destination[0]), quoted, now_ns)
 
-    def _handle(self, channel: _Channel, data: bytes, source: str, received_ns: int) -> None:
-        """One datagram a socket read: an echo reply (`source`: the address the kernel reported) or an error."""
-        header_len = (data[0] & 0x0F) * 4 if channel.ip_header and data else 0
-        if len(data) < header_len + _ICMP_HEADER.size:
-            return
-        kind = data[header_len]
-        if kind == channel.family.echo_reply:
-            if len(data) < header_len + REQUEST.size:
-                return
-            _kind, _code, _checksum, identifier, sequence, token, index = REQUEST.unpack_from(data, header_len)
-            index = self._packet_index(channel, identifier, sequence, token, index)
-            if index is None or self.packet_state[index] != _PENDING:
-                return
-            host_index = self.packet_host[index]
-            host = self.hosts[host_index]
-            if host.address != source and host.packed != _packed(channel.family, source):
-                return
-            rtt_ns = received_ns - self.packet_sent_ns[index]
-            if rtt_ns <= self.timeout_ns:
-                host.received += 1
-                host.rtts.append(max(rtt_ns, 0) / 1e6)
-            self._close_packet(index)
-        elif kind == channel.family.unreachable:
-            self._handle_unreachable(channel, data[header_len + 1], data[header_len + _ICMP_HEADER.size :])
-
-    def _handle_unreachable(self, channel: _Channel, code: int, quoted: bytes) -> None:
+    def _handle_unreachable(self, channel: _Channel, code: int, quoted: bytes, now_ns: int) -> None:
         """Matches a destination-unreachable (as a raw socket reads it) on the request it quotes."""
         if channel.family.number == IPV4:
             if len(quoted) < 20 or quoted[9] != socket.IPPROTO_ICMP:
                 return
-            self._unreachable(channel, code, quoted[16:20], quoted[(quoted[0] & 0x0F) * 4 :])
+            self._unreachable(channel, code, quoted[16:20], quoted[(quoted[0] & 0x0F) * 4 :], now_ns)
         # The quoted IPv6 header: next header at 6, destination at 24-40 (our requests carry no extension headers).
         elif len(quoted) >= 40 and quoted[6] == socket.IPPROTO_ICMPV6:
-            self._unreachable(channel, code, quoted[24:40], quoted[40:])
+            self._unreachable(channel, code, quoted[24:40], quoted[40:], now_ns)
 
-    def _unreachable(self, channel: _Channel, code: int, destination: bytes, request: bytes) -> None:
+    def _unreachable(self, channel: _Channel, code: int, destination: bytes, request: bytes, now_ns: int) -> None:
         """Matches a destination-unreachable on the request it quotes (from its ICMP header on)."""
         if len(request) < _ICMP_HEADER.size:
             return
         kind, _code, _checksum, identifier, sequence = _ICMP_HEADER.unpack_from(request)
         if kind != channel.family.echo_request or identifier != channel.identifier:
             return
+        packet_host = self.packet_host
         index = None
         if len(request) >= REQUEST.size:
             _kind, _code, _checksum, _identifier, _sequence, token, quoted_index = REQUEST.unpack_from(request)
-            index = self._packet_index(channel, identifier, sequence, token, quoted_index)
+            if token == self.token and quoted_index < len(packet_host) and quoted_index & 0xFFFF == sequence:
+                index = quoted_index
         if index is None:
             # The quote may stop after the ICMP header: find the pending request by sequence.
-            index = next(
-                (
-                    candidate
-                    for candidate in range(sequence, len(self.packet_host), 0x10000)
-                    if self.packet_state[candidate] == _PENDING
-                    and self.hosts[self.packet_host[candidate]].packed == destination
-                ),
-                None,
-            )
-        if index is None or self.packet_state[index] != _PENDING:
+            index = next((candidate for candidate in range(sequence, len(packet_host), 0x10000)
+                          if (pending := packet_host[candidate]) is not None and pending.packed == destination),
+                         None)
+        if index is None:
             return
-        host = self.hosts[self.packet_host[index]]
-        if host.packed != destination or self.channels[host.channel] is not channel:
+        host = packet_host[index]
+        if host is None or host.packed != destination or host.channel is not channel:
             return
         family = channel.family
         text = family.unreachable_text.get(code, "destination unreachable")
         host.unreachable = f"{text} ({family.label} {family.unreachable}/{code})"
-        self._close_packet(index)
+        self._close_packet(index, now_ns)
 
-    def _packet_index(self, channel: _Channel, identifier: int, sequence: int, token: bytes, index: int) -> int | None:
-        """The request a reply (or a quote) echoes: identifier, token, index and sequence all ours."""
-        if identifier != channel.identifier or token != self.token or index >= len(self.packet_host):
-            return None
-        if index & 0xFFFF != sequence:
-            return None
-        if self.channels[self.hosts[self.packet_host[index]].channel] is not channel:
-            return None
-        return index
-
-    def _expire(self, now: float) -> None:
+    def _expire(self, now_ns: int) -> None:
         """Counts every request still unanswered at its deadline as lost."""
-        state, deadline = self.packet_state, self.packet_deadline
-        index, end = self.unexpired, len(state)
+        packet_host, packet_sent_ns = self.packet_host, self.packet_sent_ns
+        index, end = self.unexpired, len(packet_host)
+        sent_by_ns = now_ns - self.timeout_ns - _EXPIRY_GRACE_NS  # requests sent by then are expired
         while index < end:
-            if state[index] == _PENDING:
-                if deadline[index] + _EXPIRY_GRACE_S > now:
+            if packet_host[index] is not None:
+                if packet_sent_ns[index] > sent_by_ns:
                     break
-                self._close_packet(index)
+                self._close_packet(index, now_ns)
             index += 1
         self.unexpired = index
 
-    def _close_packet(self, index: int) -> None:
-        self.packet_state[index] = _DONE
-        host_index = self.packet_host[index]
-        host = self.hosts[host_index]
+    def _close_packet(self, index: int, now_ns: int) -> None:
+        host = self.packet_host[index]
+        self.packet_host[index] = None
         host.outstanding -= 1
-        if host.outstanding == 0 and host.next_round >= self.settings.count:
-            self._finish_check(host_index, time.monotonic())
+        if host.outstanding == 0 and host.next_round >= self.count:
+            self._finish_check(host, now_ns)
 
-    def _finish_check(self, host_index: int, now: float) -> None:
-        host = self.hosts[host_index]
+    def _finish_check(self, host: _Host, now_ns: int) -> None:
         if host.received == 0 and host.attempt <= self.settings.retries:
             host.attempt += 1
             host.reset()
-            due = max(now, host.last_send + self.settings.interval_s)
-            heapq.heappush(self.schedule, (due, host_index))
+            host.due_ns = max(now_ns, host.last_send_ns + self.interval_ns)
+            heapq.heappush(self.later, (host.due_ns, host.index, host))
             return
         self.active -= 1
