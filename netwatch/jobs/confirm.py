@@ -9,14 +9,12 @@ differ only in what they check and in how they tell about a change (`Voice`).
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from netwatch.clients import sigma
 from netwatch.clients.sigma import SigmaEvent
+from netwatch.collector import collector_paused
 from netwatch.config import Config
 from netwatch.core import rollup
 from netwatch.core.checks import CheckResult
@@ -116,7 +115,10 @@ def finish_pass(deps: Deps, config: Config, run: RunContext, shard: Shard, subje
     with `counts` (what the job checked), the pass's own counts and `commit_ms`: the transaction's
     milliseconds, from its first statement to its COMMIT done."""
     began = time.perf_counter()
-    with _no_collection(), deps.engine.begin() as conn:
+    # The transaction's rows, check entries and tallies (about 100,000 objects at 10,000 hosts) live
+    # until it ends: a collection inside would free next to nothing, yet walk them all, 25-50 ms a time
+    # with SQLite's write lock held.
+    with collector_paused(), deps.engine.begin() as conn:
         committed = commit_pass(conn, subjects, checks, kinds, shard, voice, config, deps.sigma is not None, run,
                                 answers)
         deps.stop.check()
@@ -135,24 +137,6 @@ def finish_pass(deps: Deps, config: Config, run: RunContext, shard: Shard, subje
         "notifications": committed.notifications,
         "commit_ms": commit_ms,
     })
-
-
-@contextmanager
-def _no_collection() -> Iterator[None]:
-    """The cyclic garbage collector paused (and resumed if it ran before).
-
-    A pass's transaction allocates its rows, check entries and tallies, about 100,000 objects at
-    10,000 hosts, nearly all alive until it ends: a collection then frees next to nothing, yet
-    each one walks them all, 25-50 ms per pass inside the transaction (SQLite's write lock held).
-    Reference counting still frees everything else; what waits is at most one pass's cycles.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def log_undelivered(events: Iterable[OutboxItem], noun: str) -> None:
