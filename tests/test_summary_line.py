@@ -1,4 +1,4 @@
-"""ping-sweep's one summary line per run: duration_s and exit_code, in text and JSON logs, both databases."""
+"""ping-sweep's one summary line per run: duration_s, exit_code and commit_ms, in text and JSON logs, both databases."""
 
 from __future__ import annotations
 
@@ -58,6 +58,11 @@ def test_successful_run_logs_duration_and_exit_code_0(nwi: InProcess, log_format
     assert isinstance(fields["duration_s"], float | int)
     assert 0 <= fields["duration_s"] < 60
     assert fields["hosts"] == 2
+    # commit_ms (README, step 4): the pass's transaction, part of the run, also in the run's counts.
+    assert type(fields["commit_ms"]) is int
+    assert 0 <= fields["commit_ms"] <= fields["duration_s"] * 1000
+    [run] = [row for row in nwi.rows("job_runs") if row["job"] == "ping-sweep"]
+    assert json.loads(run["counts"])["commit_ms"] == fields["commit_ms"]
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
