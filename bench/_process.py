@@ -90,3 +90,9 @@ def summary_fields(stderr: str, message: str) -> dict[str, object] | None:
         if isinstance(entry, dict) and entry.get("msg") == message:
             return entry
     return None
+
+
+def field_count(fields: Mapping[str, object], key: str) -> int:
+    """A count of a summary line's `fields`: its value where it is an integer, else 0."""
+    value = fields.get(key)
+    return value if isinstance(value, int) else 0

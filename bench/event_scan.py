@@ -56,7 +56,7 @@ import psutil
 import pymysql
 import yaml
 from _databases import MYSQL_HOST, MYSQL_PORT, mysql_available, throwaway_database
-from _process import Timed, child_env, failure, run_timed, stop_server, summary_fields
+from _process import Timed, child_env, failure, field_count, run_timed, stop_server, summary_fields
 
 HERE = Path(__file__).resolve().parent
 PROFILER = HERE / "_event_scan_driver.py"
@@ -96,8 +96,7 @@ class JobRun:
     fields: dict[str, object]
 
     def count(self, key: str) -> int:
-        value = self.fields.get(key)
-        return value if isinstance(value, int) else 0
+        return field_count(self.fields, key)
 
 
 @dataclass

@@ -47,7 +47,7 @@ import pymysql
 import trustme
 import yaml
 from _databases import MYSQL_HOST, MYSQL_PORT, mysql_available, throwaway_database
-from _process import Timed, child_env, failure, run_timed, stop_server, summary_fields
+from _process import Timed, child_env, failure, field_count, run_timed, stop_server, summary_fields
 
 HERE = Path(__file__).resolve().parent
 SERVER = HERE / "_https_server.py"
@@ -79,8 +79,7 @@ class Round:
     fields: dict[str, object]
 
     def count(self, key: str) -> int:
-        value = self.fields.get(key)
-        return value if isinstance(value, int) else 0
+        return field_count(self.fields, key)
 
     @property
     def kind(self) -> str:
