@@ -48,7 +48,6 @@ SOCKET_KINDS = (RAW, DATAGRAM)
 AUTO = "auto"  # a preference: datagram where permitted, else raw
 
 IPV4, IPV6 = 4, 6
-FAMILIES = (IPV4, IPV6)
 
 # Linux constants the socket module does not export.
 _SOL_RAW = 255
