@@ -7,6 +7,7 @@ net.ipv4.ping_group_range lets every group open one (needs network namespaces).
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import json
 import os
@@ -134,6 +135,54 @@ def test_sweep_ends_once_everything_answered(pinger: Pinger) -> None:
 
     # Bound: 1 interval + 40 packets at 1000/s; nothing waits for the 5 s timeout.
     assert time.monotonic() - started < 1.0
+
+
+def test_sweep_returns_at_its_last_reply(pinger: Pinger) -> None:
+    """No wait after the last request is answered: not even the engine's longest one (5 ms)."""
+    settings = PingSettings(count=1, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=1000)
+
+    def timed_sweep() -> float:
+        started = time.monotonic()
+        assert sweep([Target("localhost", "127.0.0.1")], settings).popitem()[1].received == 1
+        return time.monotonic() - started
+
+    walls = [pinger.call(timed_sweep) for _ in range(5)]
+
+    assert min(walls) < 0.004, walls
+
+
+def test_no_cyclic_collection_during_a_sweep_and_the_collector_is_back_after(pinger: Pinger) -> None:
+    enabled: list[bool] = []
+
+    pinger.sweep(loopback_targets(20), FAST, lambda: enabled.append(gc.isenabled()))
+
+    assert enabled and not any(enabled)
+    assert gc.isenabled()
+
+
+@requires_netns
+def test_a_host_is_let_go_and_its_result_made_as_its_check_ends(pinger: Pinger) -> None:
+    """While a slow host's request is out, the hosts already answered are results, no longer hosts."""
+    settings = PingSettings(count=1, interval_s=0.0, timeout_s=2.0, retries=0, rate_pps=1000)
+    seen: list[tuple[int, int]] = []
+    started = time.monotonic()
+
+    def count_objects() -> None:
+        if not seen and time.monotonic() - started > 0.3:  # the loopback hosts answered long ago
+            objects = gc.get_objects()
+            seen.append((sum(isinstance(o, icmp._Host) for o in objects),
+                         sum(isinstance(o, ProbeResult) for o in objects)))
+
+    with pinger.lab("nwtfree") as lab:
+        slow = lab.add_slow(delay_s=0.6)
+        started = time.monotonic()
+
+        results = pinger.sweep([*loopback_targets(20), Target("slow", slow)], settings, count_objects)
+
+    assert all(r.received == 1 for r in results.values())
+    [(hosts, probe_results)] = seen
+    assert hosts == 1
+    assert probe_results >= 20
 
 
 def test_rate_limit_spreads_the_packets(pinger: Pinger) -> None:

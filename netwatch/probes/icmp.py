@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
+from netwatch.collector import collector_paused
 from netwatch.core.addresses import parse_ip
 from netwatch.errors import NoPermission
 from netwatch.probes.echo import REQUEST, EchoTemplate
@@ -254,43 +255,55 @@ def sweep(
     raise (the run's Stopped, naming its signal); the sockets are closed in all cases.
     """
     _check_settings(settings)
-    keys = [t.key for t in targets]
-    if len(set(keys)) != len(keys):
+    # In target order from the start: each check's result takes its key's place when the check ends.
+    results: dict[str, ProbeResult | None] = dict.fromkeys(t.key for t in targets)
+    if len(results) != len(targets):
         raise ValueError("target keys must be unique within a sweep")
-    results: dict[str, ProbeResult] = {}
-    by_family: dict[int, list[tuple[int, str, str, bytes]]] = {}
-    for index, target in enumerate(targets):
-        parsed = _parse_address(target.address)
-        if parsed is None:
-            results[target.key] = ProbeResult(0, 0, (), 1, f"invalid IP address: {target.address!r}")
-        else:
-            number, text, packed = parsed
-            by_family.setdefault(number, []).append((index, target.key, text, packed))
-    if by_family:
+    # A sweep makes a few objects per host and per packet and no cycles: a collection, which would
+    # walk every one of them, only delays the sends and replies of its moment.
+    with collector_paused(), ExitStack() as stack:
         started = time.monotonic()
         token = os.urandom(8)  # one token and one packet numbering for all sockets (see _Sweep)
-        with ExitStack() as stack:
-            channels: list[_Channel] = []
-            hosts: list[_Host] = []
-            for number in sorted(by_family):
-                family = _FAMILY[number]
-                try:
-                    sock = stack.enter_context(_open_socket(settings.socket, family))
-                except PermissionError:
-                    raise NoPermission(_permission_problem(settings.socket, configured=False)) from None
-                except OSError as exc:
-                    error = f"no {family.label} socket: {exc.strerror or exc}"
-                    results.update((key, ProbeResult(0, 0, (), 1, error)) for _, key, _, _ in by_family[number])
-                    continue
-                channel = _Channel(family, sock, settings.socket == RAW, token)
-                hosts += [_Host(*host, channel) for host in by_family[number]]
-                channels.append(channel)
-            engine = _Sweep(channels, token, settings, check_stop, hosts)
+        channels: dict[int, _Channel | str] = {}  # by IP version: its socket, or why its hosts fail
+        # In target order, which is due order; the engine owns the hosts from here, so each is freed
+        # as its last check ends rather than all at once at the end.
+        hosts: deque[_Host] = deque()
+        for index, target in enumerate(targets):
+            parsed = _parse_address(target.address)
+            if parsed is None:
+                results[target.key] = ProbeResult(0, 0, (), 1, f"invalid IP address: {target.address!r}")
+                continue
+            number, text, packed = parsed
+            channel = channels.get(number)
+            if channel is None:
+                channel = channels[number] = _open_channel(stack, settings.socket, _FAMILY[number], token)
+            if isinstance(channel, str):
+                results[target.key] = ProbeResult(0, 0, (), 1, channel)
+            else:
+                hosts.append(_Host(index, target.key, text, packed, channel))
+        if hosts:
+            opened = [channel for _, channel in sorted(channels.items()) if isinstance(channel, _Channel)]
+            swept = len(hosts)
+            engine = _Sweep(opened, token, settings, check_stop, hosts, results)
+            del hosts
             engine.run()
-        log.debug("swept %d hosts, %d requests, over %d %s ICMP sockets, in %.3f s", len(hosts),
-                  len(engine.packet_host), len(channels), settings.socket, time.monotonic() - started)
-        results.update((host.key, host.result()) for host in hosts)
-    return {key: results[key] for key in keys}
+            log.debug("swept %d hosts, %d requests, over %d %s ICMP sockets, in %.3f s", swept,
+                      len(engine.packet_host), len(opened), settings.socket, time.monotonic() - started)
+    return results  # each None replaced by now: every host got its result
+
+
+def _open_channel(stack: ExitStack, kind: str, family: _Family, token: bytes) -> _Channel | str:
+    """The socket of one address family, closed with `stack`; or why its hosts fail, when the kernel refuses it.
+
+    Raises NoPermission when this process may not open a socket of `kind`.
+    """
+    try:
+        sock = stack.enter_context(_open_socket(kind, family))
+    except PermissionError:
+        raise NoPermission(_permission_problem(kind, configured=False)) from None
+    except OSError as exc:
+        return f"no {family.label} socket: {exc.strerror or exc}"
+    return _Channel(family, sock, kind == RAW, token)
 
 
 def _parse_address(text: str) -> tuple[int, str, bytes] | None:
@@ -440,7 +453,8 @@ class _Sweep:
         token: bytes,
         settings: PingSettings,
         check_stop: Callable[[], None],
-        hosts: list[_Host],
+        hosts: deque[_Host],
+        results: dict[str, ProbeResult | None],
     ) -> None:
         # One token and one packet numbering for all sockets: a reply is credited only to the request it echoes.
         self.token = token
@@ -452,7 +466,8 @@ class _Sweep:
         self.interval_ns = int(settings.interval_s * 1e9)
         self.timeout_ns = int(settings.timeout_s * 1e9)
         self.active = len(hosts)
-        self.rounds: deque[_Host] = deque(hosts)
+        self.results = results  # each host's, made as its last check ends
+        self.rounds = hosts
         self.later: list[tuple[int, int, _Host]] = []  # (due, host index, host)
         self.packet_host: list[_Host | None] = []
         # Monotonic, read before the send; a reply's kernel timestamp (CLOCK_REALTIME) is brought
@@ -516,7 +531,8 @@ class _Sweep:
             for channel in channels:
                 drain(channel, offset_ns, now_ns)
             expire(now_ns)
-            self._wait(next_slot_ns)
+            if self.active:  # not after the last answer or expiry: the sweep is done then
+                self._wait(next_slot_ns)
 
     def _send_again(self, channel: _Channel, packet: bytes, host: _Host, exc: OSError) -> int:
         """After a refused send: _SENT when a retry sent it, _DEFERRED to try later, else _FAILED.
@@ -706,4 +722,5 @@ class _Sweep:
             host.due_ns = max(now_ns, host.last_send_ns + self.interval_ns)
             heapq.heappush(self.later, (host.due_ns, host.index, host))
             return
+        self.results[host.key] = host.result()
         self.active -= 1
