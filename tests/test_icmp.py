@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -39,6 +39,7 @@ from netns import (
 from netwatch.core.addresses import parse_ip
 from netwatch.errors import NoPermission, Stopped
 from netwatch.probes import icmp
+from netwatch.probes.echo import EchoTemplate
 from netwatch.probes.icmp import (
     AUTO,
     DATAGRAM,
@@ -452,6 +453,41 @@ def test_a_raw_icmpv6_socket_queues_echo_replies_not_our_own_requests() -> None:
             queued.append(sock.recv(2048)[0])
 
     assert queued == [129]
+
+
+def _echo_identifiers(sock: socket.socket, token: bytes, ip_header: bool) -> list[int]:
+    """The identifiers of the echo replies carrying `token` that `sock` queued, in order."""
+    identifiers = []
+    for _ in range(10_000):
+        try:
+            data = sock.recv(2048)
+        except BlockingIOError:
+            return identifiers
+        start = (data[0] & 0x0F) * 4 if ip_header else 0
+        if data[start] in (0, 129) and data[start + 8 : start + 16] == token:
+            identifiers.append(int.from_bytes(data[start + 4 : start + 6], "big"))
+    raise AssertionError("socket never ran dry")
+
+
+@needs_root
+@pytest.mark.parametrize(("family", "loopback"), [(4, "127.0.0.1"), (6, "::1")])
+def test_a_raw_socket_is_handed_only_the_echo_replies_to_its_identifier(family: int, loopback: str) -> None:
+    """Another pinger's replies are dropped by the kernel (the socket's BPF filter), ours delivered."""
+    token = os.urandom(8)
+    number = icmp.IPV4 if family == 4 else icmp.IPV6
+    with ExitStack() as stack:
+        channel = icmp._open_channel(stack, RAW, icmp._FAMILY[number], token)
+        assert isinstance(channel, icmp._Channel)
+        unfiltered = stack.enter_context(icmp._open_socket(RAW, icmp._FAMILY[number]))
+        other = channel.identifier ^ 0x5A5A
+        another_pinger = EchoTemplate(channel.family.echo_request, other, token, checksummed=family == 4)
+        for index in range(3):
+            channel.sendto(another_pinger.request(index), (loopback, 0))
+        channel.sendto(channel.request(3), (loopback, 0))
+        assert select.select([channel.sock], [], [], 5.0)[0], "our reply arrives"
+
+        assert _echo_identifiers(channel.sock, token, channel.ip_header) == [channel.identifier]
+        assert _echo_identifiers(unfiltered, token, channel.ip_header) == [other] * 3 + [channel.identifier]
 
 
 def test_duplicate_keys_are_refused() -> None:

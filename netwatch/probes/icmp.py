@@ -31,6 +31,7 @@ import select
 import socket
 import struct
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -40,6 +41,7 @@ from netwatch.collector import collector_paused
 from netwatch.core.addresses import parse_ip
 from netwatch.errors import NoPermission
 from netwatch.probes.echo import REQUEST, EchoTemplate
+from netwatch.probes.replyfilter import INSTRUCTION, echo_reply_filter
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ _SO_EE_ORIGIN_ICMP6 = 3
 _SO_TIMESTAMPNS = 35
 _SO_RCVBUFFORCE = 33
 _SO_SNDBUFFORCE = 32
+_SO_ATTACH_FILTER = 26
 _IP_RECVERR = 11
 _SO_EE_ORIGIN_ICMP = 2
 _PING_GROUP_RANGE = "/proc/sys/net/ipv4/ping_group_range"
@@ -434,6 +437,18 @@ class _Channel:
         self.identifier = int.from_bytes(os.urandom(2), "big") if raw else sock.getsockname()[1]
         # The checksum is ours only on a raw IPv4 socket; the kernel computes the others'.
         self.request = EchoTemplate(family.echo_request, self.identifier, token, checksummed=self.ip_header).request
+        if raw:
+            # A raw socket is handed every echo reply on the host: the kernel drops other pingers' for us.
+            # (A datagram socket's kernel delivers only its own identifier's already.)
+            _attach_filter(sock, echo_reply_filter(family.echo_reply, self.identifier, self.ip_header))
+
+
+def _attach_filter(sock: socket.socket, program: bytes) -> None:
+    """Attaches a classic BPF program, an array of struct sock_filter, to `sock`."""
+    instructions = array("B", program)
+    # struct sock_fprog: the number of instructions and their address; the kernel copies them at once.
+    fprog = struct.pack("@HP", len(program) // INSTRUCTION.size, instructions.buffer_info()[0])
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
 
 
 class _Sweep:
