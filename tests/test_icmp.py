@@ -305,7 +305,7 @@ def test_late_sender_bursts_at_most_the_tolerance(rate: int) -> None:
 
 def test_pacer_catches_up_a_late_wakeup_within_the_tolerance() -> None:
     pacer = Pacer(10_000, start_ns=0)
-    lateness = iter([0] * 100 + [pacer.tolerance_ns] + [0] * 1000)
+    lateness = iter([0] * 100 + [5_000_000] + [0] * 1000)  # a wake-up 5 ms late loses no slot
 
     sends = send_at_wakeups(pacer, 1000, lateness, iter(lambda: INSTANT, 1))
 
@@ -322,7 +322,7 @@ def test_send_delayed_after_the_check_is_not_credited() -> None:
 
 
 def test_pacer_costs_at_most_the_tolerance_in_throughput() -> None:
-    assert Pacer(10_000, start_ns=0).interval_ns == 100_200  # 9,980 packets/s: 0.2 % below the limit
+    assert Pacer(10_000, start_ns=0).interval_ns == 100_500  # 9,950 packets/s: 0.5 % below the limit
     for rate in PACED_RATES:
         pacer = Pacer(rate, start_ns=0)
         assert rate * pacer.interval_ns - (SECOND_NS + pacer.tolerance_ns) in range(rate)
