@@ -186,6 +186,21 @@ def test_a_host_is_let_go_and_its_result_made_as_its_check_ends(pinger: Pinger) 
     assert probe_results >= 20
 
 
+def test_a_host_is_made_of_its_target_as_its_first_request_goes(pinger: Pinger) -> None:
+    """Nothing per target is made before the sweep's first send: a sweep's first packet goes at once."""
+    made: list[int] = []
+
+    def count_hosts() -> None:
+        made.append(sum(isinstance(o, icmp._Host) for o in gc.get_objects()))
+
+    settings = PingSettings(count=1, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=100)
+    results = pinger.sweep([*loopback_targets(5), Target("bad", "300.0.0.1")], settings, count_hosts)
+
+    assert made[0] == 0  # the first call comes before the first send
+    assert results.pop("bad").error == "invalid IP address: '300.0.0.1'"
+    assert all(r.received == 1 for r in results.values())
+
+
 def test_rate_limit_spreads_the_packets(pinger: Pinger) -> None:
     settings = PingSettings(count=2, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=1000)
     started = time.monotonic()
@@ -450,7 +465,9 @@ def test_a_raw_icmpv6_socket_queues_echo_replies_not_our_own_requests() -> None:
         sock.sendto(request, ("::1", 0))
         queued = []
         while select.select([sock], [], [], 0.5)[0]:
-            queued.append(sock.recv(2048)[0])
+            data = sock.recv(2048)
+            if data[8:] == b"filtered":  # not another test's ICMPv6 on this host
+                queued.append(data[0])
 
     assert queued == [129]
 
@@ -476,8 +493,8 @@ def test_a_raw_socket_is_handed_only_the_echo_replies_to_its_identifier(family: 
     token = os.urandom(8)
     number = icmp.IPV4 if family == 4 else icmp.IPV6
     with ExitStack() as stack:
-        channel = icmp._open_channel(stack, RAW, icmp._FAMILY[number], token)
-        assert isinstance(channel, icmp._Channel)
+        channel = icmp._Channel(icmp._FAMILY[number], stack.enter_context(icmp._open_socket(RAW, icmp._FAMILY[number])),
+                                raw=True, token=token)
         unfiltered = stack.enter_context(icmp._open_socket(RAW, icmp._FAMILY[number]))
         other = channel.identifier ^ 0x5A5A
         another_pinger = EchoTemplate(channel.family.echo_request, other, token, checksummed=family == 4)

@@ -268,47 +268,11 @@ def sweep(
     # walk every one of them, only delays the sends and replies of its moment.
     with collector_paused(), ExitStack() as stack:
         started = time.monotonic()
-        token = os.urandom(8)  # one token and one packet numbering for all sockets (see _Sweep)
-        channels: dict[int, _Channel | str] = {}  # by IP version: its socket, or why its hosts fail
-        # In target order, which is due order; the engine owns the hosts from here, so each is freed
-        # as its last check ends rather than all at once at the end.
-        hosts: deque[_Host] = deque()
-        for index, target in enumerate(targets):
-            parsed = _parse_address(target.address)
-            if parsed is None:
-                results[target.key] = ProbeResult(0, 0, (), 1, f"invalid IP address: {target.address!r}")
-                continue
-            number, text, packed = parsed
-            channel = channels.get(number)
-            if channel is None:
-                channel = channels[number] = _open_channel(stack, settings.socket, _FAMILY[number], token)
-            if isinstance(channel, str):
-                results[target.key] = ProbeResult(0, 0, (), 1, channel)
-            else:
-                hosts.append(_Host(index, target.key, text, packed, channel))
-        if hosts:
-            opened = [channel for _, channel in sorted(channels.items()) if isinstance(channel, _Channel)]
-            swept = len(hosts)
-            engine = _Sweep(opened, token, settings, check_stop, hosts, results)
-            del hosts
-            engine.run()
-            log.debug("swept %d hosts, %d requests, over %d %s ICMP sockets, in %.3f s", swept,
-                      len(engine.packet_host), len(opened), settings.socket, time.monotonic() - started)
-    return results  # each None replaced by now: every host got its result
-
-
-def _open_channel(stack: ExitStack, kind: str, family: _Family, token: bytes) -> _Channel | str:
-    """The socket of one address family, closed with `stack`; or why its hosts fail, when the kernel refuses it.
-
-    Raises NoPermission when this process may not open a socket of `kind`.
-    """
-    try:
-        sock = stack.enter_context(_open_socket(kind, family))
-    except PermissionError:
-        raise NoPermission(_permission_problem(kind, configured=False)) from None
-    except OSError as exc:
-        return f"no {family.label} socket: {exc.strerror or exc}"
-    return _Channel(family, sock, kind == RAW, token)
+        engine = _Sweep(stack, targets, settings, check_stop, results)
+        engine.run()
+        log.debug("swept %d hosts, %d requests, over %d %s ICMP sockets, in %.3f s", engine.begun,
+                  len(engine.packet_host), len(engine.channels), settings.socket, time.monotonic() - started)
+    return results  # each None replaced by now: every target got its result
 
 
 def _parse_address(text: str) -> tuple[int, str, bytes] | None:
@@ -456,35 +420,44 @@ def _attach_filter(sock: socket.socket, program: bytes) -> None:
 class _Sweep:
     """One run of the send/receive loop over one socket per address family.
 
-    Times are integer nanoseconds of the monotonic clock. Requests wait in two queues: `rounds`, a
-    FIFO of every host's next request, already in due order (each is due one interval after the
-    host's previous send, and sends go out in time order), and `later`, a heap of the few whose due
-    time breaks that order (retries, requests a full send buffer deferred). A packet's timeout is
-    the same for all, so packets expire in the order they were sent. Per packet the engine keeps
+    Times are integer nanoseconds of the monotonic clock. Every first request is due at the start
+    and goes first, its host made of its target just before (see _begin_next). Later requests wait
+    in two queues: `rounds`, a FIFO of every host's next request, already in due order (each is due
+    one interval after the host's previous send, and sends go out in time order), and `later`, a
+    heap of the few whose due time breaks that order (retries, requests a full send buffer
+    deferred). A packet's timeout is the same for all, so packets expire in the order they were
+    sent. Per packet the engine keeps
     its host (None once answered or expired) and its send time, nothing else.
     """
 
     def __init__(
         self,
-        channels: list[_Channel],
-        token: bytes,
+        stack: ExitStack,
+        targets: Sequence[Target],
         settings: PingSettings,
         check_stop: Callable[[], None],
-        hosts: deque[_Host],
         results: dict[str, ProbeResult | None],
     ) -> None:
+        self.stack = stack  # closes the sockets
         # One token and one packet numbering for all sockets: a reply is credited only to the request it echoes.
-        self.token = token
-        self.channels = channels
-        self.socks = [channel.sock for channel in channels]
+        self.token = os.urandom(8)
+        # Each target is parsed, and its socket opened, as its first request goes: what that costs
+        # for a whole sweep is spread over the waits of its first round, not spent before any send.
+        self.fresh = iter(enumerate(targets))
+        self.beginning = True  # until every target is begun
+        self.begun = 0  # hosts made of targets so far
+        self.by_family: dict[int, _Channel | str] = {}  # its socket, or why its hosts fail
+        self.channels: list[_Channel] = []
+        self.socks: list[socket.socket] = []
         self.settings = settings
         self.check_stop = check_stop
         self.count = settings.count
         self.interval_ns = int(settings.interval_s * 1e9)
         self.timeout_ns = int(settings.timeout_s * 1e9)
-        self.active = len(hosts)
-        self.results = results  # each host's, made as its last check ends
-        self.rounds = hosts
+        self.active = len(targets)  # targets without their result yet
+        self.results = results  # each target's, made as its last check ends
+        # A host's next request, in due order; every first request goes before (see _begin_next).
+        self.rounds: deque[_Host] = deque()
         self.later: list[tuple[int, int, _Host]] = []  # (due, host index, host)
         self.packet_host: list[_Host | None] = []
         # Monotonic, read before the send; a reply's kernel timestamp (CLOCK_REALTIME) is brought
@@ -492,15 +465,52 @@ class _Sweep:
         self.packet_sent_ns: list[int] = []
         self.unexpired = 0  # packets before this index are answered or expired
 
+    def _begin_next(self) -> _Host | None:
+        """The host of the next target that has an address and a socket; None once all are begun.
+
+        All first requests are due at the start, so they go before any host's second; a target
+        that cannot be pinged gets its result here. Raises NoPermission when a socket is refused.
+        """
+        for index, target in self.fresh:
+            parsed = _parse_address(target.address)
+            if parsed is None:
+                error = f"invalid IP address: {target.address!r}"
+            else:
+                number, text, packed = parsed
+                channel = self.by_family.get(number)
+                if channel is None:
+                    channel = self.by_family[number] = self._open_channel(_FAMILY[number])
+                if isinstance(channel, _Channel):
+                    self.begun += 1
+                    return _Host(index, target.key, text, packed, channel)
+                error = channel
+            self.results[target.key] = ProbeResult(0, 0, (), 1, error)
+            self.active -= 1
+        self.beginning = False
+        return None
+
+    def _open_channel(self, family: _Family) -> _Channel | str:
+        """The socket of one address family; or why its hosts fail, when the kernel refuses it."""
+        kind = self.settings.socket
+        try:
+            sock = self.stack.enter_context(_open_socket(kind, family))
+        except PermissionError:
+            raise NoPermission(_permission_problem(kind, configured=False)) from None
+        except OSError as exc:
+            return f"no {family.label} socket: {exc.strerror or exc}"
+        channel = _Channel(family, sock, kind == RAW, self.token)
+        self.channels.append(channel)
+        self.socks.append(sock)
+        return channel
+
     def run(self) -> None:
         monotonic_ns, realtime_ns = time.monotonic_ns, time.time_ns
         check_stop, drain, expire = self.check_stop, self._drain, self._expire
         rounds, later, channels = self.rounds, self.later, self.channels
         packet_host, packet_sent_ns = self.packet_host, self.packet_sent_ns
         count, interval_ns = self.count, self.interval_ns
+        begin_next = self._begin_next
         now_ns = monotonic_ns()
-        for host in rounds:
-            host.due_ns = now_ns
         # One pacer for every socket: the rate limit is the sweep's, whatever the families.
         pacer = Pacer(self.settings.rate_pps, now_ns)
         book = pacer.book
@@ -509,8 +519,14 @@ class _Sweep:
             check_stop()
             offset_ns = realtime_ns() - monotonic_ns()
             now_ns = monotonic_ns()
+            beginning = self.beginning
             while now_ns >= next_slot_ns:
-                if later and (not rounds or later[0][0] < rounds[0].due_ns):
+                if beginning:
+                    host = begin_next()
+                    if host is None:
+                        beginning = False
+                        continue
+                elif later and (not rounds or later[0][0] < rounds[0].due_ns):
                     if later[0][0] > now_ns:
                         break
                     host = heapq.heappop(later)[2]
@@ -584,7 +600,9 @@ class _Sweep:
         now_ns = time.monotonic_ns()
         wake_ns = now_ns + _MAX_WAIT_NS
         send_ns = wake_ns + 1
-        if self.rounds:
+        if self.beginning:
+            send_ns = now_ns
+        elif self.rounds:
             send_ns = self.rounds[0].due_ns
         if self.later:
             send_ns = min(send_ns, self.later[0][0])
