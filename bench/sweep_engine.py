@@ -3,9 +3,9 @@
 Each measurement is one fresh worker interpreter (this file with `--worker`) that builds N loopback
 targets (127.1.x.y, as bench/ping_sweep.py's `loopback_address`) and times one `sweep()` over a raw
 socket: wall time around the call, and the process's CPU (user + sys, getrusage) spent inside it.
-`--before TREE` also times the engine of another checkout (TREE/.venv/bin/python runs this same file,
-so it imports TREE's netwatch, which that venv installed in editable mode): the rounds alternate
-between the trees so both see the same load. Medians of `--repeat` rounds (at least 3).
+`--before TREE` (repeatable) also times the engine of another checkout (TREE/.venv/bin/python runs this
+same file, so it imports TREE's netwatch, which that venv installed in editable mode), named by its
+folder: the rounds alternate between the trees so all see the same load. Medians of `--repeat` rounds (at least 3).
 
 The physical limit of a sweep is the time its packets need at the rate: N x count / rate (or
 (count - 1) x interval when that is longer), plus, when a request went unanswered, its timeout and
@@ -172,7 +172,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hosts", type=int, default=0,
                         help="hosts per sweep (default: as many as the rate, so each sweep sends for 3 s)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds per tree and rate (default 3, at least 3)")
-    parser.add_argument("--before", type=Path, help="another checkout with its own .venv, timed beside this one")
+    parser.add_argument("--before", type=Path, action="append", default=[],
+                        help="another checkout with its own .venv, timed beside this one (repeatable)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
@@ -185,8 +186,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("too many hosts for 127.1.0.0 - 127.254.255.255")
     if args.repeat < 3 and not args.worker:
         parser.error("--repeat: at least 3")
-    if args.before and not (args.before / ".venv" / "bin" / "python").exists():
-        parser.error(f"--before: {args.before}/.venv/bin/python not found (run make install there)")
+    for tree in args.before:
+        if not (tree / ".venv" / "bin" / "python").exists():
+            parser.error(f"--before: {tree}/.venv/bin/python not found (run make install there)")
+    if len({tree.name for tree in args.before} | {"after"}) != len(args.before) + 1:
+        parser.error("--before: each tree's folder needs a name of its own (and not \"after\")")
     return args
 
 
@@ -198,9 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(work(args.hosts or args.rates[0], args.rates[0])))
         return 0
-    trees = {"after": sys.executable}
-    if args.before:
-        trees = {"before": str(args.before / ".venv" / "bin" / "python"), **trees}
+    trees = {tree.name: str(tree / ".venv" / "bin" / "python") for tree in args.before}
+    trees["after"] = sys.executable
     loads = [("start", os.getloadavg())]
     runs = []
     for round_number in range(1, args.repeat + 1):

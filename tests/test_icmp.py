@@ -7,6 +7,7 @@ net.ipv4.ping_group_range lets every group open one (needs network namespaces).
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import json
 import os
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -38,6 +39,7 @@ from netns import (
 from netwatch.core.addresses import parse_ip
 from netwatch.errors import NoPermission, Stopped
 from netwatch.probes import icmp
+from netwatch.probes.echo import EchoTemplate
 from netwatch.probes.icmp import (
     AUTO,
     DATAGRAM,
@@ -134,6 +136,69 @@ def test_sweep_ends_once_everything_answered(pinger: Pinger) -> None:
 
     # Bound: 1 interval + 40 packets at 1000/s; nothing waits for the 5 s timeout.
     assert time.monotonic() - started < 1.0
+
+
+def test_sweep_returns_at_its_last_reply(pinger: Pinger) -> None:
+    """No wait after the last request is answered: not even the engine's longest one (5 ms)."""
+    settings = PingSettings(count=1, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=1000)
+
+    def timed_sweep() -> float:
+        started = time.monotonic()
+        assert sweep([Target("localhost", "127.0.0.1")], settings).popitem()[1].received == 1
+        return time.monotonic() - started
+
+    walls = [pinger.call(timed_sweep) for _ in range(5)]
+
+    assert min(walls) < 0.004, walls
+
+
+def test_no_cyclic_collection_during_a_sweep_and_the_collector_is_back_after(pinger: Pinger) -> None:
+    enabled: list[bool] = []
+
+    pinger.sweep(loopback_targets(20), FAST, lambda: enabled.append(gc.isenabled()))
+
+    assert enabled and not any(enabled)
+    assert gc.isenabled()
+
+
+@requires_netns
+def test_a_host_is_let_go_and_its_result_made_as_its_check_ends(pinger: Pinger) -> None:
+    """While a slow host's request is out, the hosts already answered are results, no longer hosts."""
+    settings = PingSettings(count=1, interval_s=0.0, timeout_s=2.0, retries=0, rate_pps=1000)
+    seen: list[tuple[int, int]] = []
+    started = time.monotonic()
+
+    def count_objects() -> None:
+        if not seen and time.monotonic() - started > 0.3:  # the loopback hosts answered long ago
+            objects = gc.get_objects()
+            seen.append((sum(isinstance(o, icmp._Host) for o in objects),
+                         sum(isinstance(o, ProbeResult) for o in objects)))
+
+    with pinger.lab("nwtfree") as lab:
+        slow = lab.add_slow(delay_s=0.6)
+        started = time.monotonic()
+
+        results = pinger.sweep([*loopback_targets(20), Target("slow", slow)], settings, count_objects)
+
+    assert all(r.received == 1 for r in results.values())
+    [(hosts, probe_results)] = seen
+    assert hosts == 1
+    assert probe_results >= 20
+
+
+def test_a_host_is_made_of_its_target_as_its_first_request_goes(pinger: Pinger) -> None:
+    """Nothing per target is made before the sweep's first send: a sweep's first packet goes at once."""
+    made: list[int] = []
+
+    def count_hosts() -> None:
+        made.append(sum(isinstance(o, icmp._Host) for o in gc.get_objects()))
+
+    settings = PingSettings(count=1, interval_s=0.0, timeout_s=1.0, retries=0, rate_pps=100)
+    results = pinger.sweep([*loopback_targets(5), Target("bad", "300.0.0.1")], settings, count_hosts)
+
+    assert made[0] == 0  # the first call comes before the first send
+    assert results.pop("bad").error == "invalid IP address: '300.0.0.1'"
+    assert all(r.received == 1 for r in results.values())
 
 
 def test_rate_limit_spreads_the_packets(pinger: Pinger) -> None:
@@ -255,7 +320,7 @@ def test_late_sender_bursts_at_most_the_tolerance(rate: int) -> None:
 
 def test_pacer_catches_up_a_late_wakeup_within_the_tolerance() -> None:
     pacer = Pacer(10_000, start_ns=0)
-    lateness = iter([0] * 100 + [pacer.tolerance_ns] + [0] * 1000)
+    lateness = iter([0] * 100 + [5_000_000] + [0] * 1000)  # a wake-up 5 ms late loses no slot
 
     sends = send_at_wakeups(pacer, 1000, lateness, iter(lambda: INSTANT, 1))
 
@@ -272,7 +337,7 @@ def test_send_delayed_after_the_check_is_not_credited() -> None:
 
 
 def test_pacer_costs_at_most_the_tolerance_in_throughput() -> None:
-    assert Pacer(10_000, start_ns=0).interval_ns == 100_200  # 9,980 packets/s: 0.2 % below the limit
+    assert Pacer(10_000, start_ns=0).interval_ns == 100_500  # 9,950 packets/s: 0.5 % below the limit
     for rate in PACED_RATES:
         pacer = Pacer(rate, start_ns=0)
         assert rate * pacer.interval_ns - (SECOND_NS + pacer.tolerance_ns) in range(rate)
@@ -400,9 +465,46 @@ def test_a_raw_icmpv6_socket_queues_echo_replies_not_our_own_requests() -> None:
         sock.sendto(request, ("::1", 0))
         queued = []
         while select.select([sock], [], [], 0.5)[0]:
-            queued.append(sock.recv(2048)[0])
+            data = sock.recv(2048)
+            if data[8:] == b"filtered":  # not another test's ICMPv6 on this host
+                queued.append(data[0])
 
     assert queued == [129]
+
+
+def _echo_identifiers(sock: socket.socket, token: bytes, ip_header: bool) -> list[int]:
+    """The identifiers of the echo replies carrying `token` that `sock` queued, in order."""
+    identifiers = []
+    for _ in range(10_000):
+        try:
+            data = sock.recv(2048)
+        except BlockingIOError:
+            return identifiers
+        start = (data[0] & 0x0F) * 4 if ip_header else 0
+        if data[start] in (0, 129) and data[start + 8 : start + 16] == token:
+            identifiers.append(int.from_bytes(data[start + 4 : start + 6], "big"))
+    raise AssertionError("socket never ran dry")
+
+
+@needs_root
+@pytest.mark.parametrize(("family", "loopback"), [(4, "127.0.0.1"), (6, "::1")])
+def test_a_raw_socket_is_handed_only_the_echo_replies_to_its_identifier(family: int, loopback: str) -> None:
+    """Another pinger's replies are dropped by the kernel (the socket's BPF filter), ours delivered."""
+    token = os.urandom(8)
+    number = icmp.IPV4 if family == 4 else icmp.IPV6
+    with ExitStack() as stack:
+        channel = icmp._Channel(icmp._FAMILY[number], stack.enter_context(icmp._open_socket(RAW, icmp._FAMILY[number])),
+                                raw=True, token=token)
+        unfiltered = stack.enter_context(icmp._open_socket(RAW, icmp._FAMILY[number]))
+        other = channel.identifier ^ 0x5A5A
+        another_pinger = EchoTemplate(channel.family.echo_request, other, token, checksummed=family == 4)
+        for index in range(3):
+            channel.sendto(another_pinger.request(index), (loopback, 0))
+        channel.sendto(channel.request(3), (loopback, 0))
+        assert select.select([channel.sock], [], [], 5.0)[0], "our reply arrives"
+
+        assert _echo_identifiers(channel.sock, token, channel.ip_header) == [channel.identifier]
+        assert _echo_identifiers(unfiltered, token, channel.ip_header) == [other] * 3 + [channel.identifier]
 
 
 def test_duplicate_keys_are_refused() -> None:

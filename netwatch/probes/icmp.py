@@ -31,14 +31,17 @@ import select
 import socket
 import struct
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
+from netwatch.collector import collector_paused
 from netwatch.core.addresses import parse_ip
 from netwatch.errors import NoPermission
 from netwatch.probes.echo import REQUEST, EchoTemplate
+from netwatch.probes.replyfilter import INSTRUCTION, echo_reply_filter
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,7 @@ _SO_EE_ORIGIN_ICMP6 = 3
 _SO_TIMESTAMPNS = 35
 _SO_RCVBUFFORCE = 33
 _SO_SNDBUFFORCE = 32
+_SO_ATTACH_FILTER = 26
 _IP_RECVERR = 11
 _SO_EE_ORIGIN_ICMP = 2
 _PING_GROUP_RANGE = "/proc/sys/net/ipv4/ping_group_range"
@@ -75,8 +79,10 @@ _SOCKET_BUFFER = 8 * 1024 * 1024
 _MAX_WAIT_NS = 5_000_000  # longest wait between two check_stop() calls
 _EXPIRY_GRACE_NS = 2_000_000  # lets a reply queued right at its deadline be read before expiry
 _SECOND_NS = 1_000_000_000
-_CATCH_UP_NS = 2_000_000  # a late wake-up may be made up for by sending up to this far ahead of schedule
-_BATCH_NS = 500_000  # a quarter of that: requests are sent in bursts of what falls due in this time
+# A late wake-up may be made up for by sending up to this far ahead of schedule: on a busy 2-core machine
+# a sweep's wake-ups were 2 to 5 ms late about once in a hundred (each cost its slots at 2 ms).
+_CATCH_UP_NS = 5_000_000
+_BATCH_NS = 500_000  # requests are sent in bursts of what falls due in this time
 _DRAIN_BATCH = 1024
 _MAX_DEFERRALS = 1000  # full send buffer: retry a request for about 1 s, then report it
 _DEFER_NS = 1_000_000  # how long a request the full send buffer refused waits
@@ -159,7 +165,7 @@ class Pacer:
     it, so at most ``tolerance_ns // interval_ns + 1`` packets ever go back to back. Any k + 1
     packets span at least ``k * interval_ns - tolerance_ns``; the interval is stretched by
     tolerance / rate so that this is at least 1 s for k = rate_pps, at a cost of tolerance / 1 s
-    of throughput (0.2 % with the default). The bound holds for the moments the packets really
+    of throughput (0.5 % with the default). The bound holds for the moments the packets really
     left as long as each is booked with a time read after its send returned: a sender delayed
     between its check and its send is not credited the delay. Times are integer nanoseconds of
     one monotonic clock, passed in: no I/O, no rounding drift.
@@ -254,43 +260,19 @@ def sweep(
     raise (the run's Stopped, naming its signal); the sockets are closed in all cases.
     """
     _check_settings(settings)
-    keys = [t.key for t in targets]
-    if len(set(keys)) != len(keys):
+    # In target order from the start: each check's result takes its key's place when the check ends.
+    results: dict[str, ProbeResult | None] = dict.fromkeys(t.key for t in targets)
+    if len(results) != len(targets):
         raise ValueError("target keys must be unique within a sweep")
-    results: dict[str, ProbeResult] = {}
-    by_family: dict[int, list[tuple[int, str, str, bytes]]] = {}
-    for index, target in enumerate(targets):
-        parsed = _parse_address(target.address)
-        if parsed is None:
-            results[target.key] = ProbeResult(0, 0, (), 1, f"invalid IP address: {target.address!r}")
-        else:
-            number, text, packed = parsed
-            by_family.setdefault(number, []).append((index, target.key, text, packed))
-    if by_family:
+    # A sweep makes a few objects per host and per packet and no cycles: a collection, which would
+    # walk every one of them, only delays the sends and replies of its moment.
+    with collector_paused(), ExitStack() as stack:
         started = time.monotonic()
-        token = os.urandom(8)  # one token and one packet numbering for all sockets (see _Sweep)
-        with ExitStack() as stack:
-            channels: list[_Channel] = []
-            hosts: list[_Host] = []
-            for number in sorted(by_family):
-                family = _FAMILY[number]
-                try:
-                    sock = stack.enter_context(_open_socket(settings.socket, family))
-                except PermissionError:
-                    raise NoPermission(_permission_problem(settings.socket, configured=False)) from None
-                except OSError as exc:
-                    error = f"no {family.label} socket: {exc.strerror or exc}"
-                    results.update((key, ProbeResult(0, 0, (), 1, error)) for _, key, _, _ in by_family[number])
-                    continue
-                channel = _Channel(family, sock, settings.socket == RAW, token)
-                hosts += [_Host(*host, channel) for host in by_family[number]]
-                channels.append(channel)
-            engine = _Sweep(channels, token, settings, check_stop, hosts)
-            engine.run()
-        log.debug("swept %d hosts, %d requests, over %d %s ICMP sockets, in %.3f s", len(hosts),
-                  len(engine.packet_host), len(channels), settings.socket, time.monotonic() - started)
-        results.update((host.key, host.result()) for host in hosts)
-    return {key: results[key] for key in keys}
+        engine = _Sweep(stack, targets, settings, check_stop, results)
+        engine.run()
+        log.debug("swept %d hosts, %d requests, over %d %s ICMP sockets, in %.3f s", engine.begun,
+                  len(engine.packet_host), len(engine.channels), settings.socket, time.monotonic() - started)
+    return results  # each None replaced by now: every target got its result
 
 
 def _parse_address(text: str) -> tuple[int, str, bytes] | None:
@@ -421,38 +403,61 @@ class _Channel:
         self.identifier = int.from_bytes(os.urandom(2), "big") if raw else sock.getsockname()[1]
         # The checksum is ours only on a raw IPv4 socket; the kernel computes the others'.
         self.request = EchoTemplate(family.echo_request, self.identifier, token, checksummed=self.ip_header).request
+        if raw:
+            # A raw socket is handed every echo reply on the host: the kernel drops other pingers' for us.
+            # (A datagram socket's kernel delivers only its own identifier's already.)
+            _attach_filter(sock, echo_reply_filter(family.echo_reply, self.identifier, self.ip_header))
+
+
+def _attach_filter(sock: socket.socket, program: bytes) -> None:
+    """Attaches a classic BPF program, an array of struct sock_filter, to `sock`."""
+    instructions = array("B", program)
+    # struct sock_fprog: the number of instructions and their address; the kernel copies them at once.
+    fprog = struct.pack("@HP", len(program) // INSTRUCTION.size, instructions.buffer_info()[0])
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
 
 
 class _Sweep:
     """One run of the send/receive loop over one socket per address family.
 
-    Times are integer nanoseconds of the monotonic clock. Requests wait in two queues: `rounds`, a
-    FIFO of every host's next request, already in due order (each is due one interval after the
-    host's previous send, and sends go out in time order), and `later`, a heap of the few whose due
-    time breaks that order (retries, requests a full send buffer deferred). A packet's timeout is
-    the same for all, so packets expire in the order they were sent. Per packet the engine keeps
+    Times are integer nanoseconds of the monotonic clock. Every first request is due at the start
+    and goes first, its host made of its target just before (see _begin_next). Later requests wait
+    in two queues: `rounds`, a FIFO of every host's next request, already in due order (each is due
+    one interval after the host's previous send, and sends go out in time order), and `later`, a
+    heap of the few whose due time breaks that order (retries, requests a full send buffer
+    deferred). A packet's timeout is the same for all, so packets expire in the order they were
+    sent. Per packet the engine keeps
     its host (None once answered or expired) and its send time, nothing else.
     """
 
     def __init__(
         self,
-        channels: list[_Channel],
-        token: bytes,
+        stack: ExitStack,
+        targets: Sequence[Target],
         settings: PingSettings,
         check_stop: Callable[[], None],
-        hosts: list[_Host],
+        results: dict[str, ProbeResult | None],
     ) -> None:
+        self.stack = stack  # closes the sockets
         # One token and one packet numbering for all sockets: a reply is credited only to the request it echoes.
-        self.token = token
-        self.channels = channels
-        self.socks = [channel.sock for channel in channels]
+        self.token = os.urandom(8)
+        # Each target is parsed, and its socket opened, as its first request goes: what that costs
+        # for a whole sweep is spread over the waits of its first round, not spent before any send.
+        self.fresh = iter(enumerate(targets))
+        self.beginning = True  # until every target is begun
+        self.begun = 0  # hosts made of targets so far
+        self.by_family: dict[int, _Channel | str] = {}  # its socket, or why its hosts fail
+        self.channels: list[_Channel] = []
+        self.socks: list[socket.socket] = []
         self.settings = settings
         self.check_stop = check_stop
         self.count = settings.count
         self.interval_ns = int(settings.interval_s * 1e9)
         self.timeout_ns = int(settings.timeout_s * 1e9)
-        self.active = len(hosts)
-        self.rounds: deque[_Host] = deque(hosts)
+        self.active = len(targets)  # targets without their result yet
+        self.results = results  # each target's, made as its last check ends
+        # A host's next request, in due order; every first request goes before (see _begin_next).
+        self.rounds: deque[_Host] = deque()
         self.later: list[tuple[int, int, _Host]] = []  # (due, host index, host)
         self.packet_host: list[_Host | None] = []
         # Monotonic, read before the send; a reply's kernel timestamp (CLOCK_REALTIME) is brought
@@ -460,15 +465,52 @@ class _Sweep:
         self.packet_sent_ns: list[int] = []
         self.unexpired = 0  # packets before this index are answered or expired
 
+    def _begin_next(self) -> _Host | None:
+        """The host of the next target that has an address and a socket; None once all are begun.
+
+        All first requests are due at the start, so they go before any host's second; a target
+        that cannot be pinged gets its result here. Raises NoPermission when a socket is refused.
+        """
+        for index, target in self.fresh:
+            parsed = _parse_address(target.address)
+            if parsed is None:
+                error = f"invalid IP address: {target.address!r}"
+            else:
+                number, text, packed = parsed
+                channel = self.by_family.get(number)
+                if channel is None:
+                    channel = self.by_family[number] = self._open_channel(_FAMILY[number])
+                if isinstance(channel, _Channel):
+                    self.begun += 1
+                    return _Host(index, target.key, text, packed, channel)
+                error = channel
+            self.results[target.key] = ProbeResult(0, 0, (), 1, error)
+            self.active -= 1
+        self.beginning = False
+        return None
+
+    def _open_channel(self, family: _Family) -> _Channel | str:
+        """The socket of one address family; or why its hosts fail, when the kernel refuses it."""
+        kind = self.settings.socket
+        try:
+            sock = self.stack.enter_context(_open_socket(kind, family))
+        except PermissionError:
+            raise NoPermission(_permission_problem(kind, configured=False)) from None
+        except OSError as exc:
+            return f"no {family.label} socket: {exc.strerror or exc}"
+        channel = _Channel(family, sock, kind == RAW, self.token)
+        self.channels.append(channel)
+        self.socks.append(sock)
+        return channel
+
     def run(self) -> None:
         monotonic_ns, realtime_ns = time.monotonic_ns, time.time_ns
         check_stop, drain, expire = self.check_stop, self._drain, self._expire
         rounds, later, channels = self.rounds, self.later, self.channels
         packet_host, packet_sent_ns = self.packet_host, self.packet_sent_ns
         count, interval_ns = self.count, self.interval_ns
+        begin_next = self._begin_next
         now_ns = monotonic_ns()
-        for host in rounds:
-            host.due_ns = now_ns
         # One pacer for every socket: the rate limit is the sweep's, whatever the families.
         pacer = Pacer(self.settings.rate_pps, now_ns)
         book = pacer.book
@@ -477,8 +519,14 @@ class _Sweep:
             check_stop()
             offset_ns = realtime_ns() - monotonic_ns()
             now_ns = monotonic_ns()
+            beginning = self.beginning
             while now_ns >= next_slot_ns:
-                if later and (not rounds or later[0][0] < rounds[0].due_ns):
+                if beginning:
+                    host = begin_next()
+                    if host is None:
+                        beginning = False
+                        continue
+                elif later and (not rounds or later[0][0] < rounds[0].due_ns):
                     if later[0][0] > now_ns:
                         break
                     host = heapq.heappop(later)[2]
@@ -516,7 +564,8 @@ class _Sweep:
             for channel in channels:
                 drain(channel, offset_ns, now_ns)
             expire(now_ns)
-            self._wait(next_slot_ns)
+            if self.active:  # not after the last answer or expiry: the sweep is done then
+                self._wait(next_slot_ns)
 
     def _send_again(self, channel: _Channel, packet: bytes, host: _Host, exc: OSError) -> int:
         """After a refused send: _SENT when a retry sent it, _DEFERRED to try later, else _FAILED.
@@ -551,7 +600,9 @@ class _Sweep:
         now_ns = time.monotonic_ns()
         wake_ns = now_ns + _MAX_WAIT_NS
         send_ns = wake_ns + 1
-        if self.rounds:
+        if self.beginning:
+            send_ns = now_ns
+        elif self.rounds:
             send_ns = self.rounds[0].due_ns
         if self.later:
             send_ns = min(send_ns, self.later[0][0])
@@ -706,4 +757,5 @@ class _Sweep:
             host.due_ns = max(now_ns, host.last_send_ns + self.interval_ns)
             heapq.heappush(self.later, (host.due_ns, host.index, host))
             return
+        self.results[host.key] = host.result()
         self.active -= 1
