@@ -6,7 +6,8 @@ unpadded base64url of a fresh 12-byte nonce, the ciphertext and the 16-byte tag;
 associated data, so a value cannot be relabelled as another version. GCM authenticates the whole:
 a wrong key and a changed or cut value fail alike, and nothing is ever half-decrypted.
 
-No message of an EncryptionError holds the key, the value or the plaintext.
+No message of an EncryptionError holds the key, the value or the plaintext. cryptography is imported
+only to encrypt or decrypt: checking a value's form (every config load) does without it.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PREFIX = "nwenc:v1:"
 KEY_BYTES = 32
@@ -58,6 +56,8 @@ def encrypt(plaintext: str, key: bytes) -> str:
     """`plaintext` (not empty) encrypted with `key` under a fresh random nonce, as a `nwenc:v1:` value."""
     if not plaintext:
         raise EncryptionError("the secret is empty")
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     nonce = os.urandom(NONCE_BYTES)
     sealed = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), PREFIX.encode("ascii"))
     return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
@@ -65,6 +65,9 @@ def encrypt(plaintext: str, key: bytes) -> str:
 
 def decrypt(value: str, key: bytes) -> str:
     """The plaintext of `value`; EncryptionError for a wrong key or a value changed, cut or not ours."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     raw = _unpack(value)
     try:
         plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], PREFIX.encode("ascii"))

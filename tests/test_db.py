@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import dbread
 import pytest
-from sqlalchemy import Column, MetaData, Table, literal, null, select, text
+from sqlalchemy import Column, Integer, MetaData, Table, literal, null, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, StatementError
 
@@ -20,7 +20,7 @@ from netwatch.core.hoststate import HostState, Status
 from netwatch.db import accounts, history, hosts, leases, migrate, outbox, runs, tables, triggers
 from netwatch.db.ddl import mysql_ddl
 from netwatch.db.engine import build_engine, count_statements
-from netwatch.db.types import JoinedIntegers, split_integers
+from netwatch.db.types import JoinedIntegers, UTCDateTime, split_integers
 from netwatch.errors import ConfigError
 from netwatch.running.lease import Lease
 
@@ -47,6 +47,34 @@ def test_joined_integers_come_back_in_order_with_null_as_zero(engine: Engine) ->
 def test_naive_datetime_is_refused(engine: Engine) -> None:
     with pytest.raises(StatementError, match="naive datetime"), engine.begin() as conn:
         runs.start_run(conn, "ping-sweep", "0/1", "me", datetime(2026, 11, 22))
+
+
+def test_a_batch_of_equal_different_and_missing_datetimes_binds_each_row_its_own(engine: Engine) -> None:
+    # The type converts a run of equal values once: each row must still get its own value.
+    table = Table("utc_batch", MetaData(), Column("n", Integer, primary_key=True), Column("at", UTCDateTime),
+                  Column("until", UTCDateTime, nullable=True))
+    brazil = timezone(timedelta(hours=-3))
+    later = T0 + timedelta(microseconds=1)
+    values = [(T0, None), (T0, T0), (T0.astimezone(brazil), later), (later, later), (T0, None), (later, T0),
+              (later.astimezone(brazil), None), (T0, T0)]
+    table.create(engine)
+    try:
+        with engine.begin() as conn:
+            rows = [{"n": n, "at": at, "until": until} for n, (at, until) in enumerate(values, 1)]
+            conn.execute(table.insert(), rows)
+            conn.execute(table.insert(), {"n": 100, "at": later, "until": later})
+        with engine.connect() as conn:
+            stored = conn.execute(select(table.c.at, table.c.until).order_by(table.c.n)).all()
+    finally:
+        table.drop(engine)
+    assert [tuple(row) for row in stored] == [*values, (later, later)]
+    assert all(at.tzinfo is UTC for at, _ in stored)
+
+
+def test_a_naive_datetime_after_an_equal_aware_one_is_refused(engine: Engine) -> None:
+    with pytest.raises(StatementError, match="naive datetime"), engine.begin() as conn:
+        runs.start_run(conn, "ping-sweep", "0/1", "me", T0)
+        runs.start_run(conn, "ping-sweep", "0/1", "me", T0.replace(tzinfo=None))
 
 
 def test_migrate_is_idempotent_and_versioned(engine: Engine) -> None:

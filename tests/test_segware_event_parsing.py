@@ -158,6 +158,16 @@ def test_the_contract_fields_become_the_event() -> None:
     )]
 
 
+def test_an_event_of_the_fast_path_is_the_named_tuple_its_constructor_builds() -> None:
+    # parse_events builds it with tuple.__new__, around SegwareEvent's own __new__.
+    (parsed,) = parse_events([event()])
+    built = SegwareEvent(**parsed._asdict())
+    assert type(parsed) is type(built) is SegwareEvent
+    assert parsed == built and hash(parsed) == hash(built) and parsed._asdict() == built._asdict()
+    assert (parsed.id, parsed.code, parsed.received_at) == ("ev-000123", "E130", datetime(2026, 11, 22, 9, 58, 12,
+                                                                                         tzinfo=UTC))
+
+
 def test_a_page_mixing_every_form_gives_what_parse_event_gives_item_by_item() -> None:
     # Repeated texts (parsed once per page), equal instants written apart, and good events around bad ones.
     good = [event(id=f"ev-{n}", receivedAt=text) for n, text in enumerate([*VALID_TIMES, *VALID_TIMES])]

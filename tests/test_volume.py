@@ -6,6 +6,7 @@ import random
 import tracemalloc
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import NamedTuple
 
 import pytest
 
@@ -167,6 +168,26 @@ def test_counter_rejects_naive_times_even_for_unwatched_codes() -> None:
     with pytest.raises(ValueError, match="received_at must be a timezone-aware"):
         counter.add("1001", "7", "R130", datetime(2024, 3, 1, 12, 0))
     assert counter.events == 0
+
+
+class _Event(NamedTuple):
+    account: str
+    cuc: str
+    code: str
+    received_at: datetime
+    partition: str = ""
+    zone: str = ""
+
+
+def test_counter_rejects_a_naive_time_after_aware_ones_of_the_same_instant_on_a_page() -> None:
+    # A page's events share timestamp objects, and only a new object is checked: a naive one always is.
+    counter = GroupCounter({"E130"})
+    page = [_Event("1001", "7", "E130", T0), _Event("1001", "7", "E130", T0),
+            _Event("1001", "7", "E130", T0.replace(tzinfo=None))]
+    with pytest.raises(ValueError, match="received_at must be a timezone-aware"):
+        counter.add_all(page)
+    counter.add_all(page[:2])
+    assert counter.groups() == {K: GroupCount(4, T0, T0)}
 
 
 # --- Rules --------------------------------------------------------------------------------------

@@ -195,18 +195,21 @@ def parse_events(items: list[Any]) -> list[SegwareEvent]:
     The common case, an item with every field of the contract's types and within its limits, is
     checked in one expression, and each distinct `receivedAt` of the page is parsed once (events come
     in time order, often many in one second). Any other item goes through `parse_event`, so its
-    result or its error (one line) is exactly what `parse_event` gives.
+    result or its error (one line) is exactly what `parse_event` gives. The tuple is built by
+    `tuple.__new__` itself: the named tuple's generated `__new__` is a Python call per event (0.15 s
+    per million events).
     """
     account_limit, cuc_limit, code_limit = limits.ACCOUNT, limits.CUC, limits.CODE
     partition_limit, zone_limit = limits.PARTITION, limits.ZONE
-    events = []
+    events: list[SegwareEvent] = []
+    append, new = events.append, tuple.__new__
     times: dict[str, datetime] = {}
     for item in items:
         try:
             id_, account, cuc, code = item["id"], item["account"], item["cuc"], item["code"]
             partition, zone, text = item["partition"], item["zone"], item["receivedAt"]
         except (KeyError, TypeError):
-            events.append(parse_event(item))  # raises: not an object, or a field missing
+            append(parse_event(item))  # raises: not an object, or a field missing
             continue
         if not (
             type(item) is dict
@@ -217,21 +220,21 @@ def parse_events(items: list[Any]) -> list[SegwareEvent]:
             and type(partition) is str and type(zone) is str
             and type(text) is str
         ):
-            events.append(parse_event(item))
+            append(parse_event(item))
             continue
         received_at = times.get(text)
         if received_at is None:
             try:
                 received_at = times[text] = parse_timestamp(text)
             except ValueError:
-                events.append(parse_event(item))  # raises the timestamp's error
+                append(parse_event(item))  # raises the timestamp's error
                 continue
-        events.append(SegwareEvent(
+        append(new(SegwareEvent, (
             id_, account, cuc, code,
             partition if len(partition) <= partition_limit else "",
             zone if len(zone) <= zone_limit else "",
             received_at,
-        ))
+        )))
     return events
 
 

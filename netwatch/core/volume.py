@@ -176,16 +176,24 @@ class GroupCounter:
         self.add_all((_Event(account, cuc, code, received_at, partition, zone),))
 
     def add_all(self, events: Iterable[CountedEvent]) -> None:
-        """Count each event in turn as `add` does: a page of events in one call."""
+        """Count each event in turn as `add` does: a page of events in one call.
+
+        A page's events share their timestamps (the client parses each distinct one once): an event
+        whose timestamp is the very object the event before had is not checked for a zone again.
+        """
         watched, tallies, cleared = self._watched, self._tallies, self._cleared_at
+        checked = None
+        counted = 0
         for event in events:
             received_at = event.received_at
-            if received_at.utcoffset() is None:
-                require_aware(received_at, "received_at")
+            if received_at is not checked:
+                if received_at.utcoffset() is None:
+                    require_aware(received_at, "received_at")
+                checked = received_at
             code = event.code
             if code not in watched:
                 continue
-            self.events += 1
+            counted += 1
             key = (event.account, event.cuc, code)
             tally = tallies.get(key)
             if tally is None:
@@ -200,6 +208,7 @@ class GroupCounter:
             if received_at >= tally.last_seen:
                 tally.last_seen = received_at
                 tally.partition, tally.zone = event.partition, event.zone
+        self.events += counted
 
     def groups(self) -> dict[GroupKey, GroupCount]:
         """A snapshot of every group counted so far."""

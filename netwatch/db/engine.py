@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
-import pymysql
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
@@ -189,9 +189,17 @@ def is_db_unavailable(exc: SQLAlchemyError) -> bool:
 def _is_driver_outage(orig: BaseException | None) -> bool:
     if isinstance(orig, sqlite3.Error):
         return str(orig).startswith(_SQLITE_OUTAGES)
+    pymysql = _pymysql()
     if isinstance(orig, pymysql.err.InterfaceError):
         return True  # PyMySQL's "(0, '')": the connection is already closed
     return isinstance(orig, pymysql.err.Error) and bool(orig.args) and orig.args[0] in _MYSQL_OUTAGES
+
+
+def _pymysql() -> ModuleType:
+    """PyMySQL, imported on first need: a run on SQLite never loads it (nor the cryptography it imports, 27 ms)."""
+    import pymysql
+
+    return pymysql
 
 
 def db_error_line(exc: SQLAlchemyError) -> str:
@@ -208,6 +216,6 @@ def describe_db_error(exc: SQLAlchemyError, key: str = FILE_KEY) -> NetwatchErro
     re-raise anything else, so a bug keeps its traceback.
     """
     orig = getattr(exc, "orig", None)
-    if isinstance(orig, pymysql.err.Error) and orig.args and orig.args[0] in _MYSQL_REFUSALS:
+    if isinstance(orig, _pymysql().err.Error) and orig.args and orig.args[0] in _MYSQL_REFUSALS:
         return ConfigError(f"{key}: the server refused it: {db_error_line(exc)}")
     return ServiceUnavailable(f"database unavailable: {db_error_line(exc)}")

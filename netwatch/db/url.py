@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from pymysql.charset import charset_by_name
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -157,6 +156,8 @@ def _mysql_options(query: Mapping[str, str | tuple[str, ...]]) -> dict[str, Any]
         values[name] = value
     options: dict[str, Any] = {name: values[name] for name in ("unix_socket", "program_name") if name in values}
     if "charset" in values:
+        from pymysql.charset import charset_by_name  # here: a SQLite run never imports PyMySQL
+
         if charset_by_name(values["charset"]) is None:
             raise _Refusal(f"unknown charset {excerpt(values['charset'])} (e.g. utf8mb4)")
         options["charset"] = values["charset"]
