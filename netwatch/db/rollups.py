@@ -229,8 +229,10 @@ def _earlier_rows(entries: Collection[CheckEntry], size_s: int) -> list[tuple[in
     entries' gaps reach back into, sorted by key (a run's first check in a new hour or day)."""
     rows = []
     for entry in entries:
-        _, _, before = gap_parts(entry, size_s)
-        rows.extend((start, entry.target_id, *_seconds(entry.prior, part)) for start, part in before)
+        # Most gaps lie inside their check's own bucket: only the others are split.
+        if entry.gap_s > entry.checked_at % size_s:
+            _, _, before = gap_parts(entry, size_s)
+            rows.extend((start, entry.target_id, *_seconds(entry.prior, part)) for start, part in before)
     return sorted(rows, key=_key)
 
 
