@@ -1,4 +1,4 @@
-"""Rollups added to and never read back (netwatch/db/upsert.py `add_rows`, netwatch/db/rollups.py),
+"""Rollups added to and never read back (netwatch/db/upsert.py `add_integer_rows`, netwatch/db/rollups.py),
 on SQLite and MariaDB: the dialect's additive upsert, and what a ping-sweep run sends for them.
 The statement counts at 20 and 400 hosts are compared in tests/test_sweep_history.py."""
 
@@ -19,7 +19,7 @@ from netwatch.config import parse_config
 from netwatch.core import rollup
 from netwatch.db import tables
 from netwatch.db.engine import count_statements
-from netwatch.db.upsert import add_rows, upsert_rows
+from netwatch.db.upsert import add_integer_rows, upsert_rows
 from netwatch.deps import build_deps
 from netwatch.jobs.ping_sweep import run_ping_sweep
 from netwatch.logs import Redactor
@@ -41,7 +41,7 @@ def _row(target_id: int, checks: int, rtt: tuple[int, int, int] | None, online_s
 
 def _add(engine: Engine, rows: Sequence[tuple[Any, ...]]) -> int:
     with engine.begin() as conn, count_statements(engine) as statements:
-        add_rows(conn, tables.rollups_hourly, COLUMNS, rows, key=KEY, add=["ok", "rtt_sum_us", "online_s"],
+        add_integer_rows(conn, tables.rollups_hourly, COLUMNS, rows, key=KEY, add=["ok", "rtt_sum_us", "online_s"],
                  least=["rtt_min_us"], greatest=["rtt_max_us"])
     return statements.value
 
@@ -54,8 +54,8 @@ def _stored(engine: Engine) -> dict[int, tuple[Any, ...]]:
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
-def test_add_rows_adds_sums_keeps_min_and_max_across_nulls_and_leaves_other_columns(engine: Engine) -> None:
-    assert _add(engine, [_row(1, 1, None, 30), _row(2, 1, (400, 500, 600), 0)]) == 1, "one executemany"
+def test_add_integer_rows_adds_sums_keeps_min_and_max_across_nulls_and_leaves_other_columns(engine: Engine) -> None:
+    assert _add(engine, [_row(1, 1, None, 30), _row(2, 1, (400, 500, 600), 0)]) == 1, "one statement"
     assert _stored(engine) == {1: (1, None, 0, None, 30, 0, None), 2: (1, 400, 500, 600, 0, 0, None)}
     with engine.begin() as conn:  # a closed hour's p95, which later additions leave alone
         upsert_rows(conn, tables.rollups_hourly, [{"hour": HOUR, "target_id": 2, "rtt_p95_us": 590}], key=KEY,
@@ -66,9 +66,9 @@ def test_add_rows_adds_sums_keeps_min_and_max_across_nulls_and_leaves_other_colu
     assert _stored(engine) == {1: (2, 650, 700, 750, 90, 0, None), 2: (5, 300, 1_350, 900, 15, 0, 590)}
 
 
-def test_add_rows_refuses_columns_out_of_the_tables_order(engine: Engine) -> None:
+def test_add_integer_rows_refuses_columns_out_of_the_tables_order(engine: Engine) -> None:
     with engine.begin() as conn, pytest.raises(ValueError, match="not in the order of rollups_hourly"):
-        add_rows(conn, tables.rollups_hourly, ("target_id", "hour", "ok"), [(1, 0, 1)], key=KEY, add=["ok"])
+        add_integer_rows(conn, tables.rollups_hourly, ("target_id", "hour", "ok"), [(1, 0, 1)], key=KEY, add=["ok"])
 
 
 def _ms_in_bucket(bucket: int) -> float:
@@ -92,6 +92,11 @@ class BucketRtts(PlannedSweep):
 
 def _sweep(db_url: str, tmp_path: Path, plan: PlannedSweep, now: datetime) -> list[str]:
     """One ping-sweep run over 80 hosts at `now`: the SQL of every statement it sent."""
+    return [statement for statement, _parameters in _sweep_sending(db_url, tmp_path, plan, now)]
+
+
+def _sweep_sending(db_url: str, tmp_path: Path, plan: PlannedSweep, now: datetime) -> list[tuple[str, Any]]:
+    """One ping-sweep run over 80 hosts at `now`: the SQL and parameters of every statement it sent."""
     hosts = [{"name": f"h{i:03d}", "address": f"127.7.0.{i + 1}"} for i in range(80)]
     # Thresholds of 1: every status is confirmed in the first run. No RTT is slow enough to degrade a check.
     config = parse_config({"database": {"url": db_url}, "hosts": hosts, "ping": {"latency_degraded_ms": 100_000},
@@ -100,10 +105,10 @@ def _sweep(db_url: str, tmp_path: Path, plan: PlannedSweep, now: datetime) -> li
     deps = replace(build_deps(config, {}, StopFlag(), Redactor()), sweep=plan,
                    check_ping_permission=lambda _preference, _families: "raw",
                    clock=lambda: now, server_clock=lambda _conn: now)
-    sent: list[str] = []
+    sent: list[tuple[str, Any]] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        sent.append(statement)
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
+        sent.append((statement, parameters))
 
     event.listen(deps.engine, "before_cursor_execute", record)
     try:
@@ -138,3 +143,23 @@ def test_a_run_within_the_day_reads_no_rollup_row_and_its_statements_do_not_grow
     with engine.begin() as conn:
         p95 = conn.execute(select(tables.rollups_hourly.c.hour, tables.rollups_hourly.c.rtt_p95_us)).all()
     assert {(hour.hour, value is not None) for hour, value in p95} == {(22, True), (23, False)}
+
+
+def test_on_mysql_a_closing_hour_writes_its_gap_seconds_and_p95_into_the_statements(
+        db_url: str, engine: Engine, tmp_path: Path) -> None:
+    plan = BucketRtts()
+    plan.spread = True
+    start = datetime(2026, 11, 22, 22, 58, tzinfo=UTC)
+    _sweep(db_url, tmp_path, plan, start)
+    closing = _sweep_sending(db_url, tmp_path, plan, start + timedelta(minutes=3))
+    hourly = [(sql, parameters) for sql, parameters in closing
+              if sql.startswith("INSERT INTO rollups_hourly") and " SELECT " not in sql]
+    assert len(hourly) == 2, "the gap seconds before 23:00, and hour 22's p95"
+    if engine.dialect.name == "mysql":
+        assert all(not parameters for _sql, parameters in hourly), "no bound parameter: PyMySQL escapes none"
+        assert all(sql.count("),(") == 79 for sql, _parameters in hourly), "80 hosts' rows in the text"
+    r = tables.rollups_hourly.c
+    with engine.begin() as conn:
+        rows = conn.execute(select(r.hour, r.online_s, r.rtt_p95_us).where(r.hour == start.replace(minute=0))).all()
+    assert len(rows) == 80
+    assert {(online_s, p95 is not None) for _hour, online_s, p95 in rows} == {(120, True)}

@@ -40,7 +40,8 @@ from netwatch.core import mtd, rollup
 from netwatch.core.history import CheckEntry, Key, Tally, add_entry, closing_hours, gap_parts, p95_us, replied
 from netwatch.core.mtd import HIST
 from netwatch.db.tables import checks, rollups_daily, rollups_hourly
-from netwatch.db.upsert import add_rows, add_selected, upsert_rows
+from netwatch.db.types import Pending
+from netwatch.db.upsert import add_integer_rows, add_selected, upsert_integer_rows, upsert_rows
 
 _COUNTERS = ("ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_min_us", "rtt_sum_us",
              "rtt_max_us", "online_s", "offline_s", "unknown_s")
@@ -87,8 +88,8 @@ def update_rollups(conn: Connection, entries: Collection[CheckEntry],
     used = sorted({entry.rtt_bucket for entry in entries if replied(entry)})
     add_selected(conn, rollups_hourly, _select(_contributions(rollup.HOUR, checked_at, {}), targets, checked_at),
                  key=["hour", "target_id"], add=_ADDED, least=["rtt_min_us"], greatest=["rtt_max_us"])
-    add_rows(conn, rollups_hourly, ("hour", "target_id", *_TIME), _earlier_rows(entries, rollup.HOUR),
-             key=["hour", "target_id"], add=_TIME)
+    add_integer_rows(conn, rollups_hourly, ("hour", "target_id", *_TIME), _earlier_rows(entries, rollup.HOUR),
+                     key=["hour", "target_id"], add=_TIME)
     plain = [target_id for target_id in targets if target_id in same_day]
     if plain:
         columns = _daily_columns(_contributions(rollup.DAY, checked_at, {index: HIST[index] for index in used}))
@@ -218,10 +219,14 @@ def write_hour_p95(conn: Connection, closing: Collection[Key]) -> None:
             hists.setdefault(key, [0] * rollup.RTT_BUCKETS)[bucket] += count
             lows[key] = min(lows.get(key, low), low)
             highs[key] = max(highs.get(key, high), high)
-    upsert_rows(conn, rollups_hourly,
-                [{"hour": _at(key[0]), "target_id": key[1], "rtt_p95_us": p95_us(hist, lows[key], highs[key])}
-                 for key, hist in sorted(hists.items())],
-                key=["hour", "target_id"], update=["rtt_p95_us"])
+    upsert_integer_rows(conn, rollups_hourly, ("hour", "target_id", "rtt_p95_us"),
+                        [(*key, _pending(p95_us(hist, lows[key], highs[key]))) for key, hist in sorted(hists.items())],
+                        key=["hour", "target_id"], update=["rtt_p95_us"])
+
+
+def _pending(value: int | None) -> int:
+    """`value` as a Pending column stores it (the rows go to the driver as they are)."""
+    return Pending.ABSENT if value is None else value
 
 
 def _earlier_rows(entries: Collection[CheckEntry], size_s: int) -> list[tuple[int, int, int, int, int]]:
