@@ -6,7 +6,7 @@ import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, Table, func
+from sqlalchemy import Select, Table, and_, exists, func, select, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -114,15 +114,31 @@ def add_selected(
     conn: Connection,
     table: Table,
     query: Select[Any],
+    rows: int,
     key: Sequence[str],
     add: Sequence[str] = (),
     least: Sequence[str] = (),
     greatest: Sequence[str] = (),
 ) -> None:
-    """As `add_integer_rows`, with the rows computed by the server: `INSERT ... SELECT`, the columns named by
-    the labels of `query`'s columns. Nothing goes through the driver row by row."""
+    """As `add_integer_rows`, with the rows computed by the server: the `rows` rows of `query` (one per
+    `key`), the columns named by the labels of its columns. Nothing goes through the driver row by row.
+
+    SQLite: one `INSERT ... SELECT ... ON CONFLICT DO UPDATE`. MySQL/MariaDB: an UPDATE joined with
+    `query` adds to the rows that exist (in a run within the hour and day, all of them), and only when
+    it matched fewer than `rows` an `INSERT ... SELECT` adds the others. InnoDB's ON DUPLICATE KEY
+    UPDATE tries every insert first: at 10,000 existing rows it took half as long again as the UPDATE.
+    """
     names = [column.key for column in query.selected_columns]
-    conn.execute(_adding(conn, table, _insert(conn, table).from_select(names, query), key, add, least, greatest))
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        conn.execute(_adding(conn, table, _insert(conn, table).from_select(names, query), key, add, least, greatest))
+        return
+    selected = query.subquery()
+    matches = and_(*[table.c[name] == selected.c[name] for name in key])
+    changes = _changes(table, selected.c, add, least, greatest, func.least, func.greatest)
+    # The matched rows, changed or not: SQLAlchemy's MySQL dialects connect with CLIENT.FOUND_ROWS.
+    matched = conn.execute(update(table).where(matches).values(changes)).rowcount
+    if matched < rows:
+        conn.execute(mysql.insert(table).from_select(names, select(selected).where(~exists().where(matches))))
 
 
 def _insert(conn: Connection, table: Table) -> Any:
@@ -137,19 +153,24 @@ def _insert(conn: Connection, table: Table) -> Any:
 def _adding(conn: Connection, table: Table, insert: Any, key: Sequence[str], add: Sequence[str],
             least: Sequence[str], greatest: Sequence[str]) -> Any:
     """`insert` with the update clause of `add_integer_rows`, in the dialect's construct."""
-    mysql_like = conn.dialect.name in ("mysql", "mariadb")
-    new = insert.inserted if mysql_like else insert.excluded
+    if conn.dialect.name in ("mysql", "mariadb"):
+        return insert.on_duplicate_key_update(_changes(table, insert.inserted, add, least, greatest, func.least,
+                                                       func.greatest))
     # SQLite's min() and max() of several arguments are its LEAST and GREATEST.
-    smallest, largest = (func.least, func.greatest) if mysql_like else (func.min, func.max)
+    return insert.on_conflict_do_update(index_elements=list(key), set_=_changes(table, insert.excluded, add, least,
+                                                                                greatest, func.min, func.max))
+
+
+def _changes(table: Table, new: Any, add: Sequence[str], least: Sequence[str], greatest: Sequence[str],
+             smallest: Any, largest: Any) -> dict[str, Any]:
+    """The stored row's columns with `new` (its columns by name) added, or the smaller / larger kept."""
     old = table.c
     changes: dict[str, Any] = {col: old[col] + new[col] for col in add}
     changes.update({col: smallest(func.coalesce(old[col], new[col]), func.coalesce(new[col], old[col]))
                     for col in least})
     changes.update({col: largest(func.coalesce(old[col], new[col]), func.coalesce(new[col], old[col]))
                     for col in greatest})
-    if mysql_like:
-        return insert.on_duplicate_key_update(changes)
-    return insert.on_conflict_do_update(index_elements=list(key), set_=changes)
+    return changes
 
 
 def insert_missing(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
