@@ -2,14 +2,15 @@
 
 A run adds what its checks contribute (db.upsert). For the hourly rows and the daily rows of
 targets checked earlier the same day (nearly every run), the server computes the contributions from
-the run's rows just inserted into `checks` (`INSERT ... SELECT`, the histogram as CASE per bucket)
+the run's rows just inserted into `checks` (`upsert.add_selected`, the histogram as CASE per bucket)
 and nothing goes through the driver per host or is read back; the seconds a gap spent in an earlier
-hour go in one executemany. A target's first check of a day continues its month-to-date totals
+hour go in one statement. A target's first check of a day continues its month-to-date totals
 (netwatch/core/mtd.py) from its previous row of the month: those rows are read and written whole,
 about once a day per target. When a target's check is in a later hour than its previous one, that
-hour is over: its p95 is computed from its raw checks (one grouped SELECT, one upsert); the hour in
-progress has no p95 (rtt_p95_us None). `rollups_from_raw` computes the same rows from the `checks` table:
-the migration's backfill uses it, and tests compare it with what runs wrote.
+hour is over: its p95 is computed from its raw checks (one grouped SELECT, one upsert, on MariaDB
+with the values in its text); the hour in progress has no p95 (rtt_p95_us None). `rollups_from_raw`
+computes the same rows from the `checks` table: the migration's backfill uses it, and tests compare
+it with what runs wrote.
 """
 
 from __future__ import annotations
