@@ -76,7 +76,7 @@ class JoinedValues(FunctionElement[str]):
     a UTCDateTime as its stored text, `YYYY-MM-DD HH:MM:SS[.ffffff]` (naive UTC), for `UTCReader`.
 
     For columns whose values never hold a `|` and are never empty texts (numbers, times, codes).
-    PyMySQL decodes each column of a row in Python (a DATETIME into a datetime): ten such columns
+    PyMySQL decodes each column of a row in Python (a DATETIME into a datetime): eleven such columns
     of 10,000 hosts cost more than the query. Joined they are one string per row, and the rows of
     one read share few distinct ones (a run checks all its hosts at one `now`), each read once."""
 
