@@ -1,4 +1,4 @@
-"""Rollups added to and never read back (netwatch/db/upsert.py `add_rows`, netwatch/db/rollups.py),
+"""Rollups added to and never read back (netwatch/db/upsert.py `add_integer_rows`, netwatch/db/rollups.py),
 on SQLite and MariaDB: the dialect's additive upsert, and what a ping-sweep run sends for them.
 The statement counts at 20 and 400 hosts are compared in tests/test_sweep_history.py."""
 
@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 from inproc import PlannedSweep
-from sqlalchemy import event, select
+from sqlalchemy import Integer, event, literal, select, type_coerce
 from sqlalchemy.engine import Engine
 
 from netwatch.config import parse_config
 from netwatch.core import rollup
 from netwatch.db import tables
 from netwatch.db.engine import count_statements
-from netwatch.db.upsert import add_rows, upsert_rows
+from netwatch.db.upsert import add_integer_rows, add_selected, insert_integer_rows, upsert_rows
 from netwatch.deps import build_deps
 from netwatch.jobs.ping_sweep import run_ping_sweep
 from netwatch.logs import Redactor
@@ -41,7 +41,7 @@ def _row(target_id: int, checks: int, rtt: tuple[int, int, int] | None, online_s
 
 def _add(engine: Engine, rows: Sequence[tuple[Any, ...]]) -> int:
     with engine.begin() as conn, count_statements(engine) as statements:
-        add_rows(conn, tables.rollups_hourly, COLUMNS, rows, key=KEY, add=["ok", "rtt_sum_us", "online_s"],
+        add_integer_rows(conn, tables.rollups_hourly, COLUMNS, rows, key=KEY, add=["ok", "rtt_sum_us", "online_s"],
                  least=["rtt_min_us"], greatest=["rtt_max_us"])
     return statements.value
 
@@ -54,8 +54,8 @@ def _stored(engine: Engine) -> dict[int, tuple[Any, ...]]:
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
-def test_add_rows_adds_sums_keeps_min_and_max_across_nulls_and_leaves_other_columns(engine: Engine) -> None:
-    assert _add(engine, [_row(1, 1, None, 30), _row(2, 1, (400, 500, 600), 0)]) == 1, "one executemany"
+def test_add_integer_rows_adds_sums_keeps_min_and_max_across_nulls_and_leaves_other_columns(engine: Engine) -> None:
+    assert _add(engine, [_row(1, 1, None, 30), _row(2, 1, (400, 500, 600), 0)]) == 1, "one statement"
     assert _stored(engine) == {1: (1, None, 0, None, 30, 0, None), 2: (1, 400, 500, 600, 0, 0, None)}
     with engine.begin() as conn:  # a closed hour's p95, which later additions leave alone
         upsert_rows(conn, tables.rollups_hourly, [{"hour": HOUR, "target_id": 2, "rtt_p95_us": 590}], key=KEY,
@@ -66,9 +66,48 @@ def test_add_rows_adds_sums_keeps_min_and_max_across_nulls_and_leaves_other_colu
     assert _stored(engine) == {1: (2, 650, 700, 750, 90, 0, None), 2: (5, 300, 1_350, 900, 15, 0, 590)}
 
 
-def test_add_rows_refuses_columns_out_of_the_tables_order(engine: Engine) -> None:
+def test_add_integer_rows_refuses_columns_out_of_the_tables_order(engine: Engine) -> None:
     with engine.begin() as conn, pytest.raises(ValueError, match="not in the order of rollups_hourly"):
-        add_rows(conn, tables.rollups_hourly, ("target_id", "hour", "ok"), [(1, 0, 1)], key=KEY, add=["ok"])
+        add_integer_rows(conn, tables.rollups_hourly, ("target_id", "hour", "ok"), [(1, 0, 1)], key=KEY, add=["ok"])
+
+
+def _add_selected(engine: Engine, targets: Sequence[int], run: int) -> list[str]:
+    """add_selected of run `run`'s checks of `targets` (ok, 60 s online, RTT 100 us + run) from the
+    `checks` table into HOUR's rows; the SQL it sent."""
+    c = tables.checks.c
+    hour = int(HOUR.timestamp())
+    with engine.begin() as conn:
+        insert_integer_rows(conn, tables.checks, [column.name for column in tables.checks.columns][:9],
+                            [(hour + run, target, 0, 1, 1, 60, 1, 1, 1) for target in targets])
+    rtt = literal(100 + run, Integer)
+    query = (select(literal(hour, Integer).label("hour"), c.target_id, literal(1, Integer).label("ok"),
+                    rtt.label("rtt_min_us"), rtt.label("rtt_sum_us"), rtt.label("rtt_max_us"),
+                    c.gap_s.label("online_s"))
+             .where(type_coerce(c.checked_at, Integer) == hour + run, c.target_id.in_(targets)))
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with engine.begin() as conn:
+            add_selected(conn, tables.rollups_hourly, query, len(targets), key=KEY,
+                         add=["ok", "rtt_sum_us", "online_s"], least=["rtt_min_us"], greatest=["rtt_max_us"])
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return sent
+
+
+def test_add_selected_adds_to_rows_that_exist_and_inserts_the_others(engine: Engine) -> None:
+    _add_selected(engine, [1, 2], run=1)
+    _add_selected(engine, [2, 3], run=2)  # 2 exists, 3 is new
+    steady = _add_selected(engine, [1, 2, 3], run=3)
+    assert _stored(engine) == {1: (2, 101, 204, 103, 120, 0, None), 2: (3, 101, 306, 103, 180, 0, None),
+                               3: (2, 102, 205, 103, 120, 0, None)}
+    if engine.dialect.name == "mysql":
+        # InnoDB's ON DUPLICATE KEY UPDATE tries every insert first: rows that all exist get an UPDATE only.
+        assert [sql.split()[0] for sql in steady] == ["UPDATE"]
 
 
 def _ms_in_bucket(bucket: int) -> float:
@@ -92,6 +131,11 @@ class BucketRtts(PlannedSweep):
 
 def _sweep(db_url: str, tmp_path: Path, plan: PlannedSweep, now: datetime) -> list[str]:
     """One ping-sweep run over 80 hosts at `now`: the SQL of every statement it sent."""
+    return [statement for statement, _parameters in _sweep_sending(db_url, tmp_path, plan, now)]
+
+
+def _sweep_sending(db_url: str, tmp_path: Path, plan: PlannedSweep, now: datetime) -> list[tuple[str, Any]]:
+    """One ping-sweep run over 80 hosts at `now`: the SQL and parameters of every statement it sent."""
     hosts = [{"name": f"h{i:03d}", "address": f"127.7.0.{i + 1}"} for i in range(80)]
     # Thresholds of 1: every status is confirmed in the first run. No RTT is slow enough to degrade a check.
     config = parse_config({"database": {"url": db_url}, "hosts": hosts, "ping": {"latency_degraded_ms": 100_000},
@@ -100,10 +144,10 @@ def _sweep(db_url: str, tmp_path: Path, plan: PlannedSweep, now: datetime) -> li
     deps = replace(build_deps(config, {}, StopFlag(), Redactor()), sweep=plan,
                    check_ping_permission=lambda _preference, _families: "raw",
                    clock=lambda: now, server_clock=lambda _conn: now)
-    sent: list[str] = []
+    sent: list[tuple[str, Any]] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        sent.append(statement)
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
+        sent.append((statement, parameters))
 
     event.listen(deps.engine, "before_cursor_execute", record)
     try:
@@ -132,9 +176,30 @@ def test_a_run_within_the_day_reads_no_rollup_row_and_its_statements_do_not_grow
     assert [rollup_reads(sent) for sent in runs[1:]] == [[]] * 3, "rollup rows are not read back within a day"
     one_bucket, every_bucket, closing = (len(sent) for sent in runs[1:])
     assert every_bucket == one_bucket, "the server counts each check into its histogram bucket"
-    # The seconds of the gaps before 23:00 go to hour 22 (one executemany); hour 22's p95 comes from
-    # one grouped SELECT of raw checks and one upsert.
-    assert closing == every_bucket + 3
+    # The seconds of the gaps before 23:00 go to hour 22 (one statement); hour 22's p95 comes from
+    # one grouped SELECT of raw checks and one upsert. On MariaDB hour 23's rows, new, are inserted
+    # after the UPDATE that adds to existing rows matched none.
+    assert closing == every_bucket + (4 if engine.dialect.name == "mysql" else 3)
     with engine.begin() as conn:
         p95 = conn.execute(select(tables.rollups_hourly.c.hour, tables.rollups_hourly.c.rtt_p95_us)).all()
     assert {(hour.hour, value is not None) for hour, value in p95} == {(22, True), (23, False)}
+
+
+def test_on_mysql_a_closing_hour_writes_its_gap_seconds_and_p95_into_the_statements(
+        db_url: str, engine: Engine, tmp_path: Path) -> None:
+    plan = BucketRtts()
+    plan.spread = True
+    start = datetime(2026, 11, 22, 22, 58, tzinfo=UTC)
+    _sweep(db_url, tmp_path, plan, start)
+    closing = _sweep_sending(db_url, tmp_path, plan, start + timedelta(minutes=3))
+    hourly = [(sql, parameters) for sql, parameters in closing
+              if sql.startswith("INSERT INTO rollups_hourly") and " SELECT " not in sql]
+    assert len(hourly) == 2, "the gap seconds before 23:00, and hour 22's p95"
+    if engine.dialect.name == "mysql":
+        assert all(not parameters for _sql, parameters in hourly), "no bound parameter: PyMySQL escapes none"
+        assert all(sql.count("),(") == 79 for sql, _parameters in hourly), "80 hosts' rows in the text"
+    r = tables.rollups_hourly.c
+    with engine.begin() as conn:
+        rows = conn.execute(select(r.hour, r.online_s, r.rtt_p95_us).where(r.hour == start.replace(minute=0))).all()
+    assert len(rows) == 80
+    assert {(online_s, p95 is not None) for _hour, online_s, p95 in rows} == {(120, True)}

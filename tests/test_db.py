@@ -20,7 +20,7 @@ from netwatch.core.hoststate import HostState, Status
 from netwatch.db import accounts, history, hosts, leases, migrate, outbox, runs, tables, triggers
 from netwatch.db.ddl import mysql_ddl
 from netwatch.db.engine import build_engine, count_statements
-from netwatch.db.types import JoinedIntegers, UTCDateTime, split_integers
+from netwatch.db.types import JoinedIntegers, JoinedValues, UTCDateTime, split_integers, split_values
 from netwatch.errors import ConfigError
 from netwatch.running.lease import Lease
 
@@ -42,6 +42,15 @@ def test_joined_integers_come_back_in_order_with_null_as_zero(engine: Engine) ->
         alone = conn.execute(select(JoinedIntegers(literal(5)))).scalar_one()
     assert split_integers(joined) == [7, 0, -3, 2**62]
     assert split_integers(alone) == [5]
+
+
+def test_joined_values_come_back_in_order_with_null_as_none(engine: Engine) -> None:
+    with engine.connect() as conn:
+        joined = conn.execute(select(JoinedValues(null(), literal(7), literal("online"), null(), literal(-3), null())))
+        alone = conn.execute(select(JoinedValues(literal("host")))).scalar_one()
+        [row] = joined.all()
+    assert split_values(row[0]) == [None, "7", "online", None, "-3", None]
+    assert split_values(alone) == ["host"]
 
 
 def test_naive_datetime_is_refused(engine: Engine) -> None:

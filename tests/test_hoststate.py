@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from netwatch.core.hoststate import HostState, Status, Thresholds, Transition, advance
+from netwatch.core.hoststate import NEW_HOST, HostState, RunAdvance, Status, Thresholds, Transition, advance
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 STEP = timedelta(minutes=1)
@@ -528,3 +528,16 @@ def test_invariants_hold_over_random_check_sequences(seed: int) -> None:
             streak_says = Status.OFFLINE if not check else Status.ONLINE
             assert streak_says is not new.status
         state = new
+
+
+def test_run_advance_gives_what_advance_gives_once_per_distinct_state_and_outcome() -> None:
+    thresholds = Thresholds(down_after=2, up_after=2, min_transition_seconds=300)
+    now = at(10)
+    states = [NEW_HOST, HostState(), online_since(T0), online_since(T0), HostState(Status.ONLINE, 1, 0, T0),
+              offline_since(at(9)), HostState(Status.OFFLINE, 0, 1, at(9))]
+    step = RunAdvance(now, thresholds)
+    for state, check in itertools.product(states, (OK, FAIL)):
+        assert step(state, check) == advance(state, check, now, thresholds)
+    assert step(online_since(T0), FAIL) is step(online_since(T0), FAIL), "equal inputs: one result"
+    assert step(HostState(), OK) is step(NEW_HOST, OK)
+    assert step(online_since(T0), FAIL) is not step(online_since(T0), OK)

@@ -21,7 +21,16 @@ from sqlalchemy.engine import Engine
 from netwatch.config import Config, parse_config
 from netwatch.core.hoststate import HostState, Status, advance, moved
 from netwatch.db import tables
-from netwatch.db.hosts import KINDS, HostRow, StoredHost, is_steady, list_hosts, load_host_states, save_hosts
+from netwatch.db.hosts import (
+    KINDS,
+    HostRow,
+    LastAnswer,
+    StoredHost,
+    is_steady,
+    list_hosts,
+    load_host_states,
+    save_hosts,
+)
 
 START = datetime(2026, 11, 22, 10, 0, 0, 250_000, tzinfo=UTC)  # a fraction of a second: stored to the microsecond
 THRESHOLDS = {"down_after": 2, "up_after": 2, "min_transition_seconds": 150}
@@ -165,20 +174,27 @@ def test_steady_runs_send_the_same_statements_at_20_and_200_hosts(db_url: str, e
 def test_states_load_with_the_values_the_column_types_give(engine: Engine) -> None:
     times = [datetime(2026, 11, 22, 10, 0, tzinfo=UTC), datetime(2026, 11, 22, 10, 0, 0, 999_999, tzinfo=UTC),
              datetime(2026, 11, 22, 9, 59, 59, 1, tzinfo=UTC)]
+    answers = [LastAnswer(), LastAnswer(200, 512), LastAnswer(503, 0, "down | for maintenance"), LastAnswer(None, 7)]
     rows = [HostRow(f"t{i}", "127.0.0.1", None, None, None,
-                    HostState(Status.OFFLINE, 1, 0, times[i % 3] if i % 4 else None, bool(i % 2),
-                              times[(i + 1) % 3] if i % 2 else None),
-                    times[(i + 2) % 3] if i % 5 else None, None, None) for i in range(12)]
+                    HostState(Status.OFFLINE if i % 3 else Status.ONLINE, i % 2, 1 - i % 2,
+                              times[i % 3] if i % 4 else None, bool(i % 2), times[(i + 1) % 3] if i % 2 else None),
+                    times[(i + 2) % 3] if i % 5 else None, ["ok", "failed", None][i % 3], None,
+                    kind=KINDS[i % 3], client="c|1" if i % 3 else None, answer=answers[i % 4]) for i in range(24)]
     with engine.begin() as conn:
         save_hosts(conn, rows)
         loaded = load_host_states(conn, KINDS)
         typed = {row.name: row for row in list_hosts(conn)}
-    for name, stored in loaded.items():
-        assert (stored.state, stored.last_check_at) == (typed[name].state, typed[name].last_check_at)
+    assert {name: _stored_fields(stored) for name, stored in loaded.items()} == {
+        name: _stored_fields(row) for name, row in typed.items()} == {row.name: _stored_fields(row) for row in rows}
+    for stored in loaded.values():
         for value in (stored.state.last_transition_at, stored.state.held_since, stored.last_check_at):
             assert value is None or value.tzinfo is UTC
-    assert {name: (s.state, s.last_check_at) for name, s in loaded.items()} == {
-        row.name: (row.state, row.last_check_at) for row in rows}
+    assert loaded["t0"].state is loaded["t12"].state, "equal stored states load as one object"
+
+
+def _stored_fields(row: HostRow | StoredHost) -> tuple[Any, ...]:
+    return (row.address, row.account, row.partition, row.zone, row.state, row.last_check_at, row.kind, row.client,
+            row.last_check_status, row.answer)
 
 
 def test_a_row_is_steady_only_when_the_update_makes_it_from_the_stored_one() -> None:

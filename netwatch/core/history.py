@@ -51,9 +51,10 @@ def check_entry(target_id: int, checked_at: int, previous_check_at: int | None, 
     return CheckEntry(
         target_id=target_id,
         checked_at=checked_at,
-        status=rollup.CHECK_CODES[str(result.status)],
-        prior=rollup.STATE_CODES[str(prior)],
-        state=rollup.STATE_CODES[str(state)],
+        # A StrEnum member is its text as a dict key: no str() per host.
+        status=rollup.CHECK_CODES[result.status],
+        prior=rollup.STATE_CODES[prior],
+        state=rollup.STATE_CODES[state],
         gap_s=rollup.counted_gap(previous_check_at, checked_at, gap_limit_s),
         sent=result.sent,
         received=result.received,

@@ -73,6 +73,10 @@ class HostState:
     held_since: datetime | None = None
 
 
+# A host with no stored state; one shared instance, so that a run's new hosts share one `RunAdvance` result.
+NEW_HOST = HostState()
+
+
 @dataclass(frozen=True)
 class Transition:
     """A confirmed status change; `streak` is the consecutive count that confirmed it."""
@@ -123,6 +127,25 @@ def advance(
     transition = Transition(previous=status, current=target, at=now, notify=notify, streak=streak,
                             held_s=_held_seconds(state, now))
     return replace(counted, status=target, last_transition_at=now), transition
+
+
+class RunAdvance:
+    """`advance` for one run's checks, all at one `now` under one set of thresholds, computed once per
+    distinct (state, outcome): a run's hosts share a handful of stored states (a steady inventory
+    one or two), and `advance` is pure, so a host whose stored state and outcome another host had
+    gets the same result (the same objects)."""
+
+    def __init__(self, now: datetime, thresholds: Thresholds) -> None:
+        self._now = now
+        self._thresholds = thresholds
+        self._done: dict[tuple[HostState, bool], tuple[HostState, Transition | None]] = {}
+
+    def __call__(self, state: HostState, check_ok: bool) -> tuple[HostState, Transition | None]:
+        key = (state, check_ok)
+        result = self._done.get(key)
+        if result is None:
+            result = self._done[key] = advance(state, check_ok, self._now, self._thresholds)
+        return result
 
 
 def moved(state: HostState) -> HostState:

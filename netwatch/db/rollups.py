@@ -2,14 +2,15 @@
 
 A run adds what its checks contribute (db.upsert). For the hourly rows and the daily rows of
 targets checked earlier the same day (nearly every run), the server computes the contributions from
-the run's rows just inserted into `checks` (`INSERT ... SELECT`, the histogram as CASE per bucket)
+the run's rows just inserted into `checks` (`upsert.add_selected`, the histogram as CASE per bucket)
 and nothing goes through the driver per host or is read back; the seconds a gap spent in an earlier
-hour go in one executemany. A target's first check of a day continues its month-to-date totals
+hour go in one statement. A target's first check of a day continues its month-to-date totals
 (netwatch/core/mtd.py) from its previous row of the month: those rows are read and written whole,
 about once a day per target. When a target's check is in a later hour than its previous one, that
-hour is over: its p95 is computed from its raw checks (one grouped SELECT, one upsert); the hour in
-progress has no p95 (rtt_p95_us None). `rollups_from_raw` computes the same rows from the `checks` table:
-the migration's backfill uses it, and tests compare it with what runs wrote.
+hour is over: its p95 is computed from its raw checks (one grouped SELECT, one upsert, on MariaDB
+with the values in its text); the hour in progress has no p95 (rtt_p95_us None). `rollups_from_raw`
+computes the same rows from the `checks` table: the migration's backfill uses it, and tests compare
+it with what runs wrote.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from netwatch.core import mtd, rollup
 from netwatch.core.history import CheckEntry, Key, Tally, add_entry, closing_hours, gap_parts, p95_us, replied
 from netwatch.core.mtd import HIST
 from netwatch.db.tables import checks, rollups_daily, rollups_hourly
-from netwatch.db.upsert import add_rows, add_selected, upsert_rows
+from netwatch.db.types import Pending
+from netwatch.db.upsert import add_integer_rows, add_selected, upsert_integer_rows, upsert_rows
 
 _COUNTERS = ("ok", "degraded", "failed", "sent", "received", "rtt_samples", "rtt_min_us", "rtt_sum_us",
              "rtt_max_us", "online_s", "offline_s", "unknown_s")
@@ -74,7 +76,7 @@ def update_rollups(conn: Connection, entries: Collection[CheckEntry],
     A target checked earlier the same day (the usual run) adds to its hourly and daily rows without
     reading them. The others (a run's first check in a new day, a new host, a clock stepped back
     across midnight) start or continue month-to-date totals: their rows are read and written whole
-    (`add_daily_tallies`). At most 8 statements."""
+    (`add_daily_tallies`). At most 10 statements."""
     if not entries:
         return
     [checked_at] = {entry.checked_at for entry in entries}
@@ -86,13 +88,13 @@ def update_rollups(conn: Connection, entries: Collection[CheckEntry],
     # columns updated per row.
     used = sorted({entry.rtt_bucket for entry in entries if replied(entry)})
     add_selected(conn, rollups_hourly, _select(_contributions(rollup.HOUR, checked_at, {}), targets, checked_at),
-                 key=["hour", "target_id"], add=_ADDED, least=["rtt_min_us"], greatest=["rtt_max_us"])
-    add_rows(conn, rollups_hourly, ("hour", "target_id", *_TIME), _earlier_rows(entries, rollup.HOUR),
-             key=["hour", "target_id"], add=_TIME)
+                 len(targets), key=["hour", "target_id"], add=_ADDED, least=["rtt_min_us"], greatest=["rtt_max_us"])
+    add_integer_rows(conn, rollups_hourly, ("hour", "target_id", *_TIME), _earlier_rows(entries, rollup.HOUR),
+                     key=["hour", "target_id"], add=_TIME)
     plain = [target_id for target_id in targets if target_id in same_day]
     if plain:
         columns = _daily_columns(_contributions(rollup.DAY, checked_at, {index: HIST[index] for index in used}))
-        add_selected(conn, rollups_daily, _select(columns, plain, checked_at), key=["day", "target_id"],
+        add_selected(conn, rollups_daily, _select(columns, plain, checked_at), len(plain), key=["day", "target_id"],
                      add=[name for name in columns if name not in ("day", "target_id", *_EXTREMES)],
                      least=["rtt_min_us"], greatest=["rtt_max_us"])
     tallies: dict[Key, Tally] = {}
@@ -218,10 +220,14 @@ def write_hour_p95(conn: Connection, closing: Collection[Key]) -> None:
             hists.setdefault(key, [0] * rollup.RTT_BUCKETS)[bucket] += count
             lows[key] = min(lows.get(key, low), low)
             highs[key] = max(highs.get(key, high), high)
-    upsert_rows(conn, rollups_hourly,
-                [{"hour": _at(key[0]), "target_id": key[1], "rtt_p95_us": p95_us(hist, lows[key], highs[key])}
-                 for key, hist in sorted(hists.items())],
-                key=["hour", "target_id"], update=["rtt_p95_us"])
+    upsert_integer_rows(conn, rollups_hourly, ("hour", "target_id", "rtt_p95_us"),
+                        [(*key, _pending(p95_us(hist, lows[key], highs[key]))) for key, hist in sorted(hists.items())],
+                        key=["hour", "target_id"], update=["rtt_p95_us"])
+
+
+def _pending(value: int | None) -> int:
+    """`value` as a Pending column stores it (the rows go to the driver as they are)."""
+    return Pending.ABSENT if value is None else value
 
 
 def _earlier_rows(entries: Collection[CheckEntry], size_s: int) -> list[tuple[int, int, int, int, int]]:
@@ -229,8 +235,10 @@ def _earlier_rows(entries: Collection[CheckEntry], size_s: int) -> list[tuple[in
     entries' gaps reach back into, sorted by key (a run's first check in a new hour or day)."""
     rows = []
     for entry in entries:
-        _, _, before = gap_parts(entry, size_s)
-        rows.extend((start, entry.target_id, *_seconds(entry.prior, part)) for start, part in before)
+        # Most gaps lie inside their check's own bucket: only the others are split.
+        if entry.gap_s > entry.checked_at % size_s:
+            _, _, before = gap_parts(entry, size_s)
+            rows.extend((start, entry.target_id, *_seconds(entry.prior, part)) for start, part in before)
     return sorted(rows, key=_key)
 
 

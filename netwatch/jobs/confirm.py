@@ -27,9 +27,9 @@ from netwatch.config import Config
 from netwatch.core import rollup
 from netwatch.core.checks import CheckResult
 from netwatch.core.history import check_entry
-from netwatch.core.hoststate import HostState, Status, Transition, advance, moved
+from netwatch.core.hoststate import NEW_HOST, HostState, RunAdvance, Status, Transition, moved
 from netwatch.db import history, outbox
-from netwatch.db.hosts import HostRow, LastAnswer, StoredHost, delete_hosts, load_host_states, save_hosts
+from netwatch.db.hosts import NO_ANSWER, HostRow, LastAnswer, StoredHost, delete_hosts, load_host_states, save_hosts
 from netwatch.db.outbox import OutboxItem
 from netwatch.db.rollups import update_rollups
 from netwatch.delivery.dispatch import dispatch
@@ -125,7 +125,7 @@ def finish_pass(deps: Deps, config: Config, run: RunContext, shard: Shard, subje
         run.lease.fence(conn)
     commit_ms = round((time.perf_counter() - began) * 1000)
     log_undelivered(committed.events, voice.noun)
-    statuses = Counter(str(check.status) for check in checks.values())
+    statuses = Counter(check.status for check in checks.values())
     return dispatch(deps, config, run.now).outcome({
         **counts,
         "ok": statuses["ok"],
@@ -183,14 +183,15 @@ def _advance_all(
     """Every subject's new row (in the order of `subjects`), and every confirmed change with its subject."""
     rows: list[HostRow] = []
     changes: list[tuple[Subject, Transition]] = []
+    step = RunAdvance(run.now, config.thresholds)
     for subject in subjects:
         check = checks[subject.name]
-        state, transition = advance(_start_state(subject, previous.get(subject.name), voice), check.check_ok,
-                                    run.now, config.thresholds)
+        state, transition = step(_start_state(subject, previous.get(subject.name), voice), check.check_ok)
+        # The status as it is (a StrEnum is its text): no str() per host.
         rows.append(HostRow(name=subject.name, address=subject.address, account=subject.account,
                             partition=subject.partition, zone=subject.zone, state=state, last_check_at=run.now,
-                            last_check_status=str(check.status), last_run_id=run.run_id, kind=subject.kind,
-                            client=subject.client, answer=answers.get(subject.name, LastAnswer())))
+                            last_check_status=check.status, last_run_id=run.run_id, kind=subject.kind,
+                            client=subject.client, answer=answers.get(subject.name, NO_ANSWER)))
         if transition is not None:
             level = logging.DEBUG if transition.initial else logging.INFO
             log.log(level, "%s %s is %s (was %s)", voice.noun, subject.name, transition.current, transition.previous)
@@ -201,7 +202,7 @@ def _advance_all(
 def _start_state(subject: Subject, stored: StoredHost | None, voice: Voice) -> HostState:
     """The stored state, with its streaks started over when the subject's address changed."""
     if stored is None:
-        return HostState()
+        return NEW_HOST
     if stored.address != subject.address:
         log.info("%s %s moved from %s to %s: its check streaks start over", voice.noun, subject.name, stored.address,
                  subject.address)
