@@ -111,6 +111,7 @@ class _Server(http.server.ThreadingHTTPServer):
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
+    _counted = False  # this request is counted in its server's in_flight
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""
@@ -133,13 +134,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             owner.in_flight += 1
             owner.max_in_flight = max(owner.max_in_flight, owner.in_flight)
             owner._arrived.notify_all()
+        self._counted = True
         try:
             self._route(owner, urlsplit(self.path))
         except (TimeoutError, BrokenPipeError, ConnectionResetError, ssl.SSLError):
             pass  # the client gave up on the answer
         finally:
-            with owner.lock:
-                owner.in_flight -= 1
+            self._leave_flight()
+
+    def _leave_flight(self) -> None:
+        """The request is no longer in flight: before its answer goes, so a client's next request, sent
+        once it has the answer, never overlaps this one in `max_in_flight`."""
+        if self._counted:
+            self._counted = False
+            with self.server.owner.lock:
+                self.server.owner.in_flight -= 1
 
     def _route(self, owner: ServiceServer, url: Any) -> None:
         parts = url.path.strip("/").split("/")
@@ -185,6 +194,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(404, b"no such path")
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self._leave_flight()
         self.send_response(status)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
