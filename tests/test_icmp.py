@@ -7,9 +7,11 @@ net.ipv4.ping_group_range lets every group open one (needs network namespaces).
 
 from __future__ import annotations
 
+import errno
 import gc
 import ipaddress
 import json
+import logging
 import os
 import random
 import select
@@ -51,6 +53,7 @@ from netwatch.probes.icmp import (
     require_permission,
     sweep,
 )
+from netwatch.probes.replyfilter import INSTRUCTION
 from netwatch.running.stopflag import StopFlag
 
 FAST = PingSettings(count=3, interval_s=0.01, timeout_s=1.0, retries=0, rate_pps=10_000)
@@ -505,6 +508,23 @@ def test_a_raw_socket_is_handed_only_the_echo_replies_to_its_identifier(family: 
 
         assert _echo_identifiers(channel.sock, token, channel.ip_header) == [channel.identifier]
         assert _echo_identifiers(unfiltered, token, channel.ip_header) == [other] * 3 + [channel.identifier]
+
+
+def test_a_filter_the_kernel_refuses_is_logged_and_the_socket_still_receives(caplog: pytest.LogCaptureFixture) -> None:
+    """The filter only saves work (replies are matched on identifier, token, sequence and source all the same)."""
+    no_return = INSTRUCTION.pack(0x01, 0, 0, 0)  # a program must end with a return: the kernel says EINVAL
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        sock.bind(("127.0.0.1", 0))
+        with caplog.at_level(logging.DEBUG, logger=icmp.__name__):
+            icmp._attach_filter(sock, no_return)
+        sender.sendto(b"still delivered", sock.getsockname())
+        assert select.select([sock], [], [], 5.0)[0]
+        assert sock.recv(64) == b"still delivered"
+
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.DEBUG, f"the kernel refused the echo reply filter ({os.strerror(errno.EINVAL)}): "
+                        "every echo reply on the host reaches the sweep's socket")]
 
 
 def test_duplicate_keys_are_refused() -> None:

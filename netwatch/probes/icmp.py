@@ -410,11 +410,19 @@ class _Channel:
 
 
 def _attach_filter(sock: socket.socket, program: bytes) -> None:
-    """Attaches a classic BPF program, an array of struct sock_filter, to `sock`."""
+    """Attaches a classic BPF program, an array of struct sock_filter, to `sock`, if the kernel takes it.
+
+    The filter only saves work: replies are matched on identifier, token, sequence and source all
+    the same. So a refusal (a kernel without socket filters, a limit on their size) is no failure.
+    """
     instructions = array("B", program)
     # struct sock_fprog: the number of instructions and their address; the kernel copies them at once.
     fprog = struct.pack("@HP", len(program) // INSTRUCTION.size, instructions.buffer_info()[0])
-    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+    except OSError as exc:
+        log.debug("the kernel refused the echo reply filter (%s): every echo reply on the host reaches "
+                  "the sweep's socket", exc.strerror or exc)
 
 
 class _Sweep:
