@@ -463,16 +463,21 @@ def test_a_target_address_is_parsed_once_as_parse_ip_reads_it(text: str) -> None
 def test_a_raw_icmpv6_socket_queues_echo_replies_not_our_own_requests() -> None:
     """Its ICMP6_FILTER passes echo replies and unreachables only: on loopback the request comes back too."""
     family = icmp._FAMILY[6]
+    payload = os.urandom(8)  # no other ICMPv6 on this host carries it, a parallel run of this test's neither
     with icmp._open_socket(RAW, family) as sock:
-        request = struct.pack("BBHHH", 128, 0, 0, 0x4E57, 1) + b"filtered"
-        sock.sendto(request, ("::1", 0))
-        queued = []
-        while select.select([sock], [], [], 0.5)[0]:
+        sock.sendto(struct.pack("BBHHH", 128, 0, 0, 0x4E57, 1) + payload, ("::1", 0))
+        # The request loops back before the reply is made: unfiltered, it would be the first to carry the payload.
+        first = None
+        deadline = time.monotonic() + 5.0
+        for _ in range(10_000):
+            left = deadline - time.monotonic()
+            if first is not None or left <= 0 or not select.select([sock], [], [], left)[0]:
+                break
             data = sock.recv(2048)
-            if data[8:] == b"filtered":  # not another test's ICMPv6 on this host
-                queued.append(data[0])
+            if data[8:] == payload:
+                first = data[0]
 
-    assert queued == [129]
+    assert first == 129
 
 
 def _echo_identifiers(sock: socket.socket, token: bytes, ip_header: bool) -> list[int]:
