@@ -347,7 +347,8 @@ def test_late_sender_bursts_at_most_the_tolerance(rate: int) -> None:
 
 def test_pacer_catches_up_a_late_wakeup_within_the_tolerance() -> None:
     pacer = Pacer(10_000, start_ns=0)
-    lateness = iter([0] * 100 + [5_000_000] + [0] * 1000)  # a wake-up 5 ms late loses no slot
+    assert pacer.tolerance_ns == 5_000_000  # the default: 5 ms
+    lateness = iter([0] * 100 + [pacer.tolerance_ns] + [0] * 1000)  # a wake-up that late loses no slot
 
     sends = send_at_wakeups(pacer, 1000, lateness, iter(lambda: INSTANT, 1))
 
