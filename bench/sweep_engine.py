@@ -186,6 +186,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("too many hosts for 127.1.0.0 - 127.254.255.255")
     if args.repeat < 3 and not args.worker:
         parser.error("--repeat: at least 3")
+    # Resolved, so that `--before .` or `..` is named by its folder, not "" or "..".
+    args.before = [tree.resolve() for tree in args.before]
     for tree in args.before:
         if not (tree / ".venv" / "bin" / "python").exists():
             parser.error(f"--before: {tree}/.venv/bin/python not found (run make install there)")

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dbread
 import pytest
@@ -78,6 +79,23 @@ def test_a_batch_of_equal_different_and_missing_datetimes_binds_each_row_its_own
         table.drop(engine)
     assert [tuple(row) for row in stored] == [*values, (later, later)]
     assert all(at.tzinfo is UTC for at, _ in stored)
+
+
+def test_equal_datetimes_that_are_different_instants_bind_each_its_own(engine: Engine) -> None:
+    # 01:30 happens twice in New York that night: `fold` tells them apart, `==` does not.
+    table = Table("utc_fold", MetaData(), Column("n", Integer, primary_key=True), Column("at", UTCDateTime))
+    first = datetime(2024, 11, 3, 1, 30, tzinfo=ZoneInfo("America/New_York"))
+    second = first.replace(fold=1)
+    assert first == second
+    table.create(engine)
+    try:
+        with engine.begin() as conn:
+            conn.execute(table.insert(), [{"n": 1, "at": first}, {"n": 2, "at": second}])
+        with engine.connect() as conn:
+            stored = conn.execute(select(table.c.at).order_by(table.c.n)).scalars().all()
+    finally:
+        table.drop(engine)
+    assert stored == [datetime(2024, 11, 3, 5, 30, tzinfo=UTC), datetime(2024, 11, 3, 6, 30, tzinfo=UTC)]
 
 
 def test_a_naive_datetime_after_an_equal_aware_one_is_refused(engine: Engine) -> None:

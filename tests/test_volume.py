@@ -188,6 +188,7 @@ def test_counter_rejects_a_naive_time_after_aware_ones_of_the_same_instant_on_a_
         counter.add_all(page)
     counter.add_all(page[:2])
     assert counter.groups() == {K: GroupCount(4, T0, T0)}
+    assert counter.events == 4  # the two counted before the refusal too, as the tallies have them
 
 
 # --- Rules --------------------------------------------------------------------------------------

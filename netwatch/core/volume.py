@@ -184,31 +184,34 @@ class GroupCounter:
         watched, tallies, cleared = self._watched, self._tallies, self._cleared_at
         checked = None
         counted = 0
-        for event in events:
-            received_at = event.received_at
-            if received_at is not checked:
-                if received_at.utcoffset() is None:
-                    require_aware(received_at, "received_at")
-                checked = received_at
-            code = event.code
-            if code not in watched:
-                continue
-            counted += 1
-            key = (event.account, event.cuc, code)
-            tally = tallies.get(key)
-            if tally is None:
-                tally = tallies[key] = _Tally(0, received_at, received_at, event.partition, event.zone,
-                                              cleared.get(key), 0)
-            tally.count += 1
-            if tally.cleared_at is not None and received_at <= tally.cleared_at:
-                tally.before_clear += 1
-            # Events do not arrive in time order (pages, retries, late deliveries).
-            if received_at < tally.first_seen:
-                tally.first_seen = received_at
-            if received_at >= tally.last_seen:
-                tally.last_seen = received_at
-                tally.partition, tally.zone = event.partition, event.zone
-        self.events += counted
+        # An event refused mid-page leaves the ones before it in the tallies: count them in events too.
+        try:
+            for event in events:
+                received_at = event.received_at
+                if received_at is not checked:
+                    if received_at.utcoffset() is None:
+                        require_aware(received_at, "received_at")
+                    checked = received_at
+                code = event.code
+                if code not in watched:
+                    continue
+                counted += 1
+                key = (event.account, event.cuc, code)
+                tally = tallies.get(key)
+                if tally is None:
+                    tally = tallies[key] = _Tally(0, received_at, received_at, event.partition, event.zone,
+                                                  cleared.get(key), 0)
+                tally.count += 1
+                if tally.cleared_at is not None and received_at <= tally.cleared_at:
+                    tally.before_clear += 1
+                # Events do not arrive in time order (pages, retries, late deliveries).
+                if received_at < tally.first_seen:
+                    tally.first_seen = received_at
+                if received_at >= tally.last_seen:
+                    tally.last_seen = received_at
+                    tally.partition, tally.zone = event.partition, event.zone
+        finally:
+            self.events += counted
 
     def groups(self) -> dict[GroupKey, GroupCount]:
         """A snapshot of every group counted so far."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -189,17 +190,21 @@ def is_db_unavailable(exc: SQLAlchemyError) -> bool:
 def _is_driver_outage(orig: BaseException | None) -> bool:
     if isinstance(orig, sqlite3.Error):
         return str(orig).startswith(_SQLITE_OUTAGES)
-    pymysql = _pymysql()
+    pymysql = _loaded_pymysql()
+    if pymysql is None:
+        return False
     if isinstance(orig, pymysql.err.InterfaceError):
         return True  # PyMySQL's "(0, '')": the connection is already closed
     return isinstance(orig, pymysql.err.Error) and bool(orig.args) and orig.args[0] in _MYSQL_OUTAGES
 
 
-def _pymysql() -> ModuleType:
-    """PyMySQL, imported on first need: a run on SQLite never loads it (nor the cryptography it imports, 27 ms)."""
-    import pymysql
+def _loaded_pymysql() -> ModuleType | None:
+    """PyMySQL if a MySQL engine has loaded it, else None: then no error is PyMySQL's.
 
-    return pymysql
+    Never imported here, so that a run on SQLite, failing or not, loads neither it nor the
+    cryptography it imports (27 ms).
+    """
+    return sys.modules.get("pymysql")
 
 
 def db_error_line(exc: SQLAlchemyError) -> str:
@@ -216,6 +221,7 @@ def describe_db_error(exc: SQLAlchemyError, key: str = FILE_KEY) -> NetwatchErro
     re-raise anything else, so a bug keeps its traceback.
     """
     orig = getattr(exc, "orig", None)
-    if isinstance(orig, _pymysql().err.Error) and orig.args and orig.args[0] in _MYSQL_REFUSALS:
+    pymysql = _loaded_pymysql()
+    if pymysql is not None and isinstance(orig, pymysql.err.Error) and orig.args and orig.args[0] in _MYSQL_REFUSALS:
         return ConfigError(f"{key}: the server refused it: {db_error_line(exc)}")
     return ServiceUnavailable(f"database unavailable: {db_error_line(exc)}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timezone
 from typing import Any, cast
 
 from sqlalchemy import BigInteger, DateTime, Integer, String
@@ -44,8 +44,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         """The type's own conversion (process_bind_param, then the dialect's), once per run of equal values.
 
         A batch's rows mostly bind one value over and over (a run's `now`, its window's ends: 5,000
-        scan_counts rows bind two values 10,000 times). An aware value equal to the last one converts
-        as it did; a naive one is never equal to an aware one, so it still reaches process_bind_param.
+        scan_counts rows bind two values 10,000 times). Only values at a fixed offset (`timezone`,
+        UTC among them) are remembered: between those, equal means the same instant. Two values of
+        one zone with rules (`ZoneInfo`) that differ only in `fold` are equal yet an hour apart, so
+        those, and naive ones (refused by process_bind_param), are converted every time.
         """
         # Never None: this type has a process_bind_param.
         convert = cast("Callable[[datetime | None], Any]", super().bind_processor(dialect))
@@ -54,6 +56,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         def process(value: datetime | None) -> Any:
             if value is None:
                 return None
+            if type(value.tzinfo) is not timezone:
+                return convert(value)
             seen, converted = last[0]
             if value != seen:
                 converted = convert(value)

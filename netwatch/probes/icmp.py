@@ -36,6 +36,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import cast
 
 from netwatch.collector import collector_paused
 from netwatch.core.addresses import parse_ip
@@ -255,9 +256,11 @@ def sweep(
 ) -> dict[str, ProbeResult]:
     """Pings every target, IPv4 and IPv6 ones in the same pass; returns a result for every key.
 
-    Raises NoPermission when a socket of `settings.socket` cannot be opened; a family this kernel
-    lacks fails its hosts' checks only. `check_stop` is called between sends and waits and may
-    raise (the run's Stopped, naming its signal); the sockets are closed in all cases.
+    Raises NoPermission when a socket of `settings.socket` cannot be opened. Each family's socket
+    opens as its first host's request goes, so the other family's requests may have gone out by
+    then. A family this kernel lacks fails its hosts' checks only. `check_stop` is called between
+    sends and waits and may raise (the run's Stopped, naming its signal); the sockets are closed
+    in all cases.
     """
     _check_settings(settings)
     # In target order from the start: each check's result takes its key's place when the check ends.
@@ -272,7 +275,8 @@ def sweep(
         engine.run()
         log.debug("swept %d hosts, %d requests, over %d %s ICMP sockets, in %.3f s", engine.begun,
                   len(engine.packet_host), len(engine.channels), settings.socket, time.monotonic() - started)
-    return results  # each None replaced by now: every target got its result
+    # No None left: the engine ran until no target was without its result.
+    return cast("dict[str, ProbeResult]", results)
 
 
 def _parse_address(text: str) -> tuple[int, str, bytes] | None:
@@ -410,11 +414,19 @@ class _Channel:
 
 
 def _attach_filter(sock: socket.socket, program: bytes) -> None:
-    """Attaches a classic BPF program, an array of struct sock_filter, to `sock`."""
+    """Attaches a classic BPF program, an array of struct sock_filter, to `sock`, if the kernel takes it.
+
+    The filter only saves work: replies are matched on identifier, token, sequence and source all
+    the same. So a refusal (a kernel without socket filters, a limit on their size) is no failure.
+    """
     instructions = array("B", program)
     # struct sock_fprog: the number of instructions and their address; the kernel copies them at once.
     fprog = struct.pack("@HP", len(program) // INSTRUCTION.size, instructions.buffer_info()[0])
-    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+    except OSError as exc:
+        log.debug("the kernel refused the echo reply filter (%s): every echo reply on the host reaches "
+                  "the sweep's socket", exc.strerror or exc)
 
 
 class _Sweep:
@@ -426,8 +438,8 @@ class _Sweep:
     one interval after the host's previous send, and sends go out in time order), and `later`, a
     heap of the few whose due time breaks that order (retries, requests a full send buffer
     deferred). A packet's timeout is the same for all, so packets expire in the order they were
-    sent. Per packet the engine keeps
-    its host (None once answered or expired) and its send time, nothing else.
+    sent. Per packet the engine keeps its host (None once answered or expired) and its send time,
+    nothing else.
     """
 
     def __init__(
