@@ -29,12 +29,17 @@ def _modules_after(args: list[str], config: Path, tmp_path: Path) -> tuple[int, 
     return int(status), loaded
 
 
-def test_db_init_and_event_scan_on_sqlite_import_neither_pymysql_nor_cryptography(tmp_path: Path) -> None:
+def _event_scan_config(tmp_path: Path, database: Path, fake: FakeApis) -> Path:
     config = tmp_path / "netwatch.yaml"
+    config.write_text(f"database: {{url: 'sqlite:///{database}'}}\n"
+                      f"segware: {{base_url: '{fake.url}'}}\n"
+                      "event_scan: {codes: {E130: 5}}\n", encoding="utf-8")
+    return config
+
+
+def test_db_init_and_event_scan_on_sqlite_import_neither_pymysql_nor_cryptography(tmp_path: Path) -> None:
     with FakeApis(token=TOKEN) as fake:
-        config.write_text(f"database: {{url: 'sqlite:///{tmp_path / 'netwatch.db'}'}}\n"
-                          f"segware: {{base_url: '{fake.url}'}}\n"
-                          "event_scan: {codes: {E130: 5}}\n", encoding="utf-8")
+        config = _event_scan_config(tmp_path, tmp_path / "netwatch.db", fake)
 
         assert _modules_after(["db", "init"], config, tmp_path) == (0, [])
         assert _modules_after(["run", "event-scan"], config, tmp_path) == (0, [])
@@ -46,11 +51,8 @@ def test_a_sqlite_file_that_fails_to_open_is_69_without_pymysql_or_cryptography(
     database = tmp_path / "netwatch.db"
     database.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4080)
     database.chmod(0o600)
-    config = tmp_path / "netwatch.yaml"
     with FakeApis(token=TOKEN) as fake:
-        config.write_text(f"database: {{url: 'sqlite:///{database}'}}\n"
-                          f"segware: {{base_url: '{fake.url}'}}\n"
-                          "event_scan: {codes: {E130: 5}}\n", encoding="utf-8")
+        config = _event_scan_config(tmp_path, database, fake)
 
         assert _modules_after(["db", "init"], config, tmp_path) == (69, [])
         assert _modules_after(["run", "event-scan"], config, tmp_path) == (69, [])
