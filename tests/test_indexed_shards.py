@@ -7,10 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 from inproc import InProcess
-from sqlalchemy import bindparam, insert, text
+from sqlalchemy import text
 
-from netwatch.db import migrate, tables
+from netwatch.core import rollup
+from netwatch.core.history import CheckEntry
+from netwatch.db import migrate
 from netwatch.db.engine import build_engine
+from netwatch.db.history import insert_checks, target_ids
+from netwatch.db.rollups import update_rollups
 from netwatch.errors import ExitCode
 from netwatch.shard import Shard
 
@@ -74,35 +78,41 @@ def test_adding_hosts_moves_no_other_host_between_shards() -> None:
 
 
 @pytest.mark.mysql
-def test_a_shards_rollup_reads_its_checks_without_locking_another_shards(mysql_url: str) -> None:
-    """Shards commit at the same time: each one's INSERT ... SELECT from `checks` must not lock the rows
-    and gaps of the other shard's uncommitted checks of the same second (on MariaDB, REPEATABLE READ
-    took shared next-key locks there, and four shards at 10,000 hosts deadlocked, exit 69)."""
+def test_a_shards_rollups_read_its_checks_without_locking_another_shards(mysql_url: str) -> None:
+    """Shards commit at the same time: each one's rollups, computed by the server from `checks`, must not
+    lock the other shard's uncommitted checks of the same second. On MariaDB, REPEATABLE READ took shared
+    next-key locks there (four shards at 10,000 hosts deadlocked, exit 69), and so does a multi-table
+    UPDATE joined with that SELECT even under READ COMMITTED: the second shard waited for the first."""
     engine = build_engine(mysql_url)
-    at = datetime(2026, 12, 1, 10, 0, 5, tzinfo=UTC)
+    first_run, steady_run = 1_764_583_205, 1_764_583_265  # 2025-12-01 10:00:05 and 10:01:05 UTC, one hour
 
-    def checks_of(target_ids: list[int]) -> list[dict[str, object]]:
-        return [{"checked_at": at, "target_id": target, "status": 0, "prior": 2, "state": 2, "gap_s": 60,
-                 "sent": 3, "received": 3, "attempts": 1} for target in target_ids]
+    def entries(target_ids: list[int], at: int, previous: int | None) -> list[CheckEntry]:
+        return [CheckEntry(target_id=target, checked_at=at, status=0, prior=2, state=2,
+                           gap_s=0 if previous is None else at - previous, sent=3, received=3, attempts=1,
+                           rtt_min_us=100, rtt_avg_us=100, rtt_max_us=100, rtt_bucket=rollup.rtt_bucket(0.1),
+                           error=None) for target in target_ids]
 
-    rollup = text("INSERT INTO rollups_hourly (hour, target_id, ok) SELECT :hour, target_id, 1 FROM checks "
-                  "WHERE checked_at = :at AND target_id IN :targets").bindparams(bindparam("targets", expanding=True))
-    seconds = int(at.timestamp())
     try:
         with engine.begin() as conn:
-            migrate.upgrade(conn, at)
+            migrate.upgrade(conn, datetime.fromtimestamp(first_run, UTC))
+            ids = list(target_ids(conn, [f"site-{n}" for n in range(6)], datetime.now(UTC)).values())
+            insert_checks(conn, entries(ids, first_run, None), {})
+            update_rollups(conn, entries(ids, first_run, None), dict.fromkeys(ids))  # the steady run adds to these
+        one_ids, other_ids = ids[0::2], ids[1::2]
         with engine.connect() as one, engine.connect() as other:
-            one.execute(text("SET SESSION innodb_lock_wait_timeout = 2"))
-            one.commit()
+            for conn in (one, other):
+                conn.execute(text("SET SESSION innodb_lock_wait_timeout = 2"))
+                conn.commit()
             first, second = one.begin(), other.begin()
-            one.execute(insert(tables.checks), checks_of([1, 3, 5]))
-            other.execute(insert(tables.checks), checks_of([2, 4, 6]))
-            # Under REPEATABLE READ this waited for the other shard's rows: a lock wait timeout after 2 s.
-            one.execute(rollup, {"hour": seconds - seconds % 3600, "at": seconds, "targets": [1, 3, 5]})
-            other.execute(rollup, {"hour": seconds - seconds % 3600, "at": seconds, "targets": [2, 4, 6]})
+            insert_checks(one, entries(one_ids, steady_run, first_run), {})
+            insert_checks(other, entries(other_ids, steady_run, first_run), {})
+            # Each shard's rollups while the other's checks are uncommitted: a lock wait timeout after 2 s.
+            update_rollups(one, entries(one_ids, steady_run, first_run), dict.fromkeys(one_ids, first_run))
+            update_rollups(other, entries(other_ids, steady_run, first_run), dict.fromkeys(other_ids, first_run))
             first.commit()
             second.commit()
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT COUNT(*) FROM rollups_hourly")).scalar() == 6
+            assert conn.execute(text("SELECT SUM(ok) FROM rollups_hourly")).scalar() == 12
+            assert conn.execute(text("SELECT SUM(mtd_ok) FROM rollups_daily")).scalar() == 12
     finally:
         engine.dispose()

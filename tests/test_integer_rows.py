@@ -1,16 +1,19 @@
-"""upsert.insert_integer_rows: what executemany stored, on both databases; on MySQL written into the text."""
+"""upsert.insert_integer_rows: what executemany stored, on both databases; on MySQL written into the text
+(upsert.integer_rows_sql, for every MySQL server version)."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects.mysql import pymysql as mysql_pymysql
 from sqlalchemy.engine import Engine
 
 from netwatch.core.times import utc_now
 from netwatch.db import migrate
 from netwatch.db.engine import build_engine
-from netwatch.db.tables import checks
-from netwatch.db.upsert import insert_integer_rows
+from netwatch.db.tables import checks, rollups_hourly
+from netwatch.db.upsert import insert_integer_rows, integer_rows_sql
 
 COLUMNS = [column.name for column in checks.columns]
 
@@ -46,3 +49,23 @@ def test_on_mysql_a_value_that_is_no_integer_is_refused_before_any_sql(mysql_url
             assert conn.execute(select(checks.c.target_id)).all() == []
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(("named_row", "update_clause"), [
+    (False, " ON DUPLICATE KEY UPDATE rtt_p95_us = VALUES(rtt_p95_us)"),  # MariaDB, MySQL before 8.0.20
+    (True, " AS new ON DUPLICATE KEY UPDATE rtt_p95_us = new.rtt_p95_us"),  # MySQL 8.0.20 and later
+])
+def test_an_upsert_of_integer_rows_keeps_what_follows_its_values(named_row: bool, update_clause: str) -> None:
+    """MySQL 8.0.20 and later name the new row (`AS new`) between the VALUES and the update clause."""
+    dialect = mysql_pymysql.dialect()
+    dialect._requires_alias_for_on_duplicate_key = named_row  # as SQLAlchemy sets it from the server's version
+    insert = mysql.insert(rollups_hourly)
+    compiled = insert.on_duplicate_key_update({"rtt_p95_us": insert.inserted.rtt_p95_us}).compile(
+        dialect=dialect, column_keys=["hour", "target_id", "rtt_p95_us"]).string  # %s placeholders
+
+    columns = ["hour", "target_id", "rtt_p95_us"]
+    assert integer_rows_sql(compiled, columns, [(3600, 1, 250), (3600, 2, None)]) == [
+        "INSERT INTO rollups_hourly (hour, target_id, rtt_p95_us) VALUES (3600,1,250),(3600,2,NULL)" + update_clause]
+    assert len(integer_rows_sql(compiled, columns, [(3600, n, 1) for n in range(10_001)])) == 2
+    with pytest.raises(ValueError, match="not an INSERT of one row of placeholders"):
+        integer_rows_sql(compiled, columns[:2], [(3600, 1)])

@@ -73,7 +73,7 @@ class HostState:
     held_since: datetime | None = None
 
 
-# A host with no stored state; one shared instance, so that a run's new hosts share one `RunAdvance` result.
+# A host with no stored state: one instance for all of a run's new hosts.
 NEW_HOST = HostState()
 
 

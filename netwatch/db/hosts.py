@@ -81,7 +81,7 @@ def load_host_states(conn: Connection, kinds: Collection[str]) -> dict[str, Stor
 
     The few-valued columns (state, check time and status, kind, answer numbers) come as one text
     (`JoinedValues`), converted once per distinct text: a run's hosts share a handful (a steady
-    inventory one or two), and equal stored states are one object (for `RunAdvance`). Per row the driver
+    inventory one or two), and equal stored states are one object. Per row the driver
     decodes 9 columns rather than 19, and no column type processes a value.
     """
     c = hosts.c
@@ -92,7 +92,7 @@ def load_host_states(conn: Connection, kinds: Collection[str]) -> dict[str, Stor
     utc = UTCReader()
     shared: dict[str, _Shared] = {}
     states: dict[HostState, HostState] = {}
-    found = {}
+    found: dict[str, StoredHost] = {}
     for name, address, account, partition, zone, joined, client, excerpt, target_id in conn.execute(query):
         fields = shared.get(joined)
         if fields is None:

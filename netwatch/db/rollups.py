@@ -76,7 +76,8 @@ def update_rollups(conn: Connection, entries: Collection[CheckEntry],
     A target checked earlier the same day (the usual run) adds to its hourly and daily rows without
     reading them. The others (a run's first check in a new day, a new host, a clock stepped back
     across midnight) start or continue month-to-date totals: their rows are read and written whole
-    (`add_daily_tallies`). At most 10 statements."""
+    (`add_daily_tallies`). At most 8 statements (on MySQL, one more per further 10,000 rows of
+    earlier-hour seconds or closing hours)."""
     if not entries:
         return
     [checked_at] = {entry.checked_at for entry in entries}
@@ -88,13 +89,13 @@ def update_rollups(conn: Connection, entries: Collection[CheckEntry],
     # columns updated per row.
     used = sorted({entry.rtt_bucket for entry in entries if replied(entry)})
     add_selected(conn, rollups_hourly, _select(_contributions(rollup.HOUR, checked_at, {}), targets, checked_at),
-                 len(targets), key=["hour", "target_id"], add=_ADDED, least=["rtt_min_us"], greatest=["rtt_max_us"])
+                 key=["hour", "target_id"], add=_ADDED, least=["rtt_min_us"], greatest=["rtt_max_us"])
     add_integer_rows(conn, rollups_hourly, ("hour", "target_id", *_TIME), _earlier_rows(entries, rollup.HOUR),
                      key=["hour", "target_id"], add=_TIME)
     plain = [target_id for target_id in targets if target_id in same_day]
     if plain:
         columns = _daily_columns(_contributions(rollup.DAY, checked_at, {index: HIST[index] for index in used}))
-        add_selected(conn, rollups_daily, _select(columns, plain, checked_at), len(plain), key=["day", "target_id"],
+        add_selected(conn, rollups_daily, _select(columns, plain, checked_at), key=["day", "target_id"],
                      add=[name for name in columns if name not in ("day", "target_id", *_EXTREMES)],
                      least=["rtt_min_us"], greatest=["rtt_max_us"])
     tallies: dict[Key, Tally] = {}

@@ -6,7 +6,7 @@ import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, exists, func, select, update
+from sqlalchemy import Select, Table, func
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -84,10 +84,6 @@ def upsert_integer_rows(conn: Connection, table: Table, columns: Sequence[str],
         _execute_integer_rows(conn, table, _upserting(conn, table, key, update), columns, rows)
 
 
-# Where a MySQL INSERT's update clause starts: the text after its row of VALUES.
-_ON_DUPLICATE = " ON DUPLICATE KEY UPDATE "
-
-
 def _execute_integer_rows(conn: Connection, table: Table, stmt: Any, columns: Sequence[str],
                           rows: Sequence[tuple[int | None, ...]]) -> None:
     """`stmt` (an INSERT of `columns`, with or without an update clause) of `rows`: on MySQL/MariaDB
@@ -99,46 +95,41 @@ def _execute_integer_rows(conn: Connection, table: Table, stmt: Any, columns: Se
         # sqlite3 binds by position.
         conn.exec_driver_sql(compiled, list(rows))
         return
-    # The update clause holds no bound parameter (the upserts' rule, PyMySQL#554): it goes as it is.
-    tail = compiled[compiled.index(_ON_DUPLICATE):] if _ON_DUPLICATE in compiled else ""
-    preparer = conn.dialect.identifier_preparer
-    head = (f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(name) for name in columns)}) "
-            "VALUES ")
-    for start in range(0, len(rows), _INTEGER_ROWS):
-        values = ",".join(["(" + ",".join(["NULL" if value is None else str(operator.index(value)) for value in row])
-                           + ")" for row in rows[start : start + _INTEGER_ROWS]])
-        conn.exec_driver_sql(head + values + tail)
+    for statement in integer_rows_sql(compiled, columns, rows):
+        conn.exec_driver_sql(statement)
+
+
+def integer_rows_sql(compiled: str, columns: Sequence[str], rows: Sequence[tuple[int | None, ...]]) -> list[str]:
+    """The statements of `rows` (integers and None) for `compiled`, a MySQL INSERT of one row of `columns`
+    placeholders (`%s` or `%(name)s`): that row replaced by up to 10,000 rows written in, each value
+    checked to be an integer.
+
+    What comes after the placeholders goes as it is: MySQL 8.0.20's `AS new` and the update clause,
+    which holds no bound parameter (the upserts' rule, PyMySQL#554).
+    """
+    for placeholders in (", ".join(["%s"] * len(columns)), ", ".join(f"%({name})s" for name in columns)):
+        head, found, tail = compiled.partition(f"({placeholders})")
+        if found and "%" not in tail:
+            return [head + ",".join(["(" + ",".join(["NULL" if value is None else str(operator.index(value))
+                                                     for value in row]) + ")"
+                                     for row in rows[start : start + _INTEGER_ROWS]]) + tail
+                    for start in range(0, len(rows), _INTEGER_ROWS)]
+    raise ValueError(f"not an INSERT of one row of placeholders for {list(columns)}: {compiled}")
 
 
 def add_selected(
     conn: Connection,
     table: Table,
     query: Select[Any],
-    rows: int,
     key: Sequence[str],
     add: Sequence[str] = (),
     least: Sequence[str] = (),
     greatest: Sequence[str] = (),
 ) -> None:
-    """As `add_integer_rows`, with the rows computed by the server: the `rows` rows of `query` (one per
-    `key`), the columns named by the labels of its columns. Nothing goes through the driver row by row.
-
-    SQLite: one `INSERT ... SELECT ... ON CONFLICT DO UPDATE`. MySQL/MariaDB: an UPDATE joined with
-    `query` adds to the rows that exist (in a run within the hour and day, all of them), and only when
-    it matched fewer than `rows` an `INSERT ... SELECT` adds the others. InnoDB's ON DUPLICATE KEY
-    UPDATE tries every insert first: at 10,000 existing rows it took half as long again as the UPDATE.
-    """
+    """As `add_integer_rows`, with the rows computed by the server: `INSERT ... SELECT`, the columns named by
+    the labels of `query`'s columns. Nothing goes through the driver row by row."""
     names = [column.key for column in query.selected_columns]
-    if conn.dialect.name not in ("mysql", "mariadb"):
-        conn.execute(_adding(conn, table, _insert(conn, table).from_select(names, query), key, add, least, greatest))
-        return
-    selected = query.subquery()
-    matches = and_(*[table.c[name] == selected.c[name] for name in key])
-    changes = _changes(table, selected.c, add, least, greatest, func.least, func.greatest)
-    # The matched rows, changed or not: SQLAlchemy's MySQL dialects connect with CLIENT.FOUND_ROWS.
-    matched = conn.execute(update(table).where(matches).values(changes)).rowcount
-    if matched < rows:
-        conn.execute(mysql.insert(table).from_select(names, select(selected).where(~exists().where(matches))))
+    conn.execute(_adding(conn, table, _insert(conn, table).from_select(names, query), key, add, least, greatest))
 
 
 def _insert(conn: Connection, table: Table) -> Any:
@@ -153,24 +144,19 @@ def _insert(conn: Connection, table: Table) -> Any:
 def _adding(conn: Connection, table: Table, insert: Any, key: Sequence[str], add: Sequence[str],
             least: Sequence[str], greatest: Sequence[str]) -> Any:
     """`insert` with the update clause of `add_integer_rows`, in the dialect's construct."""
-    if conn.dialect.name in ("mysql", "mariadb"):
-        return insert.on_duplicate_key_update(_changes(table, insert.inserted, add, least, greatest, func.least,
-                                                       func.greatest))
+    mysql_like = conn.dialect.name in ("mysql", "mariadb")
+    new = insert.inserted if mysql_like else insert.excluded
     # SQLite's min() and max() of several arguments are its LEAST and GREATEST.
-    return insert.on_conflict_do_update(index_elements=list(key), set_=_changes(table, insert.excluded, add, least,
-                                                                                greatest, func.min, func.max))
-
-
-def _changes(table: Table, new: Any, add: Sequence[str], least: Sequence[str], greatest: Sequence[str],
-             smallest: Any, largest: Any) -> dict[str, Any]:
-    """The stored row's columns with `new` (its columns by name) added, or the smaller / larger kept."""
+    smallest, largest = (func.least, func.greatest) if mysql_like else (func.min, func.max)
     old = table.c
     changes: dict[str, Any] = {col: old[col] + new[col] for col in add}
     changes.update({col: smallest(func.coalesce(old[col], new[col]), func.coalesce(new[col], old[col]))
                     for col in least})
     changes.update({col: largest(func.coalesce(old[col], new[col]), func.coalesce(new[col], old[col]))
                     for col in greatest})
-    return changes
+    if mysql_like:
+        return insert.on_duplicate_key_update(changes)
+    return insert.on_conflict_do_update(index_elements=list(key), set_=changes)
 
 
 def insert_missing(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
